@@ -1,0 +1,162 @@
+// Checks the schema cannot express: certificate/key pairs, Ed25519 JWKs whose `d` must match
+// `x`, unique key ids, and (when asked) that referenced files exist and parse. Reporting these
+// at load time means a bad deploy fails at start, not at the first client connection.
+//
+// The checks read the document defensively: they run even when schema validation failed, so
+// that all problems come out in one go, and then the shapes are not guaranteed.
+
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { PathProblem } from './validate.ts';
+
+type Table = Record<string, unknown>;
+
+function table(v: unknown): Table | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Table) : undefined;
+}
+
+/** Cross-field checks that need no I/O. */
+export function checkDocument(doc: Table): PathProblem[] {
+  const problems: PathProblem[] = [];
+  for (const section of ['quic', 'http'] as const) {
+    const s = table(doc[section]);
+    if (!s) continue;
+    const hasCert = s.certificate_file !== undefined;
+    const hasKey = s.privatekey_file !== undefined;
+    if (hasCert !== hasKey) {
+      const missing = hasCert ? 'privatekey_file' : 'certificate_file';
+      problems.push({
+        path: [section, missing],
+        message: `missing: certificate_file and privatekey_file go together`,
+        hint: `set ${section}.${missing} too, or remove both for ${section === 'http' ? 'plain HTTP' : 'a self-signed certificate'}`,
+      });
+    }
+  }
+  problems.push(...checkKeys(table(doc.authorization)?.keys));
+  return problems;
+}
+
+function checkKeys(keys: unknown): PathProblem[] {
+  if (!Array.isArray(keys)) return [];
+  const problems: PathProblem[] = [];
+  const kids = new Map<string, number>();
+  keys.forEach((raw, i) => {
+    const key = table(raw);
+    if (!key) return;
+    if (typeof key.kid === 'string') {
+      const first = kids.get(key.kid);
+      if (first !== undefined) {
+        problems.push({
+          path: ['authorization', 'keys', i, 'kid'],
+          message: `duplicate kid ${JSON.stringify(key.kid)}`,
+          hint: `also used by keys[${first}]`,
+        });
+      } else kids.set(key.kid, i);
+    }
+    const x = typeof key.x === 'string' ? decodeKeyBytes(key.x) : undefined;
+    if (typeof key.x === 'string' && !x) {
+      problems.push({
+        path: ['authorization', 'keys', i, 'x'],
+        message: 'not an Ed25519 public key: expected 32 bytes of base64url',
+      });
+    }
+    if (typeof key.d !== 'string') return;
+    const d = decodeKeyBytes(key.d);
+    if (!d) {
+      problems.push({
+        path: ['authorization', 'keys', i, 'd'],
+        message: 'not an Ed25519 seed: expected 32 bytes of base64url',
+      });
+      return;
+    }
+    if (x && !publicKeyOf(d).equals(x)) {
+      problems.push({
+        path: ['authorization', 'keys', i, 'd'],
+        message: 'does not match x: this seed belongs to another public key',
+        hint: 'copy x and d from the same `odin-tokens` output',
+      });
+    }
+  });
+  return problems;
+}
+
+/** base64url (no padding, RFC 7515 §2) of exactly 32 bytes, else undefined. */
+function decodeKeyBytes(s: string): Buffer | undefined {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(s)) return undefined;
+  const bytes = Buffer.from(s, 'base64url');
+  // Reject non-canonical encodings (stray low bits in the last character).
+  return bytes.length === 32 && bytes.toString('base64url') === s ? bytes : undefined;
+}
+
+// PKCS#8 wrapper of an Ed25519 seed (RFC 8410 §7): lets node:crypto derive the public key.
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+function publicKeyOf(seed: Buffer): Buffer {
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const jwk = createPublicKey(privateKey).export({ format: 'jwk' });
+  return Buffer.from(String(jwk.x), 'base64url');
+}
+
+/** Certificates and keys named by the config exist, parse as PEM, and belong together. */
+export function checkFiles(doc: Table): PathProblem[] {
+  const problems: PathProblem[] = [];
+  for (const section of ['quic', 'http'] as const) {
+    const s = table(doc[section]);
+    if (!s) continue;
+    let cert: X509Certificate | undefined;
+    if (typeof s.certificate_file === 'string') {
+      const path = [section, 'certificate_file'];
+      const pem = readText(s.certificate_file, path, problems);
+      if (pem !== undefined) {
+        try {
+          cert = new X509Certificate(pem);
+        } catch (e) {
+          problems.push({
+            path,
+            message: `${JSON.stringify(s.certificate_file)} is not a PEM certificate (${errorText(e)})`,
+          });
+        }
+      }
+    }
+    if (typeof s.privatekey_file === 'string') {
+      const path = [section, 'privatekey_file'];
+      const pem = readText(s.privatekey_file, path, problems);
+      if (pem !== undefined) {
+        try {
+          const key = createPrivateKey(pem);
+          if (cert && !cert.checkPrivateKey(key)) {
+            problems.push({
+              path,
+              message: `${JSON.stringify(s.privatekey_file)} is not the key of ${section}.certificate_file`,
+            });
+          }
+        } catch (e) {
+          problems.push({
+            path,
+            message: `${JSON.stringify(s.privatekey_file)} is not a PEM private key (${errorText(e)})`,
+          });
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+function readText(file: string, path: (string | number)[], problems: PathProblem[]): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorText(e);
+    problems.push({ path, message: `cannot read ${JSON.stringify(file)}: ${why}` });
+    return undefined;
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

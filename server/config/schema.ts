@@ -1,0 +1,514 @@
+// The config.toml schema: the single source of truth for the TypeScript types, the defaults,
+// the validation (ajv, see validate.ts) and the reference docs (docs.ts → docs/configuration.md).
+//
+// Keys follow the public ODIN server docs and example configs (ODIN-PROTOCOL.md §5, §6).
+// Where the public docs give no default we follow the settings the ODIN gateway recommends
+// to its servers (ODIN-PROTOCOL.md §5), and each description says why a value was chosen.
+// Keys marked `x-extension` are ODIN Grid additions that the original server does not have.
+//
+// Conventions:
+// - A key with a `default` is always present in the loaded config (ajv fills it in).
+// - `Type.Optional` without a default: absence means something ("off", "unlimited", "inherit").
+// - An optional section (`[quic]`, `[http]`, `[metrics]`, `[supervisor]`, `[telemetry]`)
+//   stays `undefined` when absent: that feature is disabled.
+// - Durations are integer milliseconds (`x-unit: "ms"`), as in the ODIN docs.
+
+import Type, { type TSchema } from 'typebox';
+
+/** Custom ajv formats; validate.ts implements them and words their error messages. */
+export const Format = {
+  /** `host:port` a listener binds to: IPv4, `[IPv6]` or hostname, port 0..65535. */
+  binding: 'grid-binding',
+  /** `host` or `host:port` clients are told to connect to. */
+  address: 'grid-address',
+  /** An IP address or a hostname (no port). */
+  host: 'grid-host',
+  /** An IPv4/IPv6 address or CIDR block. */
+  cidr: 'grid-cidr',
+  /** An absolute http:// or https:// URL (credentials allowed). */
+  httpUrl: 'grid-http-url',
+  /** A `target=level` or `level` log filter directive. */
+  logFilter: 'grid-log-filter',
+} as const;
+
+function ms(defaultValue: number, description: string) {
+  return Type.Integer({ minimum: 0, default: defaultValue, description, 'x-unit': 'ms' });
+}
+
+function optionalMs(description: string) {
+  return Type.Optional(Type.Integer({ minimum: 0, description, 'x-unit': 'ms' }));
+}
+
+function binding(defaultValue: string, description: string) {
+  return Type.String({ format: Format.binding, default: defaultValue, description });
+}
+
+function certificatePair(what: string) {
+  return {
+    certificate_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          `PEM certificate (chain) for ${what}. Relative paths are resolved against the working ` +
+          'directory. Checked at load time: the file must exist and parse as an X.509 certificate. ' +
+          'Must be given together with `privatekey_file`.',
+      }),
+    ),
+    privatekey_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          `PEM private key for ${what}. Checked at load time: it must parse and match ` +
+          '`certificate_file`. Must be given together with `certificate_file`.',
+      }),
+    ),
+  };
+}
+
+function publicAddressOverride(listener: string) {
+  return Type.Optional(
+    Type.String({
+      format: Format.address,
+      description:
+        `Address (\`host\` or \`host:port\`) announced to clients for the ${listener} listener ` +
+        'instead of the root `public_address`. Absent: the root `public_address`.',
+    }),
+  );
+}
+
+/** A token bucket: `rate` tokens per second refill a bucket of `capacity`. */
+function tokenBucket(what: string, defaults?: { rate: number; capacity: number }) {
+  return {
+    rate: Type.Integer({
+      minimum: 1,
+      description: `${what} refilled per second.`,
+      ...(defaults ? { default: defaults.rate } : {}),
+    }),
+    capacity: Type.Integer({
+      minimum: 1,
+      description: `Burst size: at most this many ${what} at once.`,
+      ...(defaults ? { default: defaults.capacity } : {}),
+    }),
+  };
+}
+
+export const JwkSchema = Type.Object(
+  {
+    kid: Type.String({
+      minLength: 1,
+      description:
+        'Key id: standard base64 of 9 bytes derived from the public key (the value `odin-tokens` ' +
+        'prints, e.g. `Afkwfu4BVHDh`). Tokens name it in their header.',
+    }),
+    kty: Type.Literal('OKP', { description: 'Key type; ODIN keys are always `OKP`.' }),
+    crv: Type.Literal('Ed25519', { description: 'Curve; ODIN keys are always `Ed25519`.' }),
+    x: Type.String({ description: 'Public key: 32 bytes, base64url without padding.' }),
+    d: Type.Optional(
+      Type.String({
+        description:
+          'Private seed: 32 bytes, base64url without padding. Optional: lets the server sign tokens ' +
+          'itself. Must match `x`. Secret: redacted in logs.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'An Ed25519 JSON Web Key (RFC 8037).' },
+);
+
+export const SupervisorSchema = Type.Object(
+  {
+    url: Type.String({
+      format: Format.httpUrl,
+      description:
+        'JSON-RPC endpoint of the supervisor (the ODIN gateway or the operator), e.g. ' +
+        '`http://user:password@gateway:7000/internal`. Credentials in the URL are sent as HTTP Basic ' +
+        'auth and redacted in logs.',
+    }),
+    report_interval: ms(
+      5000,
+      'How often `sfu.Report` is sent. 5000: the gateway recommends it and disables a server it has ' +
+        'not heard from for 7.5 s, so one lost report is survivable.',
+    ),
+    no_warmup: Type.Boolean({
+      default: false,
+      description:
+        'Send the first report immediately instead of waiting one report cycle after start. ' +
+        'false: the original server warms up first.',
+    }),
+    version: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'Version string reported to the supervisor. Absent: the server version.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Run under a supervisor (gateway): fetch the merged config with `sfu.GridConfig` at start, then ' +
+      'report load and rooms every `report_interval` and execute the tasks it returns. Newer ODIN ' +
+      'releases call this section `[provisioning]`; both names are accepted, not both at once. ' +
+      'Absent: standalone.',
+  },
+);
+
+export const AuthorizationSchema = Type.Object(
+  {
+    allow_unsigned: Type.Boolean({
+      default: false,
+      description: 'Accept tokens with `alg: "none"` (no signature). Development only.',
+    }),
+    leeway: ms(
+      5000,
+      'Clock skew tolerated on `nbf`/`exp`. 5000: tokens are minted on another machine (the ' +
+        'gateway, a game backend) and `nbf` is "now", so a server clock a little behind would ' +
+        'otherwise reject fresh tokens.',
+    ),
+    keys: Type.Array(JwkSchema, {
+      default: [],
+      description:
+        'Keys whose tokens are accepted. Write them as `[[authorization.keys]]` tables or as an ' +
+        'inline array `keys = [{ kid = "...", ... }]`. `kid`s must be unique.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'How client tokens are verified. Absent: no keys, so only a supervisor-provided key works.',
+  },
+);
+
+export const QuicSchema = Type.Object(
+  {
+    binding: binding(
+      '0.0.0.0:4433',
+      'UDP address of the QUIC (HTTP/3, WebTransport) listener. 4433: the port of the ODIN examples; ' +
+        'QUIC is UDP so it shares the number with the TCP `[http]` listener.',
+    ),
+    ...certificatePair(
+      'the QUIC listener (absent: a self-signed certificate is generated at start; development only)',
+    ),
+    public_address_override: publicAddressOverride('QUIC'),
+    migration: Type.Boolean({
+      default: true,
+      description:
+        'Allow QUIC connection migration (a client changing network keeps its connection). true: gateway recommendation.',
+    }),
+    keep_alive_interval: ms(5000, 'Interval of QUIC keep-alive (PING) frames. 5000: gateway recommendation.'),
+    idle_timeout: ms(30000, 'A QUIC connection silent this long is closed. 30000: gateway recommendation.'),
+    pre_send_timeout: ms(
+      500,
+      'How long outgoing data may wait for congestion/flow control before it is dropped (voice is stale ' +
+        'by then). 500: gateway recommendation.',
+    ),
+    connect_timeout: ms(
+      5000,
+      'Time to finish the HTTP/3 setup until a client exists. 5000: a generous handshake budget on ' +
+        'lossy mobile links, short enough to shed half-open connections.',
+    ),
+    no_peers_timeout: ms(
+      30000,
+      'A client that is in no room for this long is disconnected. 30000: leaves time to switch rooms ' +
+        'without reconnecting, same as `idle_timeout`.',
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'The QUIC listener for native SDK clients (HTTP/3 + WebTransport). Absent: no QUIC listener.',
+  },
+);
+
+export const HttpSchema = Type.Object(
+  {
+    binding: binding(
+      '0.0.0.0:4433',
+      'TCP address of the HTTPS/WebSocket listener for web clients. 4433: the port of the ODIN examples ' +
+        '(TCP, so it does not clash with the UDP QUIC listener on the same number).',
+    ),
+    ...certificatePair(
+      'the HTTPS listener (absent: plain HTTP/WebSocket, for use behind a TLS-terminating proxy or ingress)',
+    ),
+    public_address_override: publicAddressOverride('HTTP'),
+    webrtc_candidates: Type.Array(Type.String({ format: Format.host }), {
+      default: [],
+      description:
+        'IP addresses or hostnames offered as WebRTC ICE host candidates. Empty: the host of the ' +
+        'public address.',
+    }),
+    webrtc_binding: binding(
+      '0.0.0.0:8844',
+      'UDP address of the single port that multiplexes every WebRTC client. 8844: the ODIN default.',
+    ),
+    webrtc_enforce_tcp: Type.Boolean({
+      default: false,
+      description:
+        'Offer only ICE-TCP candidates (for networks that block UDP). false: UDP is better for voice.',
+    }),
+    webrtc_nack_buffer_log2: Type.Integer({
+      minimum: 0,
+      maximum: 15,
+      default: 8,
+      description:
+        'log2 of the per-connection buffer of sent packets kept for NACK retransmission. 8 = 256 ' +
+        'packets: about 5 s of one voice stream at 50 packets/s, enough for any useful resend.',
+    }),
+    timeout: ms(
+      10000,
+      'A WebSocket/HTTP client silent this long is disconnected. 10000: gateway recommendation.',
+    ),
+    ping_interval: ms(5000, 'Interval of WebSocket pings to clients. 5000: gateway recommendation.'),
+    no_peers_timeout: ms(
+      30000,
+      'A client that is in no room for this long is disconnected. 30000: leaves time to switch rooms.',
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'The HTTP(S)/WebSocket + WebRTC listener for web clients. Absent: no web listener.',
+  },
+);
+
+export const MetricsSchema = Type.Object(
+  {
+    binding: binding('0.0.0.0:9000', 'TCP address of the Prometheus endpoint. 9000: gateway recommendation.'),
+    idle_timeout: optionalMs(
+      'Metrics not updated for this long (e.g. of a closed room) are dropped from the output. Absent: kept forever.',
+    ),
+    global_labels: Type.Record(Type.String(), Type.String(), {
+      propertyNames: { pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' },
+      default: {},
+      description: 'Labels added to every metric, e.g. `{ region = "eu" }`. Names follow Prometheus rules.',
+    }),
+    allowed: Type.Array(Type.String({ format: Format.cidr }), {
+      default: [],
+      description: 'IPv4/IPv6 addresses or CIDR blocks allowed to scrape. Empty: everyone.',
+    }),
+    system_update_interval: ms(
+      5000,
+      'How often system metrics (CPU, memory) are sampled. 5000: matches `report_interval`, whose load ' +
+        'figure they feed.',
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'The Prometheus metrics endpoint. Absent: no metrics listener.',
+  },
+);
+
+export const LimitSchema = Type.Object(
+  {
+    max_clients: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Most connected clients. Absent: unlimited.' }),
+    ),
+    max_rooms: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Most open rooms. Absent: unlimited.' }),
+    ),
+    max_peers: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Most peers over all rooms. Absent: unlimited.' }),
+    ),
+    network: Type.Object(
+      {
+        incoming_media_packets: Type.Optional(
+          Type.Object(tokenBucket('incoming voice packets per client'), {
+            additionalProperties: false,
+            description:
+              'Token bucket for voice packets a client may send; excess packets are dropped. Absent: ' +
+              'unlimited (the ODIN example prints `[limit.network]` empty).',
+          }),
+        ),
+      },
+      { additionalProperties: false, default: {}, description: 'Network-level limits.' },
+    ),
+    peer: Type.Object(
+      {
+        incoming_messages: Type.Object(
+          {
+            ...tokenBucket('RPC messages a peer may send', { rate: 10, capacity: 50 }),
+            overflow: Type.Integer({
+              minimum: 0,
+              default: 20,
+              description:
+                'Messages over the limit tolerated (and rejected) before the client is disconnected.',
+            }),
+          },
+          {
+            additionalProperties: false,
+            default: {},
+            description:
+              'Token bucket for RPC messages. {rate 10, capacity 50, overflow 20}: gateway recommendation.',
+          },
+        ),
+        medias: Type.Integer({
+          minimum: 0,
+          default: 8,
+          description:
+            'Most medias (outgoing streams) one peer may start. 8: far above what a voice client ' +
+            'needs, low enough to stop abuse.',
+        }),
+        concurrent_streams: Type.Integer({
+          minimum: 0,
+          maximum: 8,
+          default: 0,
+          description: 'Most audio streams a peer receives at once, nearest speakers first. 0: unlimited.',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Per-peer limits.' },
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'Capacity and rate limits.' },
+);
+
+export const TelemetrySchema = Type.Object(
+  {
+    address: Type.String({
+      format: Format.httpUrl,
+      description: 'URL telemetry records are POSTed to. Credentials in the URL are redacted in logs.',
+    }),
+    interval: ms(60000, 'How often a record is sent. 60000: usage data is coarse; once a minute is plenty.'),
+    max_consecutive_failures: Type.Integer({
+      minimum: 1,
+      default: 10,
+      description:
+        'Failed sends in a row tolerated before telemetry counts as failing (logged as an error; ' +
+        'the licence policy decides what follows). 10: rides out a ten-minute outage at the default interval.',
+    }),
+    data: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
+      default: {},
+      description: 'Extra fields attached to every record (e.g. `{ deployment = "eu-1" }`).',
+    }),
+  },
+  { additionalProperties: false, description: 'Licence/usage telemetry. Absent: disabled.' },
+);
+
+export const InternalSchema = Type.Object(
+  {
+    log_hanging_api_calls: Type.Boolean({
+      default: false,
+      description: 'Log RPC calls that have not been answered after a while (debugging aid).',
+    }),
+    log_rejected_api_calls: Type.Boolean({
+      default: false,
+      description: 'Log RPC calls that were rejected (bad params, not allowed, rate-limited).',
+    }),
+    bundle_events: Type.Boolean({
+      default: false,
+      description:
+        'Send several room events in one notification where the protocol allows. false: older SDKs ' +
+        'expect one event per notification.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Debugging and protocol switches.' },
+);
+
+export const LogTerminalSchema = Type.Object(
+  {
+    verbosity: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 3,
+        description: 'Verbosity of terminal output (see root `verbosity`). Absent: the root `verbosity`.',
+      }),
+    ),
+    format: Type.Enum(['text', 'json', 'none'], {
+      default: 'text',
+      description: '`text` for humans, `json` (one object per line) for log collectors, `none` for silence.',
+    }),
+    filters: Type.Array(Type.String({ format: Format.logFilter }), {
+      default: [],
+      description:
+        'Per-module levels, `target=level` or a bare `level` (levels: off, error, warn, info, debug, ' +
+        'trace), e.g. `["werift=warn"]`.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Terminal (stdout) logging.' },
+);
+
+export const LogSchema = Type.Object(
+  { terminal: LogTerminalSchema },
+  { additionalProperties: false, default: {}, description: 'Logging.' },
+);
+
+export const ShutdownSchema = Type.Object(
+  {
+    grace_period: ms(
+      30000,
+      'On SIGTERM the server stops accepting joins and waits up to this long for rooms to empty, then ' +
+        'closes the remaining clients with ServerClosing. 30000: the Kubernetes default ' +
+        '`terminationGracePeriodSeconds`; keep it below the pod setting.',
+    ),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'Draining on shutdown.',
+    'x-extension': true,
+  },
+);
+
+export const configSchema = Type.Object(
+  {
+    verbosity: Type.Integer({
+      minimum: 0,
+      maximum: 3,
+      default: 0,
+      description: 'Log verbosity: 0 = info, 1 = debug, 2 = trace, 3 = trace including dependencies.',
+    }),
+    public_address: Type.String({
+      format: Format.address,
+      description:
+        'Address (`host` or `host:port`) clients and the supervisor use to reach this server; tokens ' +
+        'carry it in `adr`. Set it per pod with `GRID_PUBLIC_ADDRESS`.',
+    }),
+    supervisor: Type.Optional(SupervisorSchema),
+    authorization: AuthorizationSchema,
+    quic: Type.Optional(QuicSchema),
+    http: Type.Optional(HttpSchema),
+    metrics: Type.Optional(MetricsSchema),
+    limit: LimitSchema,
+    telemetry: Type.Optional(TelemetrySchema),
+    internal: InternalSchema,
+    log: LogSchema,
+    shutdown: ShutdownSchema,
+  },
+  { additionalProperties: false },
+);
+
+/** Other names accepted for a top-level section: newer ODIN releases renamed `[supervisor]`. */
+export const sectionAliases: Readonly<Record<string, string>> = { provisioning: 'supervisor' };
+
+export type GridConfig = Type.Static<typeof configSchema>;
+export type SupervisorConfig = Type.Static<typeof SupervisorSchema>;
+export type AuthorizationConfig = Type.Static<typeof AuthorizationSchema>;
+export type Jwk = Type.Static<typeof JwkSchema>;
+export type QuicConfig = Type.Static<typeof QuicSchema>;
+export type HttpConfig = Type.Static<typeof HttpSchema>;
+export type MetricsConfig = Type.Static<typeof MetricsSchema>;
+export type LimitConfig = Type.Static<typeof LimitSchema>;
+export type TelemetryConfig = Type.Static<typeof TelemetrySchema>;
+export type InternalConfig = Type.Static<typeof InternalSchema>;
+export type LogConfig = Type.Static<typeof LogSchema>;
+export type LogTerminalConfig = Type.Static<typeof LogTerminalSchema>;
+export type ShutdownConfig = Type.Static<typeof ShutdownSchema>;
+
+/** The JSON Schema view of a TypeBox node, for code that walks the schema (docs, env, hints). */
+export interface SchemaNode {
+  type?: string;
+  description?: string;
+  default?: unknown;
+  properties?: Record<string, SchemaNode>;
+  required?: string[];
+  items?: SchemaNode;
+  patternProperties?: Record<string, SchemaNode>;
+  anyOf?: SchemaNode[];
+  enum?: unknown[];
+  const?: unknown;
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  'x-unit'?: string;
+  'x-extension'?: boolean;
+}
+
+export function asNode(schema: TSchema): SchemaNode {
+  return schema as unknown as SchemaNode;
+}
