@@ -10,6 +10,7 @@ export {
   type ParsedAccessKey,
   parseAccessKey,
 } from './accessKey.ts';
+export { signEd25519, verifyEd25519 } from './ed25519.ts';
 export {
   AuthError,
   type AuthErrorCode,

@@ -1,0 +1,45 @@
+/**
+ * `grid license sign`: signs licence fields with an issuer key (an ODIN access key or a JWK
+ * with `d`) and renders license.toml. Scheme: docs/license.md.
+ */
+import { checkJwk, type OdinJwk, parseAccessKey, signEd25519 } from '../auth/index.ts';
+import { LicenseError } from './errors.ts';
+import { canonicalLicenseBytes, type LicenseFields, renderLicenseToml } from './format.ts';
+import { formatLicenseSignature } from './signature.ts';
+
+const source = 'grid license sign';
+
+export function signLicense(fields: LicenseFields, signer: string | OdinJwk): string {
+  checkFields(fields);
+  const { seed, kid } = signingMaterial(signer);
+  const signature = signEd25519(seed, canonicalLicenseBytes(fields));
+  return renderLicenseToml(fields, formatLicenseSignature(kid, signature));
+}
+
+function signingMaterial(signer: string | OdinJwk): { seed: Uint8Array; kid: string } {
+  if (typeof signer === 'string') {
+    const { seed, keyId } = parseAccessKey(signer);
+    return { seed, kid: keyId };
+  }
+  const { jwk, seed } = checkJwk(signer);
+  if (seed === undefined) {
+    throw new LicenseError('malformed', source, undefined, `issuer key ${JSON.stringify(jwk.kid)} has no d`);
+  }
+  return { seed, kid: jwk.kid };
+}
+
+function checkFields(fields: LicenseFields): void {
+  if (!(fields.validUntil instanceof Date) || !Number.isFinite(fields.validUntil.getTime())) {
+    throw new LicenseError('malformed', source, undefined, 'valid_until must be a valid date');
+  }
+  for (const [name, value] of [
+    ['issuer', fields.issuer],
+    ['licensee', fields.licensee],
+    ['serial_number', fields.serialNumber],
+  ] as const) {
+    // TOML cannot hold lone surrogates, so they could never round-trip through the file.
+    if (value !== undefined && (typeof value !== 'string' || !value.isWellFormed())) {
+      throw new LicenseError('malformed', source, undefined, `${name} must be a well-formed string`);
+    }
+  }
+}
