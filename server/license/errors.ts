@@ -22,19 +22,27 @@ export type LicenseErrorCode =
   | 'bad_signature'
   | 'expired';
 
-/** A refused licence. The message starts with `file:line:` when the place is known. */
+/** Where a licence fault is: the file (or other source name) and, when known, the line. */
+export type LicenseErrorPlace = { source: string; line?: number | undefined };
+
+/**
+ * A refused licence. With a place, the message starts with `file:line: ` (or `file: `), like
+ * config.toml errors.
+ */
 export class LicenseError extends Error {
   readonly code: LicenseErrorCode;
-  /** The file (or other source name) the licence came from. */
-  readonly source: string;
+  /** The file (or other source name) the licence came from, when known. */
+  readonly source: string | undefined;
   /** 1-based line of the offending value, when known. */
   readonly line: number | undefined;
 
-  constructor(code: LicenseErrorCode, source: string, line: number | undefined, message: string) {
-    super(`${source}${line === undefined ? '' : `:${line}`}: ${message}`);
+  constructor(code: LicenseErrorCode, message: string, place?: LicenseErrorPlace) {
+    const prefix =
+      place === undefined ? '' : `${place.source}${place.line === undefined ? '' : `:${place.line}`}: `;
+    super(`${prefix}${message}`);
     this.name = 'LicenseError';
     this.code = code;
-    this.source = source;
-    this.line = line;
+    this.source = place?.source;
+    this.line = place?.line;
   }
 }

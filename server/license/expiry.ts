@@ -15,7 +15,7 @@ export type ExpiryClock = {
 
 export type LicenseExpiryWatch = {
   /** Cancels the watch; `onExpire` will not be called. */
-  stop(): void;
+  cancel(): void;
 };
 
 /**
@@ -48,7 +48,7 @@ export function watchLicenseExpiry(
   (handle as { unref?: () => void } | undefined)?.unref?.();
 
   return {
-    stop() {
+    cancel() {
       stopped = true;
       clear(handle);
     },

@@ -69,13 +69,13 @@ export function parseLicenseToml(text: string, source: string): License {
   } catch (error) {
     if (error instanceof TomlError) {
       const first = error.message.split('\n')[0] ?? 'invalid TOML';
-      throw new LicenseError('malformed', source, error.line, `${first} (column ${error.column})`);
+      throw new LicenseError('malformed', `${first} (column ${error.column})`, { source, line: error.line });
     }
     throw error;
   }
   const lines = findLines(text);
   const malformed = (key: LicenseKey | undefined, message: string) =>
-    new LicenseError('malformed', source, key === undefined ? undefined : lines[key], message);
+    new LicenseError('malformed', message, { source, line: key === undefined ? undefined : lines[key] });
 
   const table = document.license;
   if (!(typeof table === 'object' && table !== null && !Array.isArray(table) && !(table instanceof Date))) {
@@ -107,9 +107,8 @@ export function parseLicenseToml(text: string, source: string): License {
   if (values.signature === undefined) {
     throw new LicenseError(
       'missing_signature',
-      source,
-      lines.table,
       '[license] has no signature: the licence is unsigned; sign it with "grid license sign"',
+      { source, line: lines.table },
     );
   }
   if (typeof values.signature !== 'string')

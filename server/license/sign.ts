@@ -7,7 +7,7 @@ import { LicenseError } from './errors.ts';
 import { canonicalLicenseBytes, type LicenseFields, renderLicenseToml } from './format.ts';
 import { formatLicenseSignature } from './signature.ts';
 
-const source = 'grid license sign';
+const place = { source: 'grid license sign' };
 
 export function signLicense(fields: LicenseFields, signer: string | OdinJwk): string {
   checkFields(fields);
@@ -23,14 +23,14 @@ function signingMaterial(signer: string | OdinJwk): { seed: Uint8Array; kid: str
   }
   const { jwk, seed } = checkJwk(signer);
   if (seed === undefined) {
-    throw new LicenseError('malformed', source, undefined, `issuer key ${JSON.stringify(jwk.kid)} has no d`);
+    throw new LicenseError('malformed', `issuer key ${JSON.stringify(jwk.kid)} has no d`, place);
   }
   return { seed, kid: jwk.kid };
 }
 
 function checkFields(fields: LicenseFields): void {
   if (!(fields.validUntil instanceof Date) || !Number.isFinite(fields.validUntil.getTime())) {
-    throw new LicenseError('malformed', source, undefined, 'valid_until must be a valid date');
+    throw new LicenseError('malformed', 'valid_until must be a valid date', place);
   }
   for (const [name, value] of [
     ['issuer', fields.issuer],
@@ -39,7 +39,7 @@ function checkFields(fields: LicenseFields): void {
   ] as const) {
     // TOML cannot hold lone surrogates, so they could never round-trip through the file.
     if (value !== undefined && (typeof value !== 'string' || !value.isWellFormed())) {
-      throw new LicenseError('malformed', source, undefined, `${name} must be a well-formed string`);
+      throw new LicenseError('malformed', `${name} must be a well-formed string`, place);
     }
   }
 }

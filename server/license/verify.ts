@@ -24,25 +24,23 @@ export type VerifiedLicense = {
 export function verifyLicense(
   license: License,
   trustedKeys: readonly OdinJwk[],
-  now: number = Date.now(),
+  now: number | Date = Date.now(),
 ): VerifiedLicense {
   const at = license.lines.signature;
   const parsed = parseLicenseSignature(license.signature);
   if (parsed === undefined) {
     throw new LicenseError(
       'malformed',
-      license.source,
-      at,
       '[license] signature must look like "ed25519:<kid>:<base64url signature>"',
+      { source: license.source, line: at },
     );
   }
   const candidates = trustedKeys.filter((key) => key.kid === parsed.kid);
   if (candidates.length === 0) {
     throw new LicenseError(
       'untrusted_issuer',
-      license.source,
-      at,
       `licence is signed by key ${JSON.stringify(parsed.kid)}, which is not a trusted licence issuer key`,
+      { source: license.source, line: at },
     );
   }
   const message = canonicalLicenseBytes(license);
@@ -50,20 +48,18 @@ export function verifyLicense(
   if (!valid) {
     throw new LicenseError(
       'bad_signature',
-      license.source,
-      at,
       'licence signature does not match its contents: the file was changed after it was signed; ' +
         'restore the original license.toml',
+      { source: license.source, line: at },
     );
   }
-  const msUntilExpiry = license.validUntil.getTime() - now;
+  const msUntilExpiry = license.validUntil.getTime() - (typeof now === 'number' ? now : now.getTime());
   if (msUntilExpiry <= 0) {
     throw new LicenseError(
       'expired',
-      license.source,
-      license.lines.valid_until,
       `licence${license.serialNumber === undefined ? '' : ` ${JSON.stringify(license.serialNumber)}`} ` +
         `expired at ${license.validUntil.toISOString()}; a renewed license.toml is needed`,
+      { source: license.source, line: license.lines.valid_until },
     );
   }
   return {
@@ -89,7 +85,7 @@ export type LoadLicenseOptions = {
 export async function loadLicenseFile(
   path: string,
   trustedKeys: readonly OdinJwk[],
-  now: number = Date.now(),
+  now: number | Date = Date.now(),
   options: LoadLicenseOptions = {},
 ): Promise<VerifiedLicense | null> {
   let text: string;
@@ -99,14 +95,11 @@ export async function loadLicenseFile(
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       if (!options.required) return null;
-      throw new LicenseError('not_found', path, undefined, 'licence file does not exist');
+      throw new LicenseError('not_found', 'licence file does not exist', { source: path });
     }
-    throw new LicenseError(
-      'unreadable',
-      path,
-      undefined,
-      `cannot read the licence file (${code ?? String(error)})`,
-    );
+    throw new LicenseError('unreadable', `cannot read the licence file (${code ?? String(error)})`, {
+      source: path,
+    });
   }
   return verifyLicense(parseLicenseToml(text, path), trustedKeys, now);
 }

@@ -81,7 +81,7 @@ describe('watchLicenseExpiry', () => {
     assert.equal(fired, true);
   });
 
-  test('stop() cancels the watch', () => {
+  test('cancel() stops the watch', () => {
     const clock = fakeClock(0);
     let fired = false;
     const watch = watchLicenseExpiry(
@@ -92,7 +92,7 @@ describe('watchLicenseExpiry', () => {
       clock,
     );
     clock.advance(26 * day);
-    watch.stop();
+    watch.cancel();
     clock.advance(40 * day);
     assert.equal(fired, false);
     assert.equal(clock.pending(), 0);

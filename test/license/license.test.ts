@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -106,6 +106,15 @@ describe('signing and verifying a licence', () => {
       '2031-06-30T14:00:00+02:00',
     );
     assert.equal(verify(text).validUntil.getTime(), fields.validUntil.getTime());
+  });
+
+  test('now may be given as a Date', () => {
+    const verified = verifyLicense(
+      parseLicenseToml(signLicense(fields, issuerKey), 'l.toml'),
+      trusted,
+      new Date(now),
+    );
+    assert.equal(verified.msUntilExpiry, fields.validUntil.getTime() - now);
   });
 
   test('one of several trusted keys is picked by kid', () => {
@@ -234,5 +243,27 @@ describe('loading license.toml', () => {
       loadLicenseFile(path, trusted, now),
       refusal('bad_signature', new RegExp(`^${path}:\\d+: `)),
     );
+  });
+});
+
+describe('docs/license.md', () => {
+  test('its example licence verifies with the vector key it names, and its canonical example holds', async () => {
+    const doc = await readFile(new URL('../../docs/license.md', import.meta.url), 'utf8');
+    const example = /```toml\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(example);
+    const key = accessKeyToJwk('AcIbjUrHA8EV62TAGYcwDtHhQ8wN3lXmcKtFtN/SvdMA');
+    const verified = verifyLicense(
+      parseLicenseToml(example, 'docs/license.md'),
+      [publicJwk(key)],
+      Date.UTC(2026, 0, 1),
+    );
+    assert.equal(verified.licensee, 'Example Games');
+    const canonical = canonicalLicenseBytes({
+      issuer: 'I',
+      licensee: 'L',
+      validUntil: new Date('2027-01-01T02:00:00+02:00'),
+    });
+    assert.ok(doc.includes(`\n${new TextDecoder().decode(canonical)}\n`));
+    assert.ok(doc.includes(`signed as the ${canonical.length} bytes`));
   });
 });
