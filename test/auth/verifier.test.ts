@@ -9,6 +9,7 @@ import {
   generateAccessKey,
   type OdinJwk,
   publicJwk,
+  signEd25519,
   signToken,
   TokenError,
   type TokenErrorCode,
@@ -223,6 +224,13 @@ describe('refusing tokens, one code per fault', () => {
     const token = await rawToken(validClaims);
     const [h, p, s] = token.split('.');
     await refuses(verifier().verify(`${h}.${p}.${s}==`), 'malformed', token);
+  });
+
+  test('a token with a crit extension this server does not know is malformed', async () => {
+    const input = `${b64url(JSON.stringify({ alg: 'EdDSA', kid: vectorJwk.kid, crit: ['exp'], exp: 1 }))}.${b64url(JSON.stringify(validClaims))}`;
+    const seed = Buffer.from(vectorJwk.d!, 'base64url');
+    const token = `${input}.${b64url(signEd25519(seed, new TextEncoder().encode(input)))}`;
+    await refuses(verifier().verify(token), 'malformed', token);
   });
 
   test('an HS256 token keyed with the public key is refused as unsupported_algorithm (algorithm confusion)', async () => {
