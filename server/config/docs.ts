@@ -56,6 +56,8 @@ function envSection(): string[] {
     '  (`GRID_HTTP_WEBRTC_CANDIDATES=203.0.113.7,voice.example.com`) or a TOML inline array, tables',
     "  as TOML inline tables (`GRID_LIMIT_NETWORK_INCOMING_MEDIA_PACKETS='{rate=100,capacity=200}'`).",
     '  Strings are taken verbatim (no quotes). An empty value counts as unset.',
+    "- Any table can also be given whole as one inline table, which replaces the file's table:",
+    "  `GRID_LIMIT_PEER_INCOMING_MESSAGES='{rate=20,capacity=100,overflow=20}'`, `GRID_QUIC='{}'`.",
     '- A variable may create a section the file lacks: `GRID_METRICS_PORT=9000` enables `[metrics]`',
     '  with its defaults. This is how the operator gives each pod its own `GRID_PUBLIC_ADDRESS`.',
     '- Errors in a variable name the variable. A `GRID_*` variable that names no key is an error (with a',

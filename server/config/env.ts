@@ -10,16 +10,17 @@
 // inside key names are never ambiguous (a collision would fail at module load, see below).
 // `[supervisor]` keys are also reachable as `GRID_PROVISIONING_*`.
 // Values are parsed by the key's schema type: integers, `true`/`false`, arrays as
-// comma-separated items or a TOML inline array, tables as TOML inline tables; strings verbatim.
+// comma-separated items or a TOML inline array, tables as TOML inline tables (a whole table,
+// even a section like `GRID_QUIC='{}'`, replaces the file's table); strings verbatim.
 // An empty value counts as unset (templating tools emit empty variables for "no value").
 // A variable may create a section the file lacks: that is how an operator enables `[quic]` or
 // `[metrics]` for a pod. Variables apply after the file and before validation, so their values
 // are validated (and their errors name the variable) like the file's.
 
-import { parse as parseToml } from 'smol-toml';
 import { type ConfigProblem, didYouMean, formatPath, type KeyPath } from './errors.ts';
 import { formatHostPort, parseHostPort } from './formats.ts';
 import { asNode, configSchema, type SchemaNode, sectionAliases } from './schema.ts';
+import { parseToml } from './toml.ts';
 
 /** `GRID_*` variables that are not config keys (read elsewhere); they never cause an error. */
 export const nonConfigEnvVars: readonly string[] = [

@@ -3,12 +3,13 @@
 // as a ConfigError, each placed at its file line or naming the env variable that caused it.
 
 import { readFile } from 'node:fs/promises';
-import { parse as parseToml, TomlError } from 'smol-toml';
+import { TomlError } from 'smol-toml';
 import { checkDocument, checkFiles } from './checks.ts';
 import { applyEnvOverrides } from './env.ts';
 import { ConfigError, type ConfigProblem, formatPath, type KeyPath } from './errors.ts';
 import { KeyLocator } from './locate.ts';
 import { type GridConfig, sectionAliases } from './schema.ts';
+import { parseToml } from './toml.ts';
 import { type PathProblem, validateDocument } from './validate.ts';
 
 export interface ParseOptions {
@@ -56,7 +57,7 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): GridConf
 
   let doc: Record<string, unknown>;
   try {
-    doc = toPlain(parseToml(text)) as Record<string, unknown>;
+    doc = parseToml(text);
   } catch (e) {
     if (!(e instanceof TomlError)) throw e;
     problems.push({
@@ -72,12 +73,13 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): GridConf
   }
 
   const locator = new KeyLocator(text);
+  const fileProblems: ConfigProblem[] = [];
   const aliasUsed = new Map<string, string>(); // canonical section → name written in the file
   for (const [alias, canonical] of Object.entries(sectionAliases)) {
     if (!(alias in doc)) continue;
     if (canonical in doc) {
       const pos = locator.locate([alias]);
-      problems.push({
+      fileProblems.push({
         source,
         ...pos,
         path: alias,
@@ -106,7 +108,7 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): GridConf
   const found = [...validateDocument(doc), ...checkDocument(doc)];
   // File checks only make sense on paths that are themselves valid strings; checkFiles is defensive.
   if (opts.checkFiles ?? true) found.push(...checkFiles(doc));
-  const placed = found.map(place);
+  const placed = [...fileProblems, ...found.map(place)];
   placed.sort(byPlace);
   problems.push(...placed, ...env.problems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -150,13 +152,4 @@ function byPlace(a: ConfigProblem, b: ConfigProblem): number {
     (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER) ||
     (a.column ?? 0) - (b.column ?? 0)
   );
-}
-
-/** smol-toml builds tables with a null prototype; callers (and deepEqual) expect plain objects. */
-function toPlain(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(toPlain);
-  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === null) {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toPlain(x)]));
-  }
-  return v;
 }
