@@ -17,7 +17,7 @@ export interface ParseOptions {
   source?: string;
   /** Environment for `GRID_*` overrides. Default: none (pass `process.env` explicitly). */
   env?: Record<string, string | undefined>;
-  /** Check that certificate and key files exist and parse. Default true. */
+  /** Check that certificate and key files exist and parse. Default false: text alone, no I/O. */
   checkFiles?: boolean;
 }
 
@@ -26,6 +26,7 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
   /** Use this text instead of reading `path` (which then only names the source). */
   text?: string;
+  /** Check that certificate and key files exist and parse. Default true: fail at start, not at first use. */
   checkFiles?: boolean;
 }
 
@@ -46,11 +47,11 @@ export async function loadConfig(opts: LoadOptions): Promise<GridConfig> {
   return parseConfigText(text, {
     source: opts.path,
     ...(opts.env ? { env: opts.env } : {}),
-    ...(opts.checkFiles !== undefined ? { checkFiles: opts.checkFiles } : {}),
+    checkFiles: opts.checkFiles ?? true,
   });
 }
 
-/** Parses and validates config text (no I/O but the optional file checks). */
+/** Parses and validates config text (no I/O unless `checkFiles` asks for the file checks). */
 export function parseConfigText(text: string, opts: ParseOptions = {}): GridConfig {
   const source = opts.source ?? 'config.toml';
   const problems: ConfigProblem[] = [];
@@ -106,8 +107,8 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): GridConf
   };
 
   const found = [...validateDocument(doc), ...checkDocument(doc)];
-  // File checks only make sense on paths that are themselves valid strings; checkFiles is defensive.
-  if (opts.checkFiles ?? true) found.push(...checkFiles(doc));
+  // The file checks read the document defensively, so they run even when the schema found problems.
+  if (opts.checkFiles ?? false) found.push(...checkFiles(doc));
   const placed = [...fileProblems, ...found.map(place)];
   placed.sort(byPlace);
   problems.push(...placed, ...env.problems);

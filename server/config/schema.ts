@@ -81,12 +81,12 @@ function tokenBucket(what: string, defaults?: { rate: number; capacity: number }
   return {
     rate: Type.Integer({
       minimum: 1,
-      description: `${what} refilled per second.`,
+      description: `Sustained rate: ${what} per second.`,
       ...(defaults ? { default: defaults.rate } : {}),
     }),
     capacity: Type.Integer({
       minimum: 1,
-      description: `Burst size: at most this many ${what} at once.`,
+      description: `Burst size: ${what} at once, above the rate.`,
       ...(defaults ? { default: defaults.capacity } : {}),
     }),
   };
@@ -309,7 +309,7 @@ export const LimitSchema = Type.Object(
     network: Type.Object(
       {
         incoming_media_packets: Type.Optional(
-          Type.Object(tokenBucket('incoming voice packets per client'), {
+          Type.Object(tokenBucket('voice packets a client may send'), {
             additionalProperties: false,
             description:
               'Token bucket for voice packets a client may send; excess packets are dropped. Absent: ' +
@@ -434,7 +434,8 @@ export const ShutdownSchema = Type.Object(
       30000,
       'On SIGTERM the server stops accepting joins and waits up to this long for rooms to empty, then ' +
         'closes the remaining clients with ServerClosing. 30000: the Kubernetes default ' +
-        '`terminationGracePeriodSeconds`; keep it below the pod setting.',
+        '`terminationGracePeriodSeconds` (30 s); give the pod a few seconds more than this so the ' +
+        'server closes its clients before it is killed.',
     ),
   },
   {

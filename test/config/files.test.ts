@@ -58,3 +58,13 @@ test('a key that does not belong to the certificate is reported', () => {
 test('checkFiles: false skips the file checks', () => {
   assert.doesNotThrow(() => parseConfigText(tls('quic', '/nope.crt', '/nope.key'), { checkFiles: false }));
 });
+
+test('parseConfigText checks files only when asked; loadConfig checks them by default', async () => {
+  const { loadConfig } = await import('../../server/config/index.ts');
+  const text = tls('quic', '/nope.crt', '/nope.key');
+  assert.doesNotThrow(() => parseConfigText(text));
+  await assert.rejects(
+    loadConfig({ path: 'inline.toml', text }),
+    /quic.certificate_file: cannot read "\/nope.crt"/,
+  );
+});
