@@ -1,0 +1,246 @@
+/**
+ * One web client's WebRTC connection: a werift peer connection on the shared UDP port, carrying
+ * voice on the negotiated data channel "audio" (id 2, unordered, no retransmissions), as the
+ * ODIN web SDK creates it (docs ODIN-PROTOCOL.md §2 "SetupWebRtc", §3 "WebRtcUpdate").
+ *
+ * The server is an ICE-lite agent (RFC 8445 §2.5), like mediasoup: it answers connectivity checks
+ * and sends none, so it needs no remote candidates, no STUN server and no consent checks of its
+ * own. A client that stops sending anything (browsers send consent checks every ~5 s) is
+ * detected by the mux's idle sweep.
+ *
+ * `sendVoice` is on the hot path: no allocation beyond werift's own, no promise, no logging.
+ */
+import { isIP } from 'node:net';
+import { type RTCDataChannel, RTCPeerConnection } from 'werift';
+import { iceUfragOf, removeCandidates, replaceCandidates } from './sdpCandidates.ts';
+import type { UdpMux, UdpMuxEndpoint, WebRtcLogger } from './udpMux.ts';
+import { muxedIceConfiguration } from './weriftUdpHook.ts';
+
+/** The ODIN voice channel (ODIN-PROTOCOL.md §2). */
+export const AUDIO_CHANNEL = { label: 'audio', id: 2, ordered: false, maxRetransmits: 0 } as const;
+
+export const defaultWebRtcSessionParams = {
+  /** ICE + DTLS + SCTP must be up this long after the session is created. */
+  connectTimeoutMs: 10_000,
+  /** `sendVoice` drops packets while the channel has more than this queued (~160 voice packets). */
+  maxBufferedBytes: 16 * 1024,
+} as const;
+
+export type WebRtcSessionState = 'new' | 'connecting' | 'connected' | 'closed';
+
+/** Outgoing signalling for generation B (`WebRtcUpdate` notifications, ODIN-PROTOCOL.md §3). */
+export type WebRtcLocalSignal =
+  | { kind: 'Sdp'; type: 'Offer' | 'Answer'; sdp: string }
+  | { kind: 'TrickleFinished' };
+
+export interface WebRtcRemoteCandidate {
+  candidate: string;
+  sdpMid?: string;
+  sdpMLineIndex?: number;
+  usernameFragment?: string;
+}
+
+export interface WebRtcSessionParams {
+  mux: UdpMux;
+  /** Advertised addresses (`webrtc_candidates`, default derived from `public_address`): IPs or host names. */
+  candidates: readonly string[];
+  /** Advertised port: the `webrtc_binding` port (what clients reach; may differ behind NAT). */
+  port: number;
+  /** Each binary message of the "audio" channel. The bytes are werift's; copy to keep them. */
+  onVoice: (bytes: Uint8Array) => void;
+  /** Called exactly once when the session ends, whoever ended it. */
+  onClosed: (reason: string) => void;
+  /** Generation B: SDP and end-of-candidates to send to the client. */
+  onLocalSignal?: (signal: WebRtcLocalSignal) => void;
+  /** The voice channel is open. */
+  onConnected?: () => void;
+  logger?: WebRtcLogger;
+  connectTimeoutMs?: number;
+  maxBufferedBytes?: number;
+}
+
+export interface WebRtcSessionStats {
+  voiceIn: number;
+  voiceOut: number;
+  /** Packets `sendVoice` refused (channel not open or over `maxBufferedBytes`). */
+  voiceDropped: number;
+}
+
+export interface WebRtcSession {
+  readonly state: WebRtcSessionState;
+  readonly stats: Readonly<WebRtcSessionStats>;
+  /** Generation A (`SetupWebRtc`): offer in, complete answer out (no trickle). */
+  answer(offerSdp: string): Promise<string>;
+  /** Generation B: a remote `Sdp` update. An offer is answered through `onLocalSignal`. */
+  handleRemoteSdp(description: { type: 'Offer' | 'Answer'; sdp: string }): Promise<void>;
+  /** Generation B: a remote `Trickle`. Accepted and ignored: an ICE-lite server needs none. */
+  addRemoteCandidate(candidate: WebRtcRemoteCandidate): Promise<void>;
+  /** Queues one voice packet; false = dropped (not open, or congested). Don't mutate `bytes` afterwards. */
+  sendVoice(bytes: Uint8Array): boolean;
+  /** Frees the peer connection and the mux registration. Idempotent. */
+  close(): Promise<void>;
+}
+
+export function createWebRtcSession(params: WebRtcSessionParams): WebRtcSession {
+  return new Session(params);
+}
+
+/** The host werift gathers on: an advertised IP of the mux's family, else the bound address. */
+function gatherHostFor(mux: UdpMux, candidates: readonly string[]): string {
+  const bound = mux.address();
+  const family = bound.family === 'IPv6' ? 6 : 4;
+  return candidates.find((host) => isIP(host) === family) ?? bound.address;
+}
+
+class Session implements WebRtcSession {
+  readonly #params: WebRtcSessionParams;
+  readonly #logger: WebRtcLogger | undefined;
+  readonly #endpoint: UdpMuxEndpoint;
+  readonly #pc: RTCPeerConnection;
+  readonly #channel: RTCDataChannel;
+  readonly #maxBufferedBytes: number;
+  readonly #stats: WebRtcSessionStats = { voiceIn: 0, voiceOut: 0, voiceDropped: 0 };
+  #state: WebRtcSessionState = 'new';
+  #connectTimer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+  #ignoredRemoteCandidates = 0;
+
+  constructor(params: WebRtcSessionParams) {
+    if (params.candidates.length === 0) throw new Error('WebRTC session: no candidates to advertise');
+    this.#params = params;
+    this.#logger = params.logger;
+    this.#maxBufferedBytes = params.maxBufferedBytes ?? defaultWebRtcSessionParams.maxBufferedBytes;
+    this.#endpoint = params.mux.createEndpoint();
+    this.#pc = new RTCPeerConnection({
+      iceServers: [],
+      bundlePolicy: 'max-bundle',
+      iceLite: true,
+      ...muxedIceConfiguration(params.mux, this.#endpoint, gatherHostFor(params.mux, params.candidates)),
+    });
+    this.#channel = this.#pc.createDataChannel(AUDIO_CHANNEL.label, {
+      negotiated: true,
+      id: AUDIO_CHANNEL.id,
+      ordered: AUDIO_CHANNEL.ordered,
+      maxRetransmits: AUDIO_CHANNEL.maxRetransmits,
+    });
+    const onVoice = params.onVoice;
+    const stats = this.#stats;
+    this.#channel.onMessage.subscribe((data) => {
+      if (typeof data === 'string') return; // voice is binary MessagePack; text is not ours
+      stats.voiceIn++;
+      onVoice(data);
+    });
+    this.#channel.stateChanged.subscribe((state) => {
+      if (state === 'open') this.#onOpen();
+      else if (state === 'closed') void this.#end('data channel closed');
+    });
+    this.#pc.connectionStateChange.subscribe((state) => {
+      if (state === 'failed') void this.#end('webrtc connection failed');
+      else if (state === 'closed') void this.#end('webrtc connection closed');
+    });
+    this.#endpoint.onIdle = () => void this.#end('ice timeout: no packets from the client');
+    const timeoutMs = params.connectTimeoutMs ?? defaultWebRtcSessionParams.connectTimeoutMs;
+    this.#connectTimer = setTimeout(() => void this.#end(`not connected within ${timeoutMs} ms`), timeoutMs);
+    this.#connectTimer.unref();
+  }
+
+  get state(): WebRtcSessionState {
+    return this.#state;
+  }
+
+  get stats(): Readonly<WebRtcSessionStats> {
+    return { ...this.#stats };
+  }
+
+  async answer(offerSdp: string): Promise<string> {
+    if (this.#state === 'closed') throw new Error('WebRTC session is closed');
+    try {
+      await this.#pc.setRemoteDescription({ type: 'offer', sdp: removeCandidates(offerSdp) });
+      await this.#pc.setLocalDescription(await this.#pc.createAnswer());
+      return this.#registerLocalDescription();
+    } catch (error) {
+      const reason = `SetupWebRtc: cannot answer the offer: ${(error as Error).message}`;
+      void this.#end(reason);
+      throw new Error(reason, { cause: error });
+    }
+  }
+
+  async handleRemoteSdp(description: { type: 'Offer' | 'Answer'; sdp: string }): Promise<void> {
+    if (this.#state === 'closed') throw new Error('WebRTC session is closed');
+    if (description.type === 'Offer') {
+      const sdp = await this.answer(description.sdp);
+      this.#params.onLocalSignal?.({ kind: 'Sdp', type: 'Answer', sdp });
+      this.#params.onLocalSignal?.({ kind: 'TrickleFinished' });
+      return;
+    }
+    await this.#pc.setRemoteDescription({ type: 'answer', sdp: removeCandidates(description.sdp) });
+  }
+
+  async addRemoteCandidate(_candidate: WebRtcRemoteCandidate): Promise<void> {
+    // ICE lite (RFC 8445 §2.5): the client's checks reveal its address (peer-reflexive), so
+    // remote candidates are never used. Ignoring them also keeps werift from resolving mDNS
+    // ".local" names on the server.
+    this.#ignoredRemoteCandidates++;
+  }
+
+  sendVoice(bytes: Uint8Array): boolean {
+    const channel = this.#channel;
+    if (channel.readyState !== 'open' || channel.bufferedAmount > this.#maxBufferedBytes) {
+      this.#stats.voiceDropped++;
+      return false;
+    }
+    channel.send(
+      Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    );
+    this.#stats.voiceOut++;
+    return true;
+  }
+
+  close(): Promise<void> {
+    return this.#end('closed by the server');
+  }
+
+  /** The local description is final: register its ufrag on the mux, advertise our candidates. */
+  #registerLocalDescription(): string {
+    const local = this.#pc.localDescription;
+    if (!local) throw new Error('no local description');
+    const ufrag = iceUfragOf(local.sdp);
+    if (ufrag === undefined) throw new Error('local description without a=ice-ufrag');
+    if (this.#endpoint.ufrags.length === 0) this.#endpoint.addUfrag(ufrag);
+    else this.#endpoint.restartIce(ufrag); // a new ufrag = an ICE restart; same ufrag = no-op
+    if (this.#state === 'new') this.#state = 'connecting';
+    return replaceCandidates(local.sdp, this.#params.candidates, this.#params.port);
+  }
+
+  #onOpen(): void {
+    if (this.#state === 'closed' || this.#state === 'connected') return;
+    this.#state = 'connected';
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+    this.#logger?.debug({ ufrags: this.#endpoint.ufrags }, 'webrtc voice channel open');
+    this.#params.onConnected?.();
+  }
+
+  #end(reason: string): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#state = 'closed';
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+    this.#endpoint.close();
+    this.#logger?.debug(
+      { reason, stats: this.#stats, ignoredRemoteCandidates: this.#ignoredRemoteCandidates },
+      'webrtc session closed',
+    );
+    this.#closing = this.#pc
+      .close()
+      .catch((error: unknown) => this.#logger?.warn({ err: error }, 'webrtc peer connection close failed'))
+      .then(() => {
+        try {
+          this.#params.onClosed(reason);
+        } catch (error) {
+          this.#logger?.warn({ err: error }, 'webrtc onClosed callback threw');
+        }
+      });
+    return this.#closing;
+  }
+}
