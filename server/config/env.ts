@@ -24,9 +24,9 @@ import { parseToml } from './toml.ts';
 
 /** `GRID_*` variables that are not config keys (read elsewhere); they never cause an error. */
 export const nonConfigEnvVars: readonly string[] = [
-  'GRID_CONFIG', // path of config.toml (server/main.ts)
-  'GRID_LICENSE', // path of license.toml (server/license)
-  'GRID_DEV', // development mode switch (server/main.ts)
+  'GRID_CONFIG', // path of config.toml (server/cli/effectiveConfig.ts)
+  'GRID_LICENSE', // path of license.toml (server/cli/effectiveLicense.ts)
+  'GRID_LICENSE_ISSUERS', // trusted licence issuer keys (server/cli/effectiveLicense.ts)
 ];
 
 /** The official image's convenience variables: each sets the port of one binding. */

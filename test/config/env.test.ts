@@ -106,11 +106,11 @@ test('an unknown GRID_ variable is an error naming it, with a did-you-mean', () 
 });
 
 test('documented non-config GRID_ variables and unrelated variables are ignored', () => {
-  assert.deepEqual([...nonConfigEnvVars], ['GRID_CONFIG', 'GRID_LICENSE', 'GRID_DEV']);
+  assert.deepEqual([...nonConfigEnvVars], ['GRID_CONFIG', 'GRID_LICENSE', 'GRID_LICENSE_ISSUERS']);
   const env = {
     GRID_CONFIG: '/etc/grid/config.toml',
     GRID_LICENSE: '/x',
-    GRID_DEV: '1',
+    GRID_LICENSE_ISSUERS: 'a5J2bhmU7vsY0LrW1zt56iUdmhRUNz7Pl9eBoCy29d8',
     HOME: '/root',
     GRIDX: '1',
   };

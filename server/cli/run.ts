@@ -1,0 +1,125 @@
+/**
+ * `grid [--config F] [--license F]`: run the server until a signal, licence expiry or a fatal
+ * error stops it. Exit codes: see exitCodes.ts.
+ */
+import { signToken } from '../auth/index.ts';
+import type { GridConfig } from '../config/index.ts';
+import type { DevEnvironment } from '../dev/devEnvironment.ts';
+import { Grid } from '../grid.ts';
+import { type LicenseExpiryWatch, watchLicenseExpiry } from '../license/index.ts';
+import { createLogger } from '../observability/log.ts';
+import { parseCommandArgs } from './args.ts';
+import { loadEffectiveConfig } from './effectiveConfig.ts';
+import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';
+import { ExitCode, type ExitCodeValue, exitCodeHelp } from './exitCodes.ts';
+
+export const runHelp = `Usage: grid [--config FILE] [--license FILE]
+
+Runs the ODIN Grid server.
+  --config FILE    config.toml to use (default: config.toml; env GRID_CONFIG). Without one,
+                   the embedded development default runs on loopback.
+  --license FILE   license.toml to use (default: license.toml; env GRID_LICENSE). Without
+                   one, the server runs unlicensed and says so.
+
+GRID_<SECTION>_<KEY> environment variables override config keys (docs/configuration.md).
+SIGTERM or SIGINT drains (joins refused, rooms keep working until empty or
+[shutdown] grace_period), then exits 0; a second signal exits at once.
+
+${exitCodeHelp}`;
+
+/** The token in the dev banner lasts a day, so a developer can paste it for a while. */
+const DEV_TOKEN_LIFETIME_S = 86_400;
+
+export async function runCommand(
+  argv: string[],
+  out: (text: string) => void,
+  _err: (text: string) => void,
+): Promise<ExitCodeValue> {
+  const { values } = parseCommandArgs(
+    {
+      name: 'grid',
+      options: { config: { type: 'string', short: 'c' }, license: { type: 'string', short: 'l' } },
+    },
+    argv,
+  );
+  if (values.help) {
+    out(runHelp);
+    return ExitCode.ok;
+  }
+  const { config, source, dev } = await loadEffectiveConfig({ configFlag: values.config, env: process.env });
+  const logger = createLogger({
+    verbosity: config.log.terminal.verbosity ?? config.verbosity,
+    format: config.log.terminal.format,
+    filters: config.log.terminal.filters,
+  });
+  const effectiveLicense = await loadEffectiveLicense({ licenseFlag: values.license, env: process.env });
+  const license = effectiveLicense.license;
+  logger.info({ config: source }, 'configuration loaded');
+  if (license === null) logger.warn(`licence: ${describeLicense(effectiveLicense)}`);
+  else logger.info(`licence: ${describeLicense(effectiveLicense)}`);
+
+  const grid = new Grid({ config, logger });
+  let expiryWatch: LicenseExpiryWatch | undefined;
+  if (license !== null) {
+    expiryWatch = watchLicenseExpiry(license, () => {
+      logger.error(
+        { validUntil: license.validUntil.toISOString() },
+        'the licence has expired: draining and stopping',
+      );
+      void grid.shutdown('license-expired');
+    });
+  }
+  installSignalHandlers(grid, logger);
+  await grid.start();
+  if (dev) out(await devBanner(config, dev));
+  const exitCode = await grid.stopped;
+  expiryWatch?.cancel();
+  return exitCode;
+}
+
+function installSignalHandlers(grid: Grid, logger: ReturnType<typeof createLogger>): void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals === 1) {
+      logger.info({ signal }, 'shutting down (send the signal again to stop at once)');
+      void grid.shutdown('signal');
+    } else {
+      logger.warn({ signal }, 'second signal: stopping now');
+      void grid.shutdown('signal', { immediate: true });
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function devBanner(config: GridConfig, dev: DevEnvironment): Promise<string> {
+  const token = await signToken(
+    dev.accessKey,
+    { uid: 'dev-user', rid: 'default' },
+    { lifetimeSeconds: DEV_TOKEN_LIFETIME_S, audience: 'sfu' },
+  );
+  const lines = [
+    '',
+    '  ODIN Grid is running with the embedded development default (loopback only).',
+    '',
+    config.http
+      ? `  web (WebSocket, WebRTC):  https://localhost:${portOf(config.http.binding)}  (webrtc udp ${config.http.webrtc_binding})`
+      : '',
+    config.quic ? `  native (QUIC, WebTransport):  udp ${config.quic.binding}` : '',
+    config.metrics ? `  metrics:  http://${config.metrics.binding}/metrics` : '',
+    `  certificate SHA-256 (for serverCertificateHashes):  ${dev.certificateSha256}`,
+    `  access key:  in ${dev.directory}/access-key (keep it secret)`,
+    '',
+    `  a token for user "dev-user", room "default", valid ${DEV_TOKEN_LIFETIME_S / 3600} h:`,
+    `  ${token}`,
+    '',
+    '  more tokens:  npm run grid -- token --room ROOM --user USER',
+    '',
+  ];
+  return lines.filter((line, i) => line !== '' || lines[i - 1] !== '').join('\n');
+}
+
+function portOf(binding: string): string {
+  return binding.slice(binding.lastIndexOf(':') + 1);
+}

@@ -1,0 +1,145 @@
+/**
+ * The `grid` process: owns the listeners and decides when the server starts, drains and stops.
+ *
+ * Life (ARCHITECTURE.md, "The server's life"):
+ *   starting ─► running ─► draining ─► stopped
+ * `shutdown()` drains: listeners stop accepting joins, existing rooms keep working until they
+ * are empty or `[shutdown] grace_period` ends, then everything closes. A second `shutdown()`
+ * with `immediate` skips the wait. The transports plug in through `Listener`.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { ExitCode, type ExitCodeValue } from './cli/exitCodes.ts';
+import type { GridConfig } from './config/index.ts';
+
+export type GridState = 'starting' | 'running' | 'draining' | 'stopped';
+
+export type ShutdownReason = 'signal' | 'license-expired' | 'supervisor-gone' | 'telemetry-failed' | 'error';
+
+/** What a transport (web, quic, metrics) gives the process. */
+export interface Listener {
+  /** e.g. `http 127.0.0.1:4433` */
+  readonly name: string;
+  open(): Promise<void>;
+  /** Stop accepting new clients and joins; existing ones keep working. */
+  drain(): void;
+  /** How many clients are still connected (drain waits for 0). */
+  activeClients(): number;
+  /** Close everything, telling clients `reason`. */
+  close(reason: string): Promise<void>;
+}
+
+export type GridParams = {
+  config: GridConfig;
+  logger: Logger;
+  listeners?: Listener[];
+  /** Poll interval while draining, ms. */
+  drainPollMs?: number;
+};
+
+type GridEvents = { state: [GridState] };
+
+const exitCodeFor: Record<ShutdownReason, ExitCodeValue> = {
+  signal: ExitCode.ok,
+  'license-expired': ExitCode.invalidLicense,
+  'supervisor-gone': ExitCode.failure,
+  'telemetry-failed': ExitCode.failure,
+  error: ExitCode.failure,
+};
+
+export class Grid extends EventEmitter<GridEvents> {
+  #config: GridConfig;
+  #logger: Logger;
+  #listeners: Listener[];
+  #drainPollMs: number;
+  #state: GridState = 'starting';
+  #exitCode: ExitCodeValue = ExitCode.ok;
+  #skipWait: () => void = () => {};
+  /**
+   * Holds the event loop open from start() to stop: a server stays up until it is told to stop,
+   * even when it has nothing to listen on (a config with no listener sections).
+   */
+  #keepAlive: NodeJS.Timeout | undefined;
+  #resolveStopped!: (code: ExitCodeValue) => void;
+  /** Resolves with the process exit code once the server has stopped. */
+  readonly stopped: Promise<ExitCodeValue>;
+
+  constructor(params: GridParams) {
+    super();
+    this.#config = params.config;
+    this.#logger = params.logger;
+    this.#listeners = params.listeners ?? [];
+    this.#drainPollMs = params.drainPollMs ?? 250;
+    this.stopped = new Promise((resolve) => {
+      this.#resolveStopped = resolve;
+    });
+  }
+
+  get state(): GridState {
+    return this.#state;
+  }
+
+  /** Ready = listeners up, config final, not draining (what `/readyz` reports). */
+  get ready(): boolean {
+    return this.#state === 'running';
+  }
+
+  async start(): Promise<void> {
+    this.#keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+    for (const listener of this.#listeners) {
+      await listener.open();
+      this.#logger.info({ listener: listener.name }, 'listening');
+    }
+    this.#setState('running');
+  }
+
+  /**
+   * Drain and stop. Safe to call more than once: a later call with `immediate` cuts the
+   * grace period short (the second SIGTERM); other repeated calls only wait.
+   */
+  async shutdown(reason: ShutdownReason, options: { immediate?: boolean } = {}): Promise<ExitCodeValue> {
+    if (this.#state === 'draining' && options.immediate) this.#skipWait();
+    if (this.#state === 'draining' || this.#state === 'stopped') return this.stopped;
+    this.#exitCode = exitCodeFor[reason];
+    this.#setState('draining');
+    const gracePeriodMs = this.#config.shutdown.grace_period;
+    this.#logger.info({ reason, gracePeriodMs }, 'draining: new joins are refused, rooms keep working');
+    for (const listener of this.#listeners) listener.drain();
+    if (!options.immediate) await this.#waitForEmpty(gracePeriodMs);
+    const reasonText = 'ServerClosing';
+    for (const listener of this.#listeners) await listener.close(reasonText);
+    clearInterval(this.#keepAlive);
+    this.#setState('stopped');
+    this.#logger.info({ reason, exitCode: this.#exitCode }, 'stopped');
+    this.#resolveStopped(this.#exitCode);
+    return this.#exitCode;
+  }
+
+  async #waitForEmpty(gracePeriodMs: number): Promise<void> {
+    const deadline = Date.now() + gracePeriodMs;
+    const clients = () => this.#listeners.reduce((sum, listener) => sum + listener.activeClients(), 0);
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = () => {
+        const remaining = clients();
+        if (remaining === 0) return finish();
+        if (Date.now() >= deadline) {
+          this.#logger.warn({ clients: remaining }, 'grace period over: closing the remaining clients');
+          return finish();
+        }
+        timer = setTimeout(check, this.#drainPollMs);
+      };
+      const finish = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#skipWait = finish;
+      timer = setTimeout(check, 0);
+    });
+  }
+
+  #setState(state: GridState): void {
+    this.#state = state;
+    this.emit('state', state);
+  }
+}

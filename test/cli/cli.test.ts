@@ -1,0 +1,333 @@
+/**
+ * The `grid` command line, run as a real process the way a user runs it.
+ * Each test works in its own temporary directory, so the development default's `.grid-dev/`
+ * and any config.toml stay there.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { TokenVerifier } from '../../server/auth/index.ts';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const gridMain = join(repo, 'server/main.ts');
+const example = (name: string) => join(repo, 'examples/config', name);
+const readmeAccessKey = 'AeRWMNanQAYxNKhChHvNtS+1D5fw2Xzvj2r6Woi7Bg0d';
+
+const directories: string[] = [];
+async function workDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'grid-cli-'));
+  directories.push(dir);
+  return dir;
+}
+after(async () => {
+  await Promise.all(directories.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** Environment without the caller's GRID_* variables, so the developer's shell can't leak in. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('GRID_')) env[key] = value;
+  return { ...env, ...extra };
+}
+
+type Result = { code: number | null; stdout: string; stderr: string };
+
+function start(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
+  return spawn(process.execPath, [gridMain, ...args], {
+    cwd: options.cwd ?? repo,
+    env: cleanEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+function collect(child: ChildProcess): Promise<Result> & { output: () => string } {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk;
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  const done = new Promise<Result>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+  return Object.assign(done, { output: () => stdout + stderr });
+}
+
+function grid(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Result> {
+  return collect(start(args, options));
+}
+
+async function waitFor(predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('grid --help and usage errors', () => {
+  test('--help lists the commands and the exit codes', async () => {
+    const { code, stdout } = await grid(['--help']);
+    assert.equal(code, 0);
+    for (const command of ['check', 'keys new', 'token', 'license sign'])
+      assert.match(stdout, new RegExp(command));
+    assert.match(stdout, /Exit codes/);
+  });
+
+  test('every command has --help', async () => {
+    for (const command of [['check'], ['keys'], ['token'], ['license']]) {
+      const { code, stdout } = await grid([...command, '--help']);
+      assert.equal(code, 0, `${command.join(' ')} --help`);
+      assert.match(stdout, /^Usage: grid/m);
+    }
+  });
+
+  test('an unknown command exits 2 and says how to get help', async () => {
+    const { code, stderr } = await grid(['serve']);
+    assert.equal(code, 2);
+    assert.match(stderr, /unknown command 'serve'/);
+    assert.match(stderr, /grid --help/);
+  });
+
+  test('an unknown flag exits 2 naming the flag', async () => {
+    const { code, stderr } = await grid(['check', '--verbose']);
+    assert.equal(code, 2);
+    assert.match(stderr, /--verbose/);
+  });
+});
+
+describe('grid check', () => {
+  test('accepts the ODIN docs example configs (standalone and supervised)', async () => {
+    for (const name of ['standalone.toml', 'supervised.toml']) {
+      const { code, stderr } = await grid(['check', '--skip-file-checks', '--config', example(name)]);
+      assert.equal(code, 0, `${name}: ${stderr}`);
+      assert.match(stderr, /is valid/);
+    }
+  });
+
+  test('reports every problem of a broken config at once, with file:line and key, exit 3', async () => {
+    const { code, stderr } = await grid(['check', '--config', example('broken.toml')]);
+    assert.equal(code, 3);
+    const problems = stderr.split('\n').filter((line) => line.includes('broken.toml:'));
+    assert.ok(problems.length >= 8, `expected many problems, got:\n${stderr}`);
+    assert.match(stderr, /broken\.toml:\d+:\d+: http\.bindng: unknown key; did you mean "binding"\?/);
+    assert.match(stderr, /broken\.toml:\d+:\d+: limit\.peer\.concurrent_streams: 9 is out of range/);
+  });
+
+  test('a missing --config file is an error, not the development default', async () => {
+    const cwd = await workDir();
+    const { code, stderr } = await grid(['check', '--config', 'nope.toml'], { cwd });
+    assert.equal(code, 3);
+    assert.match(stderr, /nope\.toml.*does not exist/);
+  });
+
+  test('with no config.toml it checks the development default and redacts its private key', async () => {
+    const cwd = await workDir();
+    const { code, stdout } = await grid(['check'], { cwd });
+    assert.equal(code, 0);
+    assert.match(stdout, /development default/);
+    assert.match(stdout, /d = "<redacted>"/);
+    const accessKey = (await readFile(join(cwd, '.grid-dev/access-key'), 'utf8')).trim();
+    assert.ok(!stdout.includes(accessKey));
+  });
+
+  test('GRID_* variables override the file, and an unknown one is refused by name', async () => {
+    const overridden = await grid(['check', '--skip-file-checks', '--config', example('standalone.toml')], {
+      env: { GRID_PUBLIC_ADDRESS: '203.0.113.7:4433', GRID_LIMIT_PEER_MEDIAS: '3' },
+    });
+    assert.equal(overridden.code, 0, overridden.stderr);
+    assert.match(overridden.stdout, /public_address = "203\.0\.113\.7:4433"/);
+    assert.match(overridden.stdout, /medias = 3/);
+
+    const unknown = await grid(['check', '--skip-file-checks', '--config', example('standalone.toml')], {
+      env: { GRID_HTTP_BINDNG: '0.0.0.0:1' },
+    });
+    assert.equal(unknown.code, 3);
+    assert.match(unknown.stderr, /GRID_HTTP_BINDNG/);
+  });
+});
+
+describe('grid keys and grid token', () => {
+  test('grid keys new prints an access key whose section a server accepts and whose tokens verify', async () => {
+    const cwd = await workDir();
+    const keys = await grid(['keys', 'new'], { cwd });
+    assert.equal(keys.code, 0);
+    const accessKey = /^# (A[A-Za-z0-9+/]{43})$/m.exec(keys.stdout)?.[1];
+    assert.ok(accessKey, keys.stdout);
+    await writeFile(join(cwd, 'config.toml'), `public_address = "localhost"\n${keys.stdout}`);
+    const check = await grid(['check', '--quiet'], { cwd });
+    assert.equal(check.code, 0, check.stderr);
+
+    // No --access-key: the token is signed with the config's key (it has d).
+    const token = await grid(['token', '--room', 'lobby', '--user', 'alice'], { cwd });
+    assert.equal(token.code, 0, token.stderr);
+    const section = /x = "([^"]+)"[\s\S]*kid = "([^"]+)"|kid = "([^"]+)"[\s\S]*x = "([^"]+)"/.exec(
+      keys.stdout,
+    )!;
+    const kid = section[2] ?? section[3]!;
+    const x = section[1] ?? section[4]!;
+    const verifier = new TokenVerifier({
+      keys: [{ kid, kty: 'OKP', crv: 'Ed25519', x }],
+      allowUnsigned: false,
+      leewayMs: 0,
+    });
+    const verified = await verifier.verify(token.stdout.trim());
+    assert.equal(verified.userId, 'alice');
+    assert.deepEqual(verified.roomIds, ['lobby']);
+  });
+
+  test('grid token with an access key mints a token for several rooms with the given lifetime', async () => {
+    const { code, stdout } = await grid([
+      'token',
+      '--access-key',
+      readmeAccessKey,
+      '--room',
+      'a',
+      '--room',
+      'b',
+      '--user',
+      'bob',
+      '--lifetime',
+      '60',
+    ]);
+    assert.equal(code, 0);
+    const verifier = new TokenVerifier({
+      keys: [
+        { kid: 'Afkwfu4BVHDh', kty: 'OKP', crv: 'Ed25519', x: 'a5J2bhmU7vsY0LrW1zt56iUdmhRUNz7Pl9eBoCy29d8' },
+      ],
+      allowUnsigned: false,
+      leewayMs: 0,
+    });
+    const verified = await verifier.verify(stdout.trim());
+    assert.deepEqual(verified.roomIds, ['a', 'b']);
+    assert.equal((verified.expiresAt ?? 0) - (verified.notBefore ?? 0), 60_000);
+  });
+
+  test('grid token without a signing key says what is missing, exit 2', async () => {
+    const cwd = await workDir();
+    await writeFile(
+      join(cwd, 'config.toml'),
+      `public_address = "localhost"\n[[authorization.keys]]\nkid = "Afkwfu4BVHDh"\nkty = "OKP"\ncrv = "Ed25519"\nx = "a5J2bhmU7vsY0LrW1zt56iUdmhRUNz7Pl9eBoCy29d8"\n`,
+    );
+    const { code, stderr } = await grid(['token', '--room', 'r', '--user', 'u'], { cwd });
+    assert.equal(code, 2);
+    assert.match(stderr, /no --access-key.*private part \(d\)/);
+  });
+
+  test('grid token refuses a bad access key without echoing it', async () => {
+    const { code, stderr } = await grid([
+      'token',
+      '--access-key',
+      'AeRWMNanQAYxNKhChHvNtS+1D5fw2Xzvj2r6Woi7Bg0X',
+      '--room',
+      'r',
+      '--user',
+      'u',
+    ]);
+    assert.notEqual(code, 0);
+    assert.match(stderr, /access key/i);
+    assert.ok(!stderr.includes('AeRWMNanQAYxNKhChHvNtS'));
+  });
+});
+
+describe('grid license', () => {
+  async function signedLicense(cwd: string, validUntil: Date): Promise<{ path: string; issuer: string }> {
+    const path = join(cwd, 'license.toml');
+    const signed = await grid([
+      'license',
+      'sign',
+      '--access-key',
+      readmeAccessKey,
+      '--licensee',
+      'Example Studio',
+      '--serial',
+      'ES-1',
+      '--valid-until',
+      validUntil.toISOString(),
+      '--out',
+      path,
+    ]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const issuer = await grid(['license', 'sign', '--access-key', readmeAccessKey, '--print-issuer']);
+    return { path, issuer: issuer.stdout.trim() };
+  }
+
+  test('a signed licence verifies against its issuer key and fails when tampered with', async () => {
+    const cwd = await workDir();
+    const { path, issuer } = await signedLicense(cwd, new Date(Date.now() + 86_400_000));
+    const ok = await grid(['license', 'verify', '--license', path, '--issuer-key', issuer]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /licensed to Example Studio/);
+
+    await writeFile(path, (await readFile(path, 'utf8')).replace('Example Studio', 'Other Studio'));
+    const tampered = await grid(['license', 'verify', '--license', path, '--issuer-key', issuer]);
+    assert.equal(tampered.code, 4);
+    assert.match(tampered.stderr, /license\.toml:\d+: .*signature/i);
+  });
+
+  test('the server refuses to start with a tampered or untrusted licence, exit 4', async () => {
+    const cwd = await workDir();
+    const { issuer } = await signedLicense(cwd, new Date(Date.now() + 86_400_000));
+    const untrusted = await grid([], { cwd });
+    assert.equal(untrusted.code, 4);
+    assert.match(untrusted.stderr, /not a trusted licence issuer/);
+
+    const path = join(cwd, 'license.toml');
+    await writeFile(path, (await readFile(path, 'utf8')).replace('ES-1', 'ES-2'));
+    const tampered = await grid([], { cwd, env: { GRID_LICENSE_ISSUERS: issuer } });
+    assert.equal(tampered.code, 4);
+  });
+
+  test('a licence that expires while the server runs drains it and stops it, exit 4', async () => {
+    const cwd = await workDir();
+    const { issuer } = await signedLicense(cwd, new Date(Date.now() + 4_000));
+    const result = await grid([], {
+      cwd,
+      env: { GRID_LICENSE_ISSUERS: issuer, GRID_LOG_TERMINAL_FORMAT: 'json' },
+    });
+    assert.equal(result.code, 4, result.stderr);
+    assert.match(result.stdout, /licensed to Example Studio/);
+    assert.match(result.stdout, /the licence has expired: draining and stopping/);
+  });
+});
+
+describe('running grid', () => {
+  test('npm start with no config runs the development default, prints a banner, and exits 0 on SIGTERM', async () => {
+    const cwd = await workDir();
+    const child = start([], { cwd });
+    const result = collect(child);
+    await waitFor(() => result.output().includes('more tokens'), 'the dev banner');
+    const banner = result.output();
+    assert.match(banner, /certificate SHA-256 \(for serverCertificateHashes\):\s+[0-9a-f]{64}/);
+    assert.match(banner, /running unlicensed/);
+    const token = /valid 24 h:\s+(\S+)/.exec(banner)?.[1];
+    assert.ok(token?.startsWith('eyJ'), 'the banner carries a token');
+    child.kill('SIGTERM');
+    const { code, stdout } = await result;
+    assert.equal(code, 0);
+    assert.match(stdout, /stopped/);
+  });
+
+  test('the development default is reused on the next start (same key, same certificate)', async () => {
+    const cwd = await workDir();
+    const first = await grid(['check', '--quiet'], { cwd });
+    assert.equal(first.code, 0);
+    const key = await readFile(join(cwd, '.grid-dev/access-key'), 'utf8');
+    const certificate = await readFile(join(cwd, '.grid-dev/certificate.pem'), 'utf8');
+    await grid(['check', '--quiet'], { cwd });
+    assert.equal(await readFile(join(cwd, '.grid-dev/access-key'), 'utf8'), key);
+    assert.equal(await readFile(join(cwd, '.grid-dev/certificate.pem'), 'utf8'), certificate);
+  });
+
+  test('an invalid config stops the server before it starts, exit 3', async () => {
+    const { code, stderr } = await grid(['--config', example('broken.toml')]);
+    assert.equal(code, 3);
+    assert.match(stderr, /the configuration is invalid/);
+  });
+});
