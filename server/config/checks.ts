@@ -5,8 +5,10 @@
 // The checks read the document defensively: they run even when schema validation failed, so
 // that all problems come out in one go, and then the shapes are not guaranteed.
 
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { decodeBase64url } from '../auth/base64.ts';
+import { publicKeyFromSeed } from '../auth/ed25519.ts';
 import type { PathProblem } from './validate.ts';
 
 type Table = Record<string, unknown>;
@@ -69,7 +71,7 @@ function checkKeys(keys: unknown): PathProblem[] {
       });
       return;
     }
-    if (x && !publicKeyOf(d).equals(x)) {
+    if (x && !x.equals(publicKeyFromSeed(d))) {
       problems.push({
         path: ['authorization', 'keys', i, 'd'],
         message: 'does not match x: this seed belongs to another public key',
@@ -80,25 +82,10 @@ function checkKeys(keys: unknown): PathProblem[] {
   return problems;
 }
 
-/** base64url (no padding, RFC 7515 §2) of exactly 32 bytes, else undefined. */
+/** Canonical base64url (no padding, RFC 7515 §2) of exactly 32 bytes, else undefined. */
 function decodeKeyBytes(s: string): Buffer | undefined {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(s)) return undefined;
-  const bytes = Buffer.from(s, 'base64url');
-  // Reject non-canonical encodings (stray low bits in the last character).
-  return bytes.length === 32 && bytes.toString('base64url') === s ? bytes : undefined;
-}
-
-// PKCS#8 wrapper of an Ed25519 seed (RFC 8410 §7): lets node:crypto derive the public key.
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-
-function publicKeyOf(seed: Buffer): Buffer {
-  const privateKey = createPrivateKey({
-    key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  const jwk = createPublicKey(privateKey).export({ format: 'jwk' });
-  return Buffer.from(String(jwk.x), 'base64url');
+  const bytes = decodeBase64url(s);
+  return bytes?.length === 32 ? Buffer.from(bytes) : undefined;
 }
 
 /** Certificates and keys named by the config exist, parse as PEM, and belong together. */
