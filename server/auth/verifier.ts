@@ -107,7 +107,13 @@ export class TokenVerifier {
   }
 
   /** Verifies a token; throws {@link TokenError} on refusal. */
-  async verify(token: string): Promise<VerifiedToken> {
+  /**
+   * Verifies `token`. `audiences` lists the `aud` values this caller accepts (a token without
+   * `aud` is accepted by all): `['sfu']` for joins; the standalone `Connect` endpoint also
+   * accepts tokens meant for the gateway.
+   */
+  async verify(token: string, options: { audiences?: readonly string[] } = {}): Promise<VerifiedToken> {
+    const accepted = options.audiences ?? ['sfu'];
     if (typeof token !== 'string') throw new TokenError('malformed', 'token must be a string');
     if (token.length > this.#maxTokenBytes || Buffer.byteLength(token) > this.#maxTokenBytes) {
       throw new TokenError('token_too_large', `token is larger than ${this.#maxTokenBytes} bytes`);
@@ -166,10 +172,14 @@ export class TokenVerifier {
     }
 
     const claims = parseJsonObject(payloadBytes, 'claims');
-    return this.#checkClaims(claims, keyId);
+    return this.#checkClaims(claims, keyId, accepted);
   }
 
-  #checkClaims(claims: Record<string, unknown>, keyId: string | undefined): VerifiedToken {
+  #checkClaims(
+    claims: Record<string, unknown>,
+    keyId: string | undefined,
+    accepted: readonly string[],
+  ): VerifiedToken {
     const now = this.#now();
     const notBefore = optionalSeconds(claims, 'nbf');
     const expiresAt = optionalSeconds(claims, 'exp');
@@ -184,10 +194,12 @@ export class TokenVerifier {
     }
 
     const audience = optionalStringOrList(claims, 'aud');
-    if (audience !== undefined && !audience.includes('sfu')) {
+    if (audience !== undefined && !audience.some((value) => accepted.includes(value))) {
       throw new TokenError(
         'wrong_audience',
-        'token audience does not include "sfu" (is it meant for the gateway?)',
+        accepted.length === 1 && accepted[0] === 'sfu'
+          ? 'token audience does not include "sfu" (is it meant for the gateway?)'
+          : `token audience includes none of ${accepted.map((value) => JSON.stringify(value)).join(', ')}`,
       );
     }
 

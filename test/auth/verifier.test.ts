@@ -319,6 +319,16 @@ describe('refusing tokens, one code per fault', () => {
     await refuses(verifier().verify(await rawToken({ ...validClaims, aud: ['gateway'] })), 'wrong_audience');
   });
 
+  test('a caller that accepts the gateway audience (standalone Connect) verifies a gateway token', async () => {
+    const vector = vectors.tokens.find((v) => v.claims.aud === 'gateway')!;
+    const verified = await verifier({ now: () => year3000 }).verify(vector.token, {
+      audiences: ['gateway', 'sfu'],
+    });
+    assert.deepEqual(verified.audience, ['gateway']);
+    const sfuOnly = await rawToken({ ...validClaims, aud: 'sfu' });
+    await refuses(verifier().verify(sfuOnly, { audiences: ['gateway'] }), 'wrong_audience', sfuOnly);
+  });
+
   test('a token without uid is refused with missing_claim naming uid', async () => {
     const { uid: _uid, ...claims } = validClaims;
     await refuses(verifier().verify(await rawToken(claims)), 'missing_claim', undefined, /uid/);
