@@ -24,6 +24,7 @@ export {
 } from './env.ts';
 export { ConfigError, type ConfigProblem, formatProblem } from './errors.ts';
 export { type LoadOptions, loadConfig, type ParseOptions, parseConfigText } from './load.ts';
+export { publicAddressFor } from './publicAddress.ts';
 export { REDACTED, redactConfig, redactUrl } from './redact.ts';
 export { type RenderableConfig, renderConfigToml } from './render.ts';
 export {

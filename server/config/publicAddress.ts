@@ -1,0 +1,18 @@
+/**
+ * The address a listener announces to clients (the gateway `Connect` answer, tokens' `adr`):
+ * the listener's `public_address_override`, else the root `public_address`; a port written
+ * there wins, otherwise the listener's own binding port is used. One rule for the server and
+ * the operator, which renders per-pod addresses.
+ */
+import { formatHostPort, parseHostPort } from './formats.ts';
+import type { GridConfig } from './index.ts';
+
+export function publicAddressFor(config: GridConfig, listener: 'http' | 'quic'): string {
+  const section = config[listener];
+  if (section === undefined) throw new Error(`[${listener}] is not configured`);
+  const announced = section.public_address_override ?? config.public_address;
+  // Both come validated by the schema (Format.address), so they parse.
+  const address = parseHostPort(announced)!;
+  const port = address.port ?? parseHostPort(section.binding)!.port!;
+  return formatHostPort(address.host, port);
+}
