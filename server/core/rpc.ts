@@ -1,0 +1,344 @@
+/**
+ * RPC dispatch for one socket (a client's main connection or a peer's room stream):
+ * decode the frame → rate limit (every request costs a token, so floods of bad calls are
+ * bounded too) → check the method and validate its params → execute → respond
+ * `[1, msgid, error, result]`.
+ *
+ * - Results are `nil` or a map (the 0.16 SDK rejects a bare number or string as a result);
+ *   only generation B's `RequestReconnectToken` answers a bare token string, as specified.
+ * - Errors are a plain string naming the method and the fix (see errors.ts); the SDKs show a
+ *   string error as-is.
+ * - A frame that is not a valid MessagePack-RPC message (garbage, wrong arity, bad msgid,
+ *   too large) closes the client at once with the reason `protocol error: ...`: it has no
+ *   msgid to answer, and a client that sends one is broken or hostile. Responses and
+ *   notifications from the client are ignored (the protocol has none for the server).
+ * - `hangingCallMs` (`[internal] log_hanging_api_calls`): a call still unanswered after that
+ *   long is logged at warn. `logRejectedCalls` (`[internal] log_rejected_api_calls`): every
+ *   refused call is logged at info.
+ */
+
+import { ProtocolError } from '../protocol/errors.ts';
+import {
+  isMethodName,
+  isRoomMethod,
+  type MethodName,
+  type MethodParams,
+  validateParams,
+} from '../protocol/methods.ts';
+import { decodeRpcFrame, encodeResponse, type RpcRequest } from '../protocol/msgpackRpc.ts';
+import type { Client, Grant } from './client.ts';
+import type { Clock } from './clock.ts';
+import type { Connection, RpcEndpoint, SignalingRequest } from './connection.ts';
+import { RpcError } from './errors.ts';
+import { RpcRateLimiter } from './limits.ts';
+import type { CoreLogger } from './logger.ts';
+import type { Peer } from './peer.ts';
+import type { Sfu } from './sfu.ts';
+
+/** What a channel needs from its server. */
+export type RpcChannelContext = {
+  sfu: Sfu;
+  clock: Clock;
+  logger: CoreLogger;
+};
+
+/** One call being executed. `after` runs once the response is sent. */
+type Call = { sfu: Sfu; channel: RpcChannel; client: Client; peer: Peer | undefined; after: (() => void)[] };
+
+type Handler<M extends MethodName> = (call: Call, params: MethodParams[M]) => unknown;
+
+/** One socket's RPC endpoint. `peer` is set for a room stream. */
+export class RpcChannel implements RpcEndpoint {
+  readonly client: Client;
+  readonly peer: Peer | undefined;
+  readonly connection: Connection;
+  readonly #context: RpcChannelContext;
+  readonly #limiter: RpcRateLimiter;
+  #closed = false;
+
+  constructor(context: RpcChannelContext, client: Client, connection: Connection, peer: Peer | undefined) {
+    this.#context = context;
+    this.client = client;
+    this.connection = connection;
+    this.peer = peer;
+    this.#limiter = new RpcRateLimiter({ limits: context.sfu.limits.incomingMessages, clock: context.clock });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  handleRpc(bytes: Uint8Array): void {
+    if (this.#closed || this.client.closed) return;
+    const sfu = this.#context.sfu;
+    const frame = decodeRpcFrame(bytes, sfu.maxRpcFrameSize);
+    if (frame instanceof ProtocolError) {
+      sfu.counters.protocol_errors++;
+      this.#context.logger.info(
+        { client: this.client.id, connection: this.connection.id, code: frame.code, reason: frame.message },
+        'closing client after a malformed RPC frame',
+      );
+      sfu.disconnect(this.client, `protocol error: ${frame.message}`);
+      return;
+    }
+    if (frame.type !== 'request') return;
+    const decision = this.#limiter.submit(() => this.#execute(frame));
+    if (decision === 'queued') sfu.counters.rpc_queued++;
+    else if (decision === 'overflow') {
+      sfu.counters.rpc_overflow_disconnects++;
+      this.#context.logger.info(
+        { client: this.client.id, method: frame.method },
+        'closing client: RPC rate limit exceeded and overflow queue full',
+      );
+      sfu.disconnect(this.client, 'rate limit exceeded: too many requests');
+    }
+  }
+
+  handleClose(): void {
+    if (this.#closed) return;
+    this.close();
+    const sfu = this.#context.sfu;
+    if (this.peer === undefined) sfu.disconnect(this.client, 'connection closed');
+    else sfu.leave(this.peer);
+  }
+
+  /** Stops handling frames (no close of the socket: the caller decides). */
+  close(): void {
+    this.#closed = true;
+    this.#limiter.dispose();
+  }
+
+  #respond(msgid: number, error: string | null, result: unknown): void {
+    if (this.#closed || this.client.closed) return;
+    this.connection.sendRpc(encodeResponse(msgid, error, result));
+  }
+
+  #reject(request: RpcRequest, error: RpcError): void {
+    const { sfu, logger } = this.#context;
+    sfu.counters.rpc_rejected++;
+    sfu.observer.emit('rpcrejected', request.method, error.code);
+    if (sfu.logRejectedCalls) {
+      logger.info(
+        {
+          client: this.client.id,
+          peer: this.peer?.id,
+          method: request.method,
+          code: error.code,
+          reason: error.message,
+        },
+        'RPC call rejected',
+      );
+    }
+    this.#respond(request.msgid, error.message, null);
+  }
+
+  #execute(request: RpcRequest): void {
+    if (this.#closed || this.client.closed) return;
+    const { sfu, logger, clock } = this.#context;
+    if (this.client.refusal !== undefined) {
+      this.#reject(request, new RpcError('server_full', this.client.refusal));
+      sfu.disconnect(this.client, this.client.refusal);
+      return;
+    }
+    const method = request.method;
+    if (!isMethodName(method)) {
+      this.#reject(
+        request,
+        new RpcError('bad_request', `unknown method ${JSON.stringify(method.slice(0, 64))}`),
+      );
+      return;
+    }
+    const room = isRoomMethod(method);
+    if (this.peer !== undefined && !room) {
+      this.#reject(
+        request,
+        new RpcError(
+          'bad_request',
+          `${method} is not allowed on a room stream; send it on the main connection`,
+        ),
+      );
+      return;
+    }
+    let peer = this.peer;
+    if (this.peer === undefined && room) {
+      peer = this.client.roomStreamOnMain ? [...this.client.peers][0] : undefined;
+      if (peer === undefined) {
+        const message = this.client.roomStreamOnMain
+          ? `${method}: join a room first`
+          : `${method} is a room-stream method; send it on the room stream (/room?<stream_id>)`;
+        this.#reject(request, new RpcError('bad_request', message));
+        return;
+      }
+    }
+    const validated = validateParams(method, request.params);
+    if (!validated.ok) {
+      this.#reject(request, new RpcError('bad_request', validated.error.message));
+      return;
+    }
+    const call: Call = { sfu, channel: this, client: this.client, peer, after: [] };
+    const started = clock.now();
+    const threshold = sfu.hangingCallMs;
+    const finish = (error: unknown, result: unknown) => {
+      if (threshold !== undefined && clock.now() - started >= threshold) {
+        logger.warn(
+          { client: this.client.id, method, ms: clock.now() - started },
+          'RPC call took long to answer',
+        );
+      }
+      if (error === undefined) this.#respond(request.msgid, null, result);
+      else if (error instanceof RpcError) this.#reject(request, error);
+      else {
+        logger.error({ client: this.client.id, method, err: error }, 'RPC call failed');
+        this.#reject(request, new RpcError('internal', `${method}: internal server error`));
+      }
+      for (const after of call.after) after();
+    };
+    let outcome: unknown;
+    try {
+      outcome = (handlers[method] as Handler<typeof method>)(call, validated.params as never);
+    } catch (error) {
+      finish(error ?? new Error('thrown nothing'), null);
+      return;
+    }
+    if (!(outcome instanceof Promise)) {
+      finish(undefined, outcome ?? null);
+      return;
+    }
+    let settled = false;
+    const timer =
+      threshold === undefined
+        ? undefined
+        : clock.setTimeout(() => {
+            if (!settled)
+              logger.warn({ client: this.client.id, method, ms: threshold }, 'RPC call is hanging');
+          }, threshold);
+    outcome.then(
+      (result: unknown) => {
+        settled = true;
+        if (timer !== undefined) clock.clearTimeout(timer);
+        finish(undefined, result ?? null);
+      },
+      (error: unknown) => {
+        settled = true;
+        if (timer !== undefined) clock.clearTimeout(timer);
+        finish(error ?? new Error('rejected with nothing'), null);
+      },
+    );
+  }
+}
+
+async function authenticate(call: Call, method: string, token: string): Promise<Grant> {
+  const authenticator = call.sfu.authenticator;
+  if (authenticator === undefined) {
+    throw new RpcError('not_supported', `${method}: token authentication is not configured on this server`);
+  }
+  try {
+    return await authenticator(token);
+  } catch (error) {
+    throw new RpcError(
+      'auth_failed',
+      `${method}: token rejected: ${(error as Error)?.message ?? String(error)}`,
+    );
+  }
+}
+
+async function signal(call: Call, request: SignalingRequest): Promise<unknown> {
+  const connection = call.client.connection;
+  if (connection.signal === undefined) {
+    throw new RpcError('not_supported', `${request.method} is not supported on this transport`);
+  }
+  return await connection.signal(request);
+}
+
+/** The peer a room method acts on (the dispatcher made sure there is one). */
+function peerOf(call: Call): Peer {
+  return call.peer!;
+}
+
+const handlers: { [M in MethodName]: Handler<M> } = {
+  Authenticate: async (call, { token }) => {
+    const grant = await authenticate(call, 'Authenticate', token);
+    call.client.setGrant(grant);
+    return { room_ids: [...grant.roomIds] };
+  },
+  SetupWebRtc: (call, params) => signal(call, { method: 'SetupWebRtc', params }),
+  WebRtcUpdate: async (call, params) => {
+    await signal(call, { method: 'WebRtcUpdate', params });
+    return null;
+  },
+  JoinRoom: (call, params) => {
+    const join = (grant: Grant) => {
+      const peer = call.sfu.join(call.client, grant, params);
+      if (call.client.roomStreamOnMain) call.after.push(() => call.sfu.attachMainStream(peer));
+      return peer;
+    };
+    if (params.token === undefined) {
+      // Generation A: the grant came from Authenticate (or the transport).
+      const grant = call.client.grant;
+      if (grant === undefined) throw new RpcError('not_authenticated', 'JoinRoom: call Authenticate first');
+      return { stream_id: join(grant).streamId };
+    }
+    // Generation B: the token comes with the join.
+    const token = params.token;
+    return authenticate(call, 'JoinRoom', token).then(async (grant) => {
+      const peer = join(grant);
+      return {
+        peer_id: peer.id,
+        stream_id: peer.streamId,
+        token: await call.sfu.reconnectTokenFor(peer, token),
+      };
+    });
+  },
+  RequestReconnectToken: async (call, params) => {
+    const peers = [...call.client.peers];
+    const peer = params.peer_id === undefined ? peers[0] : peers.find((p) => p.id === params.peer_id);
+    if (peer === undefined) {
+      throw new RpcError(
+        'bad_request',
+        `RequestReconnectToken: this client has no peer ${params.peer_id ?? ''}`.trim(),
+      );
+    }
+    return await call.sfu.reconnectTokenFor(peer, undefined);
+  },
+  Ping: () => null,
+  UpdatePeer: (call, { user_data }) => {
+    const peer = peerOf(call);
+    peer.room.setPeerUserData(peer, user_data);
+    return null;
+  },
+  UpdateRoom: (call, { user_data }) => {
+    const peer = peerOf(call);
+    peer.room.setUserData(peer, user_data);
+    return null;
+  },
+  StartMedia: (call, { media_id, properties }) => {
+    const peer = peerOf(call);
+    peer.room.startMedia(peer, media_id, properties);
+    return null;
+  },
+  StopMedia: (call, { media_id }) => {
+    const peer = peerOf(call);
+    peer.room.stopMedia(peer, media_id);
+    return null;
+  },
+  PauseMedia: (call, { media_id }) => {
+    const peer = peerOf(call);
+    peer.room.setPaused(peer, media_id, true);
+    return null;
+  },
+  ResumeMedia: (call, { media_id }) => {
+    const peer = peerOf(call);
+    peer.room.setPaused(peer, media_id, false);
+    return null;
+  },
+  SetPeerPosition: (call, { position }) => {
+    const peer = peerOf(call);
+    peer.room.movePeer(peer, position);
+    return null;
+  },
+  SendMessage: (call, { message, target_peer_ids }) => {
+    const peer = peerOf(call);
+    peer.room.sendMessage(peer, message, target_peer_ids);
+    return null;
+  },
+};

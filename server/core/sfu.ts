@@ -1,0 +1,493 @@
+/**
+ * The Sfu: the server's core. It holds the clients, the rooms keyed by (namespace, room id),
+ * peer and stream id allocation, the limits, bans and draining, and the voice router.
+ * Transports talk to it through connection.ts; the supervisor tasks (kick, close, ban) call
+ * its methods; metrics read `counters`, `voiceStats` and listen on `observer` (never on the
+ * hot path).
+ */
+import { randomInt } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { MethodParams } from '../protocol/methods.ts';
+import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../protocol/msgpackRpc.ts';
+import type { LeftReason } from '../protocol/notifications.ts';
+import * as note from '../protocol/notifications.ts';
+import { type Authenticator, Client, type ConnectOptions, type Grant } from './client.ts';
+import { type Clock, systemClock, type TimerHandle } from './clock.ts';
+import type { Connection, RpcEndpoint } from './connection.ts';
+import { RpcError, type RpcErrorCode } from './errors.ts';
+import { defaultLimitParams, type LimitParams } from './limits.ts';
+import { type CoreLogger, silentLogger } from './logger.ts';
+import type { Media } from './media.ts';
+import { Peer } from './peer.ts';
+import { Room, type RoomContext, roomKey } from './room.ts';
+import { RpcChannel } from './rpc.ts';
+import { VoiceRouter, type VoiceStats } from './voiceRouter.ts';
+
+export type SfuParams = {
+  limits: LimitParams;
+  /** Verifies tokens for `Authenticate` and generation B `JoinRoom`; absent: only transport-set grants. */
+  authenticate?: Authenticator;
+  /** Generation B reconnect token for a peer; absent: JoinRoom echoes the join token, RequestReconnectToken is refused. */
+  reconnectToken?: (peer: Peer) => string | Promise<string>;
+  clock: Clock;
+  logger: CoreLogger;
+  /** Largest RPC frame a client may send. */
+  maxRpcFrameSize: number;
+  /** `[internal] log_hanging_api_calls`: warn about RPC calls unanswered after this many ms. Absent: off. */
+  hangingCallMs?: number;
+  /** `[internal] log_rejected_api_calls`: log refused calls at info. */
+  logRejectedCalls: boolean;
+  /** A joined peer whose room stream has not attached after this long leaves. */
+  roomStreamTimeoutMs: number;
+};
+
+export const defaultSfuParams: SfuParams = {
+  limits: defaultLimitParams,
+  clock: systemClock,
+  logger: silentLogger,
+  maxRpcFrameSize: DEFAULT_MAX_RPC_FRAME_SIZE,
+  logRejectedCalls: false,
+  roomStreamTimeoutMs: 10_000,
+};
+
+/** Plain counters read by metrics. */
+export type SfuCounters = {
+  /** Joins (or clients) refused, by RpcErrorCode. */
+  refused: Record<RpcErrorCode, number>;
+  /** Calls answered with an error. */
+  rpc_rejected: number;
+  /** Calls that waited in the overflow queue. */
+  rpc_queued: number;
+  /** Clients disconnected because the overflow queue was full. */
+  rpc_overflow_disconnects: number;
+  /** Clients disconnected for a malformed RPC frame. */
+  protocol_errors: number;
+  /** Peers dropped because their room stream never attached or its queue overflowed. */
+  room_stream_failures: number;
+};
+
+export type SfuObserverEvents = {
+  clientconnected: [client: Client];
+  clientclosed: [client: Client, reason: string];
+  roomcreated: [room: Room];
+  roomclosed: [room: Room];
+  peerjoined: [peer: Peer];
+  peerleft: [peer: Peer];
+  mediastarted: [media: Media];
+  mediastopped: [media: Media];
+  joinrefused: [code: RpcErrorCode, message: string];
+  rpcrejected: [method: string, code: RpcErrorCode];
+};
+
+type JoinParams = Pick<MethodParams['JoinRoom'], 'room_id' | 'user_data' | 'position'>;
+
+const MAX_PEER_ID = 0xffff_ffff;
+
+export class Sfu {
+  readonly limits: LimitParams;
+  readonly authenticator: Authenticator | undefined;
+  readonly maxRpcFrameSize: number;
+  readonly hangingCallMs: number | undefined;
+  readonly logRejectedCalls: boolean;
+  readonly observer = new EventEmitter<SfuObserverEvents>();
+  readonly counters: SfuCounters;
+  readonly #params: SfuParams;
+  readonly #clock: Clock;
+  readonly #logger: CoreLogger;
+  readonly #router: VoiceRouter;
+  readonly #clients = new Set<Client>();
+  readonly #channels = new Map<Client, RpcChannel>();
+  readonly #rooms = new Map<string, Room>();
+  readonly #peers = new Map<number, Peer>();
+  readonly #awaitingStream = new Map<number, { peer: Peer; timer: TimerHandle }>();
+  readonly #streams = new Map<Peer, RpcChannel>();
+  readonly #roomBans = new Map<string, number>();
+  readonly #userBans = new Map<string, Map<string, number>>();
+  readonly #roomContext: RoomContext;
+  #nextClientId = 1;
+  #nextPeerId = 1;
+  #draining = false;
+
+  constructor(params: Partial<SfuParams> = {}) {
+    const full: SfuParams = { ...defaultSfuParams, ...params };
+    this.#params = full;
+    this.limits = full.limits;
+    this.authenticator = full.authenticate;
+    this.maxRpcFrameSize = full.maxRpcFrameSize;
+    this.hangingCallMs = full.hangingCallMs;
+    this.logRejectedCalls = full.logRejectedCalls;
+    this.#clock = full.clock;
+    this.#logger = full.logger;
+    this.#router = new VoiceRouter(full.clock);
+    this.counters = {
+      refused: {
+        bad_request: 0,
+        not_authenticated: 0,
+        auth_failed: 0,
+        room_not_allowed: 0,
+        already_joined: 0,
+        server_full: 0,
+        too_many_rooms: 0,
+        too_many_peers: 0,
+        media_ids_exhausted: 0,
+        banned: 0,
+        draining: 0,
+        bad_media: 0,
+        not_supported: 0,
+        internal: 0,
+      },
+      rpc_rejected: 0,
+      rpc_queued: 0,
+      rpc_overflow_disconnects: 0,
+      protocol_errors: 0,
+      room_stream_failures: 0,
+    };
+    this.#roomContext = {
+      concurrentStreams: full.limits.concurrentStreams,
+      incomingMediaPackets: full.limits.incomingMediaPackets,
+      now: () => this.#clock.now(),
+      onQueueOverflow: (peer) => {
+        this.counters.room_stream_failures++;
+        queueMicrotask(() => this.leave(peer));
+      },
+      onMediaStarted: (media) => {
+        media.peer.client.mediaById.set(media.id, media);
+        this.observer.emit('mediastarted', media);
+      },
+      onMediaStopped: (media) => {
+        media.peer.client.mediaById.delete(media.id);
+        this.observer.emit('mediastopped', media);
+      },
+    };
+  }
+
+  /** Counters of the voice path (plain numbers, updated in place). */
+  get voiceStats(): VoiceStats {
+    return this.#router.stats;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  get clientCount(): number {
+    return this.#clients.size;
+  }
+
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
+  rooms(): IterableIterator<Room> {
+    return this.#rooms.values();
+  }
+
+  getRoom(namespace: string, roomId: string): Room | undefined {
+    return this.#rooms.get(roomKey(namespace, roomId));
+  }
+
+  getPeer(peerId: number): Peer | undefined {
+    return this.#peers.get(peerId);
+  }
+
+  // ---- transport seam ----
+
+  /**
+   * A new main connection. Over `[limit] max_clients` the client is still returned, but its
+   * first request is answered with the refusal and the connection is closed (so the SDK shows
+   * the reason rather than a bare close).
+   */
+  connect(connection: Connection, options: ConnectOptions = {}): Client {
+    const max = this.limits.maxClients;
+    const full = max !== undefined && this.#clients.size >= max;
+    const client = new Client({
+      id: this.#nextClientId++,
+      connection,
+      roomStreamOnMain: options.roomStreamOnMain ?? false,
+      refusal: full
+        ? `server full: the server accepts at most ${max} clients ([limit] max_clients)`
+        : undefined,
+    });
+    const channel = new RpcChannel(
+      { sfu: this, clock: this.#clock, logger: this.#logger },
+      client,
+      connection,
+      undefined,
+    );
+    client.bindEndpoint(channel);
+    this.#channels.set(client, channel);
+    if (full) {
+      this.#refuse('server_full', client.refusal!);
+      return client;
+    }
+    this.#clients.add(client);
+    this.observer.emit('clientconnected', client);
+    return client;
+  }
+
+  /**
+   * Binds a peer's room stream (generation A `/room?<stream_id>`). Returns the endpoint for
+   * that socket's frames and close, or undefined when the stream id is unknown, already
+   * attached or timed out: the transport then closes the socket with a reason.
+   */
+  attachRoomStream(streamId: number, connection: Connection): RpcEndpoint | undefined {
+    const waiting = this.#awaitingStream.get(streamId);
+    if (waiting === undefined) return undefined;
+    this.#awaitingStream.delete(streamId);
+    this.#clock.clearTimeout(waiting.timer);
+    const peer = waiting.peer;
+    const channel = new RpcChannel(
+      { sfu: this, clock: this.#clock, logger: this.#logger },
+      peer.client,
+      connection,
+      peer,
+    );
+    this.#streams.set(peer, channel);
+    peer.attachStream(connection);
+    return channel;
+  }
+
+  /** Internal (rpc.ts): the room stream is the main connection; attach it after the JoinRoom response. */
+  attachMainStream(peer: Peer): void {
+    const waiting = this.#awaitingStream.get(peer.streamId);
+    if (waiting === undefined || peer.left) return;
+    this.#awaitingStream.delete(peer.streamId);
+    this.#clock.clearTimeout(waiting.timer);
+    peer.attachStream(peer.client.connection);
+  }
+
+  /** HOT PATH: a voice packet from `client`. Never throws. */
+  handleVoice(client: Client, bytes: Uint8Array): void {
+    this.#router.route(client, bytes);
+  }
+
+  // ---- joining and leaving ----
+
+  #refuse(code: RpcErrorCode, message: string): RpcError {
+    this.counters.refused[code]++;
+    this.observer.emit('joinrefused', code, message);
+    return new RpcError(code, message);
+  }
+
+  /** Joins `client` to a room under `grant`; throws an RpcError naming why it is refused. */
+  join(client: Client, grant: Grant, params: JoinParams): Peer {
+    const roomId = params.room_id;
+    const { namespace } = grant;
+    const where = `room ${JSON.stringify(roomId)}`;
+    if (this.#draining)
+      throw this.#refuse('draining', `JoinRoom: the server is shutting down; join ${where} elsewhere`);
+    if (!grant.roomIds.includes(roomId)) {
+      throw this.#refuse(
+        'room_not_allowed',
+        `JoinRoom: ${where} is not in the token's room ids (rid: ${JSON.stringify(grant.roomIds)})`,
+      );
+    }
+    const key = roomKey(namespace, roomId);
+    const now = this.#clock.now();
+    const roomBan = this.#roomBans.get(key);
+    if (roomBan !== undefined && roomBan > now)
+      throw this.#refuse('banned', `JoinRoom: ${where} is closed for now`);
+    const userBan = this.#userBans.get(key)?.get(grant.userId);
+    if (userBan !== undefined && userBan > now) {
+      throw this.#refuse(
+        'banned',
+        `JoinRoom: user ${JSON.stringify(grant.userId)} is banned from ${where} for now`,
+      );
+    }
+    if (client.peerIn(namespace, roomId) !== undefined) {
+      throw this.#refuse('already_joined', `JoinRoom: this client has already joined ${where}`);
+    }
+    const { maxPeers, maxRooms, mediasPerPeer } = this.limits;
+    if (maxPeers !== undefined && this.#peers.size >= maxPeers) {
+      throw this.#refuse(
+        'too_many_peers',
+        `JoinRoom: server full: at most ${maxPeers} peers ([limit] max_peers)`,
+      );
+    }
+    let room = this.#rooms.get(key);
+    if (room === undefined) {
+      if (maxRooms !== undefined && this.#rooms.size >= maxRooms) {
+        throw this.#refuse(
+          'too_many_rooms',
+          `JoinRoom: server full: at most ${maxRooms} rooms ([limit] max_rooms)`,
+        );
+      }
+      room = new Room(namespace, roomId, grant.customerId ?? '', this.#roomContext);
+    }
+    const pool = room.allocateMediaIds(mediasPerPeer, client.mediaPoolIds);
+    if (pool === undefined)
+      throw this.#refuse('media_ids_exhausted', `JoinRoom: ${where} has no free media ids left`);
+    if (!this.#rooms.has(key)) {
+      this.#rooms.set(key, room);
+      this.observer.emit('roomcreated', room);
+    }
+    const peer = new Peer({
+      id: this.#allocatePeerId(),
+      streamId: this.#allocateStreamId(),
+      userId: grant.userId,
+      client,
+      room,
+      userData: params.user_data,
+      position: params.position,
+      mediaPool: pool,
+    });
+    for (const id of pool) client.mediaPoolIds.add(id);
+    client.peers.add(peer);
+    this.#peers.set(peer.id, peer);
+    const timer = this.#clock.setTimeout(() => this.#streamTimedOut(peer), this.#params.roomStreamTimeoutMs);
+    this.#awaitingStream.set(peer.streamId, { peer, timer });
+    room.add(peer);
+    this.observer.emit('peerjoined', peer);
+    this.#logger.debug({ client: client.id, peer: peer.id, room: roomId, namespace }, 'peer joined');
+    return peer;
+  }
+
+  #streamTimedOut(peer: Peer): void {
+    if (peer.left || !this.#awaitingStream.has(peer.streamId)) return;
+    this.counters.room_stream_failures++;
+    this.#logger.info({ client: peer.client.id, peer: peer.id }, 'room stream never attached; peer leaves');
+    this.leave(peer);
+  }
+
+  #allocatePeerId(): number {
+    for (;;) {
+      const id = this.#nextPeerId;
+      this.#nextPeerId = id >= MAX_PEER_ID ? 1 : id + 1;
+      if (!this.#peers.has(id)) return id;
+    }
+  }
+
+  /** Random, non-zero, unguessable-ish: `/room?<stream_id>` carries no other credential. */
+  #allocateStreamId(): number {
+    for (;;) {
+      const id = randomInt(1, 0x1_0000_0000);
+      if (!this.#awaitingStream.has(id)) return id;
+    }
+  }
+
+  /**
+   * `peer` leaves its room: PeerLeft to those who saw it, medias stopped, the room removed
+   * when empty. With a `reason` (kick, room closing, server closing) the peer first gets
+   * `RoomUpdated {Left {reason}}` and its separate room stream is closed.
+   */
+  leave(peer: Peer, reason?: LeftReason): void {
+    if (peer.left) return;
+    if (reason !== undefined) peer.send(note.left(reason));
+    peer.left = true;
+    const { room, client } = peer;
+    room.remove(peer);
+    this.#peers.delete(peer.id);
+    client.peers.delete(peer);
+    for (const id of peer.mediaPool) client.mediaPoolIds.delete(id);
+    const waiting = this.#awaitingStream.get(peer.streamId);
+    if (waiting !== undefined && waiting.peer === peer) {
+      this.#awaitingStream.delete(peer.streamId);
+      this.#clock.clearTimeout(waiting.timer);
+    }
+    const stream = this.#streams.get(peer);
+    if (stream !== undefined) {
+      this.#streams.delete(peer);
+      stream.close();
+      if (reason !== undefined) stream.connection.close(`left the room: ${reason}`);
+    }
+    this.observer.emit('peerleft', peer);
+    if (room.peers.size === 0 && this.#rooms.get(room.key) === room) {
+      this.#rooms.delete(room.key);
+      this.observer.emit('roomclosed', room);
+    }
+  }
+
+  /** Closes a client: every peer leaves (with `leftReason`, if given), its sockets close. Idempotent. */
+  disconnect(client: Client, reason: string, leftReason?: LeftReason): void {
+    if (client.closed) return;
+    for (const peer of [...client.peers]) {
+      const stream = this.#streams.get(peer);
+      this.leave(peer, leftReason);
+      if (stream !== undefined && leftReason === undefined) stream.connection.close(reason);
+    }
+    client.closed = true;
+    this.#channels.get(client)?.close();
+    this.#channels.delete(client);
+    const counted = this.#clients.delete(client);
+    client.connection.close(reason);
+    if (counted) this.observer.emit('clientclosed', client, reason);
+  }
+
+  // ---- supervisor tasks and shutdown ----
+
+  /** Kicks one peer: `Left {reason}`, then it leaves. False when there is no such peer. */
+  kickPeer(peerId: number, reason: LeftReason = 'PeerKicked'): boolean {
+    const peer = this.#peers.get(peerId);
+    if (peer === undefined) return false;
+    this.leave(peer, reason);
+    return true;
+  }
+
+  /** Closes a room: every peer gets `Left {reason}` and leaves. `banMs` refuses rejoins for that long. */
+  closeRoom(namespace: string, roomId: string, reason: LeftReason = 'RoomClosing', banMs = 0): boolean {
+    if (banMs > 0) this.#roomBans.set(roomKey(namespace, roomId), this.#clock.now() + banMs);
+    const room = this.getRoom(namespace, roomId);
+    if (room === undefined) return false;
+    for (const peer of [...room.peers.values()]) this.leave(peer, reason);
+    return true;
+  }
+
+  /** `RoomClose` with a ban time: closes the room and refuses joins to it for `durationMs`. */
+  banRoom(namespace: string, roomId: string, durationMs: number): void {
+    this.closeRoom(namespace, roomId, 'RoomClosing', durationMs);
+  }
+
+  /** `RoomBanClient`: kicks every peer of `userId` in the room and refuses the user for `durationMs`. */
+  banUser(namespace: string, roomId: string, userId: string, durationMs: number): void {
+    const key = roomKey(namespace, roomId);
+    let bans = this.#userBans.get(key);
+    if (bans === undefined) {
+      bans = new Map();
+      this.#userBans.set(key, bans);
+    }
+    bans.set(userId, this.#clock.now() + durationMs);
+    const room = this.#rooms.get(key);
+    if (room === undefined) return;
+    for (const peer of [...room.peers.values()]) if (peer.userId === userId) this.leave(peer, 'PeerKicked');
+  }
+
+  /** `RoomUpdate`: sets the room's user data; every peer gets `UserDataChanged`. */
+  updateRoomUserData(namespace: string, roomId: string, userData: Uint8Array): boolean {
+    const room = this.getRoom(namespace, roomId);
+    if (room === undefined) return false;
+    room.setUserData(undefined, userData);
+    return true;
+  }
+
+  /** Draining refuses new joins (existing peers stay). */
+  setDraining(draining: boolean): void {
+    this.#draining = draining;
+  }
+
+  /** Shutdown: every peer gets `Left {ServerClosing}`, every client is closed with `reason`. */
+  closeAll(reason: string): void {
+    this.#draining = true;
+    for (const client of [...this.#clients]) this.disconnect(client, reason, 'ServerClosing');
+  }
+
+  /** Forgets bans that have ended (call now and then; bans are also checked lazily on join). */
+  pruneBans(): void {
+    const now = this.#clock.now();
+    for (const [key, until] of this.#roomBans) if (until <= now) this.#roomBans.delete(key);
+    for (const [key, bans] of this.#userBans) {
+      for (const [user, until] of bans) if (until <= now) bans.delete(user);
+      if (bans.size === 0) this.#userBans.delete(key);
+    }
+  }
+
+  /** Internal (rpc.ts): the generation B reconnect token for `peer`. */
+  async reconnectTokenFor(peer: Peer, joinToken: string | undefined): Promise<string> {
+    const issue = this.#params.reconnectToken;
+    if (issue !== undefined) return await issue(peer);
+    if (joinToken !== undefined) return joinToken;
+    throw new RpcError(
+      'not_supported',
+      'RequestReconnectToken: reconnect tokens are not configured on this server',
+    );
+  }
+}
