@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   ApiextensionsV1Api,
   AppsV1Api,
+  AutoscalingV2Api,
   CoreV1Api,
   CustomObjectsApi,
   type KubernetesObject,
@@ -222,6 +223,65 @@ describe('e2e cluster: real kube-apiserver, controller manager, scheduler, kwok 
     await waitUntil('Deployment available', async () => {
       const d = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
       return d.status?.availableReplicas === 3;
+    });
+  });
+
+  test('the HPA controller scales a custom resource through its scale subresource', async () => {
+    const gadget: Gadget = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'Gadget',
+      metadata: { name: 'g2', namespace: ns },
+      spec: { replicas: 1 },
+    };
+    await objects.patch(gadget, undefined, undefined, MANAGER, true, PatchStrategy.ServerSideApply);
+    await custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: ns,
+        plural: PLURAL,
+        name: 'g2',
+        body: { ...gadget, spec: undefined, status: { replicas: 1, selector: 'app=g2' } },
+        fieldManager: `${MANAGER}-status`,
+        force: true,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
+    // No metrics server here: below minReplicas, the controller scales up without metrics.
+    await cluster.kubeConfig.makeApiClient(AutoscalingV2Api).createNamespacedHorizontalPodAutoscaler({
+      namespace: ns,
+      body: {
+        metadata: { name: 'g2' },
+        spec: {
+          scaleTargetRef: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Gadget', name: 'g2' },
+          minReplicas: 3,
+          maxReplicas: 5,
+          metrics: [
+            {
+              type: 'Resource',
+              resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+            },
+          ],
+        },
+      },
+    });
+    await waitUntil(
+      'the HPA to scale g2 to minReplicas',
+      async () => {
+        const g = (await custom.getNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: ns,
+          plural: PLURAL,
+          name: 'g2',
+        })) as Gadget;
+        return g.spec?.replicas === 3;
+      },
+      { timeoutMs: 60_000 },
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}\n--- kube-controller-manager:\n${cluster.logTail('kube-controller-manager', 20)}`,
+      );
     });
   });
 

@@ -9,31 +9,16 @@ import { createInterface } from 'node:readline';
 const groups = new Set<number>();
 const dirs = new Set<string>();
 
-function alive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function signal(sig: NodeJS.Signals): void {
+function reap(): void {
+  // The owner is gone, and with it any use for the cluster's state: no graceful shutdown.
   for (const g of groups) {
     try {
-      process.kill(-g, sig);
+      process.kill(-g, 'SIGKILL');
     } catch {
-      groups.delete(g);
+      // already gone
     }
   }
-}
-
-async function reap(): Promise<void> {
-  signal('SIGTERM');
-  const deadline = Date.now() + 5000;
-  while ([...groups].some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  signal('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs) rmSync(d, { recursive: true, force: true, maxRetries: 3 });
   process.exit(0);
 }
 
@@ -52,4 +37,4 @@ lines.on('line', (line) => {
     dirs.clear();
   }
 });
-lines.on('close', () => void reap());
+lines.on('close', reap);
