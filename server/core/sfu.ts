@@ -274,6 +274,8 @@ export class Sfu {
     const roomId = params.room_id;
     const { namespace } = grant;
     const where = `room ${JSON.stringify(roomId)}`;
+    // A generation B join verifies its token asynchronously: the client may be gone by now.
+    if (client.closed) throw new RpcError('bad_request', 'JoinRoom: the client has disconnected');
     if (this.#draining)
       throw this.#refuse('draining', `JoinRoom: the server is shutting down; join ${where} elsewhere`);
     if (!grant.roomIds.includes(roomId)) {

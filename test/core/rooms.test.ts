@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { MAX_PENDING_NOTIFICATIONS } from '../../server/core/peer.ts';
 import { encodeRequest } from '../../server/protocol/msgpackRpc.ts';
 import { bytes, FakeConnection, flush, Harness } from './helpers.ts';
 
@@ -277,5 +278,64 @@ describe('kick, ban, close, drain', () => {
     const alice = h.join('alice');
     assert.equal(h.sfu.updateRoomUserData('', 'lobby', bytes('x')), true);
     assert.deepEqual(alice.stream.roomUpdates().at(-1), { kind: 'UserDataChanged', user_data: bytes('x') });
+  });
+});
+
+describe('robustness', () => {
+  test('a generation B join whose token check finishes after the client closed creates no peer', async () => {
+    let release: (g: { userId: string; roomIds: string[]; namespace: string }) => void = () => {};
+    const h = new Harness({ authenticate: () => new Promise((resolve) => (release = resolve)) });
+    const c = h.client();
+    c.client.handleRpc(
+      encodeRequest(0, 'JoinRoom', { token: 't', room_id: 'lobby', user_data: bytes(''), position: [0, 0] }),
+    );
+    c.client.handleClose();
+    release({ userId: 'u', roomIds: ['lobby'], namespace: '' });
+    await flush();
+    assert.equal(h.sfu.peerCount, 0);
+    assert.equal([...h.sfu.rooms()].length, 0);
+  });
+
+  test('a peer whose room stream never attaches and whose queue overflows leaves', async () => {
+    const h = new Harness({
+      limits: {
+        incomingMessages: { rate: 1e6, capacity: 1e6, overflow: 0 },
+        mediasPerPeer: 1,
+        concurrentStreams: 0,
+      },
+    });
+    const alice = h.join('alice');
+    const c = h.client({ userId: 'bob', roomIds: ['lobby'], namespace: '' });
+    c.call('JoinRoom', { room_id: 'lobby', user_data: bytes(''), position: [0, 0] });
+    for (let i = 0; i < MAX_PENDING_NOTIFICATIONS; i++) alice.call('SendMessage', { message: bytes('x') });
+    await flush();
+    assert.equal(h.sfu.peerCount, 1);
+    assert.equal(h.sfu.counters.room_stream_failures, 1);
+  });
+
+  test('the observer reports lifecycle events for metrics', () => {
+    const h = new Harness();
+    const events: string[] = [];
+    for (const name of [
+      'roomcreated',
+      'roomclosed',
+      'peerjoined',
+      'peerleft',
+      'mediastarted',
+      'mediastopped',
+    ] as const) {
+      h.sfu.observer.on(name, () => events.push(name));
+    }
+    const alice = h.join('alice');
+    alice.startMedia();
+    alice.endpoint.handleClose();
+    assert.deepEqual(events, [
+      'roomcreated',
+      'peerjoined',
+      'mediastarted',
+      'mediastopped',
+      'peerleft',
+      'roomclosed',
+    ]);
   });
 });
