@@ -56,15 +56,19 @@ describe('e2e cluster: real kube-apiserver, controller manager, scheduler, kwok 
   let apps: AppsV1Api;
   let custom: CustomObjectsApi;
 
-  before(async () => {
-    cluster = await startCluster({ nodes: 2 });
-    const kc = cluster.kubeConfig;
-    objects = KubernetesObjectApi.makeApiClient(kc);
-    core = kc.makeApiClient(CoreV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
-    custom = kc.makeApiClient(CustomObjectsApi);
-    ns = await cluster.newNamespace('smoke');
-  });
+  // The timeout covers a cold build of the binaries (cached afterwards): ~16 min on 2 cores.
+  before(
+    async () => {
+      cluster = await startCluster({ nodes: 2 });
+      const kc = cluster.kubeConfig;
+      objects = KubernetesObjectApi.makeApiClient(kc);
+      core = kc.makeApiClient(CoreV1Api);
+      apps = kc.makeApiClient(AppsV1Api);
+      custom = kc.makeApiClient(CustomObjectsApi);
+      ns = await cluster.newNamespace('smoke');
+    },
+    { timeout: 60 * 60_000 },
+  );
 
   after(async () => {
     await cluster?.stop();

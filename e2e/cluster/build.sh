@@ -80,6 +80,12 @@ if [ "${1:-}" = "--check" ]; then [ "${#missing[@]}" -eq 0 ]; exit $?; fi
 if [ "${#missing[@]}" -eq 0 ]; then echo "$bin"; exit 0; fi
 
 mkdir -p "$bin"
+# A cold build needs about 8 GiB (module downloads and Go's build cache); say so up front
+# instead of failing halfway with a full disk.
+avail_kib="$(df -Pk "$ODIN_CACHE_ROOT" | awk 'NR == 2 {print $4}')"
+if [ -n "$avail_kib" ] && [ "$avail_kib" -lt $((9 * 1024 * 1024)) ]; then
+  log "warning: only $((avail_kib / 1024)) MiB free under $ODIN_CACHE_ROOT; a cold build needs about 8 GiB"
+fi
 # One build at a time per cache (parallel test files, several checkouts).
 exec 9>"$ODIN_CACHE_ROOT/k8s-$KUBERNETES_VERSION/.build.lock"
 if ! flock -n 9; then

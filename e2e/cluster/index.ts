@@ -161,10 +161,23 @@ function httpsGet(
 
 export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
   const log = opts.log ?? defaultLog;
+  const binDir = await ensureBinaries(log);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts, binDir, log);
+    } catch (err) {
+      // A free port picked by freePorts() can be taken by someone else before the
+      // component binds it: start again with new ports.
+      if (attempt >= 3 || !/address already in use/i.test(String(err))) throw err;
+      log(`a port was taken meanwhile; starting again (attempt ${attempt + 1})`);
+    }
+  }
+}
+
+async function startOnce(opts: StartOptions, binDir: string, log: (msg: string) => void): Promise<Cluster> {
   const nodeCount = opts.nodes ?? 2;
   const timeout = opts.readyTimeoutMs ?? 120_000;
   const keep = opts.keep ?? process.env.ODIN_E2E_KEEP === '1';
-  const binDir = await ensureBinaries(log);
   const bin = (name: string) => join(binDir, name);
   const t0 = Date.now();
 
