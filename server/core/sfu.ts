@@ -11,6 +11,7 @@ import type { MethodParams } from '../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../protocol/msgpackRpc.ts';
 import type { LeftReason } from '../protocol/notifications.ts';
 import * as note from '../protocol/notifications.ts';
+import { Bans } from './bans.ts';
 import { type Authenticator, Client, type ConnectOptions, type Grant } from './client.ts';
 import { type Clock, systemClock, type TimerHandle } from './clock.ts';
 import type { Connection, RpcEndpoint } from './connection.ts';
@@ -101,8 +102,7 @@ export class Sfu {
   readonly #peers = new Map<number, Peer>();
   readonly #awaitingStream = new Map<number, { peer: Peer; timer: TimerHandle }>();
   readonly #streams = new Map<Peer, RpcChannel>();
-  readonly #roomBans = new Map<string, number>();
-  readonly #userBans = new Map<string, Map<string, number>>();
+  readonly #bans = new Bans();
   readonly #roomContext: RoomContext;
   #nextClientId = 1;
   #nextPeerId = 1;
@@ -286,11 +286,8 @@ export class Sfu {
     }
     const key = roomKey(namespace, roomId);
     const now = this.#clock.now();
-    const roomBan = this.#roomBans.get(key);
-    if (roomBan !== undefined && roomBan > now)
-      throw this.#refuse('banned', `JoinRoom: ${where} is closed for now`);
-    const userBan = this.#userBans.get(key)?.get(grant.userId);
-    if (userBan !== undefined && userBan > now) {
+    if (this.#bans.roomBanned(key, now)) throw this.#refuse('banned', `JoinRoom: ${where} is closed for now`);
+    if (this.#bans.userBanned(key, grant.userId, now)) {
       throw this.#refuse(
         'banned',
         `JoinRoom: user ${JSON.stringify(grant.userId)} is banned from ${where} for now`,
@@ -427,7 +424,7 @@ export class Sfu {
 
   /** Closes a room: every peer gets `Left {reason}` and leaves. `banMs` refuses rejoins for that long. */
   closeRoom(namespace: string, roomId: string, reason: LeftReason = 'RoomClosing', banMs = 0): boolean {
-    if (banMs > 0) this.#roomBans.set(roomKey(namespace, roomId), this.#clock.now() + banMs);
+    if (banMs > 0) this.#bans.banRoom(roomKey(namespace, roomId), this.#clock.now() + banMs);
     const room = this.getRoom(namespace, roomId);
     if (room === undefined) return false;
     for (const peer of [...room.peers.values()]) this.leave(peer, reason);
@@ -442,12 +439,7 @@ export class Sfu {
   /** `RoomBanClient`: kicks every peer of `userId` in the room and refuses the user for `durationMs`. */
   banUser(namespace: string, roomId: string, userId: string, durationMs: number): void {
     const key = roomKey(namespace, roomId);
-    let bans = this.#userBans.get(key);
-    if (bans === undefined) {
-      bans = new Map();
-      this.#userBans.set(key, bans);
-    }
-    bans.set(userId, this.#clock.now() + durationMs);
+    this.#bans.banUser(key, userId, this.#clock.now() + durationMs);
     const room = this.#rooms.get(key);
     if (room === undefined) return;
     for (const peer of [...room.peers.values()]) if (peer.userId === userId) this.leave(peer, 'PeerKicked');
@@ -474,12 +466,7 @@ export class Sfu {
 
   /** Forgets bans that have ended (call now and then; bans are also checked lazily on join). */
   pruneBans(): void {
-    const now = this.#clock.now();
-    for (const [key, until] of this.#roomBans) if (until <= now) this.#roomBans.delete(key);
-    for (const [key, bans] of this.#userBans) {
-      for (const [user, until] of bans) if (until <= now) bans.delete(user);
-      if (bans.size === 0) this.#userBans.delete(key);
-    }
+    this.#bans.prune(this.#clock.now());
   }
 
   /** Internal (rpc.ts): the generation B reconnect token for `peer`. */
