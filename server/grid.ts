@@ -3,8 +3,9 @@
  *
  * Life (ARCHITECTURE.md, "The server's life"):
  *   starting ─► running ─► draining ─► stopped
- * `shutdown()` drains: listeners stop accepting joins, existing rooms keep working until they
- * are empty or `[shutdown] grace_period` ends, then everything closes. A second `shutdown()`
+ * `shutdown()` drains: the core refuses new joins and listeners new clients, existing rooms
+ * keep working until they are empty or `[shutdown] grace_period` ends, then every peer gets
+ * `Left {ServerClosing}` and everything closes. A second `shutdown()`
  * with `immediate` skips the wait. The transports plug in through `Listener`.
  */
 import { EventEmitter } from 'node:events';
@@ -21,18 +22,28 @@ export interface Listener {
   /** e.g. `http 127.0.0.1:4433` */
   readonly name: string;
   open(): Promise<void>;
-  /** Stop accepting new clients and joins; existing ones keep working. */
+  /** Stop accepting new clients; existing ones keep working. */
   drain(): void;
-  /** How many clients are still connected (drain waits for 0). */
-  activeClients(): number;
   /** Close everything, telling clients `reason`. */
   close(reason: string): Promise<void>;
+}
+
+/** What the process needs of the SFU core to drain it (server/core/sfu.ts fits). */
+export interface DrainableCore {
+  /** Refuse new joins; peers already in rooms stay. */
+  setDraining(draining: boolean): void;
+  /** Every peer gets `Left {ServerClosing}`, every client is closed with `reason`. */
+  closeAll(reason: string): void;
+  /** Peers in rooms: draining waits for 0. */
+  readonly peerCount: number;
 }
 
 export type GridParams = {
   config: GridConfig;
   logger: Logger;
   listeners?: Listener[];
+  /** The SFU core; absent in a process with no client listeners. */
+  core?: DrainableCore;
   /** Poll interval while draining, ms. */
   drainPollMs?: number;
 };
@@ -51,6 +62,7 @@ export class Grid extends EventEmitter<GridEvents> {
   #config: GridConfig;
   #logger: Logger;
   #listeners: Listener[];
+  #core: DrainableCore | undefined;
   #drainPollMs: number;
   #state: GridState = 'starting';
   #exitCode: ExitCodeValue = ExitCode.ok;
@@ -69,6 +81,7 @@ export class Grid extends EventEmitter<GridEvents> {
     this.#config = params.config;
     this.#logger = params.logger;
     this.#listeners = params.listeners ?? [];
+    this.#core = params.core;
     this.#drainPollMs = params.drainPollMs ?? 250;
     this.stopped = new Promise((resolve) => {
       this.#resolveStopped = resolve;
@@ -104,10 +117,11 @@ export class Grid extends EventEmitter<GridEvents> {
     this.#setState('draining');
     const gracePeriodMs = this.#config.shutdown.grace_period;
     this.#logger.info({ reason, gracePeriodMs }, 'draining: new joins are refused, rooms keep working');
+    this.#core?.setDraining(true);
     for (const listener of this.#listeners) listener.drain();
     if (!options.immediate) await this.#waitForEmpty(gracePeriodMs);
-    const reasonText = 'ServerClosing';
-    for (const listener of this.#listeners) await listener.close(reasonText);
+    this.#core?.closeAll('the server is shutting down');
+    for (const listener of this.#listeners) await listener.close('the server is shutting down');
     clearInterval(this.#keepAlive);
     this.#setState('stopped');
     this.#logger.info({ reason, exitCode: this.#exitCode }, 'stopped');
@@ -117,14 +131,14 @@ export class Grid extends EventEmitter<GridEvents> {
 
   async #waitForEmpty(gracePeriodMs: number): Promise<void> {
     const deadline = Date.now() + gracePeriodMs;
-    const clients = () => this.#listeners.reduce((sum, listener) => sum + listener.activeClients(), 0);
+    const peers = () => this.#core?.peerCount ?? 0;
     await new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const check = () => {
-        const remaining = clients();
+        const remaining = peers();
         if (remaining === 0) return finish();
         if (Date.now() >= deadline) {
-          this.#logger.warn({ clients: remaining }, 'grace period over: closing the remaining clients');
+          this.#logger.warn({ peers: remaining }, 'grace period over: closing the remaining peers');
           return finish();
         }
         timer = setTimeout(check, this.#drainPollMs);

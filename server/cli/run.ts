@@ -2,6 +2,8 @@
  * `grid [--config F] [--license F]`: run the server until a signal, licence expiry or a fatal
  * error stops it. Exit codes: see exitCodes.ts.
  */
+
+import { assembleGrid } from '../assembly.ts';
 import { signToken } from '../auth/index.ts';
 import type { GridConfig } from '../config/index.ts';
 import type { DevEnvironment } from '../dev/devEnvironment.ts';
@@ -58,7 +60,8 @@ export async function runCommand(
   if (license === null) logger.warn(`licence: ${describeLicense(effectiveLicense)}`);
   else logger.info(`licence: ${describeLicense(effectiveLicense)}`);
 
-  const grid = new Grid({ config, logger });
+  const { sfu, listeners } = assembleGrid(config, logger);
+  const grid = new Grid({ config, logger, listeners, core: sfu });
   let expiryWatch: LicenseExpiryWatch | undefined;
   if (license !== null) {
     expiryWatch = watchLicenseExpiry(license, () => {

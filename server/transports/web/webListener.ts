@@ -1,0 +1,279 @@
+/**
+ * The `[http]` listener: HTTPS (or plain HTTP behind a TLS proxy when no certificate is
+ * configured) on `binding`, serving
+ *
+ *   POST /            the gateway `Connect` call (gatewayConnect.ts), CORS preflight included
+ *   GET  /main        WebSocket: a client (Authenticate, SetupWebRtc, JoinRoom)
+ *   GET  /room?<id>   WebSocket: a room stream bound to a peer by its stream id (generation A)
+ *
+ * plus the single WebRTC UDP port (`webrtc_binding`) through `UdpMux`. This module only
+ * adapts sockets to the core (`Connection`); rooms, peers and routing are the core's.
+ */
+import { readFile } from 'node:fs/promises';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { OdinJwk, TokenVerifier } from '../../auth/index.ts';
+import { type GridConfig, type HttpConfig, publicAddressFor } from '../../config/index.ts';
+import type { SignalingRequest } from '../../core/connection.ts';
+import type { Sfu } from '../../core/sfu.ts';
+import type { Listener } from '../../grid.ts';
+import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../../protocol/msgpackRpc.ts';
+import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
+import { UdpMux } from './webrtc/udpMux.ts';
+import { createWebRtcSession, type WebRtcSession } from './webrtc/webRtcSession.ts';
+import { CloseCode, WebSocketConnection } from './webSocketConnection.ts';
+
+export type WebListenerParams = {
+  config: GridConfig & { http: HttpConfig };
+  sfu: Sfu;
+  verifier: TokenVerifier;
+  logger: Logger;
+};
+
+/** Refuse a WebSocket upgrade with an HTTP status before it becomes a socket. */
+function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${message}\n`,
+  );
+}
+
+function splitBinding(binding: string): { host: string; port: number } {
+  const at = binding.lastIndexOf(':');
+  return { host: binding.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(binding.slice(at + 1)) };
+}
+
+export class WebListener implements Listener {
+  readonly name: string;
+  readonly #params: WebListenerParams;
+  readonly #http: HttpConfig;
+  readonly #logger: Logger;
+  readonly #publicAddress: string;
+  readonly #signingKeys: Map<string, OdinJwk>;
+  readonly #webSockets = new WebSocketServer({
+    noServer: true,
+    maxPayload: DEFAULT_MAX_RPC_FRAME_SIZE,
+    perMessageDeflate: false,
+  });
+  readonly #mainConnections = new Set<WebSocketConnection>();
+  readonly #roomConnections = new Set<WebSocketConnection>();
+  #server: Server | undefined;
+  #mux: UdpMux | undefined;
+  #nextConnectionId = 1;
+  #draining = false;
+
+  constructor(params: WebListenerParams) {
+    this.#params = params;
+    this.#http = params.config.http;
+    this.#logger = params.logger;
+    this.name = `http ${this.#http.binding} (webrtc udp ${this.#http.webrtc_binding})`;
+    this.#publicAddress = publicAddressFor(params.config, 'http');
+    this.#signingKeys = new Map(
+      params.config.authorization.keys
+        .filter((key) => key.d !== undefined)
+        .map((key) => [key.kid, key as OdinJwk]),
+    );
+  }
+
+  /** The bound TCP port (useful with port 0 in tests). */
+  get port(): number {
+    const address = this.#server?.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  }
+
+  /** The bound WebRTC UDP port. */
+  get webRtcPort(): number {
+    return this.#mux?.address().port ?? 0;
+  }
+
+  get mux(): UdpMux | undefined {
+    return this.#mux;
+  }
+
+  async open(): Promise<void> {
+    const http = this.#http;
+    const onRequest = (request: IncomingMessage, response: ServerResponse) =>
+      this.#onRequest(request, response);
+    this.#server =
+      http.certificate_file !== undefined && http.privatekey_file !== undefined
+        ? createHttpsServer(
+            { cert: await readFile(http.certificate_file), key: await readFile(http.privatekey_file) },
+            onRequest,
+          )
+        : createHttpServer(onRequest);
+    this.#server.on('upgrade', (request, socket, head) => this.#onUpgrade(request, socket, head));
+    // A TLS handshake that fails (port scanner, plain HTTP to an HTTPS port) is not our error.
+    this.#server.on('tlsClientError', (error) =>
+      this.#logger.debug({ error: error.message }, 'TLS handshake failed'),
+    );
+    const { host, port } = splitBinding(http.binding);
+    await new Promise<void>((resolve, reject) => {
+      this.#server!.once('error', reject);
+      this.#server!.listen(port, host, () => {
+        this.#server!.off('error', reject);
+        resolve();
+      });
+    });
+    const webrtc = splitBinding(http.webrtc_binding);
+    this.#mux = await UdpMux.bind({ host: webrtc.host, port: webrtc.port, logger: this.#logger });
+  }
+
+  drain(): void {
+    this.#draining = true;
+  }
+
+  async close(reason: string): Promise<void> {
+    for (const connection of [...this.#roomConnections, ...this.#mainConnections]) {
+      connection.close(reason, CloseCode.goingAway);
+    }
+    this.#webSockets.close();
+    await new Promise<void>((resolve) => {
+      if (!this.#server) return resolve();
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    await this.#mux?.close();
+  }
+
+  #onRequest(request: IncomingMessage, response: ServerResponse): void {
+    if (!isGatewayRequest(request)) {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    if (this.#draining && request.method === 'POST') {
+      response.writeHead(503, { 'content-type': 'application/json', 'access-control-allow-origin': '*' }).end(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: null,
+          error: { code: -32000, message: 'the server is shutting down' },
+        }),
+      );
+      return;
+    }
+    handleGatewayRequest(request, response, {
+      verifier: this.#params.verifier,
+      publicAddress: this.#publicAddress,
+      signingKeys: this.#signingKeys,
+      logger: this.#logger,
+    }).catch((error: Error) => {
+      this.#logger.error({ error: error.message }, 'Connect failed');
+      if (!response.headersSent) response.writeHead(500).end();
+    });
+  }
+
+  #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(request.url ?? '/', 'https://grid.invalid');
+    const route = url.pathname;
+    if (route !== '/main' && route !== '/room') {
+      refuseUpgrade(socket, 404, 'Not Found');
+      return;
+    }
+    if (route === '/main' && this.#draining) {
+      refuseUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
+    this.#webSockets.handleUpgrade(request, socket, head, (webSocket) => {
+      const remoteAddress = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+      if (route === '/main') this.#acceptMain(webSocket, remoteAddress);
+      else this.#acceptRoom(webSocket, remoteAddress, url.search.slice(1));
+    });
+  }
+
+  #connectionParams(remoteAddress: string) {
+    return {
+      id: `web-${this.#nextConnectionId++}`,
+      remoteAddress,
+      pingIntervalMs: this.#http.ping_interval,
+      timeoutMs: this.#http.timeout,
+    };
+  }
+
+  #acceptMain(webSocket: WebSocket, remoteAddress: string): void {
+    let session: WebRtcSession | undefined;
+    const connection: WebSocketConnection = new WebSocketConnection(webSocket, {
+      ...this.#connectionParams(remoteAddress),
+      signal: async (request: SignalingRequest) => {
+        if (request.method !== 'SetupWebRtc') throw new Error(`${request.method} is not supported on /main`);
+        if (session) throw new Error('SetupWebRtc was already called on this connection');
+        session = this.#createSession(connection, () => client);
+        connection.attachVoice(session);
+        return { sdp: await session.answer(request.params.sdp) };
+      },
+    });
+    const client = this.#params.sfu.connect(connection);
+    this.#mainConnections.add(connection);
+    webSocket.on('message', (data: Buffer, isBinary) => {
+      if (!isBinary)
+        return connection.close('text frames are not part of the protocol', CloseCode.unsupportedData);
+      client.handleRpc(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    });
+    webSocket.on('error', (error) =>
+      this.#logger.debug({ connection: connection.id, error: error.message }, 'socket error'),
+    );
+    webSocket.on('close', () => {
+      this.#mainConnections.delete(connection);
+      connection.attachVoice(undefined);
+      void session?.close();
+      client.handleClose();
+    });
+  }
+
+  #createSession(connection: WebSocketConnection, client: () => ReturnType<Sfu['connect']>): WebRtcSession {
+    const http = this.#http;
+    const mux = this.#mux!;
+    const sfu = this.#params.sfu;
+    return createWebRtcSession({
+      mux,
+      candidates: http.webrtc_candidates ?? [splitHost(this.#params.config.public_address)],
+      port: mux.address().port,
+      onVoice: (bytes) => sfu.handleVoice(client(), bytes),
+      onClosed: (reason) => {
+        this.#logger.debug({ connection: connection.id, reason }, 'WebRTC session ended');
+        connection.attachVoice(undefined);
+      },
+      logger: this.#logger,
+    });
+  }
+
+  #acceptRoom(webSocket: WebSocket, remoteAddress: string, query: string): void {
+    const connection = new WebSocketConnection(webSocket, this.#connectionParams(remoteAddress));
+    const streamId = /^\d{1,10}$/.test(query) ? Number(query) : Number.NaN;
+    const endpoint = Number.isNaN(streamId)
+      ? undefined
+      : this.#params.sfu.attachRoomStream(streamId, connection);
+    if (!endpoint) {
+      connection.close(
+        `unknown room stream ${JSON.stringify(query.slice(0, 32))}: call JoinRoom on /main first`,
+        CloseCode.policyViolation,
+      );
+      return;
+    }
+    this.#roomConnections.add(connection);
+    webSocket.on('message', (data: Buffer, isBinary) => {
+      if (!isBinary)
+        return connection.close('text frames are not part of the protocol', CloseCode.unsupportedData);
+      endpoint.handleRpc(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    });
+    webSocket.on('error', (error) =>
+      this.#logger.debug({ connection: connection.id, error: error.message }, 'socket error'),
+    );
+    webSocket.on('close', () => {
+      this.#roomConnections.delete(connection);
+      endpoint.handleClose();
+    });
+  }
+}
+
+/** The host part of `host` or `host:port` (IPv6 in brackets). */
+function splitHost(address: string): string {
+  if (address.startsWith('[')) return address.slice(1, address.indexOf(']'));
+  const colons = address.split(':').length - 1;
+  return colons === 1 ? address.slice(0, address.indexOf(':')) : address;
+}
