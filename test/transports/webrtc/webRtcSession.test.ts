@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import type { UdpMux } from '../../../server/transports/web/webrtc/udpMux.ts';
+import { openWebRtcPeerConnections } from '../../../server/transports/web/webrtc/webRtcSession.ts';
 import {
   bindMux,
   bytes,
@@ -24,6 +27,8 @@ describe('WebRTC sessions on one shared UDP port', () => {
 
   after(async () => {
     await mux.close();
+    assert.equal(openWebRtcPeerConnections(), 0, 'no server peer connection left open');
+    await waitFor(() => udpSocketCount() === socketsBefore, 2000, 'every socket closed');
   });
 
   test('two clients exchange voice both ways through two sessions on the one port', async () => {
@@ -69,5 +74,98 @@ describe('WebRTC sessions on one shared UDP port', () => {
     assert.equal(await a.closed, 'closed by the server');
     assert.deepEqual(mux.sizes, { endpoints: 0, ufrags: 0, addresses: 0, transactions: 0 });
     await waitFor(() => udpSocketCount() === socketsBefore + 1, 2000, 'client sockets closed');
+  });
+
+  test('the server channel is the ODIN audio channel: negotiated id 2, unordered, no retransmissions', async () => {
+    const a = serverSession(mux);
+    assert.deepEqual(a.session.channelParameters, {
+      label: 'audio',
+      id: 2,
+      negotiated: true,
+      ordered: false,
+      maxRetransmits: 0,
+    });
+    await a.session.close();
+  });
+
+  test('garbage and STUN with unknown usernames on the port do not disturb established sessions', async () => {
+    const a = serverSession(mux);
+    const ca = voiceClient();
+    await connect(ca.client, a.session);
+    const attacker = createSocket('udp4');
+    const port = mux.address().port;
+    const before = mux.counters;
+    for (let i = 0; i < 200; i++) {
+      const junk = randomBytes(1 + (i % 60) * 20);
+      if (i % 3 === 0) junk[0] = 22; // DTLS-looking
+      if (i % 3 === 1) junk[0] = 0; // STUN-looking
+      await new Promise((resolve) => attacker.send(junk, port, LOOPBACK, resolve));
+      if (i % 20 === 0) await new Promise(setImmediate); // let the mux read: don't test the kernel's buffer
+    }
+    const unknownUser = Buffer.alloc(32);
+    unknownUser.writeUInt16BE(0x0001, 0); // Binding request
+    unknownUser.writeUInt16BE(12, 2);
+    unknownUser.writeUInt32BE(0x2112a442, 4);
+    randomBytes(12).copy(unknownUser, 8);
+    unknownUser.writeUInt16BE(0x0006, 20); // USERNAME
+    unknownUser.writeUInt16BE(7, 22);
+    unknownUser.write('xyz:abc', 24);
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => attacker.send(unknownUser, port, LOOPBACK, resolve));
+    }
+    await waitFor(
+      () => mux.counters.droppedUnknownUfrag - before.droppedUnknownUfrag === 20,
+      3000,
+      'junk to arrive',
+    );
+    attacker.close();
+
+    for (let i = 0; i < 20; i++) ca.client.sendVoice(bytes(`packet ${i}`));
+    await waitFor(() => a.received.length === 20, 3000, 'voice after the junk');
+    assert.equal(a.session.state, 'connected');
+    const after = mux.counters;
+    assert.equal(after.droppedUnknownUfrag - before.droppedUnknownUfrag, 20);
+    assert.ok(
+      after.droppedGarbage + after.droppedUnknownAddress >
+        before.droppedGarbage + before.droppedUnknownAddress,
+    );
+    await Promise.all([a.session.close(), ca.client.close()]);
+  });
+
+  test('a client that vanishes mid-handshake is cleaned up after the connect timeout', async () => {
+    const a = serverSession(mux, { connectTimeoutMs: 800 });
+    const ca = voiceClient();
+    const offer = await ca.client.createOffer();
+    await a.session.answer(offer);
+    await ca.client.close(); // never applies the answer
+    assert.equal(mux.sizes.endpoints, 1);
+    assert.match(await a.closed, /not connected within 800 ms/);
+    assert.equal(a.session.state, 'closed');
+    assert.deepEqual(mux.sizes, { endpoints: 0, ufrags: 0, addresses: 0, transactions: 0 });
+  });
+
+  test('a connected client that goes silent is closed by the idle sweep', async () => {
+    const silentMux = await bindMux({ idleTimeoutMs: 500, sweepIntervalMs: 100 });
+    const a = serverSession(silentMux);
+    const ca = voiceClient();
+    await connect(ca.client, a.session);
+    // Pull the client's network cable: close its UDP transports without any goodbye.
+    const pc = ca.client.peerConnection as unknown as {
+      iceTransports: Array<{ connection: { protocols: Array<{ transport: { close(): Promise<void> } }> } }>;
+    };
+    for (const t of pc.iceTransports) for (const p of t.connection.protocols) await p.transport.close();
+    assert.match(await a.closed, /ice timeout/);
+    assert.deepEqual(silentMux.sizes, { endpoints: 0, ufrags: 0, addresses: 0, transactions: 0 });
+    await ca.client.close();
+    await silentMux.close();
+  });
+
+  test('a client closing its peer connection ends the session', async () => {
+    const a = serverSession(mux);
+    const ca = voiceClient();
+    await connect(ca.client, a.session);
+    await ca.client.close();
+    assert.match(await a.closed, /closed/);
+    assert.equal(mux.sizes.endpoints, 0);
   });
 });

@@ -53,6 +53,13 @@ export interface UdpMuxParams {
   idleTimeoutMs?: number;
   /** Housekeeping period (expiry, idle detection). Default 5 s. */
   sweepIntervalMs?: number;
+  /**
+   * SO_RCVBUF / SO_SNDBUF of the shared socket. Every peer's traffic queues here while the event
+   * loop is busy; the kernel default (~200 KiB) overflows at a few hundred datagrams. Linux caps
+   * the value at net.core.rmem_max / wmem_max. Default 4 MiB each.
+   */
+  recvBufferSize?: number;
+  sendBufferSize?: number;
 }
 
 export const defaultUdpMuxParams = {
@@ -61,6 +68,8 @@ export const defaultUdpMuxParams = {
   maxAddressesPerEndpoint: 8,
   idleTimeoutMs: 30_000,
   sweepIntervalMs: 5_000,
+  recvBufferSize: 4 * 1024 * 1024,
+  sendBufferSize: 4 * 1024 * 1024,
 } as const;
 
 export interface UdpMuxCounters {
@@ -165,6 +174,8 @@ export class UdpMux {
       maxAddressesPerEndpoint: params.maxAddressesPerEndpoint ?? defaultUdpMuxParams.maxAddressesPerEndpoint,
       idleTimeoutMs: params.idleTimeoutMs ?? defaultUdpMuxParams.idleTimeoutMs,
       sweepIntervalMs: params.sweepIntervalMs ?? defaultUdpMuxParams.sweepIntervalMs,
+      recvBufferSize: params.recvBufferSize ?? defaultUdpMuxParams.recvBufferSize,
+      sendBufferSize: params.sendBufferSize ?? defaultUdpMuxParams.sendBufferSize,
     };
     socket.on('message', (data, rinfo) => this.#route(data, rinfo));
     socket.on('error', (error) => {
@@ -177,7 +188,11 @@ export class UdpMux {
 
   /** Binds the shared socket; rejects (e.g. EADDRINUSE) with the binding in the message. */
   static async bind(params: UdpMuxParams): Promise<UdpMux> {
-    const socket = createSocket({ type: isIPv6(params.host) ? 'udp6' : 'udp4' });
+    const socket = createSocket({
+      type: isIPv6(params.host) ? 'udp6' : 'udp4',
+      recvBufferSize: params.recvBufferSize ?? defaultUdpMuxParams.recvBufferSize,
+      sendBufferSize: params.sendBufferSize ?? defaultUdpMuxParams.sendBufferSize,
+    });
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => {
         socket.close();

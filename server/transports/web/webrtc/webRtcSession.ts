@@ -69,6 +69,14 @@ export interface WebRtcSessionStats {
 export interface WebRtcSession {
   readonly state: WebRtcSessionState;
   readonly stats: Readonly<WebRtcSessionStats>;
+  /** The voice channel as werift holds it (what the server actually applies). */
+  readonly channelParameters: {
+    label: string;
+    id: number;
+    negotiated: boolean;
+    ordered: boolean;
+    maxRetransmits: number | null;
+  };
   /** Generation A (`SetupWebRtc`): offer in, complete answer out (no trickle). */
   answer(offerSdp: string): Promise<string>;
   /** Generation B: a remote `Sdp` update. An offer is answered through `onLocalSignal`. */
@@ -83,6 +91,13 @@ export interface WebRtcSession {
 
 export function createWebRtcSession(params: WebRtcSessionParams): WebRtcSession {
   return new Session(params);
+}
+
+let openPeerConnections = 0;
+
+/** Server peer connections created and not yet fully closed (leak checks, metrics). */
+export function openWebRtcPeerConnections(): number {
+  return openPeerConnections;
 }
 
 /** The host werift gathers on: an advertised IP of the mux's family, else the bound address. */
@@ -117,6 +132,7 @@ class Session implements WebRtcSession {
       iceLite: true,
       ...muxedIceConfiguration(params.mux, this.#endpoint, gatherHostFor(params.mux, params.candidates)),
     });
+    openPeerConnections++;
     this.#channel = this.#pc.createDataChannel(AUDIO_CHANNEL.label, {
       negotiated: true,
       id: AUDIO_CHANNEL.id,
@@ -150,6 +166,17 @@ class Session implements WebRtcSession {
 
   get stats(): Readonly<WebRtcSessionStats> {
     return { ...this.#stats };
+  }
+
+  get channelParameters(): WebRtcSession['channelParameters'] {
+    const channel = this.#channel;
+    return {
+      label: channel.label,
+      id: channel.id,
+      negotiated: channel.negotiated,
+      ordered: channel.ordered,
+      maxRetransmits: channel.maxRetransmits,
+    };
   }
 
   async answer(offerSdp: string): Promise<string> {
@@ -223,6 +250,11 @@ class Session implements WebRtcSession {
 
   #end(reason: string): Promise<void> {
     if (this.#closing) return this.#closing;
+    // pc.close() below re-enters through the state events: #closing must be set before it runs.
+    let settle!: () => void;
+    this.#closing = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
     this.#state = 'closed';
     clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
@@ -231,15 +263,17 @@ class Session implements WebRtcSession {
       { reason, stats: this.#stats, ignoredRemoteCandidates: this.#ignoredRemoteCandidates },
       'webrtc session closed',
     );
-    this.#closing = this.#pc
+    void this.#pc
       .close()
       .catch((error: unknown) => this.#logger?.warn({ err: error }, 'webrtc peer connection close failed'))
       .then(() => {
+        openPeerConnections--;
         try {
           this.#params.onClosed(reason);
         } catch (error) {
           this.#logger?.warn({ err: error }, 'webrtc onClosed callback threw');
         }
+        settle();
       });
     return this.#closing;
   }
