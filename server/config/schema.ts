@@ -309,11 +309,11 @@ export const LimitSchema = Type.Object(
     network: Type.Object(
       {
         incoming_media_packets: Type.Optional(
-          Type.Object(tokenBucket('voice packets a client may send'), {
+          Type.Object(tokenBucket('voice packets one media may send'), {
             additionalProperties: false,
             description:
-              'Token bucket for voice packets a client may send; excess packets are dropped. Absent: ' +
-              'unlimited (the ODIN example prints `[limit.network]` empty).',
+              'Token bucket per media (each outgoing voice stream of a peer); packets beyond it are ' +
+              'dropped and counted. Absent: unlimited (the ODIN example prints `[limit.network]` empty).',
           }),
         ),
       },
@@ -328,14 +328,17 @@ export const LimitSchema = Type.Object(
               minimum: 0,
               default: 20,
               description:
-                'Messages over the limit tolerated (and rejected) before the client is disconnected.',
+                'Calls that find the bucket empty wait, in order, in a queue of at most `overflow` calls ' +
+                'and run as tokens refill; a call that finds the queue full disconnects the client ' +
+                '("rate limit exceeded"). 0: the first call over the bucket disconnects.',
             }),
           },
           {
             additionalProperties: false,
             default: {},
             description:
-              'Token bucket for RPC messages. {rate 10, capacity 50, overflow 20}: gateway recommendation.',
+              'Token bucket for RPC calls, per RPC connection (a main socket or a room stream). ' +
+              '{rate 10, capacity 50, overflow 20}: gateway recommendation.',
           },
         ),
         medias: Type.Integer({
@@ -384,7 +387,7 @@ export const InternalSchema = Type.Object(
   {
     log_hanging_api_calls: Type.Boolean({
       default: false,
-      description: 'Log RPC calls that have not been answered after a while (debugging aid).',
+      description: 'Warn about RPC calls still unanswered after 1000 ms (debugging aid).',
     }),
     log_rejected_api_calls: Type.Boolean({
       default: false,
