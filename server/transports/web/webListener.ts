@@ -45,17 +45,21 @@ function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   );
 }
 
+function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 function splitBinding(binding: string): { host: string; port: number } {
   const at = binding.lastIndexOf(':');
   return { host: binding.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(binding.slice(at + 1)) };
 }
 
 export class WebListener implements Listener {
-  readonly name: string;
   readonly #params: WebListenerParams;
   readonly #http: HttpConfig;
   readonly #logger: Logger;
-  readonly #publicAddress: string;
+  /** Resolved again at open() when a binding asks for port 0 (the real port is known only then). */
+  #publicAddress: string;
   readonly #signingKeys: Map<string, OdinJwk>;
   readonly #webSockets = new WebSocketServer({
     noServer: true,
@@ -73,13 +77,26 @@ export class WebListener implements Listener {
     this.#params = params;
     this.#http = params.config.http;
     this.#logger = params.logger;
-    this.name = `http ${this.#http.binding} (webrtc udp ${this.#http.webrtc_binding})`;
     this.#publicAddress = publicAddressFor(params.config, 'http');
     this.#signingKeys = new Map(
       params.config.authorization.keys
         .filter((key) => key.d !== undefined)
         .map((key) => [key.kid, key as OdinJwk]),
     );
+  }
+
+  /** e.g. `http 127.0.0.1:4433 (webrtc udp 127.0.0.1:8844)`: the bound ports once open. */
+  get name(): string {
+    const http = splitBinding(this.#http.binding);
+    const webrtc = splitBinding(this.#http.webrtc_binding);
+    const tcp = formatHostPort(http.host, this.port || http.port);
+    const udp = formatHostPort(webrtc.host, this.webRtcPort || webrtc.port);
+    return `http ${tcp} (webrtc udp ${udp})`;
+  }
+
+  /** `host:port` announced to clients (the gateway Connect answer, re-issued tokens' `adr`). */
+  get publicAddress(): string {
+    return this.#publicAddress;
   }
 
   /** The bound TCP port (useful with port 0 in tests). */
@@ -121,6 +138,12 @@ export class WebListener implements Listener {
         resolve();
       });
     });
+    if (port === 0) {
+      // `binding = "host:0"` asks the OS for a port; an announced address without a port must
+      // carry the one we got, or clients would be sent to port 0.
+      const bound = { ...http, binding: formatHostPort(host, this.port) };
+      this.#publicAddress = publicAddressFor({ ...this.#params.config, http: bound }, 'http');
+    }
     const webrtc = splitBinding(http.webrtc_binding);
     this.#mux = await UdpMux.bind({ host: webrtc.host, port: webrtc.port, logger: this.#logger });
   }
@@ -207,7 +230,7 @@ export class WebListener implements Listener {
         return { sdp: await session.answer(request.params.sdp) };
       },
     });
-    const client = this.#params.sfu.connect(connection);
+    const client = this.#params.sfu.connect(connection, { noPeersTimeoutMs: this.#http.no_peers_timeout });
     this.#mainConnections.add(connection);
     webSocket.on('message', (data: Buffer, isBinary) => {
       if (!isBinary)
