@@ -3,6 +3,7 @@
  * joined). The transport feeds it RPC frames (`handleRpc`) and reports the close
  * (`handleClose`); voice goes to `sfu.handleVoice(client, bytes)`.
  */
+import type { TimerHandle } from './clock.ts';
 import type { Connection, RpcEndpoint } from './connection.ts';
 import type { Media } from './media.ts';
 import type { Peer } from './peer.ts';
@@ -28,12 +29,18 @@ export type ConnectOptions = {
    * room stream (one room per client). Default false: generation A's `/room?<stream_id>`.
    */
   roomStreamOnMain?: boolean;
+  /**
+   * `no_peers_timeout` of the client's listener, ms: a client in no room for this long (from
+   * its connect, or since its last peer left) is disconnected. 0 or absent: never.
+   */
+  noPeersTimeoutMs?: number;
 };
 
 export type ClientInit = {
   id: number;
   connection: Connection;
   roomStreamOnMain: boolean;
+  noPeersTimeoutMs?: number;
   /** Set when `[limit] max_clients` was reached: the first request is answered with it, then the client is closed. */
   refusal: string | undefined;
 };
@@ -43,6 +50,9 @@ export class Client implements RpcEndpoint {
   readonly connection: Connection;
   readonly roomStreamOnMain: boolean;
   readonly refusal: string | undefined;
+  readonly noPeersTimeoutMs: number;
+  /** Internal (sfu.ts): runs out while the client has no peers. */
+  noPeersTimer: TimerHandle | undefined;
   grant: Grant | undefined;
   /** One peer per room. */
   readonly peers = new Set<Peer>();
@@ -60,6 +70,7 @@ export class Client implements RpcEndpoint {
     this.connection = init.connection;
     this.roomStreamOnMain = init.roomStreamOnMain;
     this.refusal = init.refusal;
+    this.noPeersTimeoutMs = init.noPeersTimeoutMs ?? 0;
   }
 
   /** Internal: the Sfu binds the RPC channel of the main connection. */

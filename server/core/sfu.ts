@@ -204,6 +204,7 @@ export class Sfu {
       id: this.#nextClientId++,
       connection,
       roomStreamOnMain: options.roomStreamOnMain ?? false,
+      noPeersTimeoutMs: options.noPeersTimeoutMs ?? 0,
       refusal: full
         ? `server full: the server accepts at most ${max} clients ([limit] max_clients)`
         : undefined,
@@ -216,6 +217,8 @@ export class Sfu {
     );
     client.bindEndpoint(channel);
     this.#channels.set(client, channel);
+    // Also bounds a refused client that never sends the request its refusal answers.
+    this.#armNoPeersTimer(client);
     if (full) {
       this.#refuse('server_full', client.refusal!);
       return client;
@@ -332,6 +335,7 @@ export class Sfu {
     });
     for (const id of pool) client.mediaPoolIds.add(id);
     client.peers.add(peer);
+    this.#disarmNoPeersTimer(client);
     this.#peers.set(peer.id, peer);
     const timer = this.#clock.setTimeout(() => this.#streamTimedOut(peer), this.#params.roomStreamTimeoutMs);
     this.#awaitingStream.set(peer.streamId, { peer, timer });
@@ -390,6 +394,7 @@ export class Sfu {
       if (reason !== undefined) stream.connection.close(`left the room: ${reason}`);
     }
     this.observer.emit('peerleft', peer);
+    if (client.peers.size === 0) this.#armNoPeersTimer(client);
     if (room.peers.size === 0 && this.#rooms.get(room.key) === room) {
       this.#rooms.delete(room.key);
       this.observer.emit('roomclosed', room);
@@ -405,11 +410,31 @@ export class Sfu {
       if (stream !== undefined && leftReason === undefined) stream.connection.close(reason);
     }
     client.closed = true;
+    this.#disarmNoPeersTimer(client);
     this.#channels.get(client)?.close();
     this.#channels.delete(client);
     const counted = this.#clients.delete(client);
     client.connection.close(reason);
     if (counted) this.observer.emit('clientclosed', client, reason);
+  }
+
+  /** `no_peers_timeout`: (re)starts the countdown of a client that has no peer now. */
+  #armNoPeersTimer(client: Client): void {
+    const ms = client.noPeersTimeoutMs;
+    if (ms <= 0 || client.closed) return;
+    this.#disarmNoPeersTimer(client);
+    client.noPeersTimer = this.#clock.setTimeout(() => {
+      client.noPeersTimer = undefined;
+      if (client.closed || client.peers.size > 0) return;
+      this.#logger.info({ client: client.id, ms }, 'closing client: in no room for no_peers_timeout');
+      this.disconnect(client, `in no room for ${ms} ms (no_peers_timeout): join a room after connecting`);
+    }, ms);
+  }
+
+  #disarmNoPeersTimer(client: Client): void {
+    if (client.noPeersTimer === undefined) return;
+    this.#clock.clearTimeout(client.noPeersTimer);
+    client.noPeersTimer = undefined;
   }
 
   // ---- supervisor tasks and shutdown ----

@@ -1,0 +1,206 @@
+/**
+ * A real, in-process ODIN Grid for integration tests: the same assembly as `grid` (config
+ * text → parseConfigText → assembleGrid → Grid), on 127.0.0.1 with OS-chosen ports, TLS with
+ * a fresh self-signed certificate, one generated access key (with `d`, so the server can
+ * re-issue gateway tokens), and logs recorded as JSON objects.
+ *
+ *   const grid = await startTestGrid({ toml: '[limit]\nmax_peers = 2' });
+ *   after(() => grid.close());
+ *   const alice = await grid.connect('alice', 'lobby');
+ *
+ * `toml` is merged into the base config table by table (its keys win), so a test changes one
+ * limit without restating the `[http]` section. `close()` shuts the grid down at once, closes
+ * every client the helper made and removes the temp dir: no socket or timer is left behind.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { OdinClient, type OdinClientOptions } from '../../client/odinClient.ts';
+import { RpcSocket } from '../../client/rpcSocket.ts';
+import { assembleGrid } from '../../server/assembly.ts';
+import { accessKeyToJwk, generateAccessKey, signToken, type TokenAudience } from '../../server/auth/index.ts';
+import { parseConfigText } from '../../server/config/index.ts';
+import type { Sfu } from '../../server/core/sfu.ts';
+import { createDevCertificate } from '../../server/dev/certificate.ts';
+import { Grid } from '../../server/grid.ts';
+import { createLogger } from '../../server/observability/log.ts';
+import { WebListener } from '../../server/transports/web/webListener.ts';
+
+export const LOOPBACK = '127.0.0.1';
+
+export type TestGridOptions = {
+  /** TOML merged over the base config, e.g. `"[limit]\nmax_clients = 1"`. */
+  toml?: string;
+  /** How often a draining grid checks whether its rooms are empty, ms. Default 10. */
+  drainPollMs?: number;
+};
+
+export type TokenOptions = {
+  /** `aud`; absent: none (a server accepts it for joining and for Connect). */
+  audience?: TokenAudience | TokenAudience[];
+  /** Extra or replaced claims (`sub`, `nsp`, `cid`, `rid` as a list ...). */
+  claims?: Record<string, unknown>;
+  lifetimeSeconds?: number;
+};
+
+/** One recorded log line (pino JSON). */
+export type LogLine = { level: number; msg: string; module?: string; [key: string]: unknown };
+
+export class RecordedLogs {
+  readonly lines: LogLine[] = [];
+  readonly stream = new Writable({
+    write: (chunk: Buffer, _encoding, done) => {
+      for (const text of chunk.toString('utf8').split('\n')) {
+        if (text.trim() !== '') this.lines.push(JSON.parse(text) as LogLine);
+      }
+      done();
+    },
+  });
+
+  /** Lines whose message contains `text`. */
+  find(text: string): LogLine[] {
+    return this.lines.filter((line) => line.msg.includes(text));
+  }
+
+  /** Lines at error level or above (pino: 50 error, 60 fatal). */
+  get errors(): LogLine[] {
+    return this.lines.filter((line) => line.level >= 50);
+  }
+}
+
+export type TestGrid = {
+  /** `127.0.0.1:<port>` of the [http] listener. */
+  address: string;
+  /** `https://127.0.0.1:<port>/`: the gateway Connect endpoint. */
+  gatewayUrl: string;
+  /** The server certificate (PEM), to trust. */
+  ca: string;
+  accessKey: string;
+  /** A token for `room` (or a list of rooms) and `user`, signed with the grid's access key. */
+  token(room: string | string[], user: string, options?: TokenOptions): Promise<string>;
+  sfu: Sfu;
+  grid: Grid;
+  webListener: WebListener;
+  logs: RecordedLogs;
+  /** An authenticated OdinClient (voice off unless asked), closed by `close()`. */
+  connect(user: string, rooms: string | string[], options?: OdinClientOptions): Promise<OdinClient>;
+  /** A raw RPC socket on `path` (e.g. `/main`), closed by `close()`. */
+  socket(path: string, options?: { requestTimeoutMs?: number }): Promise<RpcSocket>;
+  /** Clients made by `connect`, sockets by `socket`, plus anything a test registers. */
+  track(close: () => Promise<unknown> | unknown): void;
+  close(): Promise<void>;
+};
+
+type Table = Record<string, unknown>;
+
+function isTable(value: unknown): value is Table {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+/** `over` merged into `base` table by table; anything else in `over` replaces. */
+function mergeTables(base: Table, over: Table): Table {
+  const merged: Table = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    merged[key] = isTable(value) && isTable(merged[key]) ? mergeTables(merged[key], value) : value;
+  }
+  return merged;
+}
+
+export async function startTestGrid(options: TestGridOptions = {}): Promise<TestGrid> {
+  const dir = await mkdtemp(join(tmpdir(), 'odin-grid-test-'));
+  const certificate = await createDevCertificate([LOOPBACK, 'localhost']);
+  const certificateFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  await writeFile(certificateFile, certificate.certificatePem);
+  await writeFile(keyFile, certificate.privateKeyPem, { mode: 0o600 });
+  const accessKey = generateAccessKey();
+  const base: Table = {
+    public_address: LOOPBACK,
+    authorization: { keys: [accessKeyToJwk(accessKey)] },
+    http: {
+      binding: `${LOOPBACK}:0`,
+      webrtc_binding: `${LOOPBACK}:0`,
+      webrtc_candidates: [LOOPBACK],
+      certificate_file: certificateFile,
+      privatekey_file: keyFile,
+    },
+    log: { terminal: { format: 'json', verbosity: 1 } },
+  };
+  const text = stringifyToml(mergeTables(base, parseToml(options.toml ?? '') as Table));
+  const config = parseConfigText(text, { source: 'testGrid.toml', checkFiles: true });
+  const logs = new RecordedLogs();
+  const logger = createLogger({ verbosity: 1, format: 'json', filters: [], destination: logs.stream });
+  const { sfu, listeners } = assembleGrid(config, logger);
+  const webListener = listeners.find((listener) => listener instanceof WebListener);
+  if (webListener === undefined) throw new Error('testGrid: the config has no [http] listener');
+  const grid = new Grid({ config, logger, listeners, core: sfu, drainPollMs: options.drainPollMs ?? 10 });
+  await grid.start();
+
+  const address = `${LOOPBACK}:${webListener.port}`;
+  const ca = certificate.certificatePem;
+  const closers: (() => Promise<unknown> | unknown)[] = [];
+  const token = (room: string | string[], user: string, tokenOptions: TokenOptions = {}) =>
+    signToken(
+      accessKey,
+      { rid: room, uid: user, ...tokenOptions.claims },
+      {
+        ...(tokenOptions.audience === undefined ? {} : { audience: tokenOptions.audience }),
+        ...(tokenOptions.lifetimeSeconds === undefined
+          ? {}
+          : { lifetimeSeconds: tokenOptions.lifetimeSeconds }),
+      },
+    );
+  let closed: Promise<void> | undefined;
+
+  return {
+    address,
+    gatewayUrl: `https://${address}/`,
+    ca,
+    accessKey,
+    token,
+    sfu,
+    grid,
+    webListener,
+    logs,
+    async connect(user, rooms, clientOptions = {}) {
+      const client = await OdinClient.connect(address, await token(rooms, user), {
+        ca,
+        voice: false,
+        localAddress: LOOPBACK,
+        ...clientOptions,
+      });
+      closers.push(() => client.close());
+      return client;
+    },
+    async socket(path, socketOptions = {}) {
+      const socket = await RpcSocket.open(`wss://${address}${path}`, { ca, ...socketOptions });
+      closers.push(() => socket.close());
+      return socket;
+    },
+    track(close) {
+      closers.push(close);
+    },
+    close() {
+      closed ??= (async () => {
+        await Promise.allSettled(closers.map((close) => close()));
+        await grid.shutdown('signal', { immediate: true });
+        await rm(dir, { recursive: true, force: true });
+      })();
+      return closed;
+    },
+  };
+}
+
+/**
+ * Resolves once `check()` holds. For state with no event to await (counts in the core);
+ * polls every 5 ms and fails with `what` after `timeoutMs`.
+ */
+export async function eventually(check: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
