@@ -200,6 +200,12 @@ export class Room {
     );
   }
 
+  /** A message from the server itself (sender peer id 0: peer ids start at 1) to `targets`. */
+  sendServerMessage(message: Uint8Array, targets: Iterable<Peer>): void {
+    const bytes = note.messageReceived(0, message);
+    for (const target of targets) this.#send(target, bytes);
+  }
+
   /**
    * A message to `targets` (peer ids in this room; unknown ids are skipped), or to every
    * other peer. Messages ignore proximity.

@@ -185,12 +185,17 @@ export class RpcChannel implements RpcEndpoint {
           'RPC call took long to answer',
         );
       }
+      let code: RpcError['code'] | undefined;
       if (error === undefined) this.#respond(request.msgid, null, result);
-      else if (error instanceof RpcError) this.#reject(request, error);
-      else {
+      else if (error instanceof RpcError) {
+        code = error.code;
+        this.#reject(request, error);
+      } else {
         logger.error({ client: this.client.id, method, err: error }, 'RPC call failed');
+        code = 'internal';
         this.#reject(request, new RpcError('internal', `${method}: internal server error`));
       }
+      sfu.observer.emit('rpccompleted', method, clock.now() - started, code);
       for (const after of call.after) after();
     };
     let outcome: unknown;
@@ -235,6 +240,10 @@ async function authenticate(call: Call, method: string, token: string): Promise<
   try {
     return await authenticator(token);
   } catch (error) {
+    const reason = (error as { code?: unknown } | undefined)?.code;
+    const failures = call.sfu.counters.auth_failures;
+    const key = typeof reason === 'string' ? reason : 'other';
+    failures[key] = (failures[key] ?? 0) + 1;
     throw new RpcError(
       'auth_failed',
       `${method}: token rejected: ${(error as Error)?.message ?? String(error)}`,

@@ -7,7 +7,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { MethodParams } from '../protocol/methods.ts';
+import type { MethodName, MethodParams } from '../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../protocol/msgpackRpc.ts';
 import type { LeftReason } from '../protocol/notifications.ts';
 import * as note from '../protocol/notifications.ts';
@@ -65,6 +65,8 @@ export type SfuCounters = {
   protocol_errors: number;
   /** Peers dropped because their room stream never attached or its queue overflowed. */
   room_stream_failures: number;
+  /** Tokens refused, by the authenticator's error code (`expired`, `bad_signature`, ...; `other` without one). */
+  auth_failures: Record<string, number>;
 };
 
 export type SfuObserverEvents = {
@@ -78,6 +80,8 @@ export type SfuObserverEvents = {
   mediastopped: [media: Media];
   joinrefused: [code: RpcErrorCode, message: string];
   rpcrejected: [method: string, code: RpcErrorCode];
+  /** A validated call was answered (`code` undefined: success); `durationMs` on the Sfu clock. */
+  rpccompleted: [method: MethodName, durationMs: number, code: RpcErrorCode | undefined];
 };
 
 type JoinParams = Pick<MethodParams['JoinRoom'], 'room_id' | 'user_data' | 'position'>;
@@ -141,6 +145,7 @@ export class Sfu {
       rpc_overflow_disconnects: 0,
       protocol_errors: 0,
       room_stream_failures: 0,
+      auth_failures: {},
     };
     this.#roomContext = {
       concurrentStreams: full.limits.concurrentStreams,
@@ -476,6 +481,18 @@ export class Sfu {
     if (room === undefined) return false;
     room.setUserData(undefined, userData);
     return true;
+  }
+
+  /**
+   * `RoomSendMessage`: a message from the server (sender peer id 0, which no peer has) to every
+   * peer of `userId` in the room, or to every peer when `userId` is empty. Returns how many got it.
+   */
+  sendRoomMessage(namespace: string, roomId: string, userId: string, message: Uint8Array): number {
+    const room = this.getRoom(namespace, roomId);
+    if (room === undefined) return 0;
+    const targets = [...room.peers.values()].filter((peer) => userId === '' || peer.userId === userId);
+    room.sendServerMessage(message, targets);
+    return targets.length;
   }
 
   /** Draining refuses new joins (existing peers stay). */

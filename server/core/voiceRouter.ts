@@ -15,8 +15,12 @@ import type { Media } from './media.ts';
 export type VoiceStats = {
   /** Packets received from clients. */
   received: number;
+  /** Bytes of those packets. */
+  received_bytes: number;
   /** Packets handed to a receiver's connection (one per receiver). */
   forwarded: number;
+  /** Bytes of those packets. */
+  forwarded_bytes: number;
   /** Packets whose framing is broken. */
   malformed: number;
   /** Packets naming no media the sending client has started. */
@@ -28,7 +32,16 @@ export type VoiceStats = {
 };
 
 export function createVoiceStats(): VoiceStats {
-  return { received: 0, forwarded: 0, malformed: 0, unknown_media: 0, rate_limited: 0, send_queue_full: 0 };
+  return {
+    received: 0,
+    received_bytes: 0,
+    forwarded: 0,
+    forwarded_bytes: 0,
+    malformed: 0,
+    unknown_media: 0,
+    rate_limited: 0,
+    send_queue_full: 0,
+  };
 }
 
 const MAX_ROOMS_PER_PACKET = 16;
@@ -48,6 +61,7 @@ export class VoiceRouter {
   route(from: Client, bytes: Uint8Array): void {
     const stats = this.stats;
     stats.received++;
+    stats.received_bytes += bytes.length;
     const header = this.#header;
     const count = readVoiceHeader(bytes, header);
     if (count < 0) {
@@ -67,8 +81,10 @@ export class VoiceRouter {
       }
       const list = media.forwardList();
       for (let i = 0; i < list.length; i++) {
-        if (list[i]!.connection.sendVoice(bytes)) stats.forwarded++;
-        else stats.send_queue_full++;
+        if (list[i]!.connection.sendVoice(bytes)) {
+          stats.forwarded++;
+          stats.forwarded_bytes += bytes.length;
+        } else stats.send_queue_full++;
       }
       return;
     }
@@ -123,8 +139,10 @@ export class VoiceRouter {
           const receiver = list[k]!;
           if (receiver.voiceStamp === stamp) continue;
           receiver.voiceStamp = stamp;
-          if (receiver.connection.sendVoice(out)) stats.forwarded++;
-          else stats.send_queue_full++;
+          if (receiver.connection.sendVoice(out)) {
+            stats.forwarded++;
+            stats.forwarded_bytes += out.length;
+          } else stats.send_queue_full++;
         }
       }
       medias[i] = undefined;
