@@ -53,6 +53,8 @@ export class Peer {
   readonly hearing = new Set<Media>();
   /** Set once the peer has left its room. */
   left = false;
+  /** Set once the peer was told it leaves (`Left {reason}`): it gets no further notification. */
+  #told = false;
   #stream: Connection | undefined;
   #pending: Uint8Array[] | undefined = [];
 
@@ -91,7 +93,7 @@ export class Peer {
    * Returns false when the queue is full (the caller makes the peer leave).
    */
   send(bytes: Uint8Array): boolean {
-    if (this.left) return true;
+    if (this.left || this.#told) return true;
     if (this.#stream !== undefined) {
       this.#stream.sendRpc(bytes);
       return true;
@@ -100,6 +102,17 @@ export class Peer {
     if (pending.length >= MAX_PENDING_NOTIFICATIONS) return false;
     pending.push(bytes);
     return true;
+  }
+
+  /**
+   * Sends `Left {reason}` (already encoded) as the peer's last notification. Idempotent: a
+   * peer told once is not told again, and later events (other peers leaving the same closing
+   * room) are not sent after it.
+   */
+  sendLast(bytes: Uint8Array): void {
+    if (this.#told) return;
+    this.send(bytes);
+    this.#told = true;
   }
 
   /** Binds the room stream and flushes the queued notifications (Joined first). */

@@ -380,7 +380,7 @@ export class Sfu {
    */
   leave(peer: Peer, reason?: LeftReason): void {
     if (peer.left) return;
-    if (reason !== undefined) peer.send(note.left(reason));
+    if (reason !== undefined) peer.sendLast(note.left(reason));
     peer.left = true;
     const { room, client } = peer;
     room.remove(peer);
@@ -457,7 +457,11 @@ export class Sfu {
     if (banMs > 0) this.#bans.banRoom(roomKey(namespace, roomId), this.#clock.now() + banMs);
     const room = this.getRoom(namespace, roomId);
     if (room === undefined) return false;
-    for (const peer of [...room.peers.values()]) this.leave(peer, reason);
+    const peers = [...room.peers.values()];
+    // Everyone learns the room closes before anyone leaves: no PeerLeft ahead of one's own Left.
+    const left = note.left(reason);
+    for (const peer of peers) peer.sendLast(left);
+    for (const peer of peers) this.leave(peer, reason);
     return true;
   }
 
@@ -503,6 +507,9 @@ export class Sfu {
   /** Shutdown: every peer gets `Left {ServerClosing}`, every client is closed with `reason`. */
   closeAll(reason: string): void {
     this.#draining = true;
+    // Every peer learns the server closes before any leaves (no PeerLeft ahead of its own Left).
+    const left = note.left('ServerClosing');
+    for (const peer of this.#peers.values()) peer.sendLast(left);
     for (const client of [...this.#clients]) this.disconnect(client, reason, 'ServerClosing');
   }
 
