@@ -1,0 +1,555 @@
+/**
+ * A QUIC endpoint: one UDP socket serving every connection, packets routed by destination
+ * connection id (RFC 9000 section 5.2). Servers accept connections (optionally behind a
+ * stateless Retry, RFC 9000 section 8.1.2, so an attacker spoofing source addresses cannot make
+ * us hold connection state); clients connect. The same class serves both roles, so the tests'
+ * client runs on exactly the code the server does.
+ *
+ * HOT PATH: `#onMessage` → quiche `recv` → datagrams to the handler → mark dirty; one
+ * `setImmediate` per event-loop turn flushes every dirty connection (`send` until quiche has
+ * nothing more), so the datagrams queued in one turn leave coalesced. Every connection's timers
+ * (quiche's loss/ack/idle timers, keep-alive, the application's connect deadline) share one
+ * timer wheel.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { type ConnectionOwner, QuicConnection } from './quicConnection.ts';
+import {
+  CONNECTION_ID_LENGTH,
+  MAX_UDP_PAYLOAD,
+  PacketType,
+  parseHeader,
+  type QuicheConfig,
+  type QuicheHeader,
+  quiche,
+} from './quiche.ts';
+import { TimerWheel } from './timerWheel.ts';
+
+export type QuicEndpointParams = {
+  host: string;
+  /** 0: any free port. */
+  port: number;
+  role: 'server' | 'client';
+  config: QuicheConfig;
+  /** Server: answer a first Initial with a Retry and accept only validated addresses. Default true. */
+  retry?: boolean;
+  /**
+   * Accept packets of a connection from a new address (RFC 9000 section 9). false: such
+   * packets are dropped (section 9: "MUST either drop the incoming packets on that path ...
+   * or proceed with path validation") and counted in `stats.migrationRefused`.
+   */
+  migration?: boolean;
+  /** Send a PING when a connection has been quiet this long, ms; 0: never. */
+  keepAliveMs?: number;
+  /** Drop voice datagrams that waited longer than this in quiche's send queue, ms; 0: never. */
+  preSendTimeoutMs?: number;
+  /** Server: a new connection (set its handler synchronously). */
+  onConnection?: (connection: QuicConnection) => void;
+  /** Bytes of the kernel's socket buffers. */
+  socketBufferBytes?: number;
+};
+
+/** Plain counters (read by metrics and tests; updated in place). */
+export type QuicEndpointStats = {
+  packetsIn: number;
+  packetsOut: number;
+  /** Datagrams that are not QUIC packets (garbage on the port). */
+  notQuic: number;
+  /** Packets for no known connection that cannot start one. */
+  unknownConnection: number;
+  /** Initial packets in UDP datagrams under 1200 bytes (RFC 9000 section 14.1). */
+  shortInitial: number;
+  versionNegotiations: number;
+  retriesSent: number;
+  /** Initial packets with a Retry token that did not validate. */
+  invalidTokens: number;
+  /** Packets from a new address of a connection while migration is off. */
+  migrationRefused: number;
+  connectionsAccepted: number;
+  connectionsClosed: number;
+  /** Datagrams refused at once: queue full, too big, handshake not done. */
+  datagramsDropped: number;
+  /** Datagrams dropped after waiting longer than the pre-send timeout. */
+  datagramsExpired: number;
+};
+
+const RETRY_TOKEN_LIFETIME_MS = 10_000;
+const TOKEN_MAC_BYTES = 16;
+const SLAB_BYTES = 64 * 1024;
+/** Timer wheel: 2 ms ticks, 2048 slots (a 4 s span; idle timeouts beyond it are re-filed). */
+const WHEEL_TICK_MS = 2;
+const WHEEL_SLOTS = 2048;
+
+function routingKey(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
+}
+
+export class QuicEndpoint implements ConnectionOwner {
+  readonly stats: QuicEndpointStats = {
+    packetsIn: 0,
+    packetsOut: 0,
+    notQuic: 0,
+    unknownConnection: 0,
+    shortInitial: 0,
+    versionNegotiations: 0,
+    retriesSent: 0,
+    invalidTokens: 0,
+    migrationRefused: 0,
+    connectionsAccepted: 0,
+    connectionsClosed: 0,
+    datagramsDropped: 0,
+    datagramsExpired: 0,
+  };
+  readonly #params: QuicEndpointParams;
+  readonly #socket: Socket;
+  readonly #connections = new Map<string, QuicConnection>();
+  readonly #all = new Set<QuicConnection>();
+  readonly #dirty: QuicConnection[] = [];
+  readonly #wheel: TimerWheel<QuicConnection>;
+  readonly #tokenKey = randomBytes(32);
+  readonly #retry: boolean;
+  readonly #migration: boolean;
+  readonly #keepAliveMs: number;
+  readonly #preSendTimeoutMs: number;
+  #localHost = '';
+  #localPort = 0;
+  #flushScheduled = false;
+  #slab = Buffer.allocUnsafe(SLAB_BYTES);
+  #slabOffset = 0;
+  #nextId = 1;
+  #closed = false;
+
+  private constructor(params: QuicEndpointParams, socket: Socket) {
+    this.#params = params;
+    this.#socket = socket;
+    this.#retry = params.retry ?? true;
+    this.#migration = params.migration ?? true;
+    this.#keepAliveMs = params.keepAliveMs ?? 0;
+    this.#preSendTimeoutMs = params.preSendTimeoutMs ?? 0;
+    this.#wheel = new TimerWheel<QuicConnection>({
+      tickMs: WHEEL_TICK_MS,
+      slots: WHEEL_SLOTS,
+      onFire: (connection, now) => this.#onTimer(connection, now),
+    });
+    socket.on('message', (message, remote) => this.#onMessage(message, remote));
+    // A send to an unreachable peer surfaces as an error event on some systems: not fatal.
+    socket.on('error', () => {});
+  }
+
+  /** Binds the UDP socket. */
+  static async bind(params: QuicEndpointParams): Promise<QuicEndpoint> {
+    const socket = createSocket({ type: isIPv6(params.host) ? 'udp6' : 'udp4', reuseAddr: false });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(params.port, params.host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    const bytes = params.socketBufferBytes ?? 4 * 1024 * 1024;
+    try {
+      socket.setRecvBufferSize(bytes);
+      socket.setSendBufferSize(bytes);
+    } catch {
+      // The kernel caps the size (net.core.rmem_max): the default buffers still work.
+    }
+    const endpoint = new QuicEndpoint(params, socket);
+    const address = socket.address();
+    endpoint.#localHost = address.address;
+    endpoint.#localPort = address.port;
+    return endpoint;
+  }
+
+  get port(): number {
+    return this.#localPort;
+  }
+
+  get host(): string {
+    return this.#localHost;
+  }
+
+  /** Open connections (handshaking, established or draining). */
+  get connectionCount(): number {
+    return this.#all.size;
+  }
+
+  connections(): IterableIterator<QuicConnection> {
+    return this.#all.values();
+  }
+
+  /** Client role: starts a connection to `host:port` (TLS SNI `serverName`). */
+  connect(host: string, port: number, serverName: string): QuicConnection {
+    const scid = randomBytes(CONNECTION_ID_LENGTH);
+    const q = quiche.Connection.connect(
+      serverName,
+      scid,
+      { host: this.#localHost, port: this.#localPort },
+      { host, port },
+      this.#params.config,
+    );
+    const connection = this.#register(q, scid, host, port, 'client');
+    this.markDirty(connection);
+    return connection;
+  }
+
+  /** Sets or clears an application deadline on a connection (shares the connection's wheel slot). */
+  setAppDeadline(connection: QuicConnection, delayMs: number | undefined, callback?: () => void): void {
+    connection.appDeadline =
+      delayMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + Math.max(0, delayMs);
+    connection.appTimeout = callback;
+    this.#reschedule(connection, performance.now());
+  }
+
+  markDirty(connection: QuicConnection): void {
+    if (connection.dirty) return;
+    connection.dirty = true;
+    this.#dirty.push(connection);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  /** Sends raw bytes from the endpoint's socket (tests of garbage input). */
+  sendRaw(bytes: Uint8Array, host: string, port: number): void {
+    this.#socket.send(bytes, port, host);
+  }
+
+  /**
+   * Closes every connection with an application CONNECTION_CLOSE (`code`, `reason`), sends
+   * those, then closes the socket. Connections report onClosed.
+   */
+  async close(code = 0, reason = ''): Promise<void> {
+    if (this.#closed) return;
+    for (const connection of this.#all) connection.close(true, code, reason);
+    this.#flush();
+    this.#closed = true;
+    for (const connection of [...this.#all]) this.#remove(connection);
+    this.#wheel.clear();
+    await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+  }
+
+  #register(
+    q: ReturnType<typeof quiche.Connection.accept>,
+    scid: Uint8Array,
+    host: string,
+    port: number,
+    role: 'server' | 'client',
+  ): QuicConnection {
+    const connection = new QuicConnection({
+      id: `quic-${this.#nextId++}`,
+      role,
+      quiche: q,
+      remoteHost: host,
+      remotePort: port,
+      owner: this,
+    });
+    connection.lastActivity = performance.now();
+    this.#addKey(connection, routingKey(scid));
+    this.#all.add(connection);
+    return connection;
+  }
+
+  #addKey(connection: QuicConnection, key: string): void {
+    connection.routingKeys.push(key);
+    this.#connections.set(key, connection);
+  }
+
+  // ---- receiving ----
+
+  #onMessage(message: Buffer, remote: RemoteInfo): void {
+    if (this.#closed) return;
+    this.stats.packetsIn++;
+    const header = parseHeader(message);
+    if (header === undefined) {
+      this.stats.notQuic++;
+      return;
+    }
+    let connection = this.#connections.get(routingKey(header.dcid));
+    if (connection === undefined) {
+      if (this.#params.role !== 'server') {
+        this.stats.unknownConnection++;
+        return;
+      }
+      connection = this.#accept(header, message, remote);
+      if (connection === undefined) return;
+    } else if (
+      !this.#migration &&
+      (remote.address !== connection.remoteHost || remote.port !== connection.remotePort)
+    ) {
+      this.stats.migrationRefused++;
+      return;
+    }
+    this.#receive(connection, message, remote);
+  }
+
+  #receive(connection: QuicConnection, message: Buffer, remote: RemoteInfo): void {
+    const q = connection.quiche;
+    try {
+      q.recv(message, {
+        from: { host: remote.address, port: remote.port },
+        to: { host: this.#localHost, port: this.#localPort },
+      });
+    } catch {
+      // quiche dropped the packet or closed the connection with a local error (sent in the
+      // flush): either way nothing more to do with this packet.
+    }
+    connection.lastActivity = performance.now();
+    const handler = connection.handler;
+    if (!connection.established && q.isEstablished()) {
+      connection.established = true;
+      handler.onEstablished();
+    }
+    if (connection.established && !connection.closed) {
+      for (let datagram = q.dgramRecvVec(); datagram !== null; datagram = q.dgramRecvVec()) {
+        handler.onDatagram(datagram);
+        if (connection.closed) break;
+      }
+      if (q.isReadable()) for (const streamId of q.readable()) this.#readStream(connection, streamId);
+    }
+    this.markDirty(connection);
+  }
+
+  #scratch = Buffer.allocUnsafe(64 * 1024);
+
+  #readStream(connection: QuicConnection, streamId: number): void {
+    const q = connection.quiche;
+    for (;;) {
+      if (connection.closed) return;
+      let result: [number, boolean] | null;
+      try {
+        result = q.streamRecv(streamId, this.#scratch);
+      } catch (error) {
+        const match = /StreamReset\((\d{1,16})\)/.exec(error instanceof Error ? error.message : '');
+        if (match) connection.handler.onStreamAborted(streamId, Number(match[1]), 'read');
+        return;
+      }
+      if (result === null) return;
+      const [length, fin] = result;
+      connection.handler.onStreamData(
+        streamId,
+        Uint8Array.prototype.slice.call(this.#scratch, 0, length),
+        fin,
+      );
+      if (fin) return;
+    }
+  }
+
+  #accept(header: QuicheHeader, message: Buffer, remote: RemoteInfo): QuicConnection | undefined {
+    if (header.ty !== PacketType.Initial) {
+      this.stats.unknownConnection++;
+      return undefined;
+    }
+    if (!quiche.versionIsSupported(header.version)) {
+      const out = Buffer.allocUnsafe(MAX_UDP_PAYLOAD);
+      const length = quiche.negotiateVersion(header.scid, header.dcid, out);
+      this.#socket.send(out, 0, length, remote.port, remote.address);
+      this.stats.versionNegotiations++;
+      return undefined;
+    }
+    // RFC 9000 section 14.1: a server MUST discard an Initial in a datagram under 1200 bytes.
+    if (message.length < quiche.MIN_CLIENT_INITIAL_LEN) {
+      this.stats.shortInitial++;
+      return undefined;
+    }
+    let scid: Uint8Array;
+    let odcid: Uint8Array | null = null;
+    const token = header.token;
+    if (this.#retry) {
+      if (token === undefined || token.length === 0) {
+        this.#sendRetry(header, remote);
+        return undefined;
+      }
+      const original = this.#validateToken(token, remote);
+      if (original === undefined || header.dcid.length !== CONNECTION_ID_LENGTH) {
+        this.stats.invalidTokens++;
+        return undefined;
+      }
+      odcid = original;
+      scid = header.dcid;
+    } else {
+      scid = randomBytes(CONNECTION_ID_LENGTH);
+    }
+    let q: ReturnType<typeof quiche.Connection.accept>;
+    try {
+      q = quiche.Connection.accept(
+        scid,
+        odcid,
+        { host: this.#localHost, port: this.#localPort },
+        { host: remote.address, port: remote.port },
+        this.#params.config,
+      );
+    } catch {
+      this.stats.unknownConnection++;
+      return undefined;
+    }
+    const connection = this.#register(q, scid, remote.address, remote.port, 'server');
+    // Without Retry the client keeps using its own random DCID until it hears from us:
+    // retransmitted Initials must reach the same connection.
+    if (!this.#retry) this.#addKey(connection, routingKey(header.dcid));
+    this.stats.connectionsAccepted++;
+    this.#params.onConnection?.(connection);
+    return connection;
+  }
+
+  /** Stateless Retry (RFC 9000 section 8.1.2); the token binds the client address and a time. */
+  #sendRetry(header: QuicheHeader, remote: RemoteInfo): void {
+    const newScid = randomBytes(CONNECTION_ID_LENGTH);
+    const token = this.#mintToken(header.dcid, remote);
+    const out = Buffer.allocUnsafe(MAX_UDP_PAYLOAD);
+    const length = quiche.retry(header.scid, header.dcid, newScid, token, header.version, out);
+    this.#socket.send(out, 0, length, remote.port, remote.address);
+    this.stats.retriesSent++;
+  }
+
+  #mac(odcid: Uint8Array, time: Buffer, remote: RemoteInfo): Buffer {
+    return createHmac('sha256', this.#tokenKey)
+      .update(time)
+      .update(odcid)
+      .update(`${remote.address}|${remote.port}`)
+      .digest()
+      .subarray(0, TOKEN_MAC_BYTES);
+  }
+
+  /** token = time (8 bytes, ms) | odcid length | odcid | HMAC (16 bytes). */
+  #mintToken(odcid: Uint8Array, remote: RemoteInfo): Buffer {
+    const time = Buffer.alloc(8);
+    time.writeDoubleBE(Date.now());
+    return Buffer.concat([time, Buffer.from([odcid.length]), odcid, this.#mac(odcid, time, remote)]);
+  }
+
+  #validateToken(token: Uint8Array, remote: RemoteInfo): Uint8Array | undefined {
+    const bytes = Buffer.from(token.buffer, token.byteOffset, token.byteLength);
+    if (bytes.length < 9 + TOKEN_MAC_BYTES) return undefined;
+    const time = bytes.subarray(0, 8);
+    const odcidLength = bytes[8]!;
+    if (bytes.length !== 9 + odcidLength + TOKEN_MAC_BYTES || odcidLength > CONNECTION_ID_LENGTH)
+      return undefined;
+    const odcid = bytes.subarray(9, 9 + odcidLength);
+    const mac = bytes.subarray(9 + odcidLength);
+    if (!this.#mac(odcid, time, remote).equals(mac)) return undefined;
+    const age = Date.now() - time.readDoubleBE(0);
+    if (age < 0 || age > RETRY_TOKEN_LIFETIME_MS) return undefined;
+    return Uint8Array.prototype.slice.call(odcid);
+  }
+
+  // ---- sending and timers ----
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const now = performance.now();
+    const dirty = this.#dirty;
+    // Connections marked dirty while flushing (a handler reacting) are flushed in this loop too.
+    for (let i = 0; i < dirty.length; i++) {
+      const connection = dirty[i]!;
+      connection.dirty = false;
+      if (!connection.closed) this.#send(connection, now);
+    }
+    dirty.length = 0;
+  }
+
+  #send(connection: QuicConnection, now: number): void {
+    const q = connection.quiche;
+    connection.writePending();
+    let sent = false;
+    for (;;) {
+      if (this.#slabOffset + MAX_UDP_PAYLOAD > SLAB_BYTES) {
+        this.#slab = Buffer.allocUnsafe(SLAB_BYTES);
+        this.#slabOffset = 0;
+      }
+      const offset = this.#slabOffset;
+      let result: ReturnType<typeof q.send>;
+      try {
+        result = q.send(this.#slab.subarray(offset, offset + MAX_UDP_PAYLOAD));
+      } catch {
+        break;
+      }
+      if (result === null) break;
+      const [length, info] = result;
+      this.#slabOffset += length;
+      this.stats.packetsOut++;
+      sent = true;
+      if (info.to.host !== connection.remoteHost || info.to.port !== connection.remotePort) {
+        // quiche moved to a validated new path (migration).
+        connection.remoteHost = info.to.host;
+        connection.remotePort = info.to.port;
+      }
+      this.#socket.send(this.#slab, offset, length, info.to.port, info.to.host);
+    }
+    if (sent) connection.lastActivity = now;
+    this.#checkPreSend(connection, now);
+    if (q.isClosed()) {
+      this.#remove(connection);
+      return;
+    }
+    this.#reschedule(connection, now);
+  }
+
+  /** pre_send_timeout: datagrams stuck in quiche's queue (congestion) longer than that are dropped. */
+  #checkPreSend(connection: QuicConnection, now: number): void {
+    if (this.#preSendTimeoutMs <= 0) return;
+    const q = connection.quiche;
+    if (q.dgramSendQueueLen() === 0) {
+      connection.datagramBlockedSince = Number.POSITIVE_INFINITY;
+      return;
+    }
+    if (connection.datagramBlockedSince === Number.POSITIVE_INFINITY) {
+      connection.datagramBlockedSince = now;
+    } else if (now - connection.datagramBlockedSince >= this.#preSendTimeoutMs) {
+      this.stats.datagramsExpired += q.dgramSendQueueLen();
+      q.dgramPurgeOutgoing(() => true);
+      connection.datagramBlockedSince = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  #reschedule(connection: QuicConnection, now: number): void {
+    if (connection.closed) return;
+    const timeout = connection.quiche.timeout();
+    let deadline = timeout === null ? Number.POSITIVE_INFINITY : now + timeout;
+    if (this.#keepAliveMs > 0 && connection.established) {
+      deadline = Math.min(deadline, connection.lastActivity + this.#keepAliveMs);
+    }
+    if (connection.datagramBlockedSince !== Number.POSITIVE_INFINITY) {
+      deadline = Math.min(deadline, connection.datagramBlockedSince + this.#preSendTimeoutMs);
+    }
+    deadline = Math.min(deadline, connection.appDeadline);
+    this.#wheel.schedule(connection, deadline);
+  }
+
+  #onTimer(connection: QuicConnection, now: number): void {
+    if (connection.closed) return;
+    const q = connection.quiche;
+    q.onTimeout();
+    if (connection.appDeadline <= now) {
+      const callback = connection.appTimeout;
+      connection.appDeadline = Number.POSITIVE_INFINITY;
+      connection.appTimeout = undefined;
+      callback?.();
+    }
+    if (
+      this.#keepAliveMs > 0 &&
+      connection.established &&
+      !q.isDraining() &&
+      now - connection.lastActivity >= this.#keepAliveMs
+    ) {
+      try {
+        q.sendAckEliciting();
+      } catch {
+        // Closing: nothing to keep alive.
+      }
+      connection.lastActivity = now;
+    }
+    this.markDirty(connection);
+  }
+
+  #remove(connection: QuicConnection): void {
+    if (!this.#all.delete(connection)) return;
+    for (const key of connection.routingKeys) {
+      if (this.#connections.get(key) === connection) this.#connections.delete(key);
+    }
+    this.#wheel.cancel(connection);
+    this.stats.connectionsClosed++;
+    connection.finish();
+  }
+}

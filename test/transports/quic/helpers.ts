@@ -1,0 +1,62 @@
+/** Shared helpers for the QUIC transport tests: a dev certificate, endpoints on loopback. */
+import { createDevCertificate, type DevCertificate } from '../../../server/dev/certificate.ts';
+import { QuicEndpoint, type QuicEndpointParams } from '../../../server/transports/quic/endpoint.ts';
+import { createQuicheConfig } from '../../../server/transports/quic/quiche.ts';
+
+let certificate: Promise<DevCertificate> | undefined;
+
+/** One certificate per test process (generating one takes a few ms). */
+export function testCertificate(): Promise<DevCertificate> {
+  certificate ??= createDevCertificate(['localhost', '127.0.0.1']);
+  return certificate;
+}
+
+export async function serverEndpoint(
+  params: Partial<QuicEndpointParams> & { alpn?: string[]; idleTimeoutMs?: number } = {},
+): Promise<QuicEndpoint> {
+  const cert = await testCertificate();
+  return QuicEndpoint.bind({
+    host: '127.0.0.1',
+    port: 0,
+    role: 'server',
+    config: createQuicheConfig({
+      certificatePem: cert.certificatePem,
+      privateKeyPem: cert.privateKeyPem,
+      alpn: params.alpn ?? ['h3'],
+      idleTimeoutMs: params.idleTimeoutMs ?? 10_000,
+      disableActiveMigration: params.migration === false,
+      verifyPeer: false,
+      datagramRecvQueue: 256,
+      datagramSendQueue: 256,
+    }),
+    ...params,
+  });
+}
+
+export async function clientEndpoint(
+  params: Partial<QuicEndpointParams> & { alpn?: string[]; idleTimeoutMs?: number } = {},
+): Promise<QuicEndpoint> {
+  return QuicEndpoint.bind({
+    host: '127.0.0.1',
+    port: 0,
+    role: 'client',
+    config: createQuicheConfig({
+      alpn: params.alpn ?? ['h3'],
+      idleTimeoutMs: params.idleTimeoutMs ?? 10_000,
+      disableActiveMigration: false,
+      verifyPeer: false,
+      datagramRecvQueue: 256,
+      datagramSendQueue: 256,
+    }),
+    ...params,
+  });
+}
+
+/** Resolves when `check` holds (polled), rejects after `timeoutMs`. */
+export async function waitFor(check: () => boolean, timeoutMs = 3_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
