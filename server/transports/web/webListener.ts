@@ -23,6 +23,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { OdinJwk, TokenVerifier } from '../../auth/index.ts';
 import { type GridConfig, type HttpConfig, publicAddressFor } from '../../config/index.ts';
 import type { SignalingRequest } from '../../core/connection.ts';
+import { RpcError } from '../../core/errors.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import type { Listener } from '../../grid.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../../protocol/msgpackRpc.ts';
@@ -166,6 +167,14 @@ export class WebListener implements Listener {
   }
 
   #onRequest(request: IncomingMessage, response: ServerResponse): void {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path === '/main' || path === '/room') {
+      // A plain GET of a WebSocket endpoint (a browser tab, curl): say what it is instead of 404.
+      response
+        .writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'Upgrade' })
+        .end(`${path} is a WebSocket endpoint: connect with wss://<address>${path}\n`);
+      return;
+    }
     if (!isGatewayRequest(request)) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
@@ -222,12 +231,26 @@ export class WebListener implements Listener {
     let session: WebRtcSession | undefined;
     const connection: WebSocketConnection = new WebSocketConnection(webSocket, {
       ...this.#connectionParams(remoteAddress),
+      // Errors are RpcErrors: the client sees their message (a plain Error would be reported
+      // as an internal server error and logged as a bug).
       signal: async (request: SignalingRequest) => {
-        if (request.method !== 'SetupWebRtc') throw new Error(`${request.method} is not supported on /main`);
-        if (session) throw new Error('SetupWebRtc was already called on this connection');
-        session = this.#createSession(connection, () => client);
-        connection.attachVoice(session);
-        return { sdp: await session.answer(request.params.sdp) };
+        if (request.method !== 'SetupWebRtc') {
+          throw new RpcError('not_supported', `${request.method} is not supported on /main (generation A)`);
+        }
+        if (session) throw new RpcError('bad_request', 'SetupWebRtc was already called on this connection');
+        const current = this.#createSession(connection, () => client);
+        session = current;
+        connection.attachVoice(current);
+        try {
+          return { sdp: await current.answer(request.params.sdp) };
+        } catch (error) {
+          // The session closed itself; a corrected offer may try again.
+          if (session === current) {
+            session = undefined;
+            connection.attachVoice(undefined);
+          }
+          throw new RpcError('bad_request', (error as Error).message);
+        }
       },
     });
     const client = this.#params.sfu.connect(connection, { noPeersTimeoutMs: this.#http.no_peers_timeout });
