@@ -4,12 +4,19 @@
  * meet the modules that use them (each module takes its own params type).
  */
 import { TokenVerifier, type VerifiedToken } from './auth/index.ts';
-import type { GridConfig } from './config/index.ts';
+import { defaultMetricsConfig, type GridConfig } from './config/index.ts';
 import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';
 import { Sfu, type SfuParams } from './core/sfu.ts';
-import type { Listener } from './grid.ts';
+import type { Grid, Listener } from './grid.ts';
+import type { LicenseFields } from './license/format.ts';
 import type { GridLogger } from './observability/log.ts';
+import { GridMetrics } from './observability/metrics.ts';
+import { MetricsListener } from './observability/metricsListener.ts';
+import { SystemUsageSampler } from './observability/metricsSystem.ts';
+import { JsonRpcClient, publicEndpointFor, SupervisorReporter } from './supervisor/index.ts';
+import { computeLoad } from './supervisor/load.ts';
+import { Telemetry } from './telemetry/index.ts';
 import { WebListener } from './transports/web/webListener.ts';
 
 /**
@@ -63,13 +70,57 @@ export function sfuParamsFromConfig(
   return params;
 }
 
-export type GridParts = { sfu: Sfu; verifier: TokenVerifier; listeners: Listener[] };
+export type GridParts = {
+  sfu: Sfu;
+  verifier: TokenVerifier;
+  listeners: Listener[];
+  /** Present with `[metrics]`. */
+  metrics: GridMetrics | undefined;
+  system: SystemUsageSampler;
+  /** The load reported to the supervisor and exported as `grid_load` (supervisor/load.ts). */
+  load: () => number;
+};
 
-/** The SFU and the listeners of every configured client section. */
-export function assembleGrid(config: GridConfig, logger: GridLogger): GridParts {
+/** Longest wait for one supervisor call. */
+export const supervisorCallTimeoutMs = 10_000;
+
+/**
+ * The SFU and the listeners of every configured section (`[metrics]` first, so health answers
+ * while the others open). `ready` is what `/readyz` reports (the Grid's `ready`, once it exists).
+ */
+export function assembleGrid(
+  config: GridConfig,
+  logger: GridLogger,
+  options: { ready?: () => boolean } = {},
+): GridParts {
   const verifier = createTokenVerifier(config);
   const sfu = new Sfu(sfuParamsFromConfig(config, verifier, logger));
   const listeners: Listener[] = [];
+  const system = new SystemUsageSampler({
+    intervalMs: config.metrics?.system_update_interval ?? defaultMetricsConfig.system_update_interval,
+  });
+  const load = () => {
+    let rooms = 0;
+    for (const _ of sfu.rooms()) rooms++;
+    return computeLoad({
+      clients: sfu.clientCount,
+      peers: sfu.peerCount,
+      rooms,
+      maxClients: sfu.limits.maxClients,
+      maxPeers: sfu.limits.maxPeers,
+      maxRooms: sfu.limits.maxRooms,
+      cpu: system.usage.cpu,
+      draining: sfu.draining,
+    });
+  };
+  let metrics: GridMetrics | undefined;
+  if (config.metrics) {
+    const ready = options.ready ?? (() => false);
+    metrics = new GridMetrics({ config: config.metrics, sfu, system, load, ready });
+    listeners.push(
+      new MetricsListener({ config: config.metrics, metrics, ready, logger: logger.module('metrics') }),
+    );
+  }
   if (config.http) {
     listeners.push(
       new WebListener({
@@ -80,5 +131,79 @@ export function assembleGrid(config: GridConfig, logger: GridLogger): GridParts 
       }),
     );
   }
-  return { sfu, verifier, listeners };
+  return { sfu, verifier, listeners, metrics, system, load };
+}
+
+/**
+ * Starts what runs beside the listeners once the grid is up: system sampling, `sfu.Report`
+ * (with `[supervisor]`) and telemetry (with `[telemetry]`); all stop when the grid stops.
+ * Draining is reported to the supervisor at once; a supervisor gone for 300 s or failing
+ * telemetry drains and stops the grid (exit 1). `settled()` waits for a report in flight
+ * (the draining one) so that the process does not exit before the supervisor heard it.
+ */
+export function startGridServices(params: {
+  grid: Grid;
+  config: GridConfig;
+  parts: GridParts;
+  license: LicenseFields | null;
+  version: string;
+  logger: GridLogger;
+}): { settled(): Promise<void> } {
+  const { grid, config, parts, license, version, logger } = params;
+  let settled = async () => {};
+  const { sfu, system, metrics, load } = parts;
+  system.start();
+  const stops: (() => void)[] = [() => system.stop(), () => metrics?.dispose()];
+  if (config.supervisor) {
+    const reporter = new SupervisorReporter({
+      config: config.supervisor,
+      client: new JsonRpcClient({ url: config.supervisor.url, timeoutMs: supervisorCallTimeoutMs }),
+      sfu,
+      load,
+      version: config.supervisor.version ?? version,
+      publicEndpoint: publicEndpointFor(config),
+      logger: logger.module('supervisor'),
+      onGone: () => void grid.shutdown('supervisor-gone'),
+    });
+    metrics?.watchSupervisor(reporter.stats);
+    grid.on('state', (state) => {
+      if (state === 'draining') void reporter.reportNow();
+    });
+    reporter.start();
+    stops.push(() => reporter.stop());
+    settled = () => reporter.settled();
+  }
+  if (config.telemetry) {
+    const telemetry = new Telemetry({
+      config: config.telemetry,
+      license,
+      version,
+      publicAddress: publicEndpointFor(config),
+      usage: () => {
+        let rooms = 0;
+        let medias = 0;
+        for (const room of sfu.rooms()) {
+          rooms++;
+          medias += room.mediaById.size;
+        }
+        return {
+          clients: sfu.clientCount,
+          peers: sfu.peerCount,
+          rooms,
+          medias,
+          voice_packets_in: sfu.voiceStats.received,
+          voice_packets_out: sfu.voiceStats.forwarded,
+        };
+      },
+      logger: logger.module('telemetry'),
+      onFailing: () => void grid.shutdown('telemetry-failed'),
+    });
+    metrics?.watchTelemetry(telemetry.stats);
+    telemetry.start();
+    stops.push(() => telemetry.stop());
+  }
+  grid.on('state', (state) => {
+    if (state === 'stopped') for (const stop of stops) stop();
+  });
+  return { settled: () => settled() };
 }

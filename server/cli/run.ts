@@ -3,13 +3,15 @@
  * error stops it. Exit codes: see exitCodes.ts.
  */
 
-import { assembleGrid } from '../assembly.ts';
+import { assembleGrid, startGridServices, supervisorCallTimeoutMs } from '../assembly.ts';
 import { signToken } from '../auth/index.ts';
-import type { GridConfig } from '../config/index.ts';
+import { type GridConfig, redactUrl, type SupervisorConfig } from '../config/index.ts';
 import type { DevEnvironment } from '../dev/devEnvironment.ts';
 import { Grid } from '../grid.ts';
 import { type LicenseExpiryWatch, watchLicenseExpiry } from '../license/index.ts';
-import { createLogger } from '../observability/log.ts';
+import { createLogger, type GridLogger } from '../observability/log.ts';
+import { awaitSupervisedConfig, JsonRpcClient, SupervisorError } from '../supervisor/index.ts';
+import { readPackageVersion } from '../version.ts';
 import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';
@@ -48,7 +50,9 @@ export async function runCommand(
     out(runHelp);
     return ExitCode.ok;
   }
-  const { config, source, dev } = await loadEffectiveConfig({ configFlag: values.config, env: process.env });
+  const effective = await loadEffectiveConfig({ configFlag: values.config, env: process.env });
+  const { source, dev } = effective;
+  let config = effective.config;
   const logger = createLogger({
     verbosity: config.log.terminal.verbosity ?? config.verbosity,
     format: config.log.terminal.format,
@@ -60,8 +64,15 @@ export async function runCommand(
   if (license === null) logger.warn(`licence: ${describeLicense(effectiveLicense)}`);
   else logger.info(`licence: ${describeLicense(effectiveLicense)}`);
 
-  const { sfu, listeners } = assembleGrid(config, logger);
-  const grid = new Grid({ config, logger, listeners, core: sfu });
+  const version = await readPackageVersion();
+  if (config.supervisor) {
+    const merged = await supervisedConfig(config, config.supervisor, version, logger);
+    if (merged === undefined) return ExitCode.failure;
+    config = merged;
+  }
+  let grid: Grid | undefined;
+  const parts = assembleGrid(config, logger, { ready: () => grid?.ready ?? false });
+  grid = new Grid({ config, logger, listeners: parts.listeners, core: parts.sfu });
   let expiryWatch: LicenseExpiryWatch | undefined;
   if (license !== null) {
     expiryWatch = watchLicenseExpiry(license, () => {
@@ -74,10 +85,42 @@ export async function runCommand(
   }
   installSignalHandlers(grid, logger);
   await grid.start();
+  const services = startGridServices({ grid, config, parts, license, version, logger });
   if (dev) out(await devBanner(config, dev));
   const exitCode = await grid.stopped;
   expiryWatch?.cancel();
+  await services.settled();
   return exitCode;
+}
+
+/** `sfu.GridConfig`: the config to run with, or undefined (logged) when the supervisor fails us. */
+async function supervisedConfig(
+  config: GridConfig,
+  supervisor: SupervisorConfig,
+  version: string,
+  logger: GridLogger,
+): Promise<GridConfig | undefined> {
+  const log = logger.module('supervisor');
+  const url = redactUrl(supervisor.url);
+  const client = new JsonRpcClient({ url: supervisor.url, timeoutMs: supervisorCallTimeoutMs });
+  try {
+    const merged = await awaitSupervisedConfig({
+      client,
+      config,
+      version: supervisor.version ?? version,
+      onRetry: (error, waitMs) =>
+        log.warn({ reason: error.message, waitMs }, 'sfu.GridConfig failed; retrying'),
+    });
+    log.info(
+      { supervisor: url, keys: merged.authorization.keys.length },
+      'configuration merged by the supervisor',
+    );
+    return merged;
+  } catch (error) {
+    if (!(error instanceof SupervisorError)) throw error;
+    log.error({ supervisor: url, code: error.code }, `cannot start under the supervisor: ${error.message}`);
+    return undefined;
+  }
 }
 
 function installSignalHandlers(grid: Grid, logger: ReturnType<typeof createLogger>): void {

@@ -365,15 +365,17 @@ export const TelemetrySchema = Type.Object(
   {
     address: Type.String({
       format: Format.httpUrl,
-      description: 'URL telemetry records are POSTed to. Credentials in the URL are redacted in logs.',
+      description:
+        'URL telemetry records (JSON, see docs/operations.md) are POSTed to. Credentials in the URL are ' +
+        'sent as HTTP Basic auth and redacted in logs.',
     }),
     interval: ms(60000, 'How often a record is sent. 60000: usage data is coarse; once a minute is plenty.'),
     max_consecutive_failures: Type.Integer({
       minimum: 1,
       default: 10,
       description:
-        'Failed sends in a row tolerated before telemetry counts as failing (logged as an error; ' +
-        'the licence policy decides what follows). 10: rides out a ten-minute outage at the default interval.',
+        'Failed sends in a row after which the server logs an error, drains and stops with exit code 1 ' +
+        '(docs/operations.md). 10: rides out a ten-minute outage at the default interval.',
     }),
     data: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
       default: {},

@@ -35,7 +35,10 @@ export class SystemUsageSampler {
 
   constructor(params: SystemUsageSamplerParams) {
     this.#intervalMs = params.intervalMs;
-    this.sample();
+    // No CPU figure until a whole interval has passed: start-up work (module loading) would
+    // otherwise make a fresh server look fully loaded.
+    const memory = process.memoryUsage();
+    this.#usage = { cpu: 0, processCpu: 0, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed };
   }
 
   /** The latest sample. */

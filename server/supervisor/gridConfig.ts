@@ -1,0 +1,97 @@
+/**
+ * `sfu.GridConfig` at start (ODIN-PROTOCOL.md section 5): the server sends its own config as
+ * TOML and runs with the config the supervisor returns (the local config deep-merged with the
+ * gateway's recommended settings, local values winning, plus a derived key in
+ * `[authorization] keys`: with no local keys, this is how keys arrive). The answer goes through
+ * the same schema and checks as a config file; a bad answer is an error, never a silent
+ * fallback to the local config.
+ */
+import {
+  ConfigError,
+  type GridConfig,
+  parseConfigText,
+  publicAddressFor,
+  renderConfigToml,
+} from '../config/index.ts';
+import { SupervisorError } from './errors.ts';
+import type { JsonRpcClient } from './jsonRpcClient.ts';
+import type { GridConfigParams } from './protocol.ts';
+
+/** The source name problems in the answer are reported under. */
+export const gridConfigAnswerSource = 'sfu.GridConfig answer';
+
+/**
+ * The address the supervisor knows this server by (`public_endpoint`): where the gateway sends
+ * clients, and the hostname it derives this server's key from. The web listener's public
+ * address, else the QUIC one, else the root `public_address`.
+ */
+export function publicEndpointFor(config: GridConfig): string {
+  if (config.http !== undefined) return publicAddressFor(config, 'http');
+  if (config.quic !== undefined) return publicAddressFor(config, 'quic');
+  return config.public_address;
+}
+
+export async function fetchSupervisedConfig(params: {
+  client: JsonRpcClient;
+  config: GridConfig;
+  version: string;
+}): Promise<GridConfig> {
+  const { client, config, version } = params;
+  const request: GridConfigParams = {
+    public_endpoint: publicEndpointFor(config),
+    server: 'grid',
+    version,
+    config: renderConfigToml(config),
+  };
+  const result = await client.call('sfu.GridConfig', request);
+  const text = (result as { config?: unknown } | null)?.config;
+  if (typeof text !== 'string') {
+    throw new SupervisorError(
+      'bad_response',
+      `sfu.GridConfig at ${client.shownUrl}: expected a result {config: <TOML string>}`,
+    );
+  }
+  try {
+    return parseConfigText(text, { source: gridConfigAnswerSource });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new SupervisorError(
+      'bad_config',
+      `sfu.GridConfig at ${client.shownUrl}: the supervisor's config is not valid:\n${error.message}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * `fetchSupervisedConfig`, retried while the supervisor cannot be reached (network errors,
+ * time-outs, HTTP errors) with a doubling wait from 1 s up to 30 s, for at most `giveUpAfterMs`
+ * (300 s, the same rule as reports). An answer that is wrong (bad config, JSON-RPC error, wrong
+ * shape) fails at once: retrying would not fix it.
+ */
+export async function awaitSupervisedConfig(params: {
+  client: JsonRpcClient;
+  config: GridConfig;
+  version: string;
+  onRetry?: (error: SupervisorError, waitMs: number) => void;
+  giveUpAfterMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+}): Promise<GridConfig> {
+  const giveUpAfterMs = params.giveUpAfterMs ?? 300_000;
+  const sleep = params.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const now = params.now ?? (() => performance.now());
+  const started = now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetchSupervisedConfig(params);
+    } catch (error) {
+      const retryable =
+        error instanceof SupervisorError && ['network', 'timeout', 'http'].includes(error.code);
+      if (!retryable || now() - started >= giveUpAfterMs) throw error;
+      const waitMs = Math.min(1000 * 2 ** attempt, 30_000);
+      params.onRetry?.(error, waitMs);
+      await sleep(waitMs);
+    }
+  }
+}
