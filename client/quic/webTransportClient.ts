@@ -1,0 +1,101 @@
+/**
+ * A Node WebTransport client over our own QUIC + HTTP/3 stack (the same modules the server
+ * runs, in the client role): what Chromium's `new WebTransport(url)` does, for tests, bots and
+ * the load generator. One QUIC connection (its own UDP socket) per session.
+ */
+import { QuicEndpoint } from '../../server/transports/quic/endpoint.ts';
+import { H3Connection } from '../../server/transports/quic/h3Connection.ts';
+import { createQuicheConfig } from '../../server/transports/quic/quiche.ts';
+import type { WebTransportSession } from '../../server/transports/quic/webTransport.ts';
+
+export type WebTransportClientOptions = {
+  host: string;
+  port: number;
+  /** `:path` of the CONNECT, e.g. `/odin`. */
+  path: string;
+  /** TLS server name and `:authority` host. Default `localhost`. */
+  serverName?: string;
+  /** PEM to trust; without it (and without `insecure`) the system's roots are used. */
+  caPem?: string;
+  /** Skip certificate verification (development and tests only). */
+  insecure?: boolean;
+  /** Whole setup (handshake, SETTINGS, CONNECT), ms. Default 5000. */
+  timeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** Local address to bind; default 127.0.0.1 for a loopback server. */
+  localHost?: string;
+};
+
+export type WebTransportClient = {
+  endpoint: QuicEndpoint;
+  h3: H3Connection;
+  session: WebTransportSession;
+  close(code?: number, reason?: string): Promise<void>;
+};
+
+/** Opens a QUIC connection and a WebTransport session on it. */
+export async function connectWebTransport(options: WebTransportClientOptions): Promise<WebTransportClient> {
+  const serverName = options.serverName ?? 'localhost';
+  const config = createQuicheConfig({
+    alpn: ['h3'],
+    idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+    disableActiveMigration: false,
+    verifyPeer: options.insecure !== true,
+    ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
+    datagramRecvQueue: 1024,
+    datagramSendQueue: 1024,
+  });
+  const endpoint = await QuicEndpoint.bind({
+    host: options.localHost ?? (options.host.includes(':') ? '::1' : '127.0.0.1'),
+    port: 0,
+    role: 'client',
+    config,
+    keepAliveMs: 5_000,
+  });
+  const quic = endpoint.connect(options.host, options.port, serverName);
+  let closedReason: string | undefined;
+  const h3 = new H3Connection({
+    quic,
+    role: 'client',
+    onClosed: (info) => {
+      closedReason = `${info.by}: ${info.reason || `code 0x${info.code.toString(16)}`}`;
+    },
+  });
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const session = await Promise.race([
+      h3.connectWebTransport(`${serverName}:${options.port}`, options.path),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `WebTransport setup to ${options.host}:${options.port} not done within ${timeoutMs} ms` +
+                  (closedReason ? ` (connection closed: ${closedReason})` : ''),
+              ),
+            ),
+          timeoutMs,
+        );
+      }),
+    ]);
+    return {
+      endpoint,
+      h3,
+      session,
+      close: async (code = 0, reason = '') => {
+        // The close capsule first, in its own flight: a CONNECTION_CLOSE in the same packet
+        // would make the server drop the stream data before reading it.
+        session.close(code, reason);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        h3.close();
+        await endpoint.close();
+      },
+    };
+  } catch (error) {
+    await endpoint.close();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
