@@ -1,0 +1,71 @@
+/**
+ * Child process of relayThroughput.ts: N pairs of werift voice clients. Pair i's client A sends
+ * 100-byte packets at `rate`/s; its client B counts what arrives through the server.
+ * Talks to the parent over IPC: offers out, answers in, counts out.
+ */
+import { WebRtcVoice } from '../../../../client/webrtc/webRtcVoice.ts';
+
+type FromParent = { kind: 'answers'; answers: string[] } | { kind: 'start'; rate: number; seconds: number };
+
+const pairs = Number(process.argv[2] ?? 1);
+const clients: WebRtcVoice[] = [];
+let received = 0;
+let latencySum = 0;
+for (let i = 0; i < pairs * 2; i++) {
+  clients.push(
+    new WebRtcVoice({
+      localAddress: '127.0.0.1',
+      maxBufferedBytes: 1 << 20,
+      onVoice: (bytes) => {
+        received++;
+        latencySum += Date.now() - Number(Buffer.from(bytes).readBigUInt64BE(0));
+      },
+    }),
+  );
+}
+const offers = await Promise.all(clients.map((c) => c.createOffer()));
+process.send!({ kind: 'offers', offers });
+
+process.on('message', async (message: FromParent) => {
+  if (message.kind === 'answers') {
+    await Promise.all(clients.map((c, i) => c.acceptAnswer(message.answers[i]!)));
+    await Promise.all(clients.map((c) => c.waitOpen(15_000)));
+    process.send!({ kind: 'open' });
+    return;
+  }
+  const { rate, seconds } = message;
+  const senders = clients.filter((_, i) => i % 2 === 0);
+  const payload = Buffer.alloc(100, 7);
+  let sent = 0;
+  let refused = 0;
+  const started = Date.now();
+  const tickMs = 10;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = Date.now() - started;
+      const due = Math.floor((elapsed / 1000) * rate);
+      for (const sender of senders) {
+        for (let k = sent / senders.length; k < due; k++) {
+          const packet = Buffer.from(payload);
+          packet.writeBigUInt64BE(BigInt(Date.now()), 0);
+          if (!sender.sendVoice(packet)) refused++;
+        }
+      }
+      sent = due * senders.length;
+      if (elapsed >= seconds * 1000) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, tickMs);
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  process.send!({
+    kind: 'done',
+    sent,
+    refused,
+    received,
+    meanLatencyMs: received ? latencySum / received : 0,
+  });
+  received = 0;
+  latencySum = 0;
+});
