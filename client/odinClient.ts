@@ -195,19 +195,21 @@ export class OdinClient {
   /** Opens `/main`, authenticates, and (unless `voice: false`) sets up WebRTC voice. */
   static async connect(address: string, token: string, options: OdinClientOptions = {}): Promise<OdinClient> {
     const main = await RpcSocket.open(`wss://${address}/main`, options);
+    let voice: WebRtcVoice | undefined;
     try {
       const auth = (await main.request('Authenticate', { token })) as { room_ids?: string[] } | null;
-      let voice: WebRtcVoice | undefined;
       if (options.voice !== false) {
         voice = new WebRtcVoice(options.localAddress ? { localAddress: options.localAddress } : {});
         const offer = await voice.createOffer();
         const answer = (await main.request('SetupWebRtc', { sdp: offer })) as { sdp: string };
         await voice.acceptAnswer(answer.sdp);
-        await voice.waitOpen();
+        // The server may close the connection while the channel opens: fail with its reason.
+        await Promise.race([voice.waitOpen(), rejectOnClose(main, 'during WebRTC setup')]);
       }
       return new OdinClient(address, main, auth?.room_ids ?? [], voice, options);
     } catch (error) {
       await main.close();
+      await voice?.close();
       throw error;
     }
   }
@@ -252,4 +254,15 @@ export class OdinClient {
     await this.main.close();
     await this.voice?.close();
   }
+}
+
+/** Rejects once `socket` closes (never resolves): a race partner for waits that need it open. */
+function rejectOnClose(socket: RpcSocket, when: string): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = (code: number, reason: string) =>
+      reject(new Error(`the server closed the connection ${when}: ${code} ${reason}`));
+    const info = socket.closeInfo;
+    if (info !== undefined) fail(info.code, info.reason);
+    else socket.once('close', fail);
+  });
 }
