@@ -242,15 +242,18 @@ export const HttpSchema = Type.Object(
     webrtc_enforce_tcp: Type.Boolean({
       default: false,
       description:
-        'Offer only ICE-TCP candidates (for networks that block UDP). false: UDP is better for voice.',
+        'Offer only ICE-TCP candidates (for networks that block UDP). ODIN Grid supports only false: ' +
+        'every WebRTC client shares the one `webrtc_binding` UDP port, and ICE-TCP cannot; true is ' +
+        'refused at load.',
     }),
     webrtc_nack_buffer_log2: Type.Integer({
       minimum: 0,
       maximum: 15,
       default: 8,
       description:
-        'log2 of the per-connection buffer of sent packets kept for NACK retransmission. 8 = 256 ' +
-        'packets: about 5 s of one voice stream at 50 packets/s, enough for any useful resend.',
+        'log2 of the per-connection buffer of sent RTP packets kept for NACK retransmission. Accepted ' +
+        'for compatibility with existing configs; it has no effect in ODIN Grid, whose web voice rides ' +
+        'an unreliable data channel (no RTP, nothing to retransmit).',
     }),
     timeout: ms(
       10000,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  ConfigError,
   defaultAuthorizationConfig,
   defaultHttpConfig,
   defaultLimitConfig,
@@ -10,6 +11,7 @@ import {
   defaultShutdownConfig,
   defaultSupervisorConfig,
   loadConfig,
+  parseConfigText,
 } from '../../server/config/index.ts';
 import { EXAMPLE_KEY, load, MINIMAL, problemsOf, README_KEY } from './helpers.ts';
 
@@ -165,4 +167,18 @@ test('loadConfig reads the file and names it in errors', async (t) => {
       /nope\.toml: cannot read the config file: no such file/,
     );
   });
+});
+
+test('webrtc_enforce_tcp = true is refused at load with the reason, false is accepted', () => {
+  const text =
+    'public_address = "localhost"\n[http]\nbinding = "127.0.0.1:4433"\nwebrtc_enforce_tcp = true\n';
+  assert.throws(
+    () => parseConfigText(text, { source: 'tcp.toml' }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      /tcp\.toml:4:1: http\.webrtc_enforce_tcp: true is not supported: ICE over TCP cannot share/.test(
+        error.message,
+      ),
+  );
+  assert.doesNotThrow(() => parseConfigText(text.replace('true', 'false'), { source: 'tcp.toml' }));
 });
