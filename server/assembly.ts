@@ -17,6 +17,7 @@ import { SystemUsageSampler } from './observability/metricsSystem.ts';
 import { JsonRpcClient, publicEndpointFor, SupervisorReporter } from './supervisor/index.ts';
 import { computeLoad } from './supervisor/load.ts';
 import { Telemetry } from './telemetry/index.ts';
+import { QuicListener } from './transports/quic/quicListener.ts';
 import { WebListener } from './transports/web/webListener.ts';
 
 /**
@@ -129,6 +130,11 @@ export function assembleGrid(
         verifier,
         logger: logger.module('web'),
       }),
+    );
+  }
+  if (config.quic) {
+    listeners.push(
+      new QuicListener({ config: { ...config, quic: config.quic }, sfu, logger: logger.module('quic') }),
     );
   }
   return { sfu, verifier, listeners, metrics, system, load };

@@ -166,13 +166,17 @@ export class H3Connection implements QuicConnectionHandler {
     try {
       if (isUni(streamId)) {
         const state = this.#uni.get(streamId);
-        if (state === undefined) return;
+        if (state === undefined) {
+          this.#localStream(streamId)?.handler.onAbort(code, direction);
+          return;
+        }
         if (state.kind === 'webtransport') state.stream?.handler.onAbort(code, direction);
         else this.#checkCriticalEnd(streamId);
         return;
       }
       const state = this.#bidi.get(streamId);
-      if (state?.kind === 'webtransport') state.stream.handler.onAbort(code, direction);
+      if (state === undefined) this.#localStream(streamId)?.handler.onAbort(code, direction);
+      else if (state.kind === 'webtransport') state.stream.handler.onAbort(code, direction);
       else if (state?.kind === 'request' && state.session !== undefined) {
         this.#endSession(state.session, { code: 0, reason: 'CONNECT stream reset', by: 'peer' });
       } else if (state !== undefined && this.#pendingConnects.has(streamId)) {

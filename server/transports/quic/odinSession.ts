@@ -1,0 +1,246 @@
+/**
+ * One native client: a WebTransport session on `/main` mapped onto the core (docs/protocol.md).
+ *
+ *   first bidirectional stream   the main RPC stream → `sfu.connect(connection)`
+ *   later bidirectional streams  room streams: first message = the `stream_id` JoinRoom returned
+ *                                (MessagePack uint) → `sfu.attachRoomStream(stream_id, connection)`
+ *   datagrams                    voice packets, byte for byte those of the web data channel
+ *
+ * Messages on streams are length-prefixed (messageFraming.ts). Closes reach the core later
+ * (queueMicrotask), never from inside a call the core made.
+ */
+import { decode } from '@msgpack/msgpack';
+import type { Client } from '../../core/client.ts';
+import type { Connection, RpcEndpoint } from '../../core/connection.ts';
+import type { Sfu } from '../../core/sfu.ts';
+import { frameMessage, MessageReader, MessageTooLargeError } from './messageFraming.ts';
+import type { WebTransportSession, WebTransportStream } from './webTransport.ts';
+
+/** CLOSE_WEBTRANSPORT_SESSION codes and stream reset codes we use (docs/protocol.md, "Closing"). */
+export const OdinCloseCode = {
+  /** Closed by the server; the reason says why (kick, shutdown, no_peers_timeout, ...). */
+  closed: 0,
+  /** The client broke the framing or the stream rules. */
+  protocolError: 1,
+  /** The client does not read what we send (send buffer over the limit). */
+  slowReader: 2,
+  /** A room stream named an unknown, taken or expired stream id. */
+  unknownRoomStream: 3,
+} as const;
+
+export type OdinSessionParams = {
+  id: string;
+  session: WebTransportSession;
+  sfu: Sfu;
+  noPeersTimeoutMs: number;
+  /** Disconnect a client whose unsent stream data exceeds this. */
+  maxBufferedBytes: number;
+  onClosed: () => void;
+};
+
+/** A stream (main or room) as the core's Connection. */
+class StreamConnection implements Connection {
+  readonly id: string;
+  readonly remoteAddress: string;
+  readonly #owner: OdinSession;
+  readonly #stream: WebTransportStream;
+  readonly #voice: boolean;
+  #closed = false;
+
+  constructor(owner: OdinSession, id: string, stream: WebTransportStream, voice: boolean) {
+    this.#owner = owner;
+    this.id = id;
+    this.remoteAddress = owner.session.quic.remoteAddress;
+    this.#stream = stream;
+    this.#voice = voice;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  sendRpc(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#owner.session.quic.pendingBytes > this.#owner.maxBufferedBytes) {
+      this.#owner.close(OdinCloseCode.slowReader, 'the client does not read its messages (send buffer full)');
+      return;
+    }
+    this.#stream.write(frameMessage(bytes));
+  }
+
+  /** HOT PATH: voice goes out as a datagram of the session (main connection only). */
+  sendVoice(bytes: Uint8Array): boolean {
+    return this.#voice && !this.#closed && this.#owner.session.sendDatagram(bytes);
+  }
+
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#voice) this.#owner.close(OdinCloseCode.closed, reason);
+    else this.#stream.write(new Uint8Array(0), true);
+  }
+
+  /** The stream ended from the client side. */
+  markClosed(): void {
+    this.#closed = true;
+  }
+}
+
+export class OdinSession {
+  readonly session: WebTransportSession;
+  readonly maxBufferedBytes: number;
+  readonly #params: OdinSessionParams;
+  #client: Client | undefined;
+  #main: StreamConnection | undefined;
+  #nextRoom = 1;
+  #closed = false;
+
+  constructor(params: OdinSessionParams) {
+    this.#params = params;
+    this.session = params.session;
+    this.maxBufferedBytes = params.maxBufferedBytes;
+    const sfu = params.sfu;
+    params.session.handler = {
+      onStream: (stream) => this.#onStream(stream),
+      // HOT PATH: a voice packet, unchanged, to the core's router.
+      onDatagram: (payload) => {
+        const client = this.#client;
+        if (client !== undefined) sfu.handleVoice(client, payload);
+      },
+      onClose: () => this.#onSessionEnd(),
+    };
+  }
+
+  get client(): Client | undefined {
+    return this.#client;
+  }
+
+  /** Ends the session with CLOSE_WEBTRANSPORT_SESSION, then the QUIC connection shortly after. */
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.session.close(code, reason);
+  }
+
+  #onStream(stream: WebTransportStream): void {
+    if (!stream.bidirectional) {
+      // Unidirectional client streams have no role in the protocol.
+      stream.stopSending(OdinCloseCode.protocolError);
+      return;
+    }
+    if (this.#main === undefined) this.#acceptMain(stream);
+    else this.#acceptRoom(stream);
+  }
+
+  #acceptMain(stream: WebTransportStream): void {
+    const { sfu } = this.#params;
+    const connection = new StreamConnection(this, this.#params.id, stream, true);
+    this.#main = connection;
+    const client = sfu.connect(connection, { noPeersTimeoutMs: this.#params.noPeersTimeoutMs });
+    this.#client = client;
+    this.#pipe(stream, client, connection, () => this.close(OdinCloseCode.closed, 'main stream ended'));
+  }
+
+  #acceptRoom(stream: WebTransportStream): void {
+    const { sfu } = this.#params;
+    const connection = new StreamConnection(
+      this,
+      `${this.#params.id}/room-${this.#nextRoom++}`,
+      stream,
+      false,
+    );
+    let endpoint: RpcEndpoint | undefined;
+    const reader = new MessageReader(sfu.maxRpcFrameSize);
+    stream.setHandler({
+      onData: (bytes, fin) => {
+        let messages: Uint8Array[];
+        try {
+          messages = reader.push(bytes);
+        } catch (error) {
+          this.#protocolError(error);
+          return;
+        }
+        for (const message of messages) {
+          if (endpoint === undefined) {
+            const streamId = decodeStreamId(message);
+            endpoint = streamId === undefined ? undefined : sfu.attachRoomStream(streamId, connection);
+            if (endpoint === undefined) {
+              connection.markClosed();
+              stream.reset(OdinCloseCode.unknownRoomStream);
+              stream.stopSending(OdinCloseCode.unknownRoomStream);
+              return;
+            }
+          } else {
+            endpoint.handleRpc(message);
+          }
+        }
+        if (fin) {
+          connection.markClosed();
+          const ended = endpoint;
+          if (ended !== undefined) queueMicrotask(() => ended.handleClose());
+        }
+      },
+      onAbort: () => {
+        connection.markClosed();
+        const ended = endpoint;
+        if (ended !== undefined) queueMicrotask(() => ended.handleClose());
+      },
+    });
+  }
+
+  #pipe(
+    stream: WebTransportStream,
+    endpoint: RpcEndpoint,
+    connection: StreamConnection,
+    onEnd: () => void,
+  ): void {
+    const reader = new MessageReader(this.#params.sfu.maxRpcFrameSize);
+    stream.setHandler({
+      onData: (bytes, fin) => {
+        let messages: Uint8Array[];
+        try {
+          messages = reader.push(bytes);
+        } catch (error) {
+          this.#protocolError(error);
+          return;
+        }
+        for (const message of messages) endpoint.handleRpc(message);
+        if (fin) {
+          connection.markClosed();
+          onEnd();
+        }
+      },
+      onAbort: () => {
+        connection.markClosed();
+        onEnd();
+      },
+    });
+  }
+
+  #protocolError(error: unknown): void {
+    const message = error instanceof MessageTooLargeError ? error.message : String(error);
+    this.close(OdinCloseCode.protocolError, `protocol error: ${message}`);
+  }
+
+  #onSessionEnd(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#main?.markClosed();
+    const client = this.#client;
+    queueMicrotask(() => {
+      client?.handleClose();
+      this.#params.onClosed();
+    });
+  }
+}
+
+/** A room stream's first message: the stream id as a MessagePack unsigned integer. */
+function decodeStreamId(message: Uint8Array): number | undefined {
+  try {
+    const value = decode(message);
+    return typeof value === 'number' && Number.isInteger(value) && value > 0 && value < 2 ** 32
+      ? value
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
