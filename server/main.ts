@@ -1,12 +1,4 @@
 #!/usr/bin/env node
-import { UsageError } from './cli/args.ts';
-import { checkCommand, checkHelp } from './cli/check.ts';
-import { loadEffectiveConfig } from './cli/effectiveConfig.ts';
-import { ExitCode, exitCodeHelp } from './cli/exitCodes.ts';
-import { keysCommand, keysHelp } from './cli/keys.ts';
-import { licenseCommand, licenseHelp } from './cli/license.ts';
-import { runCommand, runHelp } from './cli/run.ts';
-import { tokenCommand, tokenHelp } from './cli/token.ts';
 /**
  * `grid`: the ODIN Grid voice server's command line.
  *
@@ -18,6 +10,15 @@ import { tokenCommand, tokenHelp } from './cli/token.ts';
  *
  * This file only dispatches; each command lives in `server/cli/`.
  */
+import { AuthError } from './auth/index.ts';
+import { UsageError } from './cli/args.ts';
+import { checkCommand, checkHelp } from './cli/check.ts';
+import { loadEffectiveConfig } from './cli/effectiveConfig.ts';
+import { ExitCode, exitCodeHelp } from './cli/exitCodes.ts';
+import { keysCommand, keysHelp } from './cli/keys.ts';
+import { licenseCommand, licenseHelp } from './cli/license.ts';
+import { runCommand, runHelp } from './cli/run.ts';
+import { tokenCommand, tokenHelp } from './cli/token.ts';
 import { ConfigError } from './config/index.ts';
 import { LicenseError } from './license/index.ts';
 import { readPackageVersion } from './version.ts';
@@ -100,6 +101,10 @@ try {
   } else if (error instanceof ConfigError) {
     err(`grid: the configuration is invalid:\n${error.message}`);
     process.exitCode = ExitCode.invalidConfig;
+  } else if (error instanceof AuthError) {
+    // A key or token given on the command line (grid token --access-key, grid license sign).
+    err(`grid: ${error.message}`);
+    process.exitCode = ExitCode.usage;
   } else if (error instanceof LicenseError) {
     err(`grid: ${error.message}`);
     process.exitCode = ExitCode.invalidLicense;

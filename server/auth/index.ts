@@ -31,6 +31,7 @@ export { deriveServerKey } from './serverKey.ts';
 export {
   defaultTokenLifetimeSeconds,
   type SignTokenOptions,
+  signingKeyFrom,
   signToken,
   type TokenAudience,
   type TokenClaimsInput,

@@ -53,7 +53,7 @@ export async function signToken(
   claims: TokenClaimsInput,
   opts: SignTokenOptions = {},
 ): Promise<string> {
-  const { seed, kid } = signingMaterial(signer);
+  const { seed, kid } = signingKeyFrom(signer);
   const lifetime = opts.lifetimeSeconds ?? defaultTokenLifetimeSeconds;
   if (!Number.isSafeInteger(lifetime) || lifetime <= 0) {
     throw new RangeError(`token lifetime must be a whole number of seconds > 0, got ${lifetime}`);
@@ -76,7 +76,11 @@ export async function signToken(
     .sign(privateKeyFromSeed(seed));
 }
 
-function signingMaterial(signer: string | OdinJwk): { seed: Uint8Array; kid: string } {
+/**
+ * The Ed25519 seed and key id of a signer: an access key, or a JWK with its private part `d`.
+ * Throws AuthError (`invalid_access_key`, `invalid_key`) naming what is wrong, never the key.
+ */
+export function signingKeyFrom(signer: string | OdinJwk): { seed: Uint8Array; kid: string } {
   if (typeof signer === 'string') {
     const { seed, keyId } = parseAccessKey(signer);
     return { seed, kid: keyId };

@@ -2,7 +2,7 @@
  * `grid license sign`: signs licence fields with an issuer key (an ODIN access key or a JWK
  * with `d`) and renders license.toml. Scheme: docs/license.md.
  */
-import { checkJwk, type OdinJwk, parseAccessKey, signEd25519 } from '../auth/index.ts';
+import { AuthError, type OdinJwk, signEd25519, signingKeyFrom } from '../auth/index.ts';
 import { LicenseError } from './errors.ts';
 import { canonicalLicenseBytes, type LicenseFields, renderLicenseToml } from './format.ts';
 import { formatLicenseSignature } from './signature.ts';
@@ -16,16 +16,15 @@ export function signLicense(fields: LicenseFields, signer: string | OdinJwk): st
   return renderLicenseToml(fields, formatLicenseSignature(kid, signature));
 }
 
+/** The issuer's seed and kid; a bad key is a licence error naming the problem (not the key). */
 function signingMaterial(signer: string | OdinJwk): { seed: Uint8Array; kid: string } {
-  if (typeof signer === 'string') {
-    const { seed, keyId } = parseAccessKey(signer);
-    return { seed, kid: keyId };
+  try {
+    return signingKeyFrom(signer);
+  } catch (error) {
+    if (error instanceof AuthError)
+      throw new LicenseError('malformed', `issuer key: ${error.message}`, place);
+    throw error;
   }
-  const { jwk, seed } = checkJwk(signer);
-  if (seed === undefined) {
-    throw new LicenseError('malformed', `issuer key ${JSON.stringify(jwk.kid)} has no d`, place);
-  }
-  return { seed, kid: jwk.kid };
 }
 
 function checkFields(fields: LicenseFields): void {

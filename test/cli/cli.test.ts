@@ -220,7 +220,7 @@ describe('grid keys and grid token', () => {
     assert.match(stderr, /no --access-key.*private part \(d\)/);
   });
 
-  test('grid token refuses a bad access key without echoing it', async () => {
+  test('grid token refuses a bad access key without echoing it, exit 2', async () => {
     const { code, stderr } = await grid([
       'token',
       '--access-key',
@@ -230,8 +230,9 @@ describe('grid keys and grid token', () => {
       '--user',
       'u',
     ]);
-    assert.notEqual(code, 0);
+    assert.equal(code, 2);
     assert.match(stderr, /access key/i);
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
     assert.ok(!stderr.includes('AeRWMNanQAYxNKhChHvNtS'));
   });
 });
