@@ -49,17 +49,17 @@ describe('[http] ping_interval = 50, timeout = 300', () => {
   }
 
   test('a client that does not answer pings is dropped after timeout; one that answers stays', async () => {
+    const opened = performance.now(); // before the server can have heard anything of it
     const silent = await raw('/main', false);
     const answering = await raw('/main', true);
     let pings = 0;
     answering.on('ping', () => pings++);
-    const opened = performance.now();
     const { code, reason, at } = await closed(silent);
     assert.equal(code, 1001);
     assert.equal(reason, 'no message or pong for 300 ms ([http] timeout)');
-    assert.ok(at - opened >= 290, `dropped after the timeout, not before (${(at - opened).toFixed(0)} ms)`);
+    assert.ok(at - opened >= 300, `dropped after the timeout, not before (${(at - opened).toFixed(0)} ms)`);
     assert.equal(answering.readyState, WebSocket.OPEN, 'the client that answers pings is still connected');
-    assert.ok(pings >= 4, `pinged every ping_interval (${pings} pings)`);
+    assert.ok(pings >= 3, `pinged every ping_interval (${pings} pings)`);
     answering.close();
     await eventually(() => grid.sfu.clientCount === 0, 'both clients gone');
   });
