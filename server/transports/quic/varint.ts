@@ -3,8 +3,10 @@
  * the length (1, 2, 4 or 8 bytes), the rest is the value, big-endian. Used by HTTP/3 frames and
  * stream types, WebTransport stream headers, capsules and our own message framing.
  *
- * Values are JS numbers: 8-byte varints above 2^53 - 1 are refused (nothing we parse needs
- * them, and a peer sending one gets a framing error rather than a silently rounded value).
+ * Values are JS numbers. An 8-byte varint above 2^53 - 1 reads as the nearest double: such
+ * values are legitimate as GREASE frame, stream, setting and capsule types (RFC 9114 section
+ * 7.2.8, RFC 9297 section 5.4: 0x1f * N + 0x21, up to 2^62), which are only ever compared
+ * (and never match a known type); as a length they exceed every limit and are refused there.
  */
 
 /** Largest value a varint can carry that is still exact as a JS number. */
@@ -23,7 +25,7 @@ export function varintLength(value: number): 1 | 2 | 4 | 8 {
 
 /**
  * Reads a varint at `offset`. Returns undefined when `bytes` ends before the varint does
- * (read again once more data arrived); throws RangeError for a value above 2^53 - 1.
+ * (read again once more data arrived).
  */
 export function readVarint(bytes: Uint8Array, offset: number): VarintRead | undefined {
   if (offset >= bytes.length) return undefined;
@@ -32,7 +34,6 @@ export function readVarint(bytes: Uint8Array, offset: number): VarintRead | unde
   if (offset + length > bytes.length) return undefined;
   let value = first & 0x3f;
   for (let i = 1; i < length; i++) value = value * 256 + bytes[offset + i]!;
-  if (value > MAX_VARINT) throw new RangeError('varint above 2^53 - 1');
   return { value, next: offset + length };
 }
 

@@ -40,8 +40,18 @@ describe('varints (RFC 9000 section 16, Appendix A.1 examples)', () => {
     assert.deepEqual(readVarint(hex('25'), 0), { value: 37, next: 1 });
     assert.deepEqual(readVarint(hex('4025'), 0), { value: 37, next: 2 });
   });
-  test('an 8-byte value above 2^53 - 1 is refused, not rounded', () => {
-    assert.throws(() => readVarint(hex('c2197c5eff14e88c'), 0), RangeError);
+  test('an 8-byte value above 2^53 - 1 (a GREASE type) reads as the nearest double', () => {
+    assert.deepEqual(readVarint(hex('c2197c5eff14e88c'), 0), { value: 151288809941952652, next: 8 });
+  });
+  test('GREASE frame and capsule types above 2^53 are skipped, not errors', () => {
+    const grease = hex('ff ff ff ff ff ff ff fe');
+    const frames = new FrameReader(64);
+    frames.push(new Uint8Array([...grease, 0x01, 0x00, ...encodeFrame(FrameType.DATA, ascii('x'))]));
+    assert.equal(frames.next()!.payload.length, 1);
+    assert.deepEqual(frames.next(), { type: FrameType.DATA, payload: ascii('x') });
+    const capsules = new CapsuleReader(64);
+    capsules.push(new Uint8Array([...grease, 0x00]));
+    assert.equal(capsules.next()!.value.length, 0);
   });
   test('a truncated varint reads as "need more bytes"', () => {
     assert.equal(readVarint(hex('9d7f3e'), 0), undefined);

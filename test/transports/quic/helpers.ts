@@ -1,4 +1,5 @@
 /** Shared helpers for the QUIC transport tests: a dev certificate, endpoints on loopback. */
+import { createSocket } from 'node:dgram';
 import { createDevCertificate, type DevCertificate } from '../../../server/dev/certificate.ts';
 import { QuicEndpoint, type QuicEndpointParams } from '../../../server/transports/quic/endpoint.ts';
 import { createQuicheConfig } from '../../../server/transports/quic/quiche.ts';
@@ -59,4 +60,13 @@ export async function waitFor(check: () => boolean, timeoutMs = 3_000, what = 'c
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** A free UDP port on loopback (the grid binds it right after). */
+export async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
 }

@@ -4,20 +4,11 @@
  * and a web (WebRTC) peer in the same room hearing the native peers byte for byte.
  */
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient, type QuicRoom } from '../../../client/quic/odinQuicClient.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../helpers/voice.ts';
-
-/** A free UDP port on loopback (the grid binds it right after). */
-export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
-}
+import { freeUdpPort } from './helpers.ts';
 
 class QuicInbox {
   readonly packets: Uint8Array[] = [];
