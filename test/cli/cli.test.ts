@@ -287,7 +287,8 @@ describe('grid license', () => {
 
   test('a licence that expires while the server runs drains it and stops it, exit 4', async () => {
     const cwd = await workDir();
-    const { issuer } = await signedLicense(cwd, new Date(Date.now() + 4_000));
+    // Long enough that a loaded machine still starts the server before the licence ends.
+    const { issuer } = await signedLicense(cwd, new Date(Date.now() + 8_000));
     const result = await grid([], {
       cwd,
       env: { GRID_LICENSE_ISSUERS: issuer, GRID_LOG_TERMINAL_FORMAT: 'json' },
