@@ -36,6 +36,7 @@ type Pending = {
 type RpcSocketEvents = {
   notification: [method: string, params: unknown];
   close: [code: number, reason: string];
+  newListener: [event: string | symbol];
 };
 
 export class RpcSocket extends EventEmitter<RpcSocketEvents> {
@@ -44,11 +45,27 @@ export class RpcSocket extends EventEmitter<RpcSocketEvents> {
   readonly #timeoutMs: number;
   #nextId = 0;
   #closeInfo: { code: number; reason: string } | undefined;
+  /**
+   * Notifications that arrived before anyone listened. ws hands over bytes that came with the
+   * 101 response synchronously right after 'open', before `await RpcSocket.open()` resumes, so
+   * a room stream's `Joined` could otherwise be emitted to nobody. Flushed to the first
+   * 'notification' listener.
+   */
+  #early: [method: string, params: unknown][] | undefined = [];
 
   private constructor(socket: WebSocket, timeoutMs: number) {
     super();
     this.#socket = socket;
     this.#timeoutMs = timeoutMs;
+    this.on('newListener', (event) => {
+      if (event !== 'notification' || this.#early === undefined) return;
+      const early = this.#early;
+      this.#early = undefined;
+      // After the listener is registered (newListener fires before that).
+      queueMicrotask(() => {
+        for (const [method, params] of early) this.emit('notification', method, params);
+      });
+    });
     socket.on('message', (data: Buffer) => this.#onMessage(data));
     socket.on('close', (code, reason) => {
       this.#closeInfo = { code, reason: reason.toString('utf8') };
@@ -110,17 +127,22 @@ export class RpcSocket extends EventEmitter<RpcSocketEvents> {
     });
   }
 
+  #notify(method: string, params: unknown): void {
+    if (this.#early !== undefined) this.#early.push([method, params]);
+    else this.emit('notification', method, params);
+  }
+
   #onMessage(data: Buffer): void {
     const frame = decodeRpcFrame(
       new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
       16 * 1024 * 1024,
     );
     if (frame instanceof Error) {
-      this.emit('notification', 'ProtocolError', frame.message);
+      this.#notify('ProtocolError', frame.message);
       return;
     }
     if (frame.type === 'notification') {
-      this.emit('notification', frame.method, frame.params);
+      this.#notify(frame.method, frame.params);
     } else if (frame.type === 'response') {
       const pending = this.#pending.get(frame.msgid);
       if (!pending) return;

@@ -10,7 +10,8 @@
  * What a standalone server answers:
  * - the token must verify with this server's keys; tokens for the gateway (`aud: "gateway"`)
  *   are accepted here, since this endpoint *is* the gateway for a standalone server;
- * - its `sub`, when present, must allow `connect` (the gateway filters methods by `sub` alike);
+ * - its `sub`, when present, must allow joining (`connect`/`login`): the verifier refuses others,
+ *   as the gateway filters methods by `sub`;
  * - `address` is this server's public address for the [http] listener;
  * - `token` is the same token when this server accepts it for joining (no `aud`, or `aud`
  *   includes `sfu`); a gateway-only token is re-issued for `sfu`, with `adr` set, signed with
@@ -113,9 +114,6 @@ export async function handleGatewayRequest(
     if (!(error instanceof TokenError)) throw error;
     params.logger.info({ reason: error.code, remote: request.socket.remoteAddress }, 'Connect refused');
     return fail(401, SERVER_ERROR, `invalid token (${error.code}): ${error.message}`);
-  }
-  if (verified.subjects.length > 0 && !verified.subjects.some((s) => s === 'connect' || s === 'login')) {
-    return fail(403, SERVER_ERROR, 'access denied by token restrictions: its sub does not allow connect');
   }
 
   const usableAsIs = verified.audience === undefined || verified.audience.includes('sfu');

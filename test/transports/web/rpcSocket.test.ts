@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, test } from 'node:test';
+import { WebSocketServer } from 'ws';
+import { RpcSocket } from '../../../client/rpcSocket.ts';
+import { encodeNotification } from '../../../server/protocol/msgpackRpc.ts';
+
+const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+after(() => server.close());
+
+test('notifications that arrive before anyone listens are delivered to the first listener, in order', async (t) => {
+  await once(server, 'listening');
+  // The server speaks first, in the same flight as the upgrade: the client's 'open' and these
+  // messages can be handled in one go, before the caller has attached a listener.
+  server.once('connection', (socket) => {
+    socket.send(encodeNotification('RoomUpdated', { n: 1 }));
+    socket.send(encodeNotification('RoomUpdated', { n: 2 }));
+  });
+  const { port } = server.address() as { port: number };
+  const socket = await RpcSocket.open(`ws://127.0.0.1:${port}/`);
+  t.after(() => socket.close());
+  await new Promise((resolve) => setTimeout(resolve, 100)); // both have arrived by now
+  const seen: unknown[] = [];
+  socket.on('notification', (_method, params) => seen.push(params));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(seen, [{ n: 1 }, { n: 2 }]);
+});
