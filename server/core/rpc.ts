@@ -291,11 +291,9 @@ const handlers: { [M in MethodName]: Handler<M> } = {
     const token = params.token;
     return authenticate(call, 'JoinRoom', token).then(async (grant) => {
       const peer = join(grant);
-      return {
-        peer_id: peer.id,
-        stream_id: peer.streamId,
-        token: await call.sfu.reconnectTokenFor(peer, token),
-      };
+      // `token` opens the room stream (`/room?token=<token>`); `stream_id` does too
+      // (`/room?<stream_id>`, or the first message of a QUIC room stream).
+      return { peer_id: peer.id, stream_id: peer.streamId, token: call.sfu.roomStreamToken(peer) };
     });
   },
   RequestReconnectToken: async (call, params) => {
@@ -307,7 +305,7 @@ const handlers: { [M in MethodName]: Handler<M> } = {
         `RequestReconnectToken: this client has no peer ${params.peer_id ?? ''}`.trim(),
       );
     }
-    return await call.sfu.reconnectTokenFor(peer, undefined);
+    return await call.sfu.reconnectTokenFor(peer);
   },
   Ping: () => null,
   UpdatePeer: (call, { user_data }) => {

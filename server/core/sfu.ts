@@ -5,7 +5,7 @@
  * its methods; metrics read `counters`, `voiceStats` and listen on `observer` (never on the
  * hot path).
  */
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { MethodName, MethodParams } from '../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../protocol/msgpackRpc.ts';
@@ -28,7 +28,7 @@ export type SfuParams = {
   limits: LimitParams;
   /** Verifies tokens for `Authenticate` and generation B `JoinRoom`; absent: only transport-set grants. */
   authenticate?: Authenticator;
-  /** Generation B reconnect token for a peer; absent: JoinRoom echoes the join token, RequestReconnectToken is refused. */
+  /** `RequestReconnectToken`'s answer for a peer; absent: the call is refused (see docs/protocol.md). */
   reconnectToken?: (peer: Peer) => string | Promise<string>;
   clock: Clock;
   logger: CoreLogger;
@@ -41,6 +41,9 @@ export type SfuParams = {
   /** A joined peer whose room stream has not attached after this long leaves. */
   roomStreamTimeoutMs: number;
 };
+
+/** A joined peer whose room stream has not attached yet. */
+type AwaitedStream = { peer: Peer; timer: TimerHandle; token?: string };
 
 export const defaultSfuParams: SfuParams = {
   limits: defaultLimitParams,
@@ -104,7 +107,9 @@ export class Sfu {
   readonly #channels = new Map<Client, RpcChannel>();
   readonly #rooms = new Map<string, Room>();
   readonly #peers = new Map<number, Peer>();
-  readonly #awaitingStream = new Map<number, { peer: Peer; timer: TimerHandle }>();
+  readonly #awaitingStream = new Map<number, AwaitedStream>();
+  /** Generation B room-stream tokens (`/room?token=`), by token: see {@link roomStreamToken}. */
+  readonly #streamTokens = new Map<string, number>();
   readonly #streams = new Map<Peer, RpcChannel>();
   readonly #bans = new Bans();
   readonly #roomContext: RoomContext;
@@ -239,10 +244,8 @@ export class Sfu {
    * attached or timed out: the transport then closes the socket with a reason.
    */
   attachRoomStream(streamId: number, connection: Connection): RpcEndpoint | undefined {
-    const waiting = this.#awaitingStream.get(streamId);
+    const waiting = this.#stopAwaiting(streamId);
     if (waiting === undefined) return undefined;
-    this.#awaitingStream.delete(streamId);
-    this.#clock.clearTimeout(waiting.timer);
     const peer = waiting.peer;
     const channel = new RpcChannel(
       { sfu: this, clock: this.#clock, logger: this.#logger },
@@ -255,13 +258,47 @@ export class Sfu {
     return channel;
   }
 
+  /**
+   * Binds a peer's room stream by the token its generation B `JoinRoom` answered
+   * (`/room?token=<token>`). Same results as {@link attachRoomStream}.
+   */
+  attachRoomStreamByToken(token: string, connection: Connection): RpcEndpoint | undefined {
+    const streamId = this.#streamTokens.get(token);
+    return streamId === undefined ? undefined : this.attachRoomStream(streamId, connection);
+  }
+
+  /**
+   * The token a generation B client presents on `/room?token=<token>` to open `peer`'s room
+   * stream: 256 random bits, issued by this server for this server only, usable once and only
+   * while the peer waits for its stream (then it is forgotten, like the stream id).
+   */
+  roomStreamToken(peer: Peer): string {
+    const waiting = this.#awaitingStream.get(peer.streamId);
+    if (waiting === undefined || waiting.peer !== peer) {
+      throw new RpcError('bad_request', 'JoinRoom: the peer is no longer waiting for its room stream');
+    }
+    if (waiting.token === undefined) {
+      waiting.token = randomBytes(32).toString('base64url');
+      this.#streamTokens.set(waiting.token, peer.streamId);
+    }
+    return waiting.token;
+  }
+
   /** Internal (rpc.ts): the room stream is the main connection; attach it after the JoinRoom response. */
   attachMainStream(peer: Peer): void {
-    const waiting = this.#awaitingStream.get(peer.streamId);
-    if (waiting === undefined || peer.left) return;
-    this.#awaitingStream.delete(peer.streamId);
-    this.#clock.clearTimeout(waiting.timer);
+    if (peer.left || this.#awaitingStream.get(peer.streamId)?.peer !== peer) return;
+    this.#stopAwaiting(peer.streamId);
     peer.attachStream(peer.client.connection);
+  }
+
+  /** Ends the wait for a room stream (attached, timed out or left): timer and token go. */
+  #stopAwaiting(streamId: number): AwaitedStream | undefined {
+    const waiting = this.#awaitingStream.get(streamId);
+    if (waiting === undefined) return undefined;
+    this.#awaitingStream.delete(streamId);
+    this.#clock.clearTimeout(waiting.timer);
+    if (waiting.token !== undefined) this.#streamTokens.delete(waiting.token);
+    return waiting;
   }
 
   /** HOT PATH: a voice packet from `client`. Never throws. */
@@ -387,11 +424,7 @@ export class Sfu {
     this.#peers.delete(peer.id);
     client.peers.delete(peer);
     for (const id of peer.mediaPool) client.mediaPoolIds.delete(id);
-    const waiting = this.#awaitingStream.get(peer.streamId);
-    if (waiting !== undefined && waiting.peer === peer) {
-      this.#awaitingStream.delete(peer.streamId);
-      this.#clock.clearTimeout(waiting.timer);
-    }
+    if (this.#awaitingStream.get(peer.streamId)?.peer === peer) this.#stopAwaiting(peer.streamId);
     const stream = this.#streams.get(peer);
     if (stream !== undefined) {
       this.#streams.delete(peer);
@@ -518,11 +551,10 @@ export class Sfu {
     this.#bans.prune(this.#clock.now());
   }
 
-  /** Internal (rpc.ts): the generation B reconnect token for `peer`. */
-  async reconnectTokenFor(peer: Peer, joinToken: string | undefined): Promise<string> {
+  /** Internal (rpc.ts): `RequestReconnectToken`, answered by the configured hook. */
+  async reconnectTokenFor(peer: Peer): Promise<string> {
     const issue = this.#params.reconnectToken;
     if (issue !== undefined) return await issue(peer);
-    if (joinToken !== undefined) return joinToken;
     throw new RpcError(
       'not_supported',
       'RequestReconnectToken: reconnect tokens are not configured on this server',

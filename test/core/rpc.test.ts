@@ -112,11 +112,47 @@ describe('generation B and single-connection transports', () => {
     );
     await flush();
     const result = c.main.responses()[0]?.result as { peer_id: number; stream_id: number; token: string };
-    assert.equal(result.token, `reconnect-${result.peer_id}`);
     assert.ok(h.sfu.getRoom('ns', 'lobby')?.peers.has(result.peer_id));
     c.client.handleRpc(encodeRequest(1, 'RequestReconnectToken', {}));
     await flush();
     assert.equal(c.main.responses()[1]?.result, `reconnect-${result.peer_id}`);
+  });
+
+  test('the JoinRoom token opens the room stream once (/room?token=), and only while the peer waits for it', async () => {
+    const h = new Harness();
+    const c = h.client();
+    c.client.handleRpc(
+      encodeRequest(0, 'JoinRoom', {
+        token: 'ns/alice@lobby',
+        room_id: 'lobby',
+        user_data: bytes(''),
+        position: [0, 0],
+      }),
+    );
+    await flush();
+    const { token } = c.main.responses()[0]?.result as { token: string };
+    assert.match(token, /^[A-Za-z0-9_-]{43}$/, '256 random bits, base64url');
+    assert.equal(h.sfu.attachRoomStreamByToken('not-the-token', new FakeConnection()), undefined);
+    const stream = new FakeConnection();
+    assert.ok(h.sfu.attachRoomStreamByToken(token, stream));
+    assert.equal(h.sfu.attachRoomStreamByToken(token, new FakeConnection()), undefined, 'usable once');
+  });
+
+  test('without a reconnect hook, RequestReconnectToken is refused with a reason', async () => {
+    const h = new Harness();
+    const c = h.client();
+    c.client.handleRpc(
+      encodeRequest(0, 'JoinRoom', {
+        token: 'ns/alice@lobby',
+        room_id: 'lobby',
+        user_data: bytes(''),
+        position: [0, 0],
+      }),
+    );
+    await flush();
+    c.client.handleRpc(encodeRequest(1, 'RequestReconnectToken', {}));
+    await flush();
+    assert.match(String(c.main.responses()[1]?.error), /reconnect tokens are not configured/);
   });
 
   test('with roomStreamOnMain, Joined follows the JoinRoom response on the main connection and room methods work there', () => {

@@ -3,8 +3,10 @@
  * configured) on `binding`, serving
  *
  *   POST /            the gateway `Connect` call (gatewayConnect.ts), CORS preflight included
- *   GET  /main        WebSocket: a client (Authenticate, SetupWebRtc, JoinRoom)
+ *   GET  /main        WebSocket: a client. Generation A: Authenticate, SetupWebRtc, JoinRoom;
+ *                     generation B: JoinRoom {token, ...}, WebRtcUpdate (SDP both ways), Ping
  *   GET  /room?<id>   WebSocket: a room stream bound to a peer by its stream id (generation A)
+ *   GET  /room?token=<token>   the same, by the token of a generation B JoinRoom answer
  *
  * plus the single WebRTC UDP port (`webrtc_binding`) through `UdpMux`. This module only
  * adapts sockets to the core (`Connection`); rooms, peers and routing are the core's.
@@ -26,10 +28,16 @@ import type { SignalingRequest } from '../../core/connection.ts';
 import { RpcError } from '../../core/errors.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import type { Listener } from '../../grid.ts';
-import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../../protocol/msgpackRpc.ts';
+import type { WebRtcUpdate } from '../../protocol/methods.ts';
+import { DEFAULT_MAX_RPC_FRAME_SIZE, encodeNotification } from '../../protocol/msgpackRpc.ts';
 import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
 import { UdpMux } from './webrtc/udpMux.ts';
-import { createWebRtcSession, type WebRtcSession } from './webrtc/webRtcSession.ts';
+import {
+  createWebRtcSession,
+  type WebRtcLocalSignal,
+  type WebRtcRemoteCandidate,
+  type WebRtcSession,
+} from './webrtc/webRtcSession.ts';
 import { CloseCode, WebSocketConnection } from './webSocketConnection.ts';
 
 export type WebListenerParams = {
@@ -234,9 +242,7 @@ export class WebListener implements Listener {
       // Errors are RpcErrors: the client sees their message (a plain Error would be reported
       // as an internal server error and logged as a bug).
       signal: async (request: SignalingRequest) => {
-        if (request.method !== 'SetupWebRtc') {
-          throw new RpcError('not_supported', `${request.method} is not supported on /main (generation A)`);
-        }
+        if (request.method === 'WebRtcUpdate') return await webRtcUpdate(request.params);
         if (session) throw new RpcError('bad_request', 'SetupWebRtc was already called on this connection');
         const current = this.#createSession(connection, () => client);
         session = current;
@@ -253,6 +259,40 @@ export class WebListener implements Listener {
         }
       },
     });
+    /**
+     * Generation B (ODIN-PROTOCOL.md section 3): the client's offer arrives as a `WebRtcUpdate`,
+     * and the answer and end-of-candidates go back as `WebRtcUpdate` notifications on /main.
+     * Remote candidates are accepted and ignored: the server is ICE-lite (webrtc/webRtcSession.ts).
+     */
+    const webRtcUpdate = async (update: WebRtcUpdate): Promise<null> => {
+      if (update.kind === 'Sdp' && update.type === 'Offer' && session === undefined) {
+        session = this.#createSession(
+          connection,
+          () => client,
+          (signal) => connection.sendRpc(encodeNotification('WebRtcUpdate', signal)),
+        );
+        connection.attachVoice(session);
+      }
+      if (session === undefined) {
+        throw new RpcError(
+          'bad_request',
+          `WebRtcUpdate ${update.kind}: send the offer (kind Sdp, type Offer) first`,
+        );
+      }
+      try {
+        if (update.kind === 'Sdp') await session.handleRemoteSdp({ type: update.type, sdp: update.sdp });
+        else if (update.kind === 'Trickle') {
+          const candidate: WebRtcRemoteCandidate = { candidate: update.candidate };
+          if (update.spd_mid !== undefined) candidate.sdpMid = update.spd_mid;
+          if (update.spd_mline_index !== undefined) candidate.sdpMLineIndex = update.spd_mline_index;
+          if (update.username_fragment !== undefined) candidate.usernameFragment = update.username_fragment;
+          await session.addRemoteCandidate(candidate);
+        }
+      } catch (error) {
+        throw new RpcError('bad_request', `WebRtcUpdate: ${(error as Error).message}`);
+      }
+      return null;
+    };
     const client = this.#params.sfu.connect(connection, { noPeersTimeoutMs: this.#http.no_peers_timeout });
     this.#mainConnections.add(connection);
     webSocket.on('message', (data: Buffer, isBinary) => {
@@ -271,7 +311,11 @@ export class WebListener implements Listener {
     });
   }
 
-  #createSession(connection: WebSocketConnection, client: () => ReturnType<Sfu['connect']>): WebRtcSession {
+  #createSession(
+    connection: WebSocketConnection,
+    client: () => ReturnType<Sfu['connect']>,
+    onLocalSignal?: (signal: WebRtcLocalSignal) => void,
+  ): WebRtcSession {
     const http = this.#http;
     const mux = this.#mux!;
     const sfu = this.#params.sfu;
@@ -285,15 +329,21 @@ export class WebListener implements Listener {
         connection.attachVoice(undefined);
       },
       logger: this.#logger,
+      ...(onLocalSignal === undefined ? {} : { onLocalSignal }),
     });
   }
 
   #acceptRoom(webSocket: WebSocket, remoteAddress: string, query: string): void {
     const connection = new WebSocketConnection(webSocket, this.#connectionParams(remoteAddress));
+    // Generation A: /room?<stream_id>; generation B: /room?token=<token> (from JoinRoom's answer).
+    const token = new URLSearchParams(query).get('token');
     const streamId = /^\d{1,10}$/.test(query) ? Number(query) : Number.NaN;
-    const endpoint = Number.isNaN(streamId)
-      ? undefined
-      : this.#params.sfu.attachRoomStream(streamId, connection);
+    const endpoint =
+      token !== null
+        ? this.#params.sfu.attachRoomStreamByToken(token, connection)
+        : Number.isNaN(streamId)
+          ? undefined
+          : this.#params.sfu.attachRoomStream(streamId, connection);
     if (!endpoint) {
       connection.close(
         `unknown room stream ${JSON.stringify(query.slice(0, 32))}: call JoinRoom on /main first`,
