@@ -149,11 +149,18 @@ async function devBanner(config: GridConfig, dev: DevEnvironment): Promise<strin
     '',
     '  ODIN Grid is running with the embedded development default (loopback only).',
     '',
-    config.http
-      ? `  web (WebSocket, WebRTC):  https://localhost:${portOf(config.http.binding)}  (webrtc udp ${config.http.webrtc_binding})`
-      : '',
-    config.quic ? `  native (QUIC, WebTransport):  udp ${config.quic.binding}` : '',
-    config.metrics ? `  metrics:  http://${config.metrics.binding}/metrics` : '',
+    ...(config.http
+      ? [
+          `  web SDK gateway URL:  https://localhost:${portOf(config.http.binding)}/   (OdinClient.initRoom(token, url))`,
+          `  web voice:  WebRTC on udp ${config.http.webrtc_binding}`,
+        ]
+      : []),
+    ...(config.quic
+      ? [`  native (WebTransport):  https://localhost:${portOf(config.quic.binding)}/main   (udp)`]
+      : []),
+    ...(config.metrics
+      ? [`  metrics:  http://${config.metrics.binding}/metrics   (also /healthz, /readyz)`]
+      : []),
     `  certificate SHA-256 (for serverCertificateHashes):  ${dev.certificateSha256}`,
     `  access key:  in ${dev.directory}/access-key (keep it secret)`,
     '',
