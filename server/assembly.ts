@@ -3,8 +3,8 @@
  * limits, and the listeners of the configured sections. The one place where config.toml keys
  * meet the modules that use them (each module takes its own params type).
  */
-import { TokenVerifier, type VerifiedToken } from './auth/index.ts';
-import { defaultMetricsConfig, type GridConfig } from './config/index.ts';
+import { signToken, TokenVerifier, type VerifiedToken } from './auth/index.ts';
+import { defaultMetricsConfig, type GridConfig, publicAddressFor } from './config/index.ts';
 import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';
 import { Sfu, type SfuParams } from './core/sfu.ts';
@@ -68,7 +68,40 @@ export function sfuParamsFromConfig(
     logRejectedCalls: config.internal.log_rejected_api_calls,
   };
   if (config.internal.log_hanging_api_calls) params.hangingCallMs = hangingApiCallThresholdMs;
+  const reconnectToken = reconnectTokenIssuer(config);
+  if (reconnectToken !== undefined) params.reconnectToken = reconnectToken;
   return params;
+}
+
+/** How long a `RequestReconnectToken` answer lets a client rejoin, seconds. */
+export const reconnectTokenLifetimeSeconds = 300;
+
+/**
+ * `RequestReconnectToken`: a fresh token for the same user, room and namespace, meant for this
+ * server (`aud: "sfu"`, `adr`), so a client that lost its connection can join again here
+ * without going back to its backend or the gateway. It needs a configured key with its private
+ * part `d`; without one the call is refused with that reason.
+ */
+export function reconnectTokenIssuer(config: GridConfig): SfuParams['reconnectToken'] {
+  const key = config.authorization.keys.find((candidate) => candidate.d !== undefined);
+  if (key === undefined) return undefined;
+  const address = config.http
+    ? publicAddressFor(config, 'http')
+    : config.quic
+      ? publicAddressFor(config, 'quic')
+      : config.public_address;
+  return (peer) =>
+    signToken(
+      key,
+      {
+        uid: peer.userId,
+        rid: peer.room.id,
+        ...(peer.room.namespace === '' ? {} : { nsp: peer.room.namespace }),
+        ...(peer.room.customer === '' ? {} : { cid: peer.room.customer }),
+        adr: address,
+      },
+      { audience: 'sfu', lifetimeSeconds: reconnectTokenLifetimeSeconds },
+    );
 }
 
 export type GridParts = {

@@ -113,3 +113,26 @@ test('a WebRtcUpdate before any offer is refused with what to send first', async
     /send the offer \(kind Sdp, type Offer\) first/,
   );
 });
+
+test('RequestReconnectToken answers a fresh sfu token for the same user and room, and a new connection joins with it', async () => {
+  const { main, answer } = await joinGenerationB('grace', 'gen-b-reconnect');
+  const reconnect = (await main.request('RequestReconnectToken', { peer_id: answer.peer_id })) as string;
+  assert.equal(typeof reconnect, 'string');
+  const claims = JSON.parse(Buffer.from(reconnect.split('.')[1]!, 'base64url').toString('utf8')) as Record<
+    string,
+    unknown
+  >;
+  assert.equal(claims.uid, 'grace');
+  assert.equal(claims.rid, 'gen-b-reconnect');
+  assert.equal(claims.aud, 'sfu');
+  await main.close();
+
+  const again = await grid.socket('/main');
+  const rejoined = (await again.request('JoinRoom', {
+    token: reconnect,
+    room_id: 'gen-b-reconnect',
+    user_data: new Uint8Array(),
+    position: [0, 0],
+  })) as JoinAnswer;
+  assert.ok(rejoined.peer_id > 0);
+});
