@@ -130,7 +130,7 @@ describe('generation B and single-connection transports', () => {
       }),
     );
     await flush();
-    const { token } = c.main.responses()[0]?.result as { token: string };
+    const { token } = c.main.responses()[0]!.result as { token: string };
     assert.match(token, /^[A-Za-z0-9_-]{43}$/, '256 random bits, base64url');
     assert.equal(h.sfu.attachRoomStreamByToken('not-the-token', new FakeConnection()), undefined);
     const stream = new FakeConnection();
