@@ -1,0 +1,51 @@
+/**
+ * validate(): every problem of a defaulted OdinServer at once, each with its field path
+ * (Agones style). It repeats the CRD's CEL rules (so an object is checked the same way when the
+ * API server did not, e.g. in unit tests or with an older CRD) and adds what CEL cannot do: the
+ * server's own config check (render/config.ts) and port clashes.
+ */
+import type { OdinJwk } from '../../server/auth/index.ts';
+import { renderGridConfig } from '../render/config.ts';
+import type { DefaultedOdinServer, FieldError } from './types.ts';
+
+/** Problems of the spec outside spec.config. */
+export function validateSpec(server: DefaultedOdinServer): FieldError[] {
+  const { spec } = server;
+  const errors: FieldError[] = [];
+  const err = (path: string, message: string) => errors.push({ path, message });
+  if (!Number.isInteger(spec.replicas) || spec.replicas < 0) err('spec.replicas', 'must be an integer >= 0');
+  const { ports, mode, publicAddress } = spec.networking;
+  for (const [name, value] of Object.entries(ports)) {
+    if (!Number.isInteger(value) || value < 1 || value > 65535)
+      err(`spec.networking.ports.${name}`, 'must be 1..65535');
+  }
+  if (ports.http === ports.metrics)
+    err('spec.networking.ports.metrics', `clashes with ports.http (TCP ${ports.http})`);
+  if (spec.config.quic !== undefined && ports.quic === ports.webrtc)
+    err('spec.networking.ports.quic', `clashes with ports.webrtc (UDP ${ports.webrtc})`);
+  if (publicAddress.source === 'Template' && !publicAddress.template)
+    err('spec.networking.publicAddress.template', 'is required with source Template');
+  if (mode === 'LoadBalancer' && spec.supervisor.mode !== 'BuiltIn')
+    err('spec.networking.mode', 'LoadBalancer needs the built-in supervisor (it tells each pod its address)');
+  if (spec.supervisor.mode === 'External' && !spec.supervisor.external?.url)
+    err('spec.supervisor.external.url', 'is required with mode External');
+  const a = spec.autoscaling;
+  if (a?.enabled) {
+    if (a.minReplicas > a.maxReplicas) err('spec.autoscaling.minReplicas', 'must be <= maxReplicas');
+    if (a.target.type === 'FreePeers') {
+      if (!a.target.freePeers) err('spec.autoscaling.target.freePeers', 'is required with type FreePeers');
+      const limit = spec.config.limit as { max_peers?: number } | undefined;
+      if (!limit?.max_peers)
+        err(
+          'spec.config.limit.max_peers',
+          'is required with autoscaling type FreePeers (peer slots per server)',
+        );
+    }
+  }
+  return errors;
+}
+
+/** Every problem: the spec's and the rendered config.toml's. */
+export function validate(server: DefaultedOdinServer, publicKeys: readonly OdinJwk[] = []): FieldError[] {
+  return [...validateSpec(server), ...renderGridConfig(server, publicKeys).errors];
+}

@@ -1,0 +1,141 @@
+/**
+ * The OdinServer status, computed from what the controller sees (pure). Conditions keep their
+ * lastTransitionTime while their status does not change, so an unchanged world gives an equal
+ * status and the controller writes nothing.
+ */
+import type { V1Deployment } from '@kubernetes/client-node';
+import type {
+  Condition,
+  DefaultedOdinServer,
+  FieldError,
+  OdinServerStatus,
+  ServerStatus,
+} from '../api/types.ts';
+import type { PodView } from '../autoscale/scaleDown.ts';
+import { selectorString } from '../render/labels.ts';
+
+export type StatusInput = {
+  server: DefaultedOdinServer;
+  errors: readonly FieldError[];
+  /** A failure of this reconcile (an API error), for Degraded. */
+  failure?: string;
+  pods: readonly (PodView & { address?: string; reporting: boolean })[];
+  deployment: V1Deployment | undefined;
+  draining: readonly string[];
+  desiredReplicas?: number;
+  now: Date;
+};
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+export function computeStatus(input: StatusInput, previous: OdinServerStatus | undefined): OdinServerStatus {
+  const { server, errors, pods, deployment } = input;
+  const generation = server.metadata.generation ?? 0;
+  const servers: ServerStatus[] = pods
+    .map((p) => ({
+      pod: p.name,
+      ...(p.address ? { address: p.address } : {}),
+      ready: p.ready,
+      reporting: p.reporting,
+      load: round(p.report?.load ?? 0),
+      clients: p.report?.clients ?? 0,
+      rooms: p.report?.rooms ?? 0,
+      peers: p.report?.peers ?? 0,
+      draining: input.draining.includes(p.name),
+    }))
+    .sort((a, b) => a.pod.localeCompare(b.pod));
+  const reporting = servers.filter((s) => s.reporting);
+  const readyReplicas = servers.filter((s) => s.ready).length;
+  const sum = (f: (s: ServerStatus) => number) => servers.reduce((n, s) => n + f(s), 0);
+  const configValid = errors.length === 0;
+  const want = server.spec.replicas;
+  const rolling =
+    deployment !== undefined &&
+    ((deployment.status?.observedGeneration ?? 0) < (deployment.metadata?.generation ?? 0) ||
+      (deployment.status?.updatedReplicas ?? 0) < (deployment.spec?.replicas ?? 0) ||
+      (deployment.status?.replicas ?? 0) > (deployment.spec?.replicas ?? 0));
+  const drainingCount = input.draining.length;
+  const scaling = pods.length !== want;
+
+  const conditions: Condition[] = [];
+  const set = (type: Condition['type'], ok: boolean, reason: string, message: string) => {
+    const status = ok ? 'True' : 'False';
+    const old = previous?.conditions?.find((c) => c.type === type);
+    conditions.push({
+      type,
+      status,
+      reason,
+      message,
+      observedGeneration: generation,
+      lastTransitionTime: old && old.status === status ? old.lastTransitionTime : input.now.toISOString(),
+    });
+  };
+  set(
+    'ConfigValid',
+    configValid,
+    configValid ? 'Valid' : 'InvalidConfig',
+    configValid
+      ? 'spec is valid; config.toml rendered'
+      : errors.map((e) => `${e.path}: ${e.message}`).join('; '),
+  );
+  const ready = configValid && readyReplicas >= want && !rolling && input.failure === undefined;
+  set(
+    'Ready',
+    ready,
+    ready
+      ? 'AllServersReady'
+      : !configValid
+        ? 'InvalidConfig'
+        : rolling
+          ? 'RollingUpdate'
+          : 'ServersNotReady',
+    `${readyReplicas}/${want} servers ready`,
+  );
+  const progressing = configValid && (rolling || scaling || drainingCount > 0);
+  set(
+    'Progressing',
+    progressing,
+    !progressing ? 'Stable' : rolling ? 'RollingUpdate' : drainingCount > 0 ? 'Draining' : 'Scaling',
+    drainingCount > 0
+      ? `${drainingCount} server(s) draining before removal`
+      : `${pods.length} pods, ${want} wanted`,
+  );
+  const degraded = !configValid || input.failure !== undefined;
+  set(
+    'Degraded',
+    degraded,
+    !configValid ? 'InvalidConfig' : input.failure ? 'ReconcileError' : 'AsExpected',
+    input.failure ?? (configValid ? 'reconciled' : 'the last valid spec keeps running; fix spec to roll out'),
+  );
+
+  const status: OdinServerStatus = {
+    observedGeneration: generation,
+    conditions,
+    replicas: pods.length,
+    readyReplicas,
+    selector: selectorString(server),
+    servers,
+    clients: sum((s) => s.clients),
+    rooms: sum((s) => s.rooms),
+    peers: sum((s) => s.peers),
+    load: reporting.length === 0 ? 0 : round(reporting.reduce((n, s) => n + s.load, 0) / reporting.length),
+    draining: drainingCount,
+  };
+  if (input.desiredReplicas !== undefined) status.desiredReplicas = input.desiredReplicas;
+  return status;
+}
+
+/** Equal for the purpose of writing: JSON of both, keys in a fixed order. */
+export function sameStatus(a: OdinServerStatus | undefined, b: OdinServerStatus): boolean {
+  return a !== undefined && stableJson(a) === stableJson(b);
+}
+
+export function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.entries(x as Record<string, unknown>).sort(([p], [q]) => p.localeCompare(q)),
+        )
+      : x,
+  );
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+/**
+ * `odin-operator`: the OdinServer controller and the built-in supervisor in one process.
+ *
+ *   odin-operator [--kubeconfig F] [--supervisor-listen 0.0.0.0:7000]
+ *                 [--supervisor-url http://odin-operator.odin-system:7000]
+ *                 [--health-listen 0.0.0.0:8080] [--lease-namespace NS] [--lease-name odin-operator]
+ *                 [--identity ID]
+ *
+ * Every replica runs informers, the health server and the supervisor listener; only the Lease
+ * holder reconciles and answers supervisor calls (docs/operator.md). SIGTERM/SIGINT: stop
+ * working, release the Lease, close listeners, exit 0.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { OdinServerController } from './controller/controller.ts';
+import { OperatorMetrics, startHealthServer } from './controller/health.ts';
+import { LeaderElector } from './controller/leaderElection.ts';
+import { SupervisorServer } from './supervisor/server.ts';
+
+const usage = `usage: odin-operator [options]
+  --kubeconfig FILE          kubeconfig (default: in-cluster, else $KUBECONFIG / ~/.kube/config)
+  --supervisor-listen H:P    built-in supervisor listener (default 0.0.0.0:7000)
+  --supervisor-url URL       how grid pods reach it (default http://odin-operator.<lease ns>.svc:7000)
+  --health-listen H:P        /healthz /readyz /metrics /leader (default 0.0.0.0:8080)
+  --lease-namespace NS       namespace of the leader Lease (default: the pod's, else "default")
+  --lease-name NAME          (default odin-operator)
+  --identity ID              leader election identity (default <hostname>-<pid>)
+  --lease-duration-ms MS     (default 15000; renew deadline 2/3 of it, retry 1/5)
+`;
+
+function hostPort(value: string, what: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(value);
+  if (!m) throw new Error(`${what}: expected host:port, got ${JSON.stringify(value)}`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+}
+
+async function main(): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  function parse() {
+    return parseArgs({
+      options: {
+        kubeconfig: { type: 'string' },
+        'supervisor-listen': { type: 'string', default: '0.0.0.0:7000' },
+        'supervisor-url': { type: 'string' },
+        'health-listen': { type: 'string', default: '0.0.0.0:8080' },
+        'lease-namespace': { type: 'string' },
+        'lease-name': { type: 'string', default: 'odin-operator' },
+        identity: { type: 'string' },
+        'lease-duration-ms': { type: 'string', default: '15000' },
+        help: { type: 'boolean' },
+      },
+    });
+  }
+  try {
+    args = parse();
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  const o = args.values;
+  if (o.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const kubeConfig = new KubeConfig();
+  if (o.kubeconfig) kubeConfig.loadFromFile(o.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  let podNamespace: string | undefined;
+  try {
+    podNamespace = readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim();
+  } catch {}
+  const leaseNamespace = o['lease-namespace'] ?? podNamespace ?? 'default';
+  const identity = o.identity ?? `${hostname()}-${process.pid}`;
+  const supervisorListen = hostPort(o['supervisor-listen']!, '--supervisor-listen');
+  const healthListen = hostPort(o['health-listen']!, '--health-listen');
+  const supervisorUrl =
+    o['supervisor-url'] ?? `http://odin-operator.${leaseNamespace}.svc:${supervisorListen.port}`;
+  const leaseDurationMs = Number(o['lease-duration-ms']);
+
+  const metrics = new OperatorMetrics();
+  let elector: LeaderElector | undefined;
+  let controller: OdinServerController | undefined;
+  const supervisor = new SupervisorServer({
+    ...supervisorListen,
+    isLeader: () => elector?.isLeader ?? false,
+    onReport: (fleet) => controller?.onReport(fleet.namespace, fleet.name),
+    log,
+  });
+  controller = new OdinServerController({ kubeConfig, supervisor, supervisorUrl, metrics, identity, log });
+  const supervisorPort = await supervisor.listen();
+  const health = await startHealthServer({
+    ...healthListen,
+    metrics,
+    ready: () => controller?.synced ?? false,
+    leader: () => elector?.isLeader ?? false,
+  });
+  log('info', 'odin-operator listening', {
+    identity,
+    supervisorPort,
+    healthPort: health.port,
+    supervisorUrl,
+  });
+  await controller.start();
+  log('info', 'caches synced');
+
+  let stopping = false;
+  const done = new Promise<number>((resolve) => {
+    const stop = async (why: string, code: number) => {
+      if (stopping) return;
+      stopping = true;
+      log('info', `stopping: ${why}`);
+      await elector?.stop();
+      await controller?.stop();
+      await supervisor.close();
+      await new Promise<void>((r) => health.server.close(() => r()));
+      resolve(code);
+    };
+    elector = new LeaderElector({
+      kubeConfig,
+      namespace: leaseNamespace,
+      name: o['lease-name']!,
+      identity,
+      leaseDurationMs,
+      renewDeadlineMs: Math.round((leaseDurationMs * 2) / 3),
+      retryPeriodMs: Math.max(200, Math.round(leaseDurationMs / 5)),
+      onStartedLeading: () => {
+        metrics.leader.set(1);
+        log('info', 'leading: reconciling');
+        controller?.startLeading();
+      },
+      // As controller-runtime does: a replica that lost the lease exits, and starts afresh.
+      onStoppedLeading: () => {
+        metrics.leader.set(0);
+        if (!stopping) void stop('lost the leadership', 1);
+      },
+      log: (msg) => log('info', msg),
+    });
+    elector.start();
+    process.once('SIGTERM', () => void stop('SIGTERM', 0));
+    process.once('SIGINT', () => void stop('SIGINT', 0));
+  });
+  return done;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    log('error', 'odin-operator failed', { error: String((error as Error)?.stack ?? error) });
+    process.exit(1);
+  },
+);

@@ -1,0 +1,87 @@
+/**
+ * renderChildren(): the whole desired state of one OdinServer, from the object and what the
+ * cluster holds (Secret values, the pods). Pure: same input, same objects. An invalid spec
+ * renders nothing but its field errors (the controller then rolls out nothing).
+ */
+import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
+import type { DefaultedOdinServer, FieldError } from '../api/types.ts';
+import { validateSpec } from '../api/validate.ts';
+import { configHash, renderGridConfig } from './config.ts';
+import { childNames, commonLabels, ownerReference } from './labels.ts';
+import { renderHeadlessService, renderPdb, renderPodServices } from './network.ts';
+import { accessKeysFrom, renderAccessKeySecret, renderSupervisorSecret, type SecretData } from './secrets.ts';
+import { renderDeployment } from './workload.ts';
+
+export type RenderInput = {
+  server: DefaultedOdinServer;
+  /** Values of the user's access-keys Secret, or of our generated one (empty: generate). */
+  accessKeys: SecretData;
+  /** Values of `<name>-supervisor` as it exists (empty: generate). */
+  supervisorSecret: SecretData;
+  /** Content of the licence (hashed: a new licence rolls the pods). */
+  license?: string;
+  /** Replicas for the Deployment (autoscale/scaleDown.ts decides; spec.replicas when nothing drains). */
+  deploymentReplicas: number;
+  supervisorUrl: string;
+  /** Names of the grid pods (for per-pod Services). */
+  pods: readonly string[];
+};
+
+export type Rendered = {
+  errors: FieldError[];
+  objects: KubernetesObject[];
+  configToml: string;
+  configHash: string;
+};
+
+export function renderChildren(input: RenderInput): Rendered {
+  const { server } = input;
+  const names = childNames(server.metadata.name);
+  const userKeys = server.spec.authorization.accessKeysSecretRef !== undefined;
+  const keySecret = userKeys ? undefined : renderAccessKeySecret(server, input.accessKeys);
+  const keyValues = userKeys
+    ? input.accessKeys
+    : { accessKey: Buffer.from(keySecret!.data!.accessKey!, 'base64').toString('utf8') };
+  const keys = accessKeysFrom(keyValues);
+  const errors: FieldError[] = validateSpec(server);
+  for (const problem of keys.problems)
+    errors.push({ path: 'spec.authorization.accessKeysSecretRef', message: problem });
+  if (userKeys && keys.jwks.length === 0 && keys.problems.length === 0)
+    errors.push({
+      path: 'spec.authorization.accessKeysSecretRef',
+      message: 'the Secret holds no access key',
+    });
+  const config = renderGridConfig(server, keys.jwks);
+  errors.push(...config.errors);
+  if (errors.length > 0) return { errors, objects: [], configToml: config.toml, configHash: '' };
+
+  const hash = configHash([config.toml, input.license ?? '', server.spec.tls?.secretName ?? '']);
+  const configMap: V1ConfigMap = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: names.configMap,
+      namespace: server.metadata.namespace,
+      labels: commonLabels(server),
+      ownerReferences: [ownerReference(server)],
+    },
+    data: { 'config.toml': config.toml },
+  };
+  const objects: KubernetesObject[] = [];
+  if (keySecret) objects.push(keySecret);
+  if (server.spec.supervisor.mode === 'BuiltIn')
+    objects.push(renderSupervisorSecret(server, input.supervisorSecret));
+  objects.push(
+    configMap,
+    renderDeployment({
+      server,
+      configHash: hash,
+      replicas: input.deploymentReplicas,
+      supervisorUrl: input.supervisorUrl,
+    }),
+    renderHeadlessService(server),
+    ...renderPodServices(server, input.pods),
+    renderPdb(server),
+  );
+  return { errors: [], objects, configToml: config.toml, configHash: hash };
+}

@@ -1,0 +1,79 @@
+/**
+ * Services and the PodDisruptionBudget.
+ *
+ * - `<name>`: a headless Service over every grid pod (metrics port): DNS and Prometheus discovery.
+ * - LoadBalancer mode: one Service of type LoadBalancer per pod (`<pod>`), selecting the pod by
+ *   the `odin-grid.io/pod` label the operator puts on it, with `externalTrafficPolicy: Local`
+ *   (UDP keeps the client's address). The built-in supervisor tells each pod its ingress address.
+ * - The PDB allows one voluntary disruption at a time (a node drain moves one server at a time;
+ *   each drains its rooms on SIGTERM).
+ */
+import type { V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
+import type { DefaultedOdinServer } from '../api/types.ts';
+import { childNames, commonLabels, ownerReference, POD_LABEL, selectorLabels } from './labels.ts';
+
+export function renderHeadlessService(server: DefaultedOdinServer): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: childNames(server.metadata.name).service,
+      namespace: server.metadata.namespace,
+      labels: commonLabels(server),
+      ownerReferences: [ownerReference(server)],
+    },
+    spec: {
+      clusterIP: 'None',
+      selector: selectorLabels(server),
+      ports: [
+        {
+          name: 'metrics',
+          port: server.spec.networking.ports.metrics,
+          targetPort: 'metrics',
+          protocol: 'TCP',
+        },
+      ],
+      publishNotReadyAddresses: true,
+    },
+  };
+}
+
+export function renderPodServices(server: DefaultedOdinServer, pods: readonly string[]): V1Service[] {
+  if (server.spec.networking.mode !== 'LoadBalancer') return [];
+  const { ports } = server.spec.networking;
+  const hasQuic = server.spec.config.quic !== undefined;
+  return pods.map((pod) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: pod,
+      namespace: server.metadata.namespace,
+      labels: { ...commonLabels(server), [POD_LABEL]: pod },
+      ownerReferences: [ownerReference(server)],
+    },
+    spec: {
+      type: 'LoadBalancer',
+      externalTrafficPolicy: 'Local',
+      selector: { ...selectorLabels(server), [POD_LABEL]: pod },
+      ports: [
+        { name: 'http', port: ports.http, targetPort: 'http', protocol: 'TCP' },
+        { name: 'webrtc', port: ports.webrtc, targetPort: 'webrtc', protocol: 'UDP' },
+        ...(hasQuic ? [{ name: 'quic', port: ports.quic, targetPort: 'quic', protocol: 'UDP' }] : []),
+      ],
+    },
+  }));
+}
+
+export function renderPdb(server: DefaultedOdinServer): V1PodDisruptionBudget {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: {
+      name: childNames(server.metadata.name).pdb,
+      namespace: server.metadata.namespace,
+      labels: commonLabels(server),
+      ownerReferences: [ownerReference(server)],
+    },
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(server) } },
+  };
+}

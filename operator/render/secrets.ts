@@ -1,0 +1,67 @@
+/**
+ * Secrets the operator generates: the access key (when spec.authorization names none) and the
+ * built-in supervisor's credentials (HTTP Basic password of the pods, master key the per-server
+ * keys are derived from). Generated once: when the Secret exists its values are kept, so
+ * rendering is deterministic given the cluster's state.
+ */
+import { randomBytes } from 'node:crypto';
+import type { V1Secret } from '@kubernetes/client-node';
+import { accessKeyToJwk, generateAccessKey, type OdinJwk, publicJwk } from '../../server/auth/index.ts';
+import type { DefaultedOdinServer } from '../api/types.ts';
+import { childNames, commonLabels, ownerReference } from './labels.ts';
+
+export type SecretData = Record<string, string>;
+
+const decode = (data: Record<string, string> | undefined): SecretData =>
+  Object.fromEntries(
+    Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
+
+/** A Secret's values as text. */
+export function secretValues(secret: V1Secret | undefined): SecretData {
+  return { ...decode(secret?.data), ...(secret?.stringData ?? {}) };
+}
+
+function secret(server: DefaultedOdinServer, name: string, values: SecretData): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name,
+      namespace: server.metadata.namespace,
+      labels: commonLabels(server),
+      ownerReferences: [ownerReference(server)],
+    },
+    type: 'Opaque',
+    data: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+  };
+}
+
+export function renderAccessKeySecret(server: DefaultedOdinServer, existing: SecretData): V1Secret {
+  const accessKey = existing.accessKey ?? generateAccessKey();
+  return secret(server, childNames(server.metadata.name).accessKeySecret, { accessKey });
+}
+
+export function renderSupervisorSecret(server: DefaultedOdinServer, existing: SecretData): V1Secret {
+  return secret(server, childNames(server.metadata.name).supervisorSecret, {
+    // Hex: it goes into a URL's userinfo unescaped.
+    password: existing.password ?? randomBytes(24).toString('hex'),
+    masterKey: existing.masterKey ?? randomBytes(32).toString('base64'),
+  });
+}
+
+/** Access keys of a keys Secret: every value that parses as one. Bad values are named (never shown). */
+export function accessKeysFrom(values: SecretData): { keys: string[]; jwks: OdinJwk[]; problems: string[] } {
+  const keys: string[] = [];
+  const jwks: OdinJwk[] = [];
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(values).sort(([a], [b]) => a.localeCompare(b))) {
+    try {
+      jwks.push(publicJwk(accessKeyToJwk(value.trim())));
+      keys.push(value.trim());
+    } catch {
+      problems.push(`key ${JSON.stringify(name)} is not an ODIN access key`);
+    }
+  }
+  return { keys, jwks, problems };
+}

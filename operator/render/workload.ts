@@ -1,0 +1,193 @@
+/**
+ * The grid Deployment. Why a Deployment and not a StatefulSet: a scale-down must remove the
+ * server that has drained, not the highest ordinal. The operator marks the drained pod with the
+ * lowest `controller.kubernetes.io/pod-deletion-cost` and only then lowers the Deployment's
+ * replicas, so the ReplicaSet controller removes exactly that pod (autoscale/scaleDown.ts).
+ * Per-pod identity (supervisor reports, per-pod Services) comes from the pod name through the
+ * downward API.
+ *
+ * Per-pod values reach the server through its `GRID_*` overrides (docs/configuration.md):
+ * `GRID_PUBLIC_ADDRESS` from the downward API, `GRID_SUPERVISOR_URL` with the password from a
+ * Secret (Kubernetes expands `$(VAR)` in env values), so no secret is in the ConfigMap.
+ */
+import type { V1Deployment, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { DefaultedOdinServer } from '../api/types.ts';
+import { CONFIG_DIR, CONFIG_FILE, LICENSE_DIR, TLS_DIR } from './config.ts';
+import {
+  CONFIG_HASH_ANNOTATION,
+  childNames,
+  commonLabels,
+  ownerReference,
+  selectorLabels,
+} from './labels.ts';
+
+/** Seconds a pod gets beyond the server's own drain grace period to close its clients. */
+export const TERMINATION_MARGIN_SECONDS = 15;
+
+export type WorkloadInput = {
+  server: DefaultedOdinServer;
+  configHash: string;
+  /** Replicas of the Deployment: spec.replicas, or more while drained pods wait to go. */
+  replicas: number;
+  /** Base URL of the built-in supervisor as pods reach it, e.g. `http://odin-operator.odin-system:7000`. */
+  supervisorUrl: string;
+};
+
+const fieldEnv = (name: string, fieldPath: string): V1EnvVar => ({
+  name,
+  valueFrom: { fieldRef: { fieldPath } },
+});
+
+/** `http://user:$(PASSWORD)@host/path`: the URL with `$(VAR)` credentials, expanded by the kubelet. */
+function withCredentials(url: string, user: string, passwordVar: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${user}:$(${passwordVar})@${parsed.host}${parsed.pathname.replace(/\/$/, '')}`;
+}
+
+export function supervisorPath(server: DefaultedOdinServer): string {
+  return `/internal/${server.metadata.namespace}/${server.metadata.name}`;
+}
+
+function env(input: WorkloadInput): V1EnvVar[] {
+  const { server } = input;
+  const { spec } = server;
+  const names = childNames(server.metadata.name);
+  const vars: V1EnvVar[] = [
+    fieldEnv('POD_NAME', 'metadata.name'),
+    fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
+    fieldEnv('NODE_NAME', 'spec.nodeName'),
+    fieldEnv('HOST_IP', 'status.hostIP'),
+    fieldEnv('POD_IP', 'status.podIP'),
+  ];
+  const { publicAddress, mode } = spec.networking;
+  const address =
+    mode === 'LoadBalancer'
+      ? '$(POD_IP)' // the built-in supervisor answers with the Service's ingress (supervisor/gridConfig.ts)
+      : publicAddress.source === 'PodIP'
+        ? '$(POD_IP)'
+        : publicAddress.source === 'Template'
+          ? (publicAddress.template ?? '$(HOST_IP)')
+          : '$(HOST_IP)';
+  vars.push({ name: 'GRID_PUBLIC_ADDRESS', value: address });
+  if (spec.supervisor.mode === 'BuiltIn') {
+    vars.push({
+      name: 'ODIN_SUPERVISOR_PASSWORD',
+      valueFrom: { secretKeyRef: { name: names.supervisorSecret, key: 'password' } },
+    });
+    const url = `${new URL(input.supervisorUrl).origin}${supervisorPath(server)}/$(POD_NAME)`;
+    vars.push({
+      name: 'GRID_SUPERVISOR_URL',
+      value: withCredentials(url, 'odin', 'ODIN_SUPERVISOR_PASSWORD'),
+    });
+  } else {
+    const external = spec.supervisor.external!;
+    const ref = external.credentialsSecretRef;
+    if (ref) {
+      vars.push(
+        {
+          name: 'ODIN_SUPERVISOR_USERNAME',
+          valueFrom: { secretKeyRef: { name: ref.name, key: 'username' } },
+        },
+        {
+          name: 'ODIN_SUPERVISOR_PASSWORD',
+          valueFrom: { secretKeyRef: { name: ref.name, key: 'password' } },
+        },
+      );
+      vars.push({
+        name: 'GRID_SUPERVISOR_URL',
+        value: withCredentials(external.url, '$(ODIN_SUPERVISOR_USERNAME)', 'ODIN_SUPERVISOR_PASSWORD'),
+      });
+    } else vars.push({ name: 'GRID_SUPERVISOR_URL', value: external.url });
+  }
+  return vars;
+}
+
+export function renderDeployment(input: WorkloadInput): V1Deployment {
+  const { server } = input;
+  const { spec } = server;
+  const names = childNames(server.metadata.name);
+  const { ports, mode } = spec.networking;
+  const hostPort = mode === 'HostPort';
+  const hasQuic = spec.config.quic !== undefined;
+  const volumes: V1Volume[] = [{ name: 'config', configMap: { name: names.configMap } }];
+  const mounts: V1VolumeMount[] = [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }];
+  const args = ['--config', CONFIG_FILE];
+  if (spec.license) {
+    const { name, key } = spec.license.secretRef;
+    volumes.push({
+      name: 'license',
+      secret: { secretName: name, items: [{ key: key ?? 'license.toml', path: 'license.toml' }] },
+    });
+    mounts.push({ name: 'license', mountPath: LICENSE_DIR, readOnly: true });
+    args.push('--license', `${LICENSE_DIR}/license.toml`);
+  }
+  if (spec.tls) {
+    volumes.push({ name: 'tls', secret: { secretName: spec.tls.secretName } });
+    mounts.push({ name: 'tls', mountPath: TLS_DIR, readOnly: true });
+  }
+  const port = (name: string, containerPort: number, protocol: 'TCP' | 'UDP', exposed: boolean) => ({
+    name,
+    containerPort,
+    protocol,
+    ...(hostPort && exposed ? { hostPort: containerPort } : {}),
+  });
+  const containerPorts = [
+    port('http', ports.http, 'TCP', true),
+    port('webrtc', ports.webrtc, 'UDP', true),
+    ...(hasQuic ? [port('quic', ports.quic, 'UDP', true)] : []),
+    port('metrics', ports.metrics, 'TCP', false),
+  ];
+  const labels = { ...(spec.pod.labels ?? {}), ...commonLabels(server) };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: names.deployment,
+      namespace: server.metadata.namespace,
+      labels: commonLabels(server),
+      ownerReferences: [ownerReference(server)],
+    },
+    spec: {
+      replicas: input.replicas,
+      selector: { matchLabels: selectorLabels(server) },
+      // New pods first, old ones drain on SIGTERM ([shutdown] grace_period) once replaced.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: {
+        metadata: {
+          labels,
+          annotations: { ...(spec.pod.annotations ?? {}), [CONFIG_HASH_ANNOTATION]: input.configHash },
+        },
+        spec: {
+          ...(mode === 'HostNetwork' ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
+          terminationGracePeriodSeconds: spec.drainGracePeriodSeconds + TERMINATION_MARGIN_SECONDS,
+          ...(spec.pod.nodeSelector ? { nodeSelector: spec.pod.nodeSelector } : {}),
+          ...(spec.pod.tolerations ? { tolerations: spec.pod.tolerations } : {}),
+          ...(spec.pod.affinity ? { affinity: spec.pod.affinity } : {}),
+          containers: [
+            {
+              name: 'grid',
+              image: spec.image,
+              ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+              args,
+              env: env(input),
+              ports: containerPorts,
+              volumeMounts: mounts,
+              ...(spec.pod.resources ? { resources: spec.pod.resources } : {}),
+              readinessProbe: {
+                httpGet: { path: '/readyz', port: 'metrics' },
+                periodSeconds: 5,
+                failureThreshold: 2,
+              },
+              livenessProbe: {
+                httpGet: { path: '/healthz', port: 'metrics' },
+                periodSeconds: 10,
+                failureThreshold: 3,
+              },
+            },
+          ],
+          volumes,
+        },
+      },
+    },
+  };
+}
