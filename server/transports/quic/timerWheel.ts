@@ -32,6 +32,8 @@ export class TimerWheel<T extends WheelEntry> {
   #cursorTime: number;
   #size = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Wheel time the armed timer fires at (Infinity: not armed). */
+  #armedAt = Number.POSITIVE_INFINITY;
 
   constructor(params: TimerWheelParams<T>) {
     this.#tickMs = params.tickMs;
@@ -61,7 +63,8 @@ export class TimerWheel<T extends WheelEntry> {
     this.#slots[slot]!.add(entry);
     entry.wheelSlot = slot;
     this.#size++;
-    this.#arm();
+    // Wake at the end of this slot's span, unless the timer already fires by then.
+    this.#armAt(this.#cursorTime + (Math.min(ticks, this.#slots.length - 1) + 1) * this.#tickMs);
   }
 
   cancel(entry: T): void {
@@ -80,17 +83,30 @@ export class TimerWheel<T extends WheelEntry> {
     this.#size = 0;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#armedAt = Number.POSITIVE_INFINITY;
   }
 
-  #arm(): void {
-    if (this.#timer !== undefined || this.#size === 0) return;
-    const wait = Math.max(0, this.#cursorTime + this.#tickMs - this.#now());
-    this.#timer = setTimeout(() => this.#tick(), wait);
+  #armAt(at: number): void {
+    if (this.#timer !== undefined) {
+      if (at >= this.#armedAt) return;
+      clearTimeout(this.#timer);
+    }
+    this.#armedAt = at;
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, at - this.#now()));
     this.#timer.unref();
+  }
+
+  /** Arms the timer for the first non-empty slot from the cursor. */
+  #armNext(): void {
+    const slots = this.#slots;
+    let k = 0;
+    while (k < slots.length - 1 && slots[(this.#cursor + k) % slots.length]!.size === 0) k++;
+    this.#armAt(this.#cursorTime + (k + 1) * this.#tickMs);
   }
 
   #tick(): void {
     this.#timer = undefined;
+    this.#armedAt = Number.POSITIVE_INFINITY;
     const now = this.#now();
     // Advance through every slot whose time span has fully passed.
     while (this.#cursorTime + this.#tickMs <= now && this.#size > 0) {
@@ -116,6 +132,6 @@ export class TimerWheel<T extends WheelEntry> {
       this.#cursorTime += this.#tickMs;
     }
     if (this.#size === 0) return;
-    this.#arm();
+    this.#armNext();
   }
 }
