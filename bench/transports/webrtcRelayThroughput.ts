@@ -3,16 +3,16 @@
  *   client A → session A → (glue) → session B → client B,  for P pairs, rates ramped.
  * Clients run in a child process so that the numbers below are the server process's alone.
  *
- *   node test/transports/webrtc/bench/relayThroughput.ts [pairs=1] [rates=1000,2000,...] [seconds=5]
+ *   node bench/transports/webrtcRelayThroughput.ts [pairs=1] [rates=1000,2000,...] [seconds=5]
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof test/transports/webrtc/bench/relayThroughput.ts 2 4000 8
  */
 import { fork } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { UdpMux } from '../../../../server/transports/web/webrtc/udpMux.ts';
+import { UdpMux } from '../../server/transports/web/webrtc/udpMux.ts';
 import {
   createWebRtcSession,
   type WebRtcSession,
-} from '../../../../server/transports/web/webrtc/webRtcSession.ts';
+} from '../../server/transports/web/webrtc/webRtcSession.ts';
 
 const pairs = Number(process.argv[2] ?? 1);
 const rates = (process.argv[3] ?? '1000,2000,3000,4000,6000').split(',').map(Number);
@@ -41,7 +41,7 @@ for (let i = 0; i < pairs * 2; i++) {
   );
 }
 
-const child = fork(new URL('./relayClients.ts', import.meta.url), [String(pairs)]);
+const child = fork(new URL('./webrtcRelayClients.ts', import.meta.url), [String(pairs)]);
 const next = <T>(kind: string) =>
   new Promise<T>((resolve) => {
     const on = (m: { kind: string }) => {

@@ -1,9 +1,9 @@
 /**
- * Child process of relayThroughput.ts: N pairs of werift voice clients. Pair i's client A sends
+ * Child process of webrtcRelayThroughput.ts: N pairs of werift voice clients. Pair i's client A sends
  * 100-byte packets at `rate`/s; its client B counts what arrives through the server.
  * Talks to the parent over IPC: offers out, answers in, counts out.
  */
-import { WebRtcVoice } from '../../../../client/webrtc/webRtcVoice.ts';
+import { WebRtcVoice } from '../../client/webrtc/webRtcVoice.ts';
 
 type FromParent = { kind: 'answers'; answers: string[] } | { kind: 'start'; rate: number; seconds: number };
 

@@ -1,13 +1,13 @@
 /**
  * Forwarded voice datagrams/s through the [quic] listener (not a pass/fail test: run it by hand).
- *   node test/transports/quic/bench.voice.ts [seconds] [burst]
+ *   node bench/transports/quicVoiceBlast.ts [seconds] [burst]
  * Server and clients share this process and its one core, so the number is a lower bound of
  * what the server alone does.
  */
-import { OdinQuicClient } from '../../../client/quic/odinQuicClient.ts';
-import { voiceBlast } from '../../../client/quic/voiceBlast.ts';
-import { startTestGrid } from '../../helpers/testGrid.ts';
-import { freeUdpPort } from './helpers.ts';
+import { OdinQuicClient } from '../../client/quic/odinQuicClient.ts';
+import { voiceBlast } from '../../client/quic/voiceBlast.ts';
+import { startTestGrid } from '../../test/helpers/testGrid.ts';
+import { freeUdpPort } from '../../test/transports/quic/helpers.ts';
 
 const seconds = Number(process.argv[2] ?? 5);
 const burst = Number(process.argv[3] ?? 10);
