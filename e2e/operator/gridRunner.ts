@@ -1,0 +1,264 @@
+/**
+ * The grid pod runner for e2e on the kwok control plane (issue 10 reuses it). kwok pods reach
+ * Running without containers, so this runner plays the kubelet for the `grid` container of
+ * every Running pod that matches a label selector: it starts a real `node server/main.ts`
+ * process with the pod's own spec, and stops it (SIGTERM: the server drains) when the pod is
+ * deleted.
+ *
+ * What it takes from the pod, as the kubelet would:
+ * - `args` of the container;
+ * - `env`: values with `$(VAR)` expansion, `fieldRef` (metadata.name/namespace, spec.nodeName;
+ *   status.hostIP and status.podIP become 127.0.0.1), `secretKeyRef` and `configMapKeyRef`;
+ * - `volumeMounts` of ConfigMap and Secret volumes, written under a temp root; absolute mount
+ *   paths in the args and in the mounted files (config.toml names TLS files) point there.
+ *
+ * What it changes, because every process shares 127.0.0.1: each listener of the config
+ * (`[http]`, its WebRTC port, `[quic]`, `[metrics]`) gets a free loopback port through the
+ * server's own `GRID_*_BINDING` variables. The public address keeps its host (127.0.0.1 from
+ * status.hostIP) and, having no port, takes the listener's new port (publicAddressFor).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { CoreV1Api, type KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { parse } from 'smol-toml';
+import { freePorts } from '../cluster/index.ts';
+
+const repoRoot = join(import.meta.dirname, '..', '..');
+const gridMain = join(repoRoot, 'server', 'main.ts');
+
+export type GridProcess = {
+  pod: string;
+  namespace: string;
+  pid: number;
+  child: ChildProcess;
+  /** Loopback ports of the listeners. */
+  ports: { http?: number; webrtc?: number; quic?: number; metrics?: number };
+  /** Resolved environment given to the process (GRID_* and the pod's own variables). */
+  env: Record<string, string>;
+  dir: string;
+  log: string[];
+  exited: Promise<number | null>;
+};
+
+export type GridRunnerOptions = {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  labelSelector: string;
+  /** Container name (default `grid`). */
+  container?: string;
+  pollMs?: number;
+};
+
+export class GridRunner {
+  readonly processes = new Map<string, GridProcess>();
+  readonly #o: GridRunnerOptions;
+  readonly #core: CoreV1Api;
+  readonly #root: string;
+  #timer: NodeJS.Timeout | undefined;
+  #busy = false;
+  #stopped = false;
+
+  constructor(options: GridRunnerOptions) {
+    this.#o = options;
+    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.#root = mkdtempSync(join(tmpdir(), 'odin-grid-pods-'));
+  }
+
+  start(): void {
+    const tick = () => {
+      if (this.#stopped) return;
+      void this.sync().finally(() => {
+        if (!this.#stopped) this.#timer = setTimeout(tick, this.#o.pollMs ?? 300);
+      });
+    };
+    tick();
+  }
+
+  /** One round: start processes for new Running pods, SIGTERM those whose pods are gone. */
+  async sync(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const list = await this.#core.listNamespacedPod({
+        namespace: this.#o.namespace,
+        labelSelector: this.#o.labelSelector,
+      });
+      const live = new Set<string>();
+      for (const pod of list.items) {
+        const name = pod.metadata?.name ?? '';
+        if (pod.metadata?.deletionTimestamp || pod.status?.phase !== 'Running') continue;
+        live.add(name);
+        if (!this.processes.has(name)) this.processes.set(name, await this.#startFor(pod));
+      }
+      for (const [name, p] of this.processes) {
+        if (!live.has(name) && p.child.exitCode === null && p.child.signalCode === null) {
+          p.child.kill('SIGTERM');
+        }
+      }
+    } catch {
+      // The next round retries.
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    for (const p of this.processes.values()) {
+      try {
+        process.kill(-p.pid, 'SIGKILL');
+      } catch {}
+    }
+    await Promise.all([...this.processes.values()].map((p) => Promise.race([p.exited, sleep(2000)])));
+    rmSync(this.#root, { recursive: true, force: true });
+  }
+
+  async #startFor(pod: V1Pod): Promise<GridProcess> {
+    const name = pod.metadata!.name!;
+    const namespace = pod.metadata!.namespace!;
+    const container = pod.spec?.containers.find((c) => c.name === (this.#o.container ?? 'grid'));
+    if (!container) throw new Error(`pod ${name} has no container ${this.#o.container ?? 'grid'}`);
+    const dir = join(this.#root, name);
+    mkdirSync(dir, { recursive: true });
+    const mounts = await this.#materialiseVolumes(pod, container, dir);
+    const rewrite = (text: string) => mounts.reduce((t, [from, to]) => t.split(from).join(to), text);
+    const env = await this.#resolveEnv(pod, container);
+    // Listener ports: one free loopback port each, by the server's own variables.
+    const configArg = (container.args ?? []).indexOf('--config');
+    const configFile = configArg >= 0 ? rewrite(container.args![configArg + 1]!) : undefined;
+    const config = configFile ? (parse(await readText(configFile)) as Record<string, unknown>) : {};
+    const [http, webrtc, quic, metrics] = await freePorts(4);
+    const ports: GridProcess['ports'] = {};
+    const overrides: Record<string, string> = {};
+    if (config.http !== undefined) {
+      ports.http = http!;
+      ports.webrtc = webrtc!;
+      overrides.GRID_HTTP_BINDING = `127.0.0.1:${http}`;
+      overrides.GRID_HTTP_WEBRTC_BINDING = `127.0.0.1:${webrtc}`;
+    }
+    if (config.quic !== undefined) {
+      ports.quic = quic!;
+      overrides.GRID_QUIC_BINDING = `127.0.0.1:${quic}`;
+    }
+    if (config.metrics !== undefined) {
+      ports.metrics = metrics!;
+      overrides.GRID_METRICS_BINDING = `127.0.0.1:${metrics}`;
+    }
+    const childEnv: Record<string, string> = {
+      ...Object.fromEntries(
+        Object.entries(process.env).filter(
+          (e): e is [string, string] => !e[0].startsWith('GRID_') && e[1] !== undefined,
+        ),
+      ),
+      ...env,
+      ...overrides,
+      GRID_LOG_TERMINAL_FORMAT: 'json',
+      NO_COLOR: '1',
+    };
+    const args = (container.args ?? []).map(rewrite);
+    const child = spawn(process.execPath, [gridMain, ...args], {
+      cwd: dir,
+      env: childEnv,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const log: string[] = [];
+    const collect = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) log.push(line);
+      if (log.length > 2000) log.splice(0, log.length - 2000);
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return {
+      pod: name,
+      namespace,
+      pid: child.pid!,
+      child,
+      ports,
+      env: { ...env, ...overrides },
+      dir,
+      log,
+      exited,
+    };
+  }
+
+  async #resolveEnv(pod: V1Pod, container: V1Container): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    const expand = (v: string) => v.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n: string) => out[n] ?? m);
+    const namespace = pod.metadata!.namespace!;
+    for (const e of container.env ?? []) {
+      if (e.value !== undefined) out[e.name] = expand(e.value);
+      else if (e.valueFrom?.fieldRef) {
+        const field = e.valueFrom.fieldRef.fieldPath;
+        const values: Record<string, string | undefined> = {
+          'metadata.name': pod.metadata?.name,
+          'metadata.namespace': namespace,
+          'spec.nodeName': pod.spec?.nodeName,
+          'status.hostIP': '127.0.0.1',
+          'status.podIP': '127.0.0.1',
+        };
+        out[e.name] = values[field] ?? '';
+      } else if (e.valueFrom?.secretKeyRef) {
+        const ref = e.valueFrom.secretKeyRef;
+        const secret = await this.#core.readNamespacedSecret({ name: ref.name!, namespace });
+        out[e.name] = Buffer.from(secret.data?.[ref.key] ?? '', 'base64').toString('utf8');
+      } else if (e.valueFrom?.configMapKeyRef) {
+        const ref = e.valueFrom.configMapKeyRef;
+        const cm = await this.#core.readNamespacedConfigMap({ name: ref.name!, namespace });
+        out[e.name] = cm.data?.[ref.key] ?? '';
+      }
+    }
+    return out;
+  }
+
+  /** Writes ConfigMap and Secret volumes under `dir`; returns [mountPath, local path] pairs. */
+  async #materialiseVolumes(pod: V1Pod, container: V1Container, dir: string): Promise<[string, string][]> {
+    const namespace = pod.metadata!.namespace!;
+    const pairs: [string, string][] = [];
+    const files: [string, string][] = [];
+    for (const mount of container.volumeMounts ?? []) {
+      const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
+      if (!volume) continue;
+      let data: Record<string, string> = {};
+      let items: { key: string; path: string }[] | undefined;
+      if (volume.configMap) {
+        const cm = await this.#core.readNamespacedConfigMap({ name: volume.configMap.name!, namespace });
+        data = cm.data ?? {};
+        items = volume.configMap.items;
+      } else if (volume.secret) {
+        const secret = await this.#core.readNamespacedSecret({ name: volume.secret.secretName!, namespace });
+        data = Object.fromEntries(
+          Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+        );
+        items = volume.secret.items;
+      } else continue;
+      const local = join(dir, 'volumes', mount.mountPath.replace(/^\/+/, ''));
+      pairs.push([mount.mountPath, local]);
+      const entries = items
+        ? items.map((i) => [i.path, data[i.key] ?? ''] as [string, string])
+        : Object.entries(data);
+      for (const [path, content] of entries) files.push([join(local, path), content]);
+    }
+    // Longest mount path first, so /etc/odin/config never rewrites part of a longer path wrongly.
+    pairs.sort((a, b) => b[0].length - a[0].length);
+    for (const [path, content] of files) {
+      mkdirSync(dirname(path), { recursive: true });
+      const rewritten = pairs.reduce((t, [from, to]) => t.split(from).join(to), content);
+      writeFileSync(path, rewritten, { mode: 0o600 });
+    }
+    return pairs;
+  }
+}
+
+async function readText(path: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  return readFile(path, 'utf8');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
