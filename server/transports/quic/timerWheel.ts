@@ -24,7 +24,8 @@ export type TimerWheelParams<T extends WheelEntry> = {
 
 export class TimerWheel<T extends WheelEntry> {
   readonly #tickMs: number;
-  readonly #slots: Set<T>[];
+  /** Created on first use: a client process holds one wheel per connection, mostly empty. */
+  readonly #slots: (Set<T> | undefined)[];
   readonly #onFire: (entry: T, now: number) => void;
   readonly #now: () => number;
   /** Index of the slot that holds deadlines in [#cursorTime, #cursorTime + tickMs). */
@@ -37,7 +38,7 @@ export class TimerWheel<T extends WheelEntry> {
 
   constructor(params: TimerWheelParams<T>) {
     this.#tickMs = params.tickMs;
-    this.#slots = Array.from({ length: params.slots }, () => new Set<T>());
+    this.#slots = new Array<Set<T> | undefined>(params.slots).fill(undefined);
     this.#onFire = params.onFire;
     this.#now = params.now ?? (() => performance.now());
     this.#cursorTime = this.#now();
@@ -51,7 +52,7 @@ export class TimerWheel<T extends WheelEntry> {
   schedule(entry: T, deadline: number): void {
     if (entry.wheelSlot !== -1) {
       if (entry.wheelDeadline === deadline) return;
-      this.#slots[entry.wheelSlot]!.delete(entry);
+      this.#slots[entry.wheelSlot]?.delete(entry);
       entry.wheelSlot = -1;
       this.#size--;
     }
@@ -60,7 +61,12 @@ export class TimerWheel<T extends WheelEntry> {
     if (this.#size === 0) this.#cursorTime = this.#now() - (this.#now() % this.#tickMs);
     const ticks = Math.max(0, Math.floor((deadline - this.#cursorTime) / this.#tickMs));
     const slot = (this.#cursor + Math.min(ticks, this.#slots.length - 1)) % this.#slots.length;
-    this.#slots[slot]!.add(entry);
+    let set = this.#slots[slot];
+    if (set === undefined) {
+      set = new Set<T>();
+      this.#slots[slot] = set;
+    }
+    set.add(entry);
     entry.wheelSlot = slot;
     this.#size++;
     // Wake at the end of this slot's span, unless the timer already fires by then.
@@ -74,6 +80,7 @@ export class TimerWheel<T extends WheelEntry> {
   /** Stops ticking and forgets every entry. */
   clear(): void {
     for (const slot of this.#slots) {
+      if (slot === undefined) continue;
       for (const entry of slot) {
         entry.wheelSlot = -1;
         entry.wheelDeadline = Number.POSITIVE_INFINITY;
@@ -100,7 +107,7 @@ export class TimerWheel<T extends WheelEntry> {
   #armNext(): void {
     const slots = this.#slots;
     let k = 0;
-    while (k < slots.length - 1 && slots[(this.#cursor + k) % slots.length]!.size === 0) k++;
+    while (k < slots.length - 1 && (slots[(this.#cursor + k) % slots.length]?.size ?? 0) === 0) k++;
     this.#armAt(this.#cursorTime + (k + 1) * this.#tickMs);
   }
 
@@ -110,8 +117,8 @@ export class TimerWheel<T extends WheelEntry> {
     const now = this.#now();
     // Advance through every slot whose time span has fully passed.
     while (this.#cursorTime + this.#tickMs <= now && this.#size > 0) {
-      const slot = this.#slots[this.#cursor]!;
-      if (slot.size > 0) {
+      const slot = this.#slots[this.#cursor];
+      if (slot !== undefined && slot.size > 0) {
         const due = [...slot];
         slot.clear();
         for (const entry of due) {
