@@ -1,0 +1,65 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "odin-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Object name: <release> when it already contains the chart name, else <release>-<chart>. */}}
+{{- define "odin-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "odin-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "odin-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "odin-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "odin-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: operator
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "odin-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "odin-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "odin-operator.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The URL grid pods use to reach the built-in supervisor: the Service's cluster DNS name. */}}
+{{- define "odin-operator.supervisorUrl" -}}
+{{- if .Values.supervisor.url -}}
+{{- .Values.supervisor.url -}}
+{{- else -}}
+{{- printf "http://%s.%s.svc:%d" (include "odin-operator.fullname" .) .Release.Namespace (int .Values.service.supervisorPort) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Lease name: one per release, so two releases never share a leader. */}}
+{{- define "odin-operator.leaseName" -}}
+{{- default (include "odin-operator.fullname" .) .Values.leaderElection.leaseName -}}
+{{- end -}}
