@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# ODIN Grid image: both programs, `grid` (the voice server, the entrypoint) and
+# `odin-operator` (command of the operator Deployment in charts/odin-operator).
+#
+#   docker build -t ghcr.io/odin-grid/grid:0.1.0 .
+#   docker run --rm ghcr.io/odin-grid/grid:0.1.0 --help
+#   docker run --rm --entrypoint odin-operator ghcr.io/odin-grid/grid:0.1.0 --help
+#
+# A standalone server with a mounted config and certificate (README "On a single machine"):
+#   docker run --rm -p 4433:4433/tcp -p 4433:4433/udp -p 8844:8844/udp -p 9000:9000 \
+#     -v "$PWD/examples/config/standalone.toml:/etc/grid/config.toml:ro" \
+#     -v "$PWD/tls:/etc/grid/tls:ro" \
+#     ghcr.io/odin-grid/grid:0.1.0 --config /etc/grid/config.toml
+#
+# The sources are TypeScript run by Node's type stripping (no build step): the image holds
+# them as they are, plus the production dependencies.
+ARG NODE_VERSION=24.21.0
+
+# Stage 1: production dependencies only (no TypeScript, Biome, esbuild, browsers).
+FROM node:${NODE_VERSION}-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# patch-package (postinstall) applies these to the installed dependencies.
+COPY patches ./patches
+# Not `npm ci`: it rejects this lock file because of npm/cli#9846 (see .ci/run); npm install
+# installs exactly the locked versions all the same.
+RUN npm install --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+# Stage 2: the runtime, non-root, nothing but Node, node_modules and the two programs.
+FROM node:${NODE_VERSION}-slim
+ENV NODE_ENV=production
+WORKDIR /app
+RUN groupadd --gid 10001 odin \
+ && useradd --uid 10001 --gid odin --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin odin
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY server ./server
+COPY operator ./operator
+# Entry points on the PATH; Node follows the link, so the file keeps its .ts name (type stripping).
+RUN chmod 0755 server/main.ts operator/main.ts \
+ && ln -s /app/server/main.ts /usr/local/bin/grid \
+ && ln -s /app/operator/main.ts /usr/local/bin/odin-operator
+USER 10001:10001
+# grid: [http] 4433/tcp, [quic] 4433/udp, WebRTC 8844/udp, [metrics] 9000/tcp.
+# odin-operator: supervisor/Connect 7000/tcp, health and metrics 8080/tcp.
+EXPOSE 4433/tcp 4433/udp 8844/udp 9000/tcp 7000/tcp 8080/tcp
+ENTRYPOINT ["grid"]
