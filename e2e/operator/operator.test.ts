@@ -389,7 +389,15 @@ describe('odin-operator on a real control plane', () => {
         return s.spec?.replicas === 2 && reporting.length === 2 ? reporting : undefined;
       },
       { timeoutMs: 90_000 },
-    );
+    ).catch(async (e: Error) => {
+      // What the operator saw and what the servers said, so a failure explains itself.
+      const status = await read(ns, 'fleet').catch(() => undefined);
+      const logs = [...runner.processes.values()].flatMap((p) => p.log.slice(-15));
+      throw new Error(
+        `${e.message}\nspec.replicas=${status?.spec?.replicas} servers=${JSON.stringify(status?.status?.servers)}\n` +
+          `${logs.join('\n')}\n${operator.log.slice(-20).join('\n')}`,
+      );
+    });
     const second = two.find((s) => s.address !== first.address)!;
     // A second room directly on the new server (a token signed with the access key works there too).
     const dave = await join(second.address!, await signToken(accessKey, { rid: 'r2', uid: 'dave' }), 'r2');
