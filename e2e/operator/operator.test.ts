@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   AppsV1Api,
   CoordinationV1Api,
@@ -16,13 +17,14 @@ import {
   type V1Deployment,
 } from '@kubernetes/client-node';
 import { OdinClient } from '../../client/odinClient.ts';
-import { odinServerCrd } from '../../operator/api/crd.ts';
 import { GROUP, type OdinServer, PLURAL, VERSION } from '../../operator/api/types.ts';
 import { signToken } from '../../server/auth/index.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { type Cluster, startCluster, waitUntil } from '../cluster/index.ts';
 import { GridRunner } from './gridRunner.ts';
 import { type OperatorProcess, startOperator } from './operatorProcess.ts';
+
+const crdFile = fileURLToPath(new URL('../../crds/odinservers.odin-grid.io.yaml', import.meta.url));
 
 const statusCode = (err: unknown) => (err as { code?: number }).code;
 
@@ -46,14 +48,9 @@ describe('odin-operator on a real control plane', () => {
       custom = kc.makeApiClient(CustomObjectsApi);
       core = kc.makeApiClient(CoreV1Api);
       apps = kc.makeApiClient(AppsV1Api);
-      await objects.patch(
-        odinServerCrd(),
-        undefined,
-        undefined,
-        'odin-e2e',
-        true,
-        PatchStrategy.ServerSideApply,
-      );
+      // The way users install it (kubectl apply -f crds/), from the committed file: a server-side
+      // apply of the object from code once accepted a CRD that kubectl create refused.
+      await cluster.kubectl(['apply', '-f', crdFile]);
       await cluster.kubectl([
         'wait',
         '--for=condition=Established',

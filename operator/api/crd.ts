@@ -52,7 +52,11 @@ function specSchema(): OpenApiSchema {
     default: {},
     'x-kubernetes-validations': [
       {
-        rule: "self.networking.mode != 'LoadBalancer' || self.supervisor.mode == 'BuiltIn'",
+        // Guarded with has(): the API server also checks rules against `default: {}`, where no
+        // key exists yet (an absent mode is its default: HostPort, BuiltIn).
+        rule:
+          "!has(self.networking) || !has(self.networking.mode) || self.networking.mode != 'LoadBalancer' || " +
+          "!has(self.supervisor) || !has(self.supervisor.mode) || self.supervisor.mode == 'BuiltIn'",
         message: 'networking.mode LoadBalancer needs the built-in supervisor (it tells each pod its address)',
         fieldPath: '.networking.mode',
       },
@@ -114,7 +118,7 @@ function specSchema(): OpenApiSchema {
         description: 'Who supervises the servers (sfu.GridConfig, sfu.Report, client Connect).',
         'x-kubernetes-validations': [
           {
-            rule: "self.mode != 'External' || has(self.external)",
+            rule: "!has(self.mode) || self.mode != 'External' || has(self.external)",
             message: 'mode External needs external.url',
           },
         ],
@@ -141,7 +145,9 @@ function specSchema(): OpenApiSchema {
         description: 'How UDP and TCP reach each pod, and how its public address is found.',
         'x-kubernetes-validations': [
           {
-            rule: "self.publicAddress.source != 'Template' || has(self.publicAddress.template)",
+            rule:
+              '!has(self.publicAddress) || !has(self.publicAddress.source) || ' +
+              "self.publicAddress.source != 'Template' || has(self.publicAddress.template)",
             message: 'publicAddress.source Template needs publicAddress.template',
             fieldPath: '.publicAddress.template',
           },
