@@ -321,7 +321,7 @@ export class WebListener implements Listener {
     const sfu = this.#params.sfu;
     return createWebRtcSession({
       mux,
-      candidates: http.webrtc_candidates ?? [splitHost(this.#params.config.public_address)],
+      candidates: webRtcCandidates(http, this.#publicAddress),
       port: mux.address().port,
       onVoice: (bytes) => sfu.handleVoice(client(), bytes),
       onClosed: (reason) => {
@@ -367,6 +367,17 @@ export class WebListener implements Listener {
   }
 }
 
+/**
+ * The addresses the WebRTC answer advertises: `[http] webrtc_candidates`, or when that is empty
+ * (its default) the host of the address this listener announces (`public_address_override`,
+ * else `public_address`). A host name is passed through: browsers resolve it.
+ */
+export function webRtcCandidates(http: HttpConfig, publicAddress: string): string[] {
+  if (http.webrtc_candidates.length > 0) return [...http.webrtc_candidates];
+  return [splitHost(publicAddress)];
+}
+
+/** The host part of `host` or `host:port` (IPv6 in brackets). */
 /** The host part of `host` or `host:port` (IPv6 in brackets). */
 function splitHost(address: string): string {
   if (address.startsWith('[')) return address.slice(1, address.indexOf(']'));
