@@ -8,8 +8,16 @@
  * HOT PATH: `#onMessage` → quiche `recv` → datagrams to the handler → mark dirty; one
  * `setImmediate` per event-loop turn flushes every dirty connection (`send` until quiche has
  * nothing more), so the datagrams queued in one turn leave coalesced. Every connection's timers
- * (quiche's loss/ack/idle timers, keep-alive, the application's connect deadline) share one
- * timer wheel.
+ * (quiche's loss/ack/idle timers, keep-alive, the application's connect deadline, delayed ACKs)
+ * share one timer wheel.
+ *
+ * Delayed ACKs: quiche puts an ACK into the next packet it builds after any ack-eliciting
+ * packet and has no ACK timer of its own, so flushing after every receive answered every voice
+ * packet with an ACK-only packet. A packet that brought voice datagrams and nothing else, on an
+ * established connection, is therefore not flushed at once: its ACK leaves with the next packet
+ * we send anyway, after a second such packet (RFC 9000 section 13.2.2: "after receiving at least
+ * two ack-eliciting packets"), or ACK_DELAY_MS later, inside quiche's advertised max_ack_delay
+ * (25 ms). Handshake, stream data (RPC) and close are flushed at once as before.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
@@ -80,6 +88,8 @@ const SLAB_BYTES = 64 * 1024;
 /** Timer wheel: 2 ms ticks, 2048 slots (a 4 s span; idle timeouts beyond it are re-filed). */
 const WHEEL_TICK_MS = 2;
 const WHEEL_SLOTS = 2048;
+/** Longest wait of a delayed ACK, ms (quiche advertises max_ack_delay = 25 ms). */
+const ACK_DELAY_MS = 10;
 
 function routingKey(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
@@ -297,18 +307,38 @@ export class QuicEndpoint implements ConnectionOwner {
     }
     connection.lastActivity = performance.now();
     const handler = connection.handler;
+    // Only a packet that brought voice datagrams and nothing else on an established
+    // connection may have its ACK delayed: handshake, stream data and close go out at once.
+    let delayable = connection.established;
     if (!connection.established && q.isEstablished()) {
       connection.established = true;
       handler.onEstablished();
     }
+    let datagrams = 0;
     if (connection.established && !connection.closed) {
       for (let datagram = q.dgramRecvVec(); datagram !== null; datagram = q.dgramRecvVec()) {
+        datagrams++;
         handler.onDatagram(datagram);
         if (connection.closed) break;
       }
-      if (q.isReadable()) for (const streamId of q.readable()) this.#readStream(connection, streamId);
+      if (q.isReadable()) {
+        delayable = false;
+        for (const streamId of q.readable()) this.#readStream(connection, streamId);
+      }
     }
-    this.markDirty(connection);
+    if (
+      !delayable ||
+      datagrams === 0 ||
+      connection.closed ||
+      connection.dirty ||
+      ++connection.unflushedReceives >= 2
+    ) {
+      this.markDirty(connection);
+    } else if (connection.ackDeadline === Number.POSITIVE_INFINITY) {
+      const now = performance.now();
+      connection.ackDeadline = now + ACK_DELAY_MS;
+      this.#reschedule(connection, now);
+    }
   }
 
   #scratch = Buffer.allocUnsafe(64 * 1024);
@@ -451,6 +481,8 @@ export class QuicEndpoint implements ConnectionOwner {
 
   #send(connection: QuicConnection, now: number): void {
     const q = connection.quiche;
+    connection.unflushedReceives = 0;
+    connection.ackDeadline = Number.POSITIVE_INFINITY;
     connection.writePending();
     let sent = false;
     for (;;) {
@@ -513,7 +545,7 @@ export class QuicEndpoint implements ConnectionOwner {
     if (connection.datagramBlockedSince !== Number.POSITIVE_INFINITY) {
       deadline = Math.min(deadline, connection.datagramBlockedSince + this.#preSendTimeoutMs);
     }
-    deadline = Math.min(deadline, connection.appDeadline);
+    deadline = Math.min(deadline, connection.appDeadline, connection.ackDeadline);
     this.#wheel.schedule(connection, deadline);
   }
 

@@ -72,6 +72,10 @@ export class QuicConnection implements WheelEntry {
   appTimeout: (() => void) | undefined;
   /** When quiche's datagram send queue was first seen non-empty after a flush (pre_send_timeout). */
   datagramBlockedSince = Number.POSITIVE_INFINITY;
+  /** Packets received since the last flush whose ACK waits (delayed ACK); see endpoint.ts. */
+  unflushedReceives = 0;
+  /** When the delayed ACK must go out, absolute ms; Infinity: none waiting. */
+  ackDeadline = Number.POSITIVE_INFINITY;
   readonly #owner: ConnectionOwner;
   /** Stream data quiche has not taken yet (flow or congestion control), per stream, in order. */
   readonly #pending = new Map<number, { chunks: Uint8Array[]; fin: boolean; bytes: number }>();
