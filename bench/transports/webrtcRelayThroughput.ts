@@ -9,10 +9,7 @@
 import { fork } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { UdpMux } from '../../server/transports/web/webrtc/udpMux.ts';
-import {
-  createWebRtcSession,
-  type WebRtcSession,
-} from '../../server/transports/web/webrtc/webRtcSession.ts';
+import { createWebRtcSession, type WebRtcSession } from '../../server/transports/web/webrtc/webRtcSession.ts';
 
 const pairs = Number(process.argv[2] ?? 1);
 const rates = (process.argv[3] ?? '1000,2000,3000,4000,6000').split(',').map(Number);

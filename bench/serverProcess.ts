@@ -1,0 +1,243 @@
+/**
+ * Starts the server under test in its own process (so its CPU and memory are its own): `grid`
+ * with a generated config on loopback, or the bare UDP relay baseline; pinned to a core with
+ * `taskset -c` when asked. Both are stopped with SIGTERM (then SIGKILL after 5 s).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify as stringifyToml } from 'smol-toml';
+import { accessKeyToJwk, generateAccessKey } from '../server/auth/index.ts';
+import { createDevCertificate } from '../server/dev/certificate.ts';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+/** True when `taskset` runs here (util-linux). */
+export function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `[command, ...args]` run under `taskset -c cpus` unless cpus is undefined or 'none'. */
+export function pinned(cpus: string | undefined, command: string, args: string[]): [string, string[]] {
+  if (cpus === undefined || cpus === 'none') return [command, args];
+  return ['taskset', ['-c', cpus, command, ...args]];
+}
+
+async function freeTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+export type StartedServer = {
+  pid: number;
+  /** host:port of each listener. */
+  web?: string;
+  quic?: string;
+  udp?: string;
+  metrics?: string;
+  accessKey: string;
+  /** The last lines the process printed (for error messages). */
+  logTail(): Promise<string>;
+  stop(): Promise<void>;
+};
+
+function stopper(child: ChildProcess, cleanup: () => Promise<void>): () => Promise<void> {
+  let stopped: Promise<void> | undefined;
+  return () => {
+    stopped ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await cleanup();
+    })();
+    return stopped;
+  };
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, child: ChildProcess, ms: number) {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (child.exitCode !== null) throw new Error(`${what}: the process exited with code ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`${what}: not ready within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** `grid` with web, QUIC and metrics listeners on loopback and a fresh access key. */
+export async function startGrid(options: { cpus?: string; cpuProf?: string }): Promise<StartedServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'grid-bench-'));
+  const certificate = await createDevCertificate(['127.0.0.1', 'localhost']);
+  const certificateFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  await writeFile(certificateFile, certificate.certificatePem);
+  await writeFile(keyFile, certificate.privateKeyPem, { mode: 0o600 });
+  const accessKey = generateAccessKey();
+  const [http, metrics, webrtc, quic] = [
+    await freeTcpPort(),
+    await freeTcpPort(),
+    await freeUdpPort(),
+    await freeUdpPort(),
+  ];
+  const config = {
+    public_address: '127.0.0.1',
+    authorization: { keys: [accessKeyToJwk(accessKey)] },
+    http: {
+      binding: `127.0.0.1:${http}`,
+      webrtc_binding: `127.0.0.1:${webrtc}`,
+      webrtc_candidates: ['127.0.0.1'],
+      certificate_file: certificateFile,
+      privatekey_file: keyFile,
+    },
+    quic: {
+      binding: `127.0.0.1:${quic}`,
+      certificate_file: certificateFile,
+      privatekey_file: keyFile,
+    },
+    metrics: { binding: `127.0.0.1:${metrics}` },
+    shutdown: { grace_period: 0 },
+    log: { terminal: { format: 'text', filters: ['warn'] } },
+  };
+  const configFile = join(dir, 'config.toml');
+  await writeFile(configFile, stringifyToml(config));
+  const logFile = join(dir, 'grid.log');
+  const log = createWriteStream(logFile);
+  const nodeArgs = options.cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`];
+  const [command, args] = pinned(options.cpus, process.execPath, [
+    ...nodeArgs,
+    join(REPO, 'server/main.ts'),
+    '--config',
+    configFile,
+  ]);
+  // The config is ours alone: GRID_* variables of the caller's shell would override it.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GRID_')));
+  const child = spawn(command, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const logTail = async () =>
+    (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n');
+  const stop = stopper(child, async () => {
+    log.end();
+    if (options.cpuProf === undefined) await rm(dir, { recursive: true, force: true });
+  });
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${metrics}/readyz`)).ok, 'grid', child, 30_000);
+  } catch (error) {
+    const tail = await logTail();
+    await stop();
+    throw new Error(`${(error as Error).message}\n${tail}`);
+  }
+  return {
+    pid: child.pid!,
+    web: `127.0.0.1:${http}`,
+    quic: `127.0.0.1:${quic}`,
+    metrics: `127.0.0.1:${metrics}`,
+    accessKey,
+    logTail,
+    stop,
+  };
+}
+
+/** The bare UDP relay (bench/udpRelay.ts). */
+export async function startUdpRelay(options: { cpus?: string; cpuProf?: string }): Promise<StartedServer> {
+  const nodeArgs = options.cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`];
+  const [command, args] = pinned(options.cpus, process.execPath, [
+    ...nodeArgs,
+    join(REPO, 'bench/udpRelay.ts'),
+  ]);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const line = text.split('\n')[0];
+      if (text.includes('\n') && line) resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.once('exit', (code) => reject(new Error(`udp relay exited with code ${code}`)));
+  });
+  return {
+    pid: child.pid!,
+    udp: `127.0.0.1:${port}`,
+    accessKey: '',
+    logTail: async () => '',
+    stop: stopper(child, async () => {}),
+  };
+}
+
+/** Server-side voice counters: from a grid's /metrics, or a UDP relay's `S` answer. */
+export type ServerCounters = { in: number; out: number };
+
+/** `grid_voice_packets_total{direction="in"|"out"}` from Prometheus text. */
+export function parseVoiceCounters(text: string): ServerCounters | undefined {
+  const read = (direction: string) => {
+    const match = new RegExp(
+      `^grid_voice_packets_total\\{[^}]*direction="${direction}"[^}]*\\} (\\S+)`,
+      'm',
+    ).exec(text);
+    return match ? Number(match[1]) : undefined;
+  };
+  const inCount = read('in');
+  const outCount = read('out');
+  return inCount === undefined || outCount === undefined ? undefined : { in: inCount, out: outCount };
+}
+
+export async function readServerCounters(server: {
+  metrics?: string;
+  udp?: string;
+}): Promise<ServerCounters | undefined> {
+  try {
+    if (server.metrics !== undefined) {
+      const response = await fetch(`http://${server.metrics}/metrics`);
+      return parseVoiceCounters(await response.text());
+    }
+    if (server.udp !== undefined) return await askUdpRelay(server.udp);
+  } catch {
+    // Counters are extra information: the client-side numbers stand without them.
+  }
+  return undefined;
+}
+
+async function askUdpRelay(address: string): Promise<ServerCounters> {
+  const colon = address.lastIndexOf(':');
+  const socket = createSocket('udp4');
+  try {
+    return await new Promise<ServerCounters>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer')), 1_000);
+      socket.once('message', (message) => {
+        clearTimeout(timer);
+        const { received, forwarded } = JSON.parse(message.toString()) as {
+          received: number;
+          forwarded: number;
+        };
+        resolve({ in: received, out: forwarded });
+      });
+      socket.send('S', Number(address.slice(colon + 1)), address.slice(0, colon));
+    });
+  } finally {
+    socket.close();
+  }
+}

@@ -1,0 +1,333 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: the fixed benchmark suite. Prints numbers, not pass/fail.
+ *
+ * For the bare UDP relay (the baseline), QUIC and the web transport, each with a server
+ * process of its own pinned to CPU 0 and the load clients on CPU 1:
+ *   1. join a population of peers (join p50/p99; RSS per idle peer),
+ *   2. a ladder of probes (more and more rooms speaking, 3 s each), then bisection between the
+ *      last sustained and the first failed probe: the highest forwarded packets/s sustained
+ *      (loss < 1%, latency p99 < 50 ms, clients keeping their schedule),
+ *   3. end-to-end latency at half that load; RSS per speaking peer with everyone speaking.
+ * It also reports forwarded packets per second of *server CPU* (out/s ÷ the server's share of
+ * its core, at the highest sustained probe), the figure that stays meaningful when the load clients, not the server, run out of
+ * CPU first (on a 2-core machine the clients have one core, and receiving a packet costs them
+ * about what forwarding it costs the server); and our per-core figures as a ratio of the
+ * baseline's, comparable across (noisy) machines.
+ *
+ *   node bench/suite.ts [--repeat N] [--only udp,quic,web] [--json]
+ */
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { type JoinResult, type LoadPlan, LoadTest, type RunResult } from './loadTest.ts';
+import { ProgressBar } from './progress.ts';
+import { fmtBytes, fmtInt, fmtMs, fmtPercent, formatTable, perPeer } from './report.ts';
+import { hasTaskset, type StartedServer, startGrid, startUdpRelay } from './serverProcess.ts';
+import { median } from './stats.ts';
+
+type Kind = 'udp' | 'quic' | 'web';
+
+/** The fixed load shapes: realistic game voice rooms, sized so the clients can follow. */
+export const SHAPES: Record<Kind, { rooms: number; peers: number; speakers: number; joinRate: number }> = {
+  udp: { rooms: 180, peers: 10, speakers: 2, joinRate: 1000 },
+  quic: { rooms: 40, peers: 10, speakers: 2, joinRate: 200 },
+  web: { rooms: 30, peers: 5, speakers: 2, joinRate: 25 },
+};
+const RATE = 50;
+const PROBE_SECONDS = 3;
+const WARMUP_SECONDS = 1;
+const MAX_P99_MS = 50;
+
+export type Probe = {
+  activeRooms: number;
+  out: number;
+  in: number;
+  loss: number;
+  p99: number;
+  serverCpu: number | undefined;
+  clientCpu: number;
+  skipped: number;
+  sustained: boolean;
+  /** The first try failed on a latency spike with both cores below 85%: this is the second. */
+  retried?: boolean;
+};
+
+export type TransportResult = {
+  kind: Kind;
+  shape: (typeof SHAPES)[Kind];
+  join: JoinResult;
+  probes: Probe[];
+  /** Highest out/s of a sustained probe. */
+  maxSustained: number;
+  /**
+   * What failed first: 'server' (its core >= 85% busy), 'clients' (theirs, or they fell behind),
+   * 'latency' (neither saturated: a latency spike, e.g. another process on the machine), 'none'.
+   */
+  bound: 'server' | 'clients' | 'latency' | 'none';
+  /** out/s ÷ server CPU share at the highest sustained probe (the server >= 20% busy). */
+  perServerCore: number | undefined;
+  halfLoad: { out: number; p50: number; p95: number; p99: number } | undefined;
+  memory: { idlePerPeer: number | undefined; speakingPerPeer: number | undefined };
+};
+
+/** Sends the load clients skipped (fell > 2 frames behind) may be at most this share of those sent. */
+const MAX_SKIPPED = 0.001;
+
+function isSustained(run: RunResult): boolean {
+  const sent = run.inPerSecond * run.params.duration;
+  return (
+    run.loss < 0.01 &&
+    run.latency.p99 < MAX_P99_MS &&
+    run.clients.skipped <= MAX_SKIPPED * sent &&
+    run.outPerSecond > 0
+  );
+}
+
+function toProbe(run: RunResult): Probe {
+  return {
+    activeRooms: run.params.activeRooms,
+    out: run.outPerSecond,
+    in: run.inPerSecond,
+    loss: run.loss,
+    p99: run.latency.p99,
+    serverCpu: run.serverCpu,
+    clientCpu: Math.max(...run.clients.cpu),
+    skipped: run.clients.skipped,
+    sustained: isSustained(run),
+  };
+}
+
+async function benchTransport(kind: Kind, cpus: { server?: string; client?: string }, bar: ProgressBar) {
+  const shape = SHAPES[kind];
+  const say = (text: string, fraction: number) => bar.update(`${kind}: ${text}`, fraction);
+  say('starting the server', 0);
+  const server: StartedServer =
+    kind === 'udp'
+      ? await startUdpRelay(cpus.server === undefined ? {} : { cpus: cpus.server })
+      : await startGrid(cpus.server === undefined ? {} : { cpus: cpus.server });
+  let test: LoadTest | undefined;
+  try {
+    const plan: LoadPlan = {
+      transport: kind,
+      ...shape,
+      payload: 60,
+      workers: 1,
+      clientCpus: cpus.client,
+      target: server,
+      serverPid: server.pid,
+    };
+    test = await LoadTest.start(plan, say);
+    const once = (activeRooms: number, label: string) =>
+      test!.run(
+        { activeRooms, rate: RATE, duration: PROBE_SECONDS, warmup: WARMUP_SECONDS, align: false },
+        (text, fraction) => say(`${label} ${activeRooms} rooms ${text}`, fraction),
+      );
+    // A probe that fails while neither the server nor the clients are near a full core failed
+    // on a latency spike from elsewhere (the machine is shared): it gets one second chance.
+    const probe = async (activeRooms: number, label: string) => {
+      let run = await once(activeRooms, label);
+      let p = toProbe(run);
+      if (!p.sustained && (p.serverCpu ?? 0) < 0.85 && p.clientCpu < 0.85) {
+        run = await once(activeRooms, `${label} (again)`);
+        p = { ...toProbe(run), retried: true };
+      }
+      return { run, probe: p };
+    };
+    const probes: Probe[] = [];
+    const runs: RunResult[] = [];
+    // Ladder: 1/6, 2/6 ... of the rooms until a probe fails; then bisect twice.
+    let good = 0;
+    let bad = shape.rooms + 1;
+    for (let step = 1; step <= 6; step++) {
+      const rooms = Math.round((shape.rooms * step) / 6);
+      const { run, probe: p } = await probe(rooms, 'ladder');
+      probes.push(p);
+      runs.push(run);
+      if (p.sustained) good = rooms;
+      else {
+        bad = rooms;
+        break;
+      }
+    }
+    for (let i = 0; i < 2 && bad - good > 1 && bad <= shape.rooms; i++) {
+      const rooms = Math.round((good + bad) / 2);
+      const { run, probe: p } = await probe(rooms, 'bisect');
+      probes.push(p);
+      runs.push(run);
+      if (p.sustained) good = rooms;
+      else bad = rooms;
+    }
+    const sustained = probes.filter((p) => p.sustained);
+    const maxSustained = Math.max(0, ...sustained.map((p) => p.out));
+    const failed = probes.find((p) => !p.sustained);
+    const bound: TransportResult['bound'] =
+      failed === undefined
+        ? 'none'
+        : (failed.serverCpu ?? 0) >= 0.85
+          ? 'server'
+          : failed.clientCpu >= 0.85 || failed.skipped > 0
+            ? 'clients'
+            : 'latency';
+    const top = sustained
+      .filter((p) => (p.serverCpu ?? 0) >= 0.2)
+      .reduce<Probe | undefined>((best, p) => (best === undefined || p.out > best.out ? p : best), undefined);
+    const perCore = top === undefined ? Number.NaN : top.out / (top.serverCpu as number);
+    // Latency at half the sustained load.
+    let halfLoad: TransportResult['halfLoad'];
+    if (good > 0) {
+      const { run } = await probe(Math.max(1, Math.round(good / 2)), 'half load');
+      halfLoad = { out: run.outPerSecond, p50: run.latency.p50, p95: run.latency.p95, p99: run.latency.p99 };
+    }
+    // Everyone speaking: RSS per speaking peer.
+    const { run: full } = await probe(shape.rooms, 'all speaking');
+    const join = test.joined;
+    return {
+      kind,
+      shape,
+      join,
+      probes,
+      maxSustained,
+      bound,
+      perServerCore: Number.isNaN(perCore) ? undefined : perCore,
+      halfLoad,
+      memory: {
+        idlePerPeer: perPeer(join.rssBefore, join.rssAfter, join.peers),
+        speakingPerPeer: perPeer(join.rssBefore, full.serverRss, join.peers),
+      },
+    } satisfies TransportResult;
+  } finally {
+    await test?.close();
+    await server.stop();
+  }
+}
+
+function medianOf(
+  results: TransportResult[],
+  pick: (r: TransportResult) => number | undefined,
+): number | undefined {
+  const values = results.map(pick).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  return values.length === 0 ? undefined : median(values);
+}
+
+export type SuiteSummary = Record<
+  Kind,
+  {
+    maxSustained: number | undefined;
+    bound: string;
+    perServerCore: number | undefined;
+    ratioToBaseline: number | undefined;
+    latencyHalfLoad: { p50: number | undefined; p99: number | undefined };
+    join: { p50: number | undefined; p99: number | undefined };
+    connect: { p50: number | undefined; p99: number | undefined };
+    idlePerPeer: number | undefined;
+    speakingPerPeer: number | undefined;
+  }
+>;
+
+export function summarize(all: Partial<Record<Kind, TransportResult[]>>): Partial<SuiteSummary> {
+  const summary: Partial<SuiteSummary> = {};
+  const base = all.udp ? medianOf(all.udp, (r) => r.perServerCore) : undefined;
+  for (const [kind, results] of Object.entries(all) as [Kind, TransportResult[]][]) {
+    const perCore = medianOf(results, (r) => r.perServerCore);
+    summary[kind] = {
+      maxSustained: medianOf(results, (r) => r.maxSustained),
+      bound: results.map((r) => r.bound).join(','),
+      perServerCore: perCore,
+      ratioToBaseline: perCore !== undefined && base !== undefined ? perCore / base : undefined,
+      latencyHalfLoad: {
+        p50: medianOf(results, (r) => r.halfLoad?.p50),
+        p99: medianOf(results, (r) => r.halfLoad?.p99),
+      },
+      join: {
+        p50: medianOf(results, (r) => r.join.join.p50),
+        p99: medianOf(results, (r) => r.join.join.p99),
+      },
+      connect: {
+        p50: medianOf(results, (r) => r.join.connect.p50),
+        p99: medianOf(results, (r) => r.join.connect.p99),
+      },
+      idlePerPeer: medianOf(results, (r) => r.memory.idlePerPeer),
+      speakingPerPeer: medianOf(results, (r) => r.memory.speakingPerPeer),
+    };
+  }
+  return summary;
+}
+
+function printSummary(summary: Partial<SuiteSummary>, repeat: number): string {
+  const rows: [string, string][] = [];
+  const names: Record<Kind, string> = {
+    udp: 'bare UDP relay (baseline)',
+    quic: 'QUIC / WebTransport',
+    web: 'web (WebSocket + WebRTC data channel)',
+  };
+  for (const kind of ['udp', 'quic', 'web'] as Kind[]) {
+    const s = summary[kind];
+    if (!s) continue;
+    const shape = SHAPES[kind];
+    rows.push([
+      '',
+      `${names[kind]}: rooms of ${shape.peers} (${shape.speakers} speaking), ${RATE} packets/s per speaker`,
+    ]);
+    rows.push(['max sustained', `${fmtInt(s.maxSustained)} forwarded/s (< 1% loss; stopped by: ${s.bound})`]);
+    rows.push([
+      'per server core',
+      `${fmtInt(s.perServerCore)} forwarded/s per CPU-second${s.ratioToBaseline === undefined || kind === 'udp' ? '' : ` = ${s.ratioToBaseline.toFixed(2)} × baseline`}`,
+    ]);
+    rows.push([
+      'latency @ half load',
+      `p50 ${fmtMs(s.latencyHalfLoad.p50)} ms, p99 ${fmtMs(s.latencyHalfLoad.p99)} ms (end to end)`,
+    ]);
+    if (kind !== 'udp') {
+      rows.push(['join (JoinRoom→Joined)', `p50 ${fmtMs(s.join.p50)} ms, p99 ${fmtMs(s.join.p99)} ms`]);
+      rows.push(['connect (transport)', `p50 ${fmtMs(s.connect.p50)} ms, p99 ${fmtMs(s.connect.p99)} ms`]);
+    }
+    rows.push(['RSS per peer', `idle ${fmtBytes(s.idlePerPeer)}, speaking ${fmtBytes(s.speakingPerPeer)}`]);
+  }
+  return `${formatTable(rows)}\n(${repeat === 1 ? 'one run' : `medians of ${repeat} runs`}; server on CPU 0, clients on CPU 1)\n`;
+}
+
+function printProbes(result: TransportResult): string {
+  return result.probes
+    .map(
+      (p) =>
+        `  ${result.kind} ${String(p.activeRooms).padStart(3)} rooms: out ${fmtInt(p.out).padStart(7)}/s in ${fmtInt(p.in).padStart(6)}/s loss ${fmtPercent(p.loss, 2).padStart(7)} p99 ${fmtMs(p.p99).padStart(5)} ms server ${fmtPercent(p.serverCpu).padStart(5)} clients ${fmtPercent(p.clientCpu).padStart(5)}${p.skipped ? ` skipped ${p.skipped}` : ''} ${p.sustained ? 'ok' : 'FAIL'}${p.retried ? ' (2nd try)' : ''}`,
+    )
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      repeat: { type: 'string', default: '1' },
+      only: { type: 'string', default: 'udp,quic,web' },
+      json: { type: 'boolean' },
+    },
+  });
+  const repeat = Number(values.repeat);
+  const kinds = values.only.split(',') as Kind[];
+  const pin = availableParallelism() >= 2 && hasTaskset();
+  const cpus = pin
+    ? { server: '0', client: availableParallelism() === 2 ? '1' : `1-${availableParallelism() - 1}` }
+    : {};
+  const bar = new ProgressBar(process.stderr, true);
+  const all: Partial<Record<Kind, TransportResult[]>> = {};
+  for (let i = 0; i < repeat; i++) {
+    for (const kind of kinds) {
+      const result = await benchTransport(kind, cpus, bar);
+      bar.done();
+      const list = all[kind] ?? [];
+      list.push(result);
+      all[kind] = list;
+      process.stderr.write(`${printProbes(result)}\n`);
+    }
+  }
+  bar.done();
+  const summary = summarize(all);
+  if (values.json) process.stdout.write(`${JSON.stringify({ summary, runs: all }, null, 2)}\n`);
+  else process.stdout.write(printSummary(summary, repeat));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench suite: ${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 1;
+});
