@@ -11,17 +11,7 @@
  * token): the scenario passing proves the chart's RBAC is enough, and a test proves calls
  * outside it are refused.
  *
- * STATUS (not yet in `npm run e2e`: named .scenario.ts, not .test.ts, until it is green 3x):
- * - needs a CRD the API server accepts: kube-apiserver 1.37 evaluates the CEL rules against
- *   the `default: {}` of spec, spec.supervisor and spec.networking and rejects the CRD
- *   ("no such key: networking"); operator/api/crd.ts must give those defaults the keys the
- *   rules read (spec: {networking: {mode: HostPort, publicAddress: {source: HostIP}},
- *   supervisor: {mode: BuiltIn}}; supervisor: {mode: BuiltIn}; networking: {mode: HostPort,
- *   publicAddress: {source: HostIP}}). With that, helm install, the dry run, RBAC, Ready,
- *   Connect and uninstall steps were seen to pass;
- * - the voice step fails with `SetupWebRtc: internal server error` from the pod-runner grid
- *   (WebRTC towards 127.0.0.1); not yet diagnosed.
- * Run: node --test --test-timeout=600000 e2e/ship/ship.scenario.ts
+ * Run alone: npm run e2e:ship (or node --test --test-timeout=600000 e2e/ship/ship.test.ts).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
