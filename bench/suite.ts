@@ -7,7 +7,7 @@
  *   1. join a population of peers (join p50/p99; RSS per idle peer),
  *   2. a ladder of probes (more and more rooms speaking, 3 s each), then bisection between the
  *      last sustained and the first failed probe: the highest forwarded packets/s sustained
- *      (loss < 1%, latency p99 < 50 ms, clients keeping their schedule),
+ *      (loss < 1%, clients keeping their schedule, p99 < 250 ms; see MAX_P99_MS),
  *   3. end-to-end latency at half that load; RSS per speaking peer with everyone speaking.
  * It also reports forwarded packets per second of *server CPU* (out/s ÷ the server's share of
  * its core, at the highest sustained probe), the figure that stays meaningful when the load clients, not the server, run out of
@@ -31,12 +31,18 @@ type Kind = 'udp' | 'quic' | 'web';
 export const SHAPES: Record<Kind, { rooms: number; peers: number; speakers: number; joinRate: number }> = {
   udp: { rooms: 180, peers: 10, speakers: 2, joinRate: 1000 },
   quic: { rooms: 40, peers: 10, speakers: 2, joinRate: 200 },
-  web: { rooms: 30, peers: 5, speakers: 2, joinRate: 25 },
+  web: { rooms: 40, peers: 5, speakers: 2, joinRate: 25 },
 };
 const RATE = 50;
 const PROBE_SECONDS = 3;
 const WARMUP_SECONDS = 1;
-const MAX_P99_MS = 50;
+/**
+ * A probe is sustained when loss < 1% (the issue's definition), the load clients kept their
+ * schedule (skipped <= 1% of the sends) and the end-to-end p99 stayed under 250 ms (a backlog
+ * growing through the window shows here before it turns into loss). Latency proper is measured
+ * separately, at half the sustained load.
+ */
+const MAX_P99_MS = 250;
 
 export type Probe = {
   activeRooms: number;
@@ -71,7 +77,7 @@ export type TransportResult = {
 };
 
 /** Sends the load clients skipped (fell > 2 frames behind) may be at most this share of those sent. */
-const MAX_SKIPPED = 0.001;
+const MAX_SKIPPED = 0.01;
 
 function isSustained(run: RunResult): boolean {
   const sent = run.inPerSecond * run.params.duration;
