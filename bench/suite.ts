@@ -301,16 +301,57 @@ function printProbes(result: TransportResult): string {
     .join('\n');
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
+function parseSuiteArgs() {
+  return parseArgs({
     options: {
       repeat: { type: 'string', default: '1' },
       only: { type: 'string', default: 'udp,quic,web' },
       json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+}
+
+const suiteHelp = `Usage: npm run bench [-- --repeat N] [--only udp,quic,web] [--json]
+
+The fixed benchmark suite (docs/performance.md): for each transport, the highest forwarded
+voice packets/s one server core sustains at < 1% loss, latency at half that load, join time and
+memory per peer, beside a bare UDP relay baseline. Prints numbers, not pass/fail; about 5 min.
+
+  --repeat N     run the suite N times and print medians (default 1)
+  --only LIST    transports to measure, of udp, quic, web (default all)
+  --json         the summary and every probe as JSON on stdout
+
+For one load test with your own shape: npx grid-bench --help`;
+
+const kindNames: readonly Kind[] = ['udp', 'quic', 'web'];
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parseSuiteArgs>;
+  try {
+    parsed = parseSuiteArgs();
+  } catch (error) {
+    process.stderr.write(
+      `bench suite: ${(error as Error).message}\nRun 'npm run bench -- --help' for usage.\n`,
+    );
+    process.exitCode = 2;
+    return;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(`${suiteHelp}\n`);
+    return;
+  }
   const repeat = Number(values.repeat);
   const kinds = values.only.split(',') as Kind[];
+  const unknown = kinds.filter((kind) => !kindNames.includes(kind));
+  if (!Number.isInteger(repeat) || repeat < 1 || unknown.length > 0) {
+    process.stderr.write(
+      `bench suite: ${unknown.length > 0 ? `unknown transport(s) ${unknown.join(', ')} in --only` : `--repeat must be a whole number >= 1, got '${values.repeat}'`}\n`,
+    );
+    process.exitCode = 2;
+    return;
+  }
   const pin = availableParallelism() >= 2 && hasTaskset();
   const cpus = pin
     ? { server: '0', client: availableParallelism() === 2 ? '1' : `1-${availableParallelism() - 1}` }
