@@ -60,7 +60,12 @@ export type LaunchOptions = {
   trustedCertificatesPem: readonly string[];
 };
 
-export async function launchChromium(options: LaunchOptions): Promise<Browser> {
+/**
+ * Debian's headless Chromium, kept off the network: on a closed machine its background
+ * services would otherwise try to reach Google's hosts at every start. `extraArgs` add what a
+ * test needs (fake media, certificate trust, `--disable-quic`).
+ */
+export async function launchHeadlessChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   ensureChromium();
   return chromium.launch({
     executablePath: chromiumPath,
@@ -73,14 +78,22 @@ export async function launchChromium(options: LaunchOptions): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
-      '--disable-quic',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${options.fakeAudioFile}`,
-      '--autoplay-policy=no-user-gesture-required',
-      `--ignore-certificate-errors-spki-list=${options.trustedCertificatesPem.map(spkiHash).join(',')}`,
+      ...extraArgs,
     ],
   });
+}
+
+/** Chromium for the web SDK tests: fake microphone, autoplay, the server certificate trusted. */
+export function launchChromium(options: LaunchOptions): Promise<Browser> {
+  return launchHeadlessChromium([
+    // The SDK's traffic is WebSocket and WebRTC; no QUIC needed.
+    '--disable-quic',
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-audio-capture=${options.fakeAudioFile}`,
+    '--autoplay-policy=no-user-gesture-required',
+    `--ignore-certificate-errors-spki-list=${options.trustedCertificatesPem.map(spkiHash).join(',')}`,
+  ]);
 }
 
 export type PageServer = { url: string; close: () => Promise<void> };

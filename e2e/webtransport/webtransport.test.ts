@@ -16,14 +16,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decode, encode } from '@msgpack/msgpack';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { OdinQuicClient } from '../../client/quic/odinQuicClient.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { encodeRequest } from '../../server/protocol/msgpackRpc.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../test/helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../test/helpers/voice.ts';
 import { freeUdpPort } from '../../test/transports/quic/helpers.ts';
-import { ensureChromium } from '../sdk/browser.ts';
+import { launchHeadlessChromium } from '../sdk/browser.ts';
 import { installWebTransportHarness, type WebTransportHarness } from './page.ts';
 
 describe('Chromium WebTransport on the [quic] listener', () => {
@@ -59,20 +59,8 @@ describe('Chromium WebTransport on the [quic] listener', () => {
     await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
     const address = pageServer.address();
     pageUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`;
-    ensureChromium();
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      timeout: 60_000,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    // QUIC stays enabled here: WebTransport runs over it.
+    browser = await launchHeadlessChromium();
   });
 
   after(async () => {
