@@ -98,19 +98,24 @@ describe('RPC dispatch', () => {
   });
 });
 
+/** A generation B JoinRoom (the token in the call) as msgid 0, answered before it returns. */
+async function joinGenerationB(client: { handleRpc(bytes: Uint8Array): void }): Promise<void> {
+  client.handleRpc(
+    encodeRequest(0, 'JoinRoom', {
+      token: 'ns/alice@lobby',
+      room_id: 'lobby',
+      user_data: bytes(''),
+      position: [0, 0],
+    }),
+  );
+  await flush();
+}
+
 describe('generation B and single-connection transports', () => {
   test('JoinRoom with a token answers {peer_id, stream_id, token}', async () => {
     const h = new Harness({ reconnectToken: (peer) => `reconnect-${peer.id}` });
     const c = h.client();
-    c.client.handleRpc(
-      encodeRequest(0, 'JoinRoom', {
-        token: 'ns/alice@lobby',
-        room_id: 'lobby',
-        user_data: bytes(''),
-        position: [0, 0],
-      }),
-    );
-    await flush();
+    await joinGenerationB(c.client);
     const result = c.main.responses()[0]?.result as { peer_id: number; stream_id: number; token: string };
     assert.ok(h.sfu.getRoom('ns', 'lobby')?.peers.has(result.peer_id));
     c.client.handleRpc(encodeRequest(1, 'RequestReconnectToken', {}));
@@ -121,15 +126,7 @@ describe('generation B and single-connection transports', () => {
   test('the JoinRoom token opens the room stream once (/room?token=), and only while the peer waits for it', async () => {
     const h = new Harness();
     const c = h.client();
-    c.client.handleRpc(
-      encodeRequest(0, 'JoinRoom', {
-        token: 'ns/alice@lobby',
-        room_id: 'lobby',
-        user_data: bytes(''),
-        position: [0, 0],
-      }),
-    );
-    await flush();
+    await joinGenerationB(c.client);
     const { token } = c.main.responses()[0]!.result as { token: string };
     assert.match(token, /^[A-Za-z0-9_-]{43}$/, '256 random bits, base64url');
     assert.equal(h.sfu.attachRoomStreamByToken('not-the-token', new FakeConnection()), undefined);
@@ -141,15 +138,7 @@ describe('generation B and single-connection transports', () => {
   test('without a reconnect hook, RequestReconnectToken is refused with a reason', async () => {
     const h = new Harness();
     const c = h.client();
-    c.client.handleRpc(
-      encodeRequest(0, 'JoinRoom', {
-        token: 'ns/alice@lobby',
-        room_id: 'lobby',
-        user_data: bytes(''),
-        position: [0, 0],
-      }),
-    );
-    await flush();
+    await joinGenerationB(c.client);
     c.client.handleRpc(encodeRequest(1, 'RequestReconnectToken', {}));
     await flush();
     assert.match(String(c.main.responses()[1]?.error), /reconnect tokens are not configured/);
