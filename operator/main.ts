@@ -93,6 +93,7 @@ async function main(): Promise<number> {
     onReport: (fleet) => controller?.onReport(fleet.namespace, fleet.name),
     log,
   });
+  metrics.countSupervisedServers = () => supervisor.reportingServers();
   controller = new OdinServerController({ kubeConfig, supervisor, supervisorUrl, metrics, identity, log });
   const supervisorPort = await supervisor.listen();
   const health = await startHealthServer({

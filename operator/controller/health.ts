@@ -31,10 +31,15 @@ export class OperatorMetrics {
     help: '1 on the leader.',
     registers: [this.registry],
   });
-  readonly supervisorServers = new Gauge({
+  /** Set by main: how many grid servers currently report (read at scrape time). */
+  countSupervisedServers: () => number = () => 0;
+  readonly supervisorServers: Gauge = new Gauge({
     name: 'odin_operator_supervised_servers',
-    help: 'Grid servers reporting to the built-in supervisor.',
+    help: 'Grid servers reporting to the built-in supervisor (heard from within 7.5 s).',
     registers: [this.registry],
+    collect: (): void => {
+      this.supervisorServers.set(this.countSupervisedServers());
+    },
   });
 }
 

@@ -18,7 +18,7 @@ import { signToken, TokenError, TokenVerifier } from '../../server/auth/index.ts
 import { ConfigError } from '../../server/config/index.ts';
 import type { RoomIdWire } from '../../server/supervisor/protocol.ts';
 import { AdminTokenError, verifyAdminToken } from './adminToken.ts';
-import { chooseServer, Fleet, roomKey, type ServerEntry } from './fleet.ts';
+import { chooseServer, Fleet, roomKey, type ServerEntry, SILENT_AFTER_MS } from './fleet.ts';
 import { answerGridConfig, serverKeyFor } from './gridConfig.ts';
 import { parseReportParams, WireError, wireTask } from './wire.ts';
 
@@ -69,6 +69,18 @@ export class SupervisorServer {
       this.fleets.set(key, fleet);
     }
     return fleet;
+  }
+
+  /** Servers heard from within SILENT_AFTER_MS, over every fleet (`odin_operator_supervised_servers`). */
+  reportingServers(): number {
+    const now = this.#now();
+    let count = 0;
+    for (const fleet of this.fleets.values()) {
+      for (const server of fleet.servers.values()) {
+        if (server.lastReportAt !== undefined && now - server.lastReportAt < SILENT_AFTER_MS) count++;
+      }
+    }
+    return count;
   }
 
   forget(namespace: string, name: string): void {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { OperatorMetrics } from '../../operator/controller/health.ts';
 import { SupervisorServer } from '../../operator/supervisor/server.ts';
 import {
   accessKeyToJwk,
@@ -145,4 +146,14 @@ test('a silent server takes no new rooms', async () => {
   randomValue = 0.99;
   const res = await rpc('/games/voice', 'Connect', {}, `Bearer ${token}`);
   assert.equal(res.body.result?.address, '127.0.0.1:5001');
+});
+
+test('odin_operator_supervised_servers counts the servers heard from within 7.5 s, at scrape time', async () => {
+  // p1 has just reported; p2 has been silent for 8 s (previous test).
+  assert.equal(supervisor.reportingServers(), 1);
+  const metrics = new OperatorMetrics();
+  metrics.countSupervisedServers = () => supervisor.reportingServers();
+  assert.match(await metrics.registry.metrics(), /^odin_operator_supervised_servers 1$/m);
+  now += 8_000;
+  assert.match(await metrics.registry.metrics(), /^odin_operator_supervised_servers 0$/m);
 });
