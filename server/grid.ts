@@ -28,6 +28,25 @@ export interface Listener {
   close(reason: string): Promise<void>;
 }
 
+/** A listener could not open; the message names it, the cause and the usual fix. */
+export class ListenerError extends Error {
+  override name = 'ListenerError';
+  readonly listener: string;
+  constructor(listener: string, cause: Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const hint =
+      code === 'EADDRINUSE'
+        ? ': the address is in use (another grid?); stop that process or change the binding in config.toml (docs/configuration.md)'
+        : code === 'EADDRNOTAVAIL'
+          ? ': no network interface has that address; fix the binding in config.toml'
+          : code === 'EACCES'
+            ? ': not allowed to bind that port (ports below 1024 need privileges)'
+            : '';
+    super(`${listener}: cannot open: ${cause.message}${hint}`, { cause });
+    this.listener = listener;
+  }
+}
+
 /** What the process needs of the SFU core to drain it (server/core/sfu.ts fits). */
 export interface DrainableCore {
   /** Refuse new joins; peers already in rooms stay. */
@@ -97,10 +116,26 @@ export class Grid extends EventEmitter<GridEvents> {
     return this.#state === 'running';
   }
 
+  /**
+   * Opens every listener. When one cannot open (a port in use, a bad certificate), the ones
+   * already open are closed again and a ListenerError names the listener: a server that
+   * cannot listen must exit, not linger half-started.
+   */
   async start(): Promise<void> {
     this.#keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+    const opened: Listener[] = [];
     for (const listener of this.#listeners) {
-      await listener.open();
+      try {
+        await listener.open();
+      } catch (error) {
+        for (const open of opened.reverse()) await open.close('the server could not start').catch(() => {});
+        clearInterval(this.#keepAlive);
+        this.#exitCode = ExitCode.failure;
+        this.#setState('stopped');
+        this.#resolveStopped(this.#exitCode);
+        throw new ListenerError(listener.name, error as Error);
+      }
+      opened.push(listener);
       this.#logger.info({ listener: listener.name }, 'listening');
     }
     this.#setState('running');

@@ -20,6 +20,7 @@ import { licenseCommand, licenseHelp } from './cli/license.ts';
 import { runCommand, runHelp } from './cli/run.ts';
 import { tokenCommand, tokenHelp } from './cli/token.ts';
 import { ConfigError } from './config/index.ts';
+import { ListenerError } from './grid.ts';
 import { LicenseError } from './license/index.ts';
 import { readPackageVersion } from './version.ts';
 
@@ -105,6 +106,9 @@ try {
     // A key or token given on the command line (grid token --access-key, grid license sign).
     err(`grid: ${error.message}`);
     process.exitCode = ExitCode.usage;
+  } else if (error instanceof ListenerError) {
+    err(`grid: ${error.message}`);
+    process.exitCode = ExitCode.failure;
   } else if (error instanceof LicenseError) {
     err(`grid: ${error.message}`);
     process.exitCode = ExitCode.invalidLicense;

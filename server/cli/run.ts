@@ -84,7 +84,12 @@ export async function runCommand(
     });
   }
   installSignalHandlers(grid, logger);
-  await grid.start();
+  try {
+    await grid.start();
+  } catch (error) {
+    expiryWatch?.cancel();
+    throw error;
+  }
   const services = startGridServices({ grid, config, parts, license, version, logger });
   if (dev) out(await devBanner(config, dev));
   const exitCode = await grid.stopped;

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -325,6 +326,27 @@ describe('running grid', () => {
     await grid(['check', '--quiet'], { cwd });
     assert.equal(await readFile(join(cwd, '.grid-dev/access-key'), 'utf8'), key);
     assert.equal(await readFile(join(cwd, '.grid-dev/certificate.pem'), 'utf8'), certificate);
+  });
+
+  test('a listener that cannot open (port in use) exits 1 at once, naming the listener and the fix', async () => {
+    const cwd = await workDir();
+    const holder = createNetServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      await writeFile(
+        join(cwd, 'config.toml'),
+        `public_address = "localhost"\n[metrics]\nbinding = "127.0.0.1:${port}"\n`,
+      );
+      const started = Date.now();
+      const { code, stderr } = await grid([], { cwd });
+      assert.equal(code, 1);
+      assert.match(stderr, new RegExp(`metrics 127\\.0\\.0\\.1:${port}: cannot open: .*address is in use`));
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+      assert.ok(Date.now() - started < 10_000, 'it exits instead of lingering half-started');
+    } finally {
+      holder.close();
+    }
   });
 
   test('an invalid config stops the server before it starts, exit 3', async () => {
