@@ -232,8 +232,8 @@ export const HttpSchema = Type.Object(
     webrtc_candidates: Type.Array(Type.String({ format: Format.host }), {
       default: [],
       description:
-        'IP addresses or hostnames offered as WebRTC ICE host candidates. Empty: the host of the ' +
-        'public address.',
+        'IP addresses or hostnames offered as WebRTC ICE host candidates (host names are resolved ' +
+        'to an address once at start). Empty: the host of the public address.',
     }),
     webrtc_binding: binding(
       '0.0.0.0:8844',

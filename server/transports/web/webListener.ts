@@ -11,6 +11,7 @@
  * plus the single WebRTC UDP port (`webrtc_binding`) through `UdpMux`. This module only
  * adapts sockets to the core (`Connection`); rooms, peers and routing are the core's.
  */
+import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
@@ -19,6 +20,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -69,6 +71,8 @@ export class WebListener implements Listener {
   readonly #logger: Logger;
   /** Resolved again at open() when a binding asks for port 0 (the real port is known only then). */
   #publicAddress: string;
+  /** The answer's candidate addresses, resolved once when the listener opens. */
+  #candidates: string[] = [];
   readonly #signingKeys: Map<string, OdinJwk>;
   readonly #webSockets = new WebSocketServer({
     noServer: true,
@@ -155,6 +159,7 @@ export class WebListener implements Listener {
     }
     const webrtc = splitBinding(http.webrtc_binding);
     this.#mux = await UdpMux.bind({ host: webrtc.host, port: webrtc.port, logger: this.#logger });
+    this.#candidates = await resolveCandidates(webRtcCandidates(http, this.#publicAddress), this.#logger);
   }
 
   drain(): void {
@@ -316,12 +321,11 @@ export class WebListener implements Listener {
     client: () => ReturnType<Sfu['connect']>,
     onLocalSignal?: (signal: WebRtcLocalSignal) => void,
   ): WebRtcSession {
-    const http = this.#http;
     const mux = this.#mux!;
     const sfu = this.#params.sfu;
     return createWebRtcSession({
       mux,
-      candidates: webRtcCandidates(http, this.#publicAddress),
+      candidates: this.#candidates,
       port: mux.address().port,
       onVoice: (bytes) => sfu.handleVoice(client(), bytes),
       onClosed: (reason) => {
@@ -370,11 +374,39 @@ export class WebListener implements Listener {
 /**
  * The addresses the WebRTC answer advertises: `[http] webrtc_candidates`, or when that is empty
  * (its default) the host of the address this listener announces (`public_address_override`,
- * else `public_address`). A host name is passed through: browsers resolve it.
+ * else `public_address`).
  */
 export function webRtcCandidates(http: HttpConfig, publicAddress: string): string[] {
   if (http.webrtc_candidates.length > 0) return [...http.webrtc_candidates];
   return [splitHost(publicAddress)];
+}
+
+/**
+ * Host names among the candidates become IP addresses, resolved once at start: ICE candidates
+ * are addresses (RFC 8445 section 5.1.1), and whether a client resolves a name in a remote
+ * candidate is up to the client. A name that does not resolve is kept, with a warning.
+ */
+export async function resolveCandidates(
+  candidates: readonly string[],
+  logger?: { warn(fields: object, message: string): void },
+): Promise<string[]> {
+  const resolved: string[] = [];
+  for (const candidate of candidates) {
+    if (isIP(candidate) !== 0) {
+      resolved.push(candidate);
+      continue;
+    }
+    try {
+      resolved.push((await lookup(candidate)).address);
+    } catch (error) {
+      logger?.warn(
+        { candidate, error: (error as Error).message },
+        'cannot resolve a WebRTC candidate host name; advertising the name as it is',
+      );
+      resolved.push(candidate);
+    }
+  }
+  return resolved;
 }
 
 /** The host part of `host` or `host:port` (IPv6 in brackets). */
