@@ -16,7 +16,7 @@ if [[ -z "${HELM:-}" ]]; then
   [[ -x "$HELM" ]] || bash e2e/cluster/build.sh
 fi
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" || true' EXIT
 export HELM_CACHE_HOME="$tmp/cache" HELM_CONFIG_HOME="$tmp/config" HELM_DATA_HOME="$tmp/data"
 
 fail() { echo "charts/check.sh: $*" >&2; exit 1; }

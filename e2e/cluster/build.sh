@@ -111,7 +111,13 @@ ldflags_for() {
 
 total_start=$SECONDS
 ticker=""
-trap '[ -n "$ticker" ] && kill "$ticker" 2>/dev/null; rm -f "$bin"/.*.tmp' EXIT
+# The EXIT trap must not change the script's status: under `set -e` a failing command in it
+# (kill on a ticker that is already gone) would turn a finished build into exit 1.
+cleanup() {
+  if [ -n "$ticker" ]; then kill "$ticker" 2>/dev/null || true; fi
+  rm -f "$bin"/.*.tmp || true
+}
+trap cleanup EXIT
 log "building ${#missing[@]} binaries into $bin with $gover on $(nproc) cores (cold: many minutes)"
 i=0
 for t in "${missing[@]}"; do

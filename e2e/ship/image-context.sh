@@ -22,7 +22,11 @@ export PATH="$node_bin:$PATH"
 [[ "$(node --version)" == v24.* ]] || { echo "need Node 24 (npm install first)" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/odin-image-XXXXXX")
 pid=
-cleanup() { [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
+# Never fails: a failing command in an EXIT trap under `set -e` would become the exit status.
+cleanup() {
+  if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; fi
+  rm -rf "$tmp" || true
+}
 trap cleanup EXIT
 fail() { echo "image-context: $*" >&2; exit 1; }
 
