@@ -113,7 +113,11 @@ total_start=$SECONDS
 ticker=""
 # The EXIT trap must not change the script's status: under `set -e` a failing command in it
 # (kill on a ticker that is already gone) would turn a finished build into exit 1.
+# A subshell killed by a signal runs the EXIT trap it inherited (bash does, before it can
+# reset it), so the clean-up acts only in the script's own process: in the ticker it would
+# delete the binary being built.
 cleanup() {
+  [ "$BASHPID" = "$$" ] || return 0
   if [ -n "$ticker" ]; then kill "$ticker" 2>/dev/null || true; fi
   rm -f "$bin"/.*.tmp || true
 }
@@ -127,8 +131,17 @@ for t in "${missing[@]}"; do
   log "[$i/${#missing[@]}] $name ($pkg)"
   start=$SECONDS
   t0="$(date +%s)"
+  # The progress ticker. Its sleep must not outlive it: an orphaned `sleep 30` holds the
+  # caller's stdout/stderr pipes open, so whoever reads them (a test, CI) waits for it.
   (
-    while sleep 30; do log "    ... $name: $(($(date +%s) - t0))s"; done
+    nap=""
+    trap '[ -z "$nap" ] || kill "$nap" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep 30 >/dev/null 2>&1 &
+      nap=$!
+      wait "$nap" 2>/dev/null || true
+      log "    ... $name: $(($(date +%s) - t0))s"
+    done
   ) &
   ticker=$!
   rc=0

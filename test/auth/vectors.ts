@@ -1,6 +1,8 @@
 /**
- * The shared ODIN test vectors (../shared/vectors/odin-tokens.json beside the repository),
- * parsed into typed values once.
+ * The ODIN test vectors (test/fixtures/odin-tokens.json: a copy of the project's shared vector
+ * file, which took them from @4players/odin-tokens 1.4.0's test suite and the public
+ * odin-server and odin-gateway repositories; its "about" field says so), parsed into typed
+ * values once. The repository carries them: a clone has nothing beside it.
  */
 import { readFileSync } from 'node:fs';
 import type { OdinJwk } from '../../server/auth/index.ts';
@@ -40,7 +42,7 @@ type Vectors = {
 };
 
 export const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/odin-tokens.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/odin-tokens.json', import.meta.url), 'utf8'),
 ) as Vectors;
 
 /** The vector tokens' `nbf`: 3000-01-01T00:00:00Z, in milliseconds. */

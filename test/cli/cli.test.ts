@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TokenVerifier } from '../../server/auth/index.ts';
+import { waitFor } from '../helpers/waitFor.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const gridMain = join(repo, 'server/main.ts');
@@ -62,14 +63,6 @@ function collect(child: ChildProcess): Promise<Result> & { output: () => string 
 
 function grid(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Result> {
   return collect(start(args, options));
-}
-
-async function waitFor(predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('grid --help and usage errors', () => {
@@ -338,12 +331,12 @@ describe('running grid', () => {
         join(cwd, 'config.toml'),
         `public_address = "localhost"\n[metrics]\nbinding = "127.0.0.1:${port}"\n`,
       );
-      const started = Date.now();
+      // Exiting at all is the verdict, not how fast: a grid that lingers half-started never
+      // exits, and the test's own timeout fails it (a wall-clock bound flaked on a busy machine).
       const { code, stderr } = await grid([], { cwd });
       assert.equal(code, 1);
       assert.match(stderr, new RegExp(`metrics 127\\.0\\.0\\.1:${port}: cannot open: .*address is in use`));
       assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
-      assert.ok(Date.now() - started < 10_000, 'it exits instead of lingering half-started');
     } finally {
       holder.close();
     }

@@ -65,7 +65,7 @@ export function load(text: string, env: Record<string, string> = {}) {
   return parseConfigText(text, { source: 'config.toml', env, checkFiles: false });
 }
 
-/** The README example key (ODIN-PROTOCOL.md §1; /work/shared/vectors/odin-tokens.json). */
+/** The README example key (ODIN-PROTOCOL.md §1; test/fixtures/odin-tokens.json). */
 export const README_KEY = {
   kid: 'Afkwfu4BVHDh',
   kty: 'OKP',

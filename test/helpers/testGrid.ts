@@ -197,10 +197,5 @@ export async function startTestGrid(options: TestGridOptions = {}): Promise<Test
  * Resolves once `check()` holds. For state with no event to await (counts in the core);
  * polls every 5 ms and fails with `what` after `timeoutMs`.
  */
-export async function eventually(check: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/** Waits for an event (`waitFor` in test/helpers/waitFor.ts: a generous cap, not a timing verdict). */
+export { waitFor as eventually } from './waitFor.ts';

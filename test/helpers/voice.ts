@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { OdinClient } from '../../client/odinClient.ts';
 import { encodeVoicePacket } from '../../server/protocol/voicePacket.ts';
+import { WAIT_CAP_MS } from './waitFor.ts';
 
 let nextSeq = 1_000;
 
@@ -37,7 +38,7 @@ export class VoiceInbox {
   }
 
   /** Resolves once `count` packets have arrived in total (since the last `clear`). */
-  waitFor(count: number, timeoutMs = 5_000): Promise<void> {
+  waitFor(count: number, timeoutMs = WAIT_CAP_MS): Promise<void> {
     if (this.packets.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -12,6 +12,7 @@ import {
   SupervisorReporter,
 } from '../../server/supervisor/index.ts';
 import { bytes, Harness } from '../core/helpers.ts';
+import { waitFor } from '../helpers/waitFor.ts';
 import { FakeGateway } from './fakeGateway.ts';
 
 const localConfig = (url: string) =>
@@ -327,11 +328,3 @@ describe('tasks', () => {
     assert.deepEqual(r.stats, { successes: 1, failures: 0 });
   });
 });
-
-async function waitFor(condition: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

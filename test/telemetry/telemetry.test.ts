@@ -6,6 +6,7 @@ import { defaultTelemetryConfig } from '../../server/config/index.ts';
 import { silentLogger } from '../../server/observability/log.ts';
 import { TELEMETRY_SCHEMA, Telemetry } from '../../server/telemetry/index.ts';
 import { FakeClock } from '../core/helpers.ts';
+import { waitFor } from '../helpers/waitFor.ts';
 
 const received: { headers: IncomingHttpHeaders; body: Record<string, unknown> }[] = [];
 let status = 204;
@@ -111,11 +112,3 @@ describe('telemetry', () => {
     assert.deepEqual(t.stats, { successes: 1, failures: 6 });
   });
 });
-
-async function waitFor(condition: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

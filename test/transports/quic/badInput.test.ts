@@ -14,7 +14,8 @@ import { encodeFieldSection } from '../../../server/transports/quic/qpack.ts';
 import type { QuicCloseInfo } from '../../../server/transports/quic/quicConnection.ts';
 import { concatBytes, encodeVarint } from '../../../server/transports/quic/varint.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
-import { clientEndpoint, freeUdpPort, waitFor } from './helpers.ts';
+import { waitFor } from '../../helpers/waitFor.ts';
+import { clientEndpoint, freeUdpPort } from './helpers.ts';
 
 describe('bad input on the [quic] listener', () => {
   let grid: TestGrid;
@@ -53,7 +54,7 @@ describe('bad input on the [quic] listener', () => {
   }
 
   async function expectClose(raw: { closed: () => QuicCloseInfo | undefined }, code: number): Promise<void> {
-    await waitFor(() => raw.closed() !== undefined, 3_000, 'the connection close');
+    await waitFor(() => raw.closed() !== undefined, 'the connection close');
     const info = raw.closed()!;
     assert.equal(info.by, 'peer', JSON.stringify(info));
     assert.equal(info.code, code, `expected 0x${code.toString(16)}, got ${JSON.stringify(info)}`);
@@ -146,7 +147,7 @@ describe('bad input on the [quic] listener', () => {
 
   test('a connection that opens no WebTransport session is closed after connect_timeout', async () => {
     const raw = await rawH3();
-    await waitFor(() => raw.closed() !== undefined, 3_000, 'connect_timeout');
+    await waitFor(() => raw.closed() !== undefined, 'connect_timeout');
     assert.equal(raw.closed()!.code, H3Error.REQUEST_INCOMPLETE);
     assert.match(raw.closed()!.reason, /connect_timeout/);
     await stillServing();

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import type { QuicCloseInfo, QuicConnection } from '../../../server/transports/quic/quicConnection.ts';
-import { clientEndpoint, serverEndpoint, waitFor } from './helpers.ts';
+import { waitFor } from '../../helpers/waitFor.ts';
+import { clientEndpoint, serverEndpoint } from './helpers.ts';
 
 const endpoints: QuicEndpoint[] = [];
 after(async () => {
@@ -62,7 +63,7 @@ async function connectClient(server: QuicEndpoint, params: Parameters<typeof cli
       received.closed = info;
     },
   };
-  await waitFor(() => established || received.closed !== undefined, 3_000, 'the handshake');
+  await waitFor(() => established || received.closed !== undefined, 'the handshake');
   assert.ok(established, `handshake failed: ${JSON.stringify(received.closed)}`);
   return { client, connection, received };
 }
@@ -73,16 +74,16 @@ test('a client connects through a Retry and gets its stream echoed', async () =>
   assert.equal(server.stats.retriesSent, 1);
   const stream = connection.openStream(true);
   connection.streamSend(stream, new TextEncoder().encode('hello quic'), true);
-  await waitFor(() => received.fins.has(stream), 3_000, 'the echo');
+  await waitFor(() => received.fins.has(stream), 'the echo');
   assert.equal(new TextDecoder().decode(Uint8Array.from(received.streams.get(stream)!)), 'hello quic');
 });
 
 test('datagrams are echoed, several per turn', async () => {
   const server = await echoServer();
   const { connection, received } = await connectClient(server);
-  await waitFor(() => connection.maxDatagramSize > 0, 3_000, 'datagram support');
+  await waitFor(() => connection.maxDatagramSize > 0, 'datagram support');
   for (let i = 0; i < 10; i++) assert.ok(connection.sendDatagram(Uint8Array.of(i, 1, 2, 3)));
-  await waitFor(() => received.datagrams.length === 10, 3_000, '10 echoed datagrams');
+  await waitFor(() => received.datagrams.length === 10, '10 echoed datagrams');
   assert.deepEqual(
     received.datagrams.map((d) => d[0]),
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
@@ -95,7 +96,7 @@ test('a large stream write waits in the send queue and arrives whole', async () 
   const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
   const stream = connection.openStream(true);
   connection.streamSend(stream, big, true);
-  await waitFor(() => received.fins.has(stream), 10_000, 'the big echo');
+  await waitFor(() => received.fins.has(stream), 'the big echo');
   const echoed = received.streams.get(stream)!;
   assert.equal(echoed.length, big.length);
   assert.equal(echoed[big.length - 1], big[big.length - 1]);
@@ -128,7 +129,7 @@ test('a connection closed by the client is reported closed on the server with it
   endpoints.push(server);
   const { connection } = await connectClient(server);
   connection.close(true, 0x100, 'bye');
-  await waitFor(() => closedInfo !== undefined, 5_000, 'the close on the server');
+  await waitFor(() => closedInfo !== undefined, 'the close on the server');
   assert.ok(serverSide);
   assert.deepEqual(closedInfo, { by: 'peer', isApp: true, code: 0x100, reason: 'bye' });
 });

@@ -53,15 +53,6 @@ export async function clientEndpoint(
   });
 }
 
-/** Resolves when `check` holds (polled), rejects after `timeoutMs`. */
-export async function waitFor(check: () => boolean, timeoutMs = 3_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /** A free UDP port on loopback (the grid binds it right after). */
 export async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4');

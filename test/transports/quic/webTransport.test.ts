@@ -4,7 +4,8 @@ import { connectWebTransport } from '../../../client/quic/webTransportClient.ts'
 import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import { H3Connection } from '../../../server/transports/quic/h3Connection.ts';
 import type { SessionCloseInfo, WebTransportSession } from '../../../server/transports/quic/webTransport.ts';
-import { serverEndpoint, waitFor } from './helpers.ts';
+import { waitFor } from '../../helpers/waitFor.ts';
+import { serverEndpoint } from './helpers.ts';
 
 const endpoints: QuicEndpoint[] = [];
 after(async () => {
@@ -68,11 +69,11 @@ test('a WebTransport session echoes a bidirectional stream and datagrams', async
   const datagrams: Uint8Array[] = [];
   client.session.handler = { onStream() {}, onDatagram: (d) => datagrams.push(d), onClose() {} };
   for (let i = 0; i < 5; i++) client.session.sendDatagram(Uint8Array.of(9, i));
-  await waitFor(() => ended && datagrams.length === 5, 3_000, 'echoes');
+  await waitFor(() => ended && datagrams.length === 5, 'echoes');
   assert.equal(new TextDecoder().decode(Uint8Array.from(chunks)), 'ping over webtransport');
   assert.deepEqual(datagrams[4], Uint8Array.of(9, 4));
   await client.close(7, 'done');
-  await waitFor(() => closes.length === 1, 3_000, 'the session close');
+  await waitFor(() => closes.length === 1, 'the session close');
   assert.deepEqual(closes[0], { code: 7, reason: 'done', by: 'peer' });
 });
 
@@ -100,7 +101,7 @@ test('a unidirectional stream gets its answer on a server-opened unidirectional 
     onClose() {},
   };
   client.session.openUniStream().write(Uint8Array.of(1, 2, 3), true);
-  await waitFor(() => ended, 3_000, 'the uni echo');
+  await waitFor(() => ended, 'the uni echo');
   assert.deepEqual(received, [1, 2, 3]);
   await client.close();
 });

@@ -8,6 +8,7 @@ import {
   type WebRtcSession,
   type WebRtcSessionParams,
 } from '../../../server/transports/web/webrtc/webRtcSession.ts';
+import { waitFor } from '../../helpers/waitFor.ts';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -65,16 +66,8 @@ export async function connect(
   const answer = await session.answer(offer);
   await client.acceptAnswer(answer);
   await client.waitOpen(timeoutMs);
-  await waitFor(() => session.state === 'connected', timeoutMs, 'server session connected');
+  await waitFor(() => session.state === 'connected', 'server session connected');
   return answer;
-}
-
-export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** Open UDP sockets of this process (Node's handle type for dgram is UDPWrap). */

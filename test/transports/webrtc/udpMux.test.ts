@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { UdpMux, UdpMuxError } from '../../../server/transports/web/webrtc/udpMux.ts';
-import { LOOPBACK, waitFor } from './helpers.ts';
+import { waitFor } from '../../helpers/waitFor.ts';
+import { LOOPBACK } from './helpers.ts';
 
 /** RFC 8489 §5 header + optional USERNAME (§14.3), enough for routing tests. */
 function stunMessage(
@@ -44,7 +45,7 @@ describe('UdpMux', () => {
   const settle = async (socket: Socket = peer) => {
     const before = mux.counters.datagramsIn;
     await sendFromPeer(Buffer.from([255]), socket);
-    await waitFor(() => mux.counters.datagramsIn > before, 2000, 'mux to read the sentinel');
+    await waitFor(() => mux.counters.datagramsIn > before, 'mux to read the sentinel');
   };
 
   before(async () => {
@@ -149,7 +150,7 @@ describe('UdpMux', () => {
     b.setReceiver((data) => gotB.push(data.readUInt16BE(0)));
     const request = stunMessage(BINDING_REQUEST, { username: 'cli:srv' });
     b.send(request.bytes, LOOPBACK, peerPort);
-    await waitFor(() => peerReceived.length === 1, 2000, 'the peer to get the request');
+    await waitFor(() => peerReceived.length === 1, 'the peer to get the request');
     assert.equal(mux.sizes.transactions, 1);
     await sendFromPeer(stunMessage(BINDING_SUCCESS, { transactionId: request.transactionId }).bytes);
     // a late duplicate response: the transaction is gone, and the peer's address is unknown
@@ -166,7 +167,7 @@ describe('UdpMux', () => {
     const endpoint = mux.createEndpoint();
     for (let i = 0; i < 10; i++) endpoint.send(stunMessage(BINDING_REQUEST).bytes, LOOPBACK, peerPort);
     assert.equal(mux.sizes.transactions, 4, 'maxTransactions');
-    await waitFor(() => mux.sizes.transactions === 0, 2000, 'transactions to expire');
+    await waitFor(() => mux.sizes.transactions === 0, 'transactions to expire');
     endpoint.close();
   });
 
@@ -222,7 +223,7 @@ describe('UdpMux', () => {
     let idle = 0;
     endpoint.onIdle = () => idle++;
     await sendFromPeer(stunMessage(BINDING_REQUEST, { username: 'idle:c' }).bytes);
-    await waitFor(() => idle === 1, 3000, 'idle report');
+    await waitFor(() => idle === 1, 'idle report');
     await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal(idle, 1);
     endpoint.close();

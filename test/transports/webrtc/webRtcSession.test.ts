@@ -4,6 +4,7 @@ import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import type { UdpMux } from '../../../server/transports/web/webrtc/udpMux.ts';
 import { openWebRtcPeerConnections } from '../../../server/transports/web/webrtc/webRtcSession.ts';
+import { waitFor } from '../../helpers/waitFor.ts';
 import {
   bindMux,
   bytes,
@@ -13,7 +14,6 @@ import {
   text,
   udpSocketCount,
   voiceClient,
-  waitFor,
 } from './helpers.ts';
 
 describe('WebRTC sessions on one shared UDP port', () => {
@@ -28,7 +28,7 @@ describe('WebRTC sessions on one shared UDP port', () => {
   after(async () => {
     await mux.close();
     assert.equal(openWebRtcPeerConnections(), 0, 'no server peer connection left open');
-    await waitFor(() => udpSocketCount() === socketsBefore, 2000, 'every socket closed');
+    await waitFor(() => udpSocketCount() === socketsBefore, 'every socket closed');
   });
 
   test('two clients exchange voice both ways through two sessions on the one port', async () => {
@@ -54,15 +54,15 @@ describe('WebRTC sessions on one shared UDP port', () => {
 
     // client A → session A; glue forwards to session B → client B, and back.
     ca.client.sendVoice(bytes('hello from A'));
-    await waitFor(() => a.received.length === 1, 3000, 'session A receives');
+    await waitFor(() => a.received.length === 1, 'session A receives');
     assert.equal(b.session.sendVoice(a.received[0]!), true);
-    await waitFor(() => cb.received.length === 1, 3000, 'client B receives');
+    await waitFor(() => cb.received.length === 1, 'client B receives');
     assert.equal(text(cb.received[0]!), 'hello from A');
 
     cb.client.sendVoice(bytes('hello from B'));
-    await waitFor(() => b.received.length === 1, 3000, 'session B receives');
+    await waitFor(() => b.received.length === 1, 'session B receives');
     a.session.sendVoice(b.received[0]!);
-    await waitFor(() => ca.received.length === 1, 3000, 'client A receives');
+    await waitFor(() => ca.received.length === 1, 'client A receives');
     assert.equal(text(ca.received[0]!), 'hello from B');
 
     assert.deepEqual(a.session.stats, { voiceIn: 1, voiceOut: 1, voiceDropped: 0 });
@@ -73,7 +73,7 @@ describe('WebRTC sessions on one shared UDP port', () => {
     await Promise.all([a.session.close(), b.session.close(), ca.client.close(), cb.client.close()]);
     assert.equal(await a.closed, 'closed by the server');
     assert.deepEqual(mux.sizes, { endpoints: 0, ufrags: 0, addresses: 0, transactions: 0 });
-    await waitFor(() => udpSocketCount() === socketsBefore + 1, 2000, 'client sockets closed');
+    await waitFor(() => udpSocketCount() === socketsBefore + 1, 'client sockets closed');
   });
 
   test('the server channel is the ODIN audio channel: negotiated id 2, unordered, no retransmissions', async () => {
@@ -115,13 +115,12 @@ describe('WebRTC sessions on one shared UDP port', () => {
     }
     await waitFor(
       () => mux.counters.droppedUnknownUfrag - before.droppedUnknownUfrag === 20,
-      3000,
       'junk to arrive',
     );
     attacker.close();
 
     for (let i = 0; i < 20; i++) ca.client.sendVoice(bytes(`packet ${i}`));
-    await waitFor(() => a.received.length === 20, 3000, 'voice after the junk');
+    await waitFor(() => a.received.length === 20, 'voice after the junk');
     assert.equal(a.session.state, 'connected');
     const after = mux.counters;
     assert.equal(after.droppedUnknownUfrag - before.droppedUnknownUfrag, 20);
