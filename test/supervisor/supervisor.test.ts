@@ -32,7 +32,7 @@ beforeEach(() => {
 function reporter(h: Harness, options: { noWarmup?: boolean; onGone?: () => void; url?: string } = {}) {
   return new SupervisorReporter({
     config: { report_interval: 5000, no_warmup: options.noWarmup ?? false },
-    client: new JsonRpcClient({ url: options.url ?? gateway.url, timeoutMs: 2000 }),
+    client: new JsonRpcClient({ url: options.url ?? gateway.url, timeoutMs: 30_000 }),
     sfu: h.sfu,
     load: () =>
       computeLoad({
@@ -56,7 +56,7 @@ describe('sfu.GridConfig', () => {
     const config = localConfig(gateway.url);
     assert.equal(config.authorization.keys.length, 0);
     const merged = await fetchSupervisedConfig({
-      client: new JsonRpcClient({ url: gateway.url, timeoutMs: 2000 }),
+      client: new JsonRpcClient({ url: gateway.url, timeoutMs: 30_000 }),
       config,
       version: '1.2.3',
     });
@@ -73,7 +73,7 @@ describe('sfu.GridConfig', () => {
 
   test('an answer that is not a valid config is an error naming the problem, not a fallback', async () => {
     gateway.configAnswer = 'public_address = "x"\n[limit]\nmax_peers = -1\n';
-    const client = new JsonRpcClient({ url: gateway.url, timeoutMs: 2000 });
+    const client = new JsonRpcClient({ url: gateway.url, timeoutMs: 30_000 });
     await assert.rejects(
       fetchSupervisedConfig({ client, config: localConfig(gateway.url), version: '1' }),
       (e) => {
@@ -94,7 +94,7 @@ describe('sfu.GridConfig', () => {
       logged += chunk.toString();
     });
     const merged = await fetchSupervisedConfig({
-      client: new JsonRpcClient({ url, timeoutMs: 2000 }),
+      client: new JsonRpcClient({ url, timeoutMs: 30_000 }),
       config: localConfig(url),
       version: '1',
     });
@@ -104,7 +104,7 @@ describe('sfu.GridConfig', () => {
       `Basic ${Buffer.from('grid:s3cr3t p@ss').toString('base64')}`,
     );
     // Wrong credentials: 401, and the error shows the URL redacted.
-    const wrong = new JsonRpcClient({ url: gateway.urlWith('grid:wrong'), timeoutMs: 2000 });
+    const wrong = new JsonRpcClient({ url: gateway.urlWith('grid:wrong'), timeoutMs: 30_000 });
     const error = (await wrong.call('sfu.Report', {}).catch((e: unknown) => e)) as SupervisorError;
     assert.equal(error.code, 'http');
     assert.match(error.message, /HTTP 401 \(check the credentials/);
@@ -115,7 +115,7 @@ describe('sfu.GridConfig', () => {
     gateway.failWith = 500;
     const r = new SupervisorReporter({
       config: { report_interval: 5000, no_warmup: true },
-      client: new JsonRpcClient({ url, timeoutMs: 2000 }),
+      client: new JsonRpcClient({ url, timeoutMs: 30_000 }),
       sfu: h.sfu,
       load: () => 0,
       version: '1',
@@ -134,7 +134,7 @@ describe('sfu.GridConfig', () => {
     const waits: number[] = [];
     let now = 0;
     const attempt = awaitSupervisedConfig({
-      client: new JsonRpcClient({ url: gateway.url, timeoutMs: 2000 }),
+      client: new JsonRpcClient({ url: gateway.url, timeoutMs: 30_000 }),
       config: localConfig(gateway.url),
       version: '1',
       now: () => now,
@@ -149,7 +149,7 @@ describe('sfu.GridConfig', () => {
     gateway.configAnswer = 'not toml [';
     await assert.rejects(
       awaitSupervisedConfig({
-        client: new JsonRpcClient({ url: gateway.url, timeoutMs: 2000 }),
+        client: new JsonRpcClient({ url: gateway.url, timeoutMs: 30_000 }),
         config: localConfig(gateway.url),
         version: '1',
         sleep: async () => assert.fail('must not retry'),
