@@ -3,7 +3,7 @@
  * limits, and the listeners of the configured sections. The one place where config.toml keys
  * meet the modules that use them (each module takes its own params type).
  */
-import { signToken, TokenVerifier, type VerifiedToken } from './auth/index.ts';
+import { signToken, TokenVerifier, type VerifiedToken } from '../shared/auth/index.ts';
 import { defaultMetricsConfig, type GridConfig, publicAddressFor } from './config/index.ts';
 import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';

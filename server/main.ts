@@ -10,7 +10,7 @@
  *
  * This file only dispatches; each command lives in `server/cli/`.
  */
-import { AuthError } from './auth/index.ts';
+import { AuthError } from '../shared/auth/index.ts';
 import { UsageError } from './cli/args.ts';
 import { checkCommand, checkHelp } from './cli/check.ts';
 import { loadEffectiveConfig } from './cli/effectiveConfig.ts';

@@ -4,7 +4,7 @@
  * API server did not, e.g. in unit tests or with an older CRD) and adds what CEL cannot do: the
  * server's own config check (render/config.ts) and port clashes.
  */
-import type { OdinJwk } from '../../server/auth/index.ts';
+import type { OdinJwk } from '../../shared/auth/index.ts';
 import { renderGridConfig } from '../render/config.ts';
 import type { DefaultedOdinServer, FieldError } from './types.ts';
 

@@ -3,7 +3,7 @@
  * parsed into typed values once.
  */
 import { readFileSync } from 'node:fs';
-import type { OdinJwk } from '../../server/auth/index.ts';
+import type { OdinJwk } from '../../shared/auth/index.ts';
 
 type AccessKeyVector = {
   access_key: string;

@@ -24,7 +24,7 @@ import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { OdinJwk, TokenVerifier } from '../../auth/index.ts';
+import type { OdinJwk, TokenVerifier } from '../../../shared/auth/index.ts';
 import { type GridConfig, type HttpConfig, publicAddressFor } from '../../config/index.ts';
 import type { SignalingRequest } from '../../core/connection.ts';
 import { RpcError } from '../../core/errors.ts';
