@@ -3,7 +3,6 @@ import { after, before, test } from 'node:test';
 import { OperatorMetrics } from '../../operator/controller/health.ts';
 import { SupervisorServer } from '../../operator/supervisor/server.ts';
 import { parseConfigText, renderConfigToml } from '../../server/config/index.ts';
-import { parseReportResult } from '../../server/supervisor/protocol.ts';
 import {
   accessKeyToJwk,
   generateAccessKey,
@@ -11,6 +10,7 @@ import {
   signToken,
   TokenVerifier,
 } from '../../shared/auth/index.ts';
+import { parseReportResult } from '../../shared/gateway/protocol.ts';
 
 const accessKey = generateAccessKey();
 const masterKey = new Uint8Array(32).fill(9);
