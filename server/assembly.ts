@@ -8,8 +8,9 @@ import { defaultMetricsConfig, type GridConfig, publicAddressFor } from './confi
 import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';
 import { Sfu, type SfuParams } from './core/sfu.ts';
-import type { Grid, Listener } from './grid.ts';
+import type { Grid } from './grid.ts';
 import type { LicenseFields } from './license/format.ts';
+import type { Listener } from './listener.ts';
 import type { GridLogger } from './observability/log.ts';
 import { GridMetrics } from './observability/metrics.ts';
 import { MetricsListener } from './observability/metricsListener.ts';

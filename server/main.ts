@@ -20,8 +20,8 @@ import { licenseCommand, licenseHelp } from './cli/license.ts';
 import { runCommand, runHelp } from './cli/run.ts';
 import { tokenCommand, tokenHelp } from './cli/token.ts';
 import { ConfigError } from './config/index.ts';
-import { ListenerError } from './grid.ts';
 import { LicenseError } from './license/index.ts';
+import { ListenerError } from './listener.ts';
 import { readPackageVersion } from './version.ts';
 
 const mainHelp = `grid: the ODIN Grid voice server (SFU)

@@ -29,7 +29,7 @@ import { type GridConfig, type HttpConfig, publicAddressFor } from '../../config
 import type { SignalingRequest } from '../../core/connection.ts';
 import { RpcError } from '../../core/errors.ts';
 import type { Sfu } from '../../core/sfu.ts';
-import type { Listener } from '../../grid.ts';
+import type { Listener } from '../../listener.ts';
 import type { WebRtcUpdate } from '../../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE, encodeNotification } from '../../protocol/msgpackRpc.ts';
 import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
