@@ -19,7 +19,7 @@ import { signToken, TokenError, TokenVerifier } from '../../shared/auth/index.ts
 import type { RoomIdWire } from '../../shared/gateway/protocol.ts';
 import { AdminTokenError, verifyAdminToken } from './adminToken.ts';
 import { chooseServer, Fleet, roomKey, type ServerEntry, SILENT_AFTER_MS } from './fleet.ts';
-import { answerGridConfig, serverKeyFor } from './gridConfig.ts';
+import { answerGridConfig, serverKeyFor } from './gridConfigAnswer.ts';
 import { parseReportParams, WireError, wireTask } from './wire.ts';
 
 const MAX_BODY = 1 << 20;

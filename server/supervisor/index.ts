@@ -16,12 +16,6 @@ export {
   TaskParseError,
 } from '../../shared/gateway/protocol.ts';
 export { SupervisorError, type SupervisorErrorCode } from './errors.ts';
-export {
-  awaitSupervisedConfig,
-  fetchSupervisedConfig,
-  gridConfigAnswerSource,
-  publicEndpointFor,
-} from './gridConfig.ts';
 export { JsonRpcClient, type JsonRpcClientParams, splitUrlCredentials } from './jsonRpcClient.ts';
 export { computeLoad, type LoadInputs } from './load.ts';
 export {
@@ -31,4 +25,10 @@ export {
   SupervisorReporter,
   type SupervisorReporterParams,
 } from './reporter.ts';
+export {
+  awaitSupervisedConfig,
+  fetchSupervisedConfig,
+  gridConfigAnswerSource,
+  publicEndpointFor,
+} from './supervisedConfig.ts';
 export { executeTask, type TaskTarget } from './tasks.ts';
