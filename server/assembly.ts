@@ -3,13 +3,14 @@
  * limits, and the listeners of the configured sections. The one place where config.toml keys
  * meet the modules that use them (each module takes its own params type).
  */
-import { signToken, TokenVerifier, type VerifiedToken } from './auth/index.ts';
+import { signToken, TokenVerifier, type VerifiedToken } from '../shared/auth/index.ts';
 import { defaultMetricsConfig, type GridConfig, publicAddressFor } from './config/index.ts';
 import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';
 import { Sfu, type SfuParams } from './core/sfu.ts';
-import type { Grid, Listener } from './grid.ts';
+import type { Grid } from './grid.ts';
 import type { LicenseFields } from './license/format.ts';
+import type { Listener } from './listener.ts';
 import type { GridLogger } from './observability/log.ts';
 import { GridMetrics } from './observability/metrics.ts';
 import { MetricsListener } from './observability/metricsListener.ts';

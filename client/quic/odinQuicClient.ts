@@ -9,8 +9,7 @@ import { EventEmitter } from 'node:events';
 import { encode } from '@msgpack/msgpack';
 import type { Position } from '../../server/protocol/methods.ts';
 import { decodeRpcFrame, encodeRequest } from '../../server/protocol/msgpackRpc.ts';
-import { frameMessage, MessageReader } from '../../server/transports/quic/messageFraming.ts';
-import type { WebTransportStream } from '../../server/transports/quic/webTransport.ts';
+import { frameMessage, MessageReader, type WebTransportStream } from '../../server/transports/quic/index.ts';
 import {
   connectWebTransport,
   type WebTransportClient,

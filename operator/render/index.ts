@@ -4,6 +4,7 @@
  * renders nothing but its field errors (the controller then rolls out nothing).
  */
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
+import type { OdinJwk } from '../../shared/auth/index.ts';
 import type { DefaultedOdinServer, FieldError } from '../api/types.ts';
 import { validateSpec } from '../api/validate.ts';
 import { configHash, renderGridConfig } from './config.ts';
@@ -84,4 +85,9 @@ export function renderChildren(input: RenderInput): Rendered {
     renderPdb(server),
   );
   return { errors: [], objects, configToml: config.toml, configHash: hash };
+}
+
+/** Every problem: the spec's (api/validate.ts) and the rendered config.toml's. */
+export function validate(server: DefaultedOdinServer, publicKeys: readonly OdinJwk[] = []): FieldError[] {
+  return [...validateSpec(server), ...renderGridConfig(server, publicKeys).errors];
 }

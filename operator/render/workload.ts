@@ -62,7 +62,7 @@ function env(input: WorkloadInput): V1EnvVar[] {
   const { publicAddress, mode } = spec.networking;
   const address =
     mode === 'LoadBalancer'
-      ? '$(POD_IP)' // the built-in supervisor answers with the Service's ingress (supervisor/gridConfig.ts)
+      ? '$(POD_IP)' // the built-in supervisor answers with the Service's ingress (supervisor/gridConfigAnswer.ts)
       : publicAddress.source === 'PodIP'
         ? '$(POD_IP)'
         : publicAddress.source === 'Template'

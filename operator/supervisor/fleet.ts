@@ -4,8 +4,9 @@
  * credentials and keys of the fleet. In memory only: a new leader rebuilds it from the next
  * round of reports (docs/operator.md, "Several operator replicas").
  */
-import type { OdinJwk } from '../../server/auth/index.ts';
-import type { ReportParams } from '../../server/supervisor/protocol.ts';
+
+import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { ReportParams } from '../../shared/gateway/protocol.ts';
 import type { WireTask } from './wire.ts';
 
 /** A server not heard from for this long takes no new rooms (the gateway's 7.5 s rule). */

@@ -10,7 +10,7 @@
  * builds trust no issuer by default: whoever distributes licensed builds sets it, and a
  * license.toml that no trusted key signed is refused like a tampered one.
  */
-import { keyIdFor, type OdinJwk } from '../auth/index.ts';
+import { keyIdFor, type OdinJwk } from '../../shared/auth/index.ts';
 import { LicenseError, loadLicenseFile, type VerifiedLicense } from '../license/index.ts';
 
 export const defaultLicensePath = 'license.toml';

@@ -3,7 +3,7 @@
  * check one against trusted issuer keys.
  */
 import { writeFile } from 'node:fs/promises';
-import { accessKeyToJwk, parseAccessKey } from '../auth/index.ts';
+import { accessKeyToJwk, parseAccessKey } from '../../shared/auth/index.ts';
 import { signLicense } from '../license/index.ts';
 import { parseCommandArgs, requireFlag, UsageError } from './args.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';

@@ -3,8 +3,8 @@
  * error stops it. Exit codes: see exitCodes.ts.
  */
 
+import { signToken } from '../../shared/auth/index.ts';
 import { assembleGrid, startGridServices, supervisorCallTimeoutMs } from '../assembly.ts';
-import { signToken } from '../auth/index.ts';
 import { type GridConfig, redactUrl, type SupervisorConfig } from '../config/index.ts';
 import type { DevEnvironment } from '../dev/devEnvironment.ts';
 import { Grid } from '../grid.ts';

@@ -5,7 +5,7 @@
  * the operator, which renders per-pod addresses.
  */
 import { formatHostPort, parseHostPort } from './formats.ts';
-import type { GridConfig } from './index.ts';
+import type { GridConfig } from './schema.ts';
 
 export function publicAddressFor(config: GridConfig, listener: 'http' | 'quic'): string {
   const section = config[listener];

@@ -13,12 +13,12 @@
  *   (`grid.shutdown('supervisor-gone')`).
  */
 import type { Logger } from 'pino';
+import { durationFromMs, parseReportResult, type ReportParams } from '../../shared/gateway/protocol.ts';
 import type { SupervisorConfig } from '../config/index.ts';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.ts';
 import type { Room } from '../core/room.ts';
 import type { OutcomeCounts } from '../observability/metrics.ts';
 import type { JsonRpcClient } from './jsonRpcClient.ts';
-import { durationFromMs, parseReportResult, type ReportParams } from './protocol.ts';
 import { executeTask, type TaskTarget } from './tasks.ts';
 
 /** The original server stops after this long without a successful report. */

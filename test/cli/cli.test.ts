@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { TokenVerifier } from '../../server/auth/index.ts';
+import { TokenVerifier } from '../../shared/auth/index.ts';
 import { waitFor } from '../helpers/waitFor.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));

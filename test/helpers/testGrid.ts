@@ -20,13 +20,13 @@ import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { OdinClient, type OdinClientOptions } from '../../client/odinClient.ts';
 import { RpcSocket } from '../../client/rpcSocket.ts';
 import { assembleGrid } from '../../server/assembly.ts';
-import { accessKeyToJwk, generateAccessKey, signToken, type TokenAudience } from '../../server/auth/index.ts';
 import { parseConfigText } from '../../server/config/index.ts';
 import type { Sfu } from '../../server/core/sfu.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { Grid } from '../../server/grid.ts';
 import { createLogger } from '../../server/observability/log.ts';
 import { WebListener } from '../../server/transports/web/webListener.ts';
+import { accessKeyToJwk, generateAccessKey, signToken, type TokenAudience } from '../../shared/auth/index.ts';
 
 export const LOOPBACK = '127.0.0.1';
 

@@ -3,7 +3,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../server/auth/index.ts';
 import {
   canonicalLicenseBytes,
   LicenseError,
@@ -14,6 +13,7 @@ import {
   signLicense,
   verifyLicense,
 } from '../../server/license/index.ts';
+import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../shared/auth/index.ts';
 
 const issuerKey = generateAccessKey();
 const trusted = [publicJwk(accessKeyToJwk(issuerKey))];

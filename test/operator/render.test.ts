@@ -3,12 +3,11 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { crdPath, crdYaml } from '../../operator/api/crd.ts';
-import { validate } from '../../operator/api/validate.ts';
 import { renderGridConfig, sampleGridEnv } from '../../operator/render/config.ts';
-import { renderChildren } from '../../operator/render/index.ts';
+import { renderChildren, validate } from '../../operator/render/index.ts';
 import { CONFIG_HASH_ANNOTATION } from '../../operator/render/labels.ts';
-import { generateAccessKey } from '../../server/auth/index.ts';
 import { parseConfigText, publicAddressFor } from '../../server/config/index.ts';
+import { generateAccessKey } from '../../shared/auth/index.ts';
 import { odinServer } from './helpers.ts';
 
 const accessKey = generateAccessKey();

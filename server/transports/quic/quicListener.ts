@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { GridConfig, QuicConfig } from '../../config/index.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
-import type { Listener } from '../../grid.ts';
+import type { Listener } from '../../listener.ts';
 import { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
 import { H3Error } from './errors.ts';
 import { H3Connection, type H3Stats } from './h3Connection.ts';

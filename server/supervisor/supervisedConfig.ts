@@ -6,6 +6,8 @@
  * the same schema and checks as a config file; a bad answer is an error, never a silent
  * fallback to the local config.
  */
+
+import type { GridConfigParams } from '../../shared/gateway/protocol.ts';
 import {
   ConfigError,
   type GridConfig,
@@ -15,7 +17,6 @@ import {
 } from '../config/index.ts';
 import { SupervisorError } from './errors.ts';
 import type { JsonRpcClient } from './jsonRpcClient.ts';
-import type { GridConfigParams } from './protocol.ts';
 
 /** The source name problems in the answer are reported under. */
 export const gridConfigAnswerSource = 'sfu.GridConfig answer';

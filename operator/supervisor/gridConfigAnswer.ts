@@ -10,13 +10,13 @@
  * reports), so a restarted operator derives the same key from a report.
  */
 import { parse } from 'smol-toml';
-import { deriveServerKey, type OdinJwk } from '../../server/auth/index.ts';
 import {
   type GridConfig,
   parseConfigText,
   publicAddressFor,
   renderConfigToml,
 } from '../../server/config/index.ts';
+import { deriveServerKey, type OdinJwk } from '../../shared/auth/index.ts';
 
 type Table = Record<string, unknown>;
 const isTable = (v: unknown): v is Table => v !== null && typeof v === 'object' && !Array.isArray(v);
