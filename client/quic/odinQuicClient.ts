@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { encode } from '@msgpack/msgpack';
+import { SERVER_MSGPACK_LIMITS } from '../../server/protocol/boundedMsgpack.ts';
 import type { Position } from '../../server/protocol/methods.ts';
 import { decodeRpcFrame, encodeRequest } from '../../server/protocol/msgpackRpc.ts';
 import { frameMessage, MessageReader, type WebTransportStream } from '../../server/transports/quic/index.ts';
@@ -83,7 +84,7 @@ export class RpcStream extends EventEmitter<StreamEvents> {
   }
 
   #onMessage(message: Uint8Array): void {
-    const frame = decodeRpcFrame(message, 16 * 1024 * 1024);
+    const frame = decodeRpcFrame(message, 16 * 1024 * 1024, SERVER_MSGPACK_LIMITS);
     if (frame instanceof Error) return;
     if (frame.type === 'notification') this.emit('notification', frame.method, frame.params);
     else if (frame.type === 'response') {

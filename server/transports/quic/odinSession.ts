@@ -9,10 +9,10 @@
  * Messages on streams are length-prefixed (messageFraming.ts). Closes reach the core later
  * (queueMicrotask), never from inside a call the core made.
  */
-import { decode } from '@msgpack/msgpack';
 import type { Client } from '../../core/client.ts';
 import type { Connection, RpcEndpoint } from '../../core/connection.ts';
 import type { Sfu } from '../../core/sfu.ts';
+import { decodeMsgpack } from '../../protocol/msgpackRpc.ts';
 import { frameMessage, MessageReader, MessageTooLargeError } from './messageFraming.ts';
 import type { WebTransportSession, WebTransportStream } from './webTransport.ts';
 
@@ -233,14 +233,14 @@ export class OdinSession {
   }
 }
 
-/** A room stream's first message: the stream id as a MessagePack unsigned integer. */
+/**
+ * A room stream's first message: the stream id as a MessagePack unsigned integer. Decoded by
+ * the bounded decoder like every client frame: this message arrives before any check of who
+ * sends it.
+ */
 function decodeStreamId(message: Uint8Array): number | undefined {
-  try {
-    const value = decode(message);
-    return typeof value === 'number' && Number.isInteger(value) && value > 0 && value < 2 ** 32
-      ? value
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  const value = decodeMsgpack(message);
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 && value < 2 ** 32
+    ? value
+    : undefined;
 }
