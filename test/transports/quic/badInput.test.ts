@@ -25,7 +25,7 @@ describe('bad input on the [quic] listener', () => {
   before(async () => {
     port = await freeUdpPort();
     grid = await startTestGrid({
-      toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 400\nmigration = false\nidle_timeout = 2000\n`,
+      toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 1000\nmigration = false\nidle_timeout = 2000\n`,
     });
     healthy = await OdinQuicClient.connect({ host: '127.0.0.1', port, insecure: true });
     await healthy.joinRoom(await grid.token('steady', 'healthy'), 'steady');
@@ -146,7 +146,7 @@ describe('bad input on the [quic] listener', () => {
 
   test('a connection that opens no WebTransport session is closed after connect_timeout', async () => {
     const raw = await rawH3();
-    await waitFor(() => raw.closed() !== undefined, 3_000, 'connect_timeout');
+    await waitFor(() => raw.closed() !== undefined, 5_000, 'connect_timeout');
     assert.equal(raw.closed()!.code, H3Error.REQUEST_INCOMPLETE);
     assert.match(raw.closed()!.reason, /connect_timeout/);
     await stillServing();
