@@ -202,8 +202,10 @@ export const QuicSchema = Type.Object(
     ),
     connect_timeout: ms(
       5000,
-      'Time to finish the HTTP/3 setup until a client exists. 5000: a generous handshake budget on ' +
-        'lossy mobile links, short enough to shed half-open connections.',
+      'Pre-authentication deadline: the HTTP/3 setup, the WebTransport session and a valid token ' +
+        '(`Authenticate`, or `JoinRoom` with a token) must all be done this long after the first packet, ' +
+        'else the connection is closed. 5000: a generous budget on lossy mobile links, short enough ' +
+        'to shed half-open and unauthenticated connections.',
     ),
     no_peers_timeout: ms(
       30000,

@@ -25,6 +25,7 @@ import type { Sfu } from '../../server/core/sfu.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { Grid } from '../../server/grid.ts';
 import { createLogger } from '../../server/observability/log.ts';
+import { QuicListener } from '../../server/transports/quic/quicListener.ts';
 import { WebListener } from '../../server/transports/web/webListener.ts';
 import { accessKeyToJwk, generateAccessKey, signToken, type TokenAudience } from '../../shared/auth/index.ts';
 
@@ -83,6 +84,8 @@ export type TestGrid = {
   sfu: Sfu;
   grid: Grid;
   webListener: WebListener;
+  /** The [quic] listener, when the config has one. */
+  quicListener: QuicListener | undefined;
   logs: RecordedLogs;
   /** An authenticated OdinClient (voice off unless asked), closed by `close()`. */
   connect(user: string, rooms: string | string[], options?: OdinClientOptions): Promise<OdinClient>;
@@ -163,6 +166,7 @@ export async function startTestGrid(options: TestGridOptions = {}): Promise<Test
     sfu,
     grid,
     webListener,
+    quicListener: listeners.find((listener) => listener instanceof QuicListener),
     logs,
     async connect(user, rooms, clientOptions = {}) {
       const client = await OdinClient.connect(address, await token(rooms, user), {
