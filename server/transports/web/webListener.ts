@@ -30,6 +30,7 @@ import type { SignalingRequest } from '../../core/connection.ts';
 import { RpcError } from '../../core/errors.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import type { Listener } from '../../grid.ts';
+import { LogThrottle } from '../../observability/logThrottle.ts';
 import type { WebRtcUpdate } from '../../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE, encodeNotification } from '../../protocol/msgpackRpc.ts';
 import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
@@ -85,6 +86,10 @@ export class WebListener implements Listener {
   #mux: UdpMux | undefined;
   #nextConnectionId = 1;
   #draining = false;
+  /** Connections closed at once because `max_connections` were open. */
+  #dropped = 0;
+  readonly #connectRefusalLog = new LogThrottle({ intervalMs: 10_000 });
+  readonly #connectFailureLog = new LogThrottle({ intervalMs: 10_000 });
 
   constructor(params: WebListenerParams) {
     this.#params = params;
@@ -127,17 +132,31 @@ export class WebListener implements Listener {
     return this.#mux;
   }
 
+  /** TCP connections closed at once because `[http] max_connections` were open. */
+  get droppedConnections(): number {
+    return this.#dropped;
+  }
+
   async open(): Promise<void> {
     const http = this.#http;
     const onRequest = (request: IncomingMessage, response: ServerResponse) =>
       this.#onRequest(request, response);
+    const limits = httpServerLimits(http);
     this.#server =
       http.certificate_file !== undefined && http.privatekey_file !== undefined
         ? createHttpsServer(
-            { cert: await readFile(http.certificate_file), key: await readFile(http.privatekey_file) },
+            {
+              ...limits,
+              cert: await readFile(http.certificate_file),
+              key: await readFile(http.privatekey_file),
+            },
             onRequest,
           )
-        : createHttpServer(onRequest);
+        : createHttpServer(limits, onRequest);
+    // Connections over the cap are closed by net.Server before any byte is read (counted in the
+    // `drop` event); upgraded WebSockets stay counted until they close.
+    this.#server.maxConnections = http.max_connections;
+    this.#server.on('drop', () => this.#dropped++);
     this.#server.on('upgrade', (request, socket, head) => this.#onUpgrade(request, socket, head));
     // A TLS handshake that fails (port scanner, plain HTTP to an HTTPS port) is not our error.
     this.#server.on('tlsClientError', (error) =>
@@ -207,8 +226,13 @@ export class WebListener implements Listener {
       publicAddress: this.#publicAddress,
       signingKeys: this.#signingKeys,
       logger: this.#logger,
+      refusalLog: this.#connectRefusalLog,
     }).catch((error: Error) => {
-      this.#logger.error({ error: error.message }, 'Connect failed');
+      // Not a client fault (those are answered above): a bug, but one a client may be able to
+      // trigger at will, so at most one line per interval.
+      const suppressed = this.#connectFailureLog.take();
+      if (suppressed !== undefined)
+        this.#logger.error({ error: error.message, suppressed }, 'Connect failed');
       if (!response.headersSent) response.writeHead(500).end();
     });
   }
@@ -369,6 +393,25 @@ export class WebListener implements Listener {
       endpoint.handleClose();
     });
   }
+}
+
+/**
+ * The timeouts of the `[http]` listener's HTTP(S) server (docs/security.md). Node's defaults
+ * hold a silent TCP connection 120 s before its TLS hello and a slowloris 60 s per header set.
+ */
+export function httpServerLimits(http: HttpConfig) {
+  return {
+    // tls.Server: the whole TLS handshake, from the TCP accept.
+    handshakeTimeout: http.handshake_timeout,
+    // http.Server: complete headers, and the complete request, within request_timeout of the
+    // connection (or of the previous request on a kept-alive connection). Node checks these
+    // every connectionsCheckingInterval (30 s by default, far coarser than the timeouts).
+    headersTimeout: http.request_timeout,
+    requestTimeout: http.request_timeout,
+    connectionsCheckingInterval: Math.min(1_000, http.request_timeout),
+    // An idle kept-alive connection between requests (Node's default, stated here on purpose).
+    keepAliveTimeout: 5_000,
+  };
 }
 
 /**
