@@ -13,6 +13,7 @@ import { decode } from '@msgpack/msgpack';
 import type { Client } from '../../core/client.ts';
 import type { Connection, RpcEndpoint } from '../../core/connection.ts';
 import type { Sfu } from '../../core/sfu.ts';
+import { streamIdFromValue } from '../../protocol/streamId.ts';
 import { frameMessage, MessageReader, MessageTooLargeError } from './messageFraming.ts';
 import type { WebTransportSession, WebTransportStream } from './webTransport.ts';
 
@@ -233,13 +234,10 @@ export class OdinSession {
   }
 }
 
-/** A room stream's first message: the stream id as a MessagePack unsigned integer. */
+/** A room stream's first message: the stream id as a MessagePack unsigned integer (streamId.ts). */
 function decodeStreamId(message: Uint8Array): number | undefined {
   try {
-    const value = decode(message);
-    return typeof value === 'number' && Number.isInteger(value) && value > 0 && value < 2 ** 32
-      ? value
-      : undefined;
+    return streamIdFromValue(decode(message));
   } catch {
     return undefined;
   }

@@ -26,6 +26,7 @@ import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { OdinJwk, TokenVerifier } from '../../auth/index.ts';
 import { type GridConfig, type HttpConfig, publicAddressFor } from '../../config/index.ts';
+import { AttachGuard } from '../../core/attachGuard.ts';
 import type { SignalingRequest } from '../../core/connection.ts';
 import { RpcError } from '../../core/errors.ts';
 import type { Sfu } from '../../core/sfu.ts';
@@ -33,6 +34,7 @@ import type { Listener } from '../../grid.ts';
 import { LogThrottle } from '../../observability/logThrottle.ts';
 import type { WebRtcUpdate } from '../../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE, encodeNotification } from '../../protocol/msgpackRpc.ts';
+import { parseStreamIdText } from '../../protocol/streamId.ts';
 import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
 import { UdpMux } from './webrtc/udpMux.ts';
 import {
@@ -88,6 +90,8 @@ export class WebListener implements Listener {
   #draining = false;
   /** Connections closed at once because `max_connections` were open. */
   #dropped = 0;
+  /** Failed `/room` attaches per source: stops stream-id guessing. */
+  readonly #attachGuard = new AttachGuard();
   readonly #connectRefusalLog = new LogThrottle({ intervalMs: 10_000 });
   readonly #connectFailureLog = new LogThrottle({ intervalMs: 10_000 });
 
@@ -130,6 +134,11 @@ export class WebListener implements Listener {
 
   get mux(): UdpMux | undefined {
     return this.#mux;
+  }
+
+  /** Failed `/room` attaches and the refusals of sources that guess. */
+  get attachGuard(): AttachGuard {
+    return this.#attachGuard;
   }
 
   /** TCP connections closed at once because `[http] max_connections` were open. */
@@ -248,8 +257,14 @@ export class WebListener implements Listener {
       refuseUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
+    const remoteAddress = formatHostPort(request.socket.remoteAddress ?? '', request.socket.remotePort ?? 0);
+    if (route === '/room' && !this.#attachGuard.allows(remoteAddress)) {
+      // A source that keeps naming room streams that do not wait is guessing: refused before
+      // the WebSocket handshake, until its failures are forgiven (core/attachGuard.ts).
+      refuseUpgrade(socket, 429, 'Too Many Requests');
+      return;
+    }
     this.#webSockets.handleUpgrade(request, socket, head, (webSocket) => {
-      const remoteAddress = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
       if (route === '/main') this.#acceptMain(webSocket, remoteAddress);
       else this.#acceptRoom(webSocket, remoteAddress, url.search.slice(1));
     });
@@ -363,16 +378,18 @@ export class WebListener implements Listener {
 
   #acceptRoom(webSocket: WebSocket, remoteAddress: string, query: string): void {
     const connection = new WebSocketConnection(webSocket, this.#connectionParams(remoteAddress));
-    // Generation A: /room?<stream_id>; generation B: /room?token=<token> (from JoinRoom's answer).
+    // Generation A: /room?<stream_id>; generation B: /room?token=<token> (from JoinRoom's answer),
+    // and only that: a generation B peer is not attached by its id alone.
     const token = new URLSearchParams(query).get('token');
-    const streamId = /^\d{1,10}$/.test(query) ? Number(query) : Number.NaN;
+    const streamId = parseStreamIdText(query);
     const endpoint =
       token !== null
         ? this.#params.sfu.attachRoomStreamByToken(token, connection)
-        : Number.isNaN(streamId)
+        : streamId === undefined
           ? undefined
-          : this.#params.sfu.attachRoomStream(streamId, connection);
+          : this.#params.sfu.attachRoomStream(streamId, connection, { tokenPeers: false });
     if (!endpoint) {
+      this.#attachGuard.fail(remoteAddress);
       connection.close(
         `unknown room stream ${JSON.stringify(query.slice(0, 32))}: call JoinRoom on /main first`,
         CloseCode.policyViolation,
