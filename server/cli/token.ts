@@ -2,7 +2,7 @@
  * `grid token`: mint a token for testing, signed with an access key given on the command
  * line or, failing that, the first key with a private part (`d`) in the effective config.
  */
-import { type OdinJwk, signToken } from '../../shared/auth/index.ts';
+import { maxTokenLifetimeMs, type OdinJwk, signToken } from '../../shared/auth/index.ts';
 import { parseCommandArgs, requireFlag, UsageError } from './args.ts';
 
 export const tokenHelp = `Usage: grid token --room ROOM --user USER [--access-key KEY] [--aud sfu]
@@ -48,9 +48,11 @@ export async function tokenCommand(
     throw new UsageError(`grid token: --room is required.\nRun 'grid token --help' for usage.`);
   const user = requireFlag('grid token', 'user', values.user);
   const lifetime = values.lifetime === undefined ? 300 : Number(values.lifetime);
-  if (!Number.isInteger(lifetime) || lifetime <= 0) {
+  const maxLifetime = maxTokenLifetimeMs / 1000;
+  if (!Number.isInteger(lifetime) || lifetime <= 0 || lifetime > maxLifetime) {
     throw new UsageError(
-      `grid token: --lifetime must be a positive whole number of seconds, got '${values.lifetime}'.`,
+      `grid token: --lifetime must be a whole number of seconds from 1 to ${maxLifetime} (366 days: ` +
+        `servers refuse tokens that live longer), got '${values.lifetime}'.`,
     );
   }
   const audience = values.aud ?? 'sfu';

@@ -266,6 +266,37 @@ export const HttpSchema = Type.Object(
       30000,
       'A client that is in no room for this long is disconnected. 30000: leaves time to switch rooms.',
     ),
+    handshake_timeout: Type.Integer({
+      minimum: 1,
+      default: 5000,
+      'x-unit': 'ms',
+      'x-extension': true,
+      description:
+        'A TCP connection must finish its TLS handshake within this long, else it is closed (Node ' +
+        'holds one for 120 s by default). 5000: a handshake takes a few round trips even on slow ' +
+        'mobile links; a socket that sends no ClientHello is an idle attacker.',
+    }),
+    request_timeout: Type.Integer({
+      minimum: 1,
+      default: 10000,
+      'x-unit': 'ms',
+      'x-extension': true,
+      description:
+        'An HTTP request (its headers, and for `POST /` its body; a WebSocket upgrade is a request ' +
+        'too) must arrive complete within this long of the connection opening or of the previous ' +
+        'request, else the connection is closed: the slowloris defence (Node allows 60 s for headers). ' +
+        '10000: the same budget as `timeout`.',
+    }),
+    max_connections: Type.Integer({
+      minimum: 1,
+      default: 10000,
+      'x-extension': true,
+      description:
+        'Most open TCP connections on this listener (HTTP, TLS handshakes and WebSockets together; ' +
+        'a client holds two: `/main` and `/room`). Connections over it are closed at once. 10000: ' +
+        'above what one server process carries (see docs/performance.md), low enough to bound ' +
+        'the memory sockets can take.',
+    }),
   },
   {
     additionalProperties: false,

@@ -5,12 +5,13 @@
  * its methods; metrics read `counters`, `voiceStats` and listen on `observer` (never on the
  * hot path).
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { MethodName, MethodParams } from '../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../protocol/msgpackRpc.ts';
 import type { LeftReason } from '../protocol/notifications.ts';
 import * as note from '../protocol/notifications.ts';
+import { newStreamId } from '../protocol/streamId.ts';
 import { Bans } from './bans.ts';
 import { type Authenticator, Client, type ConnectOptions, type Grant } from './client.ts';
 import { type Clock, systemClock, type TimerHandle } from './clock.ts';
@@ -239,11 +240,21 @@ export class Sfu {
   }
 
   /**
-   * Binds a peer's room stream (generation A `/room?<stream_id>`). Returns the endpoint for
-   * that socket's frames and close, or undefined when the stream id is unknown, already
-   * attached or timed out: the transport then closes the socket with a reason.
+   * Binds a peer's room stream (generation A `/room?<stream_id>`, the first message of a QUIC
+   * room stream). Returns the endpoint for that socket's frames and close, or undefined when the
+   * stream id is unknown, already attached or timed out: the transport then closes the socket
+   * with a reason (and counts the failure against the source, see attachGuard.ts).
+   * `tokenPeers: false` (web `/room?<stream_id>`): a peer that joined with a token (generation B)
+   * opens its stream with the token JoinRoom answered, never by its id alone.
    */
-  attachRoomStream(streamId: number, connection: Connection): RpcEndpoint | undefined {
+  attachRoomStream(
+    streamId: number,
+    connection: Connection,
+    options: { tokenPeers?: boolean } = {},
+  ): RpcEndpoint | undefined {
+    const candidate = this.#awaitingStream.get(streamId);
+    if (candidate === undefined) return undefined;
+    if (options.tokenPeers === false && candidate.token !== undefined) return undefined;
     const waiting = this.#stopAwaiting(streamId);
     if (waiting === undefined) return undefined;
     const peer = waiting.peer;
@@ -408,12 +419,9 @@ export class Sfu {
     }
   }
 
-  /** Random, non-zero, unguessable-ish: `/room?<stream_id>` carries no other credential. */
+  /** 53 random bits, never one in use: `/room?<stream_id>` carries no other credential (streamId.ts). */
   #allocateStreamId(): number {
-    for (;;) {
-      const id = randomInt(1, 0x1_0000_0000);
-      if (!this.#awaitingStream.has(id)) return id;
-    }
+    return newStreamId((id) => this.#awaitingStream.has(id));
   }
 
   /**

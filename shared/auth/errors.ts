@@ -18,11 +18,12 @@
  * | `unsigned_not_allowed`  | `alg: none` while `allow_unsigned` is off                           |
  * | `unknown_key`           | no `kid`, or a `kid` that is not in `[[authorization.keys]]`         |
  * | `bad_signature`         | the Ed25519 signature does not verify with the key named by `kid`   |
+ * | `missing_expiry`        | no `exp`: a token that never expires is refused (odin-tokens always sets `exp`) |
  * | `expired`               | now >= `exp` + leeway                                                |
  * | `not_yet_valid`         | now < `nbf` - leeway                                                 |
  * | `wrong_audience`        | `aud` present and without `"sfu"` (e.g. a token for the gateway)     |
  * | `missing_claim`         | no `uid` or no `rid` (the message says which)                        |
- * | `invalid_claim`         | a claim of the wrong type, an empty `rid` list, or a `sub` that does not allow joining (only admin subjects) |
+ * | `invalid_claim`         | a claim of the wrong type, an `exp` more than a year ahead, an empty `rid` list, or a `sub` that does not allow joining (only admin subjects) |
  */
 export type TokenErrorCode =
   | 'token_too_large'
@@ -31,6 +32,7 @@ export type TokenErrorCode =
   | 'unsigned_not_allowed'
   | 'unknown_key'
   | 'bad_signature'
+  | 'missing_expiry'
   | 'expired'
   | 'not_yet_valid'
   | 'wrong_audience'

@@ -38,6 +38,7 @@ export {
 } from './token.ts';
 export {
   defaultMaxTokenBytes,
+  maxTokenLifetimeMs,
   TokenVerifier,
   type TokenVerifierParams,
   type VerifiedToken,

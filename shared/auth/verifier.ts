@@ -26,6 +26,12 @@ export type TokenVerifierParams = {
 
 export const defaultMaxTokenBytes = 8 * 1024;
 
+/**
+ * Latest `exp` accepted: one year after now. Tokens are short-lived by design (odin-tokens and
+ * the gateway issue 300 s ones); an `exp` further out is a token that effectively never expires.
+ */
+export const maxTokenLifetimeMs = 366 * 86_400_000;
+
 /** What a verified token grants. Times are milliseconds since the epoch. */
 export type VerifiedToken = {
   /** `uid`. */
@@ -44,8 +50,8 @@ export type VerifiedToken = {
   address?: string;
   /** `nbf` in milliseconds. */
   notBefore?: number;
-  /** `exp` in milliseconds. */
-  expiresAt?: number;
+  /** `exp` in milliseconds (always present: a token without it is refused). */
+  expiresAt: number;
   /** `kid` of the key that verified the signature; absent for an accepted unsigned token. */
   keyId?: string;
   /** The whole claims set, as sent. */
@@ -183,13 +189,29 @@ export class TokenVerifier {
     const now = this.#now();
     const notBefore = optionalSeconds(claims, 'nbf');
     const expiresAt = optionalSeconds(claims, 'exp');
-    if (expiresAt !== undefined && now >= expiresAt + this.#leewayMs) {
+    // A token without `exp` would be a credential that never expires: anyone who once saw it
+    // (a log, a proxy, a screenshot) could join forever. `@4players/odin-tokens` always sets it.
+    if (expiresAt === undefined) {
+      throw new TokenError(
+        'missing_expiry',
+        'token has no exp claim: tokens must expire (odin-tokens sets it)',
+      );
+    }
+    if (now >= expiresAt + this.#leewayMs) {
       throw new TokenError('expired', 'token has expired (exp is past, beyond the configured leeway)');
     }
     if (notBefore !== undefined && now < notBefore - this.#leewayMs) {
       throw new TokenError(
         'not_yet_valid',
         'token is not valid yet (nbf is ahead, beyond the configured leeway)',
+      );
+    }
+    // `exp = 1e308` (or the year 9999) is "never" written as a number. Measured from `nbf` when
+    // that is later than now, so a token minted for a future window is judged by its length.
+    if (expiresAt - Math.max(now, notBefore ?? now) > maxTokenLifetimeMs) {
+      throw new TokenError(
+        'invalid_claim',
+        `token exp is more than ${maxTokenLifetimeMs / 86_400_000} days after its start: tokens must expire`,
       );
     }
 

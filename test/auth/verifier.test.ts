@@ -142,9 +142,14 @@ describe('accepting tokens', () => {
     assert.deepEqual(verified.audience, ['gateway', 'sfu']);
   });
 
-  test('a token with neither nbf nor exp is accepted (they are optional in JWT)', async () => {
-    const verified = await verifier().verify(await rawToken({ rid: 'r', uid: 'u' }));
-    assert.equal(verified.expiresAt, undefined);
+  test('a token without nbf is accepted (only exp is required)', async () => {
+    const verified = await verifier().verify(await rawToken({ rid: 'r', uid: 'u', exp: nowSeconds + 300 }));
+    assert.equal(verified.notBefore, undefined);
+    assert.equal(verified.expiresAt, (nowSeconds + 300) * 1000);
+  });
+
+  test('a token valid for 365 days is accepted', async () => {
+    await verifier().verify(await rawToken({ ...validClaims, exp: nowSeconds + 365 * 86_400 }));
   });
 
   test('exp just past but within the leeway is accepted', async () => {
@@ -327,6 +332,19 @@ describe('refusing tokens, one code per fault', () => {
     assert.deepEqual(verified.audience, ['gateway']);
     const sfuOnly = await rawToken({ ...validClaims, aud: 'sfu' });
     await refuses(verifier().verify(sfuOnly, { audiences: ['gateway'] }), 'wrong_audience', sfuOnly);
+  });
+
+  test('a token without exp is refused with missing_expiry (it would never expire)', async () => {
+    const { exp: _, ...claims } = validClaims;
+    const token = await rawToken(claims);
+    await refuses(verifier().verify(token), 'missing_expiry', token, /no exp claim/);
+  });
+
+  test('exp = 1e308 or more than a year after the start is refused with invalid_claim', async () => {
+    for (const exp of [1e308, nowSeconds + 367 * 86_400, 253402300799]) {
+      const token = await rawToken({ ...validClaims, exp });
+      await refuses(verifier().verify(token), 'invalid_claim', token, /exp is more than 366 days/);
+    }
   });
 
   test('a token without uid is refused with missing_claim naming uid', async () => {

@@ -14,6 +14,7 @@ import type { Client } from '../../core/client.ts';
 import type { Connection, RpcEndpoint } from '../../core/connection.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { decodeMsgpack } from '../../protocol/msgpackRpc.ts';
+import { streamIdFromValue } from '../../protocol/streamId.ts';
 import { frameMessage, MessageReader, MessageTooLargeError } from './messageFraming.ts';
 import {
   hasWaitingPeer,
@@ -284,13 +285,14 @@ export class OdinSession {
 }
 
 /**
- * A room stream's first message: the stream id as a MessagePack unsigned integer. Decoded by
- * the bounded decoder like every client frame: this message arrives before any check of who
- * sends it.
+ * A room stream's first message: the stream id as a MessagePack unsigned integer (streamId.ts).
+ * Decoded by the bounded decoder like every client frame: this message arrives before any
+ * check of who sends it.
  */
 function decodeStreamId(message: Uint8Array): number | undefined {
-  const value = decodeMsgpack(message);
-  return typeof value === 'number' && Number.isInteger(value) && value > 0 && value < 2 ** 32
-    ? value
-    : undefined;
+  try {
+    return streamIdFromValue(decodeMsgpack(message));
+  } catch {
+    return undefined;
+  }
 }

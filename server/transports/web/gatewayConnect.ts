@@ -29,6 +29,7 @@ import {
   type TokenVerifier,
   type VerifiedToken,
 } from '../../../shared/auth/index.ts';
+import type { LogThrottle } from '../../observability/logThrottle.ts';
 
 export type GatewayConnectParams = {
   verifier: TokenVerifier;
@@ -39,6 +40,8 @@ export type GatewayConnectParams = {
   logger: Logger;
   /** Lifetime of a re-issued token, seconds (the gateway's default login token lifetime). */
   reissuedTokenLifetimeSeconds?: number;
+  /** Throttles the info line per refused token (anyone may send bad tokens at will). */
+  refusalLog?: LogThrottle;
 };
 
 /** A JSON-RPC request body larger than this is refused: Connect's params are `{}`. */
@@ -81,6 +84,11 @@ export async function handleGatewayRequest(
   const fail = (status: number, code: number, message: string) => reply(status, { error: { code, message } });
 
   const body = await readBody(request, maxConnectBodyBytes);
+  if (body === aborted) {
+    // The client went away mid-request: nothing to answer, nothing wrong on our side.
+    params.logger.debug({ remote: request.socket.remoteAddress }, 'Connect request aborted by the client');
+    return;
+  }
   if (body === undefined)
     return fail(413, INVALID_REQUEST, `request body larger than ${maxConnectBodyBytes} bytes`);
   let call: unknown;
@@ -112,7 +120,13 @@ export async function handleGatewayRequest(
     verified = await params.verifier.verify(bearer, { audiences: ['gateway', 'sfu'] });
   } catch (error) {
     if (!(error instanceof TokenError)) throw error;
-    params.logger.info({ reason: error.code, remote: request.socket.remoteAddress }, 'Connect refused');
+    const suppressed = params.refusalLog === undefined ? 0 : params.refusalLog.take();
+    if (suppressed !== undefined) {
+      params.logger.info(
+        { reason: error.code, remote: request.socket.remoteAddress, suppressed },
+        'Connect refused',
+      );
+    }
     return fail(401, SERVER_ERROR, `invalid token (${error.code}): ${error.message}`);
   }
 
@@ -143,9 +157,16 @@ export async function handleGatewayRequest(
   return reply(200, { result: { address: params.publicAddress, token } });
 }
 
-/** The request body as text, or undefined once it exceeds `limit` bytes. */
-function readBody(request: IncomingMessage, limit: number): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
+/** What {@link readBody} returns when the client closed or reset the request before its end. */
+const aborted = Symbol('aborted');
+
+/**
+ * The request body as text, undefined once it exceeds `limit` bytes, or {@link aborted}.
+ * Every way a request can end settles the promise (an aborted request emits `error`
+ * "aborted" and `close`, never `end`).
+ */
+function readBody(request: IncomingMessage, limit: number): Promise<string | undefined | typeof aborted> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     request.on('data', (chunk: Buffer) => {
@@ -159,6 +180,9 @@ function readBody(request: IncomingMessage, limit: number): Promise<string | und
       chunks.push(chunk);
     });
     request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    request.on('error', reject);
+    request.on('error', () => resolve(aborted));
+    request.on('close', () => {
+      if (!request.complete) resolve(aborted);
+    });
   });
 }

@@ -26,12 +26,15 @@ import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { OdinJwk, TokenVerifier } from '../../../shared/auth/index.ts';
 import { type GridConfig, type HttpConfig, publicAddressFor } from '../../config/index.ts';
+import { AttachGuard } from '../../core/attachGuard.ts';
 import type { SignalingRequest } from '../../core/connection.ts';
 import { RpcError } from '../../core/errors.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import type { Listener } from '../../listener.ts';
+import { LogThrottle } from '../../observability/logThrottle.ts';
 import type { WebRtcUpdate } from '../../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE, encodeNotification } from '../../protocol/msgpackRpc.ts';
+import { parseStreamIdText } from '../../protocol/streamId.ts';
 import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
 import { UdpMux } from './webrtc/udpMux.ts';
 import {
@@ -85,6 +88,12 @@ export class WebListener implements Listener {
   #mux: UdpMux | undefined;
   #nextConnectionId = 1;
   #draining = false;
+  /** Connections closed at once because `max_connections` were open. */
+  #dropped = 0;
+  /** Failed `/room` attaches per source: stops stream-id guessing. */
+  readonly #attachGuard = new AttachGuard();
+  readonly #connectRefusalLog = new LogThrottle({ intervalMs: 10_000 });
+  readonly #connectFailureLog = new LogThrottle({ intervalMs: 10_000 });
 
   constructor(params: WebListenerParams) {
     this.#params = params;
@@ -127,17 +136,36 @@ export class WebListener implements Listener {
     return this.#mux;
   }
 
+  /** Failed `/room` attaches and the refusals of sources that guess. */
+  get attachGuard(): AttachGuard {
+    return this.#attachGuard;
+  }
+
+  /** TCP connections closed at once because `[http] max_connections` were open. */
+  get droppedConnections(): number {
+    return this.#dropped;
+  }
+
   async open(): Promise<void> {
     const http = this.#http;
     const onRequest = (request: IncomingMessage, response: ServerResponse) =>
       this.#onRequest(request, response);
+    const limits = httpServerLimits(http);
     this.#server =
       http.certificate_file !== undefined && http.privatekey_file !== undefined
         ? createHttpsServer(
-            { cert: await readFile(http.certificate_file), key: await readFile(http.privatekey_file) },
+            {
+              ...limits,
+              cert: await readFile(http.certificate_file),
+              key: await readFile(http.privatekey_file),
+            },
             onRequest,
           )
-        : createHttpServer(onRequest);
+        : createHttpServer(limits, onRequest);
+    // Connections over the cap are closed by net.Server before any byte is read (counted in the
+    // `drop` event); upgraded WebSockets stay counted until they close.
+    this.#server.maxConnections = http.max_connections;
+    this.#server.on('drop', () => this.#dropped++);
     this.#server.on('upgrade', (request, socket, head) => this.#onUpgrade(request, socket, head));
     // A TLS handshake that fails (port scanner, plain HTTP to an HTTPS port) is not our error.
     this.#server.on('tlsClientError', (error) =>
@@ -207,8 +235,13 @@ export class WebListener implements Listener {
       publicAddress: this.#publicAddress,
       signingKeys: this.#signingKeys,
       logger: this.#logger,
+      refusalLog: this.#connectRefusalLog,
     }).catch((error: Error) => {
-      this.#logger.error({ error: error.message }, 'Connect failed');
+      // Not a client fault (those are answered above): a bug, but one a client may be able to
+      // trigger at will, so at most one line per interval.
+      const suppressed = this.#connectFailureLog.take();
+      if (suppressed !== undefined)
+        this.#logger.error({ error: error.message, suppressed }, 'Connect failed');
       if (!response.headersSent) response.writeHead(500).end();
     });
   }
@@ -224,8 +257,14 @@ export class WebListener implements Listener {
       refuseUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
+    const remoteAddress = formatHostPort(request.socket.remoteAddress ?? '', request.socket.remotePort ?? 0);
+    if (route === '/room' && !this.#attachGuard.allows(remoteAddress)) {
+      // A source that keeps naming room streams that do not wait is guessing: refused before
+      // the WebSocket handshake, until its failures are forgiven (core/attachGuard.ts).
+      refuseUpgrade(socket, 429, 'Too Many Requests');
+      return;
+    }
     this.#webSockets.handleUpgrade(request, socket, head, (webSocket) => {
-      const remoteAddress = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
       if (route === '/main') this.#acceptMain(webSocket, remoteAddress);
       else this.#acceptRoom(webSocket, remoteAddress, url.search.slice(1));
     });
@@ -339,16 +378,18 @@ export class WebListener implements Listener {
 
   #acceptRoom(webSocket: WebSocket, remoteAddress: string, query: string): void {
     const connection = new WebSocketConnection(webSocket, this.#connectionParams(remoteAddress));
-    // Generation A: /room?<stream_id>; generation B: /room?token=<token> (from JoinRoom's answer).
+    // Generation A: /room?<stream_id>; generation B: /room?token=<token> (from JoinRoom's answer),
+    // and only that: a generation B peer is not attached by its id alone.
     const token = new URLSearchParams(query).get('token');
-    const streamId = /^\d{1,10}$/.test(query) ? Number(query) : Number.NaN;
+    const streamId = parseStreamIdText(query);
     const endpoint =
       token !== null
         ? this.#params.sfu.attachRoomStreamByToken(token, connection)
-        : Number.isNaN(streamId)
+        : streamId === undefined
           ? undefined
-          : this.#params.sfu.attachRoomStream(streamId, connection);
+          : this.#params.sfu.attachRoomStream(streamId, connection, { tokenPeers: false });
     if (!endpoint) {
+      this.#attachGuard.fail(remoteAddress);
       connection.close(
         `unknown room stream ${JSON.stringify(query.slice(0, 32))}: call JoinRoom on /main first`,
         CloseCode.policyViolation,
@@ -369,6 +410,25 @@ export class WebListener implements Listener {
       endpoint.handleClose();
     });
   }
+}
+
+/**
+ * The timeouts of the `[http]` listener's HTTP(S) server (docs/security.md). Node's defaults
+ * hold a silent TCP connection 120 s before its TLS hello and a slowloris 60 s per header set.
+ */
+export function httpServerLimits(http: HttpConfig) {
+  return {
+    // tls.Server: the whole TLS handshake, from the TCP accept.
+    handshakeTimeout: http.handshake_timeout,
+    // http.Server: complete headers, and the complete request, within request_timeout of the
+    // connection (or of the previous request on a kept-alive connection). Node checks these
+    // every connectionsCheckingInterval (30 s by default, far coarser than the timeouts).
+    headersTimeout: http.request_timeout,
+    requestTimeout: http.request_timeout,
+    connectionsCheckingInterval: Math.min(1_000, http.request_timeout),
+    // An idle kept-alive connection between requests (Node's default, stated here on purpose).
+    keepAliveTimeout: 5_000,
+  };
 }
 
 /**
