@@ -8,6 +8,7 @@ export {
   fetchSupervisedConfig,
   gridConfigAnswerSource,
   publicEndpointFor,
+  reportedVersion,
 } from './gridConfig.ts';
 export { JsonRpcClient, type JsonRpcClientParams, splitUrlCredentials } from './jsonRpcClient.ts';
 export { computeLoad, type LoadInputs } from './load.ts';
