@@ -32,6 +32,7 @@ export function configReferenceMarkdown(): string {
     "- Under a `[supervisor]` the file may be as small as `[supervisor] url` alone (the ODIN docs'",
     '  minimal supervised config): `public_address` and everything else left out come from the',
     "  supervisor's `sfu.GridConfig` answer, and `grid check` names the required keys it leaves to it.",
+    "- The ODIN server docs' own examples, as the docs print them, are in `examples/config/odin-docs/`.",
     '',
   );
   out.push(...envSection());
