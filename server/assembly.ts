@@ -4,7 +4,12 @@
  * meet the modules that use them (each module takes its own params type).
  */
 import { signToken, TokenVerifier, type VerifiedToken } from '../shared/auth/index.ts';
-import { defaultMetricsConfig, type GridConfig, publicAddressFor } from './config/index.ts';
+import {
+  defaultMetricsConfig,
+  type GridConfig,
+  publicAddressFor,
+  requirePublicAddress,
+} from './config/index.ts';
 import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';
 import { Sfu, type SfuParams } from './core/sfu.ts';
@@ -15,17 +20,11 @@ import type { GridLogger } from './observability/log.ts';
 import { GridMetrics } from './observability/metrics.ts';
 import { MetricsListener } from './observability/metricsListener.ts';
 import { SystemUsageSampler } from './observability/metricsSystem.ts';
-import { JsonRpcClient, publicEndpointFor, SupervisorReporter } from './supervisor/index.ts';
+import { JsonRpcClient, publicEndpointFor, reportedVersion, SupervisorReporter } from './supervisor/index.ts';
 import { computeLoad } from './supervisor/load.ts';
 import { Telemetry } from './telemetry/index.ts';
 import { QuicListener } from './transports/quic/quicListener.ts';
 import { WebListener } from './transports/web/webListener.ts';
-
-/**
- * `[internal] log_hanging_api_calls = true` warns about RPC calls still unanswered after this
- * long. ODIN documents the key as a switch, not a duration, so the threshold is ours.
- */
-export const hangingApiCallThresholdMs = 1_000;
 
 export function limitParamsFromConfig(config: GridConfig): LimitParams {
   const { limit } = config;
@@ -68,7 +67,8 @@ export function sfuParamsFromConfig(
     logger: logger.module('core'),
     logRejectedCalls: config.internal.log_rejected_api_calls,
   };
-  if (config.internal.log_hanging_api_calls) params.hangingCallMs = hangingApiCallThresholdMs;
+  if (config.internal.log_hanging_api_calls !== undefined)
+    params.hangingCallMs = config.internal.log_hanging_api_calls;
   const reconnectToken = reconnectTokenIssuer(config);
   if (reconnectToken !== undefined) params.reconnectToken = reconnectToken;
   return params;
@@ -200,8 +200,8 @@ export function startGridServices(params: {
       client: new JsonRpcClient({ url: config.supervisor.url, timeoutMs: supervisorCallTimeoutMs }),
       sfu,
       load,
-      version: config.supervisor.version ?? version,
-      publicEndpoint: publicEndpointFor(config),
+      version: reportedVersion(config.supervisor, version),
+      publicEndpoint: publicEndpointFor(config) ?? requirePublicAddress(config),
       logger: logger.module('supervisor'),
       onGone: () => void grid.shutdown('supervisor-gone'),
     });
@@ -218,7 +218,7 @@ export function startGridServices(params: {
       config: config.telemetry,
       license,
       version,
-      publicAddress: publicEndpointFor(config),
+      publicAddress: publicEndpointFor(config) ?? requirePublicAddress(config),
       usage: () => {
         let rooms = 0;
         let medias = 0;

@@ -104,7 +104,7 @@ async function startOnce(
       // sent nothing the server did not understand; calls left unanswered for 1 s are warned.
       '[internal]',
       'log_rejected_api_calls = true',
-      'log_hanging_api_calls = true',
+      'log_hanging_api_calls = 1_000 # ms',
       '',
     ].join('\n'),
   );

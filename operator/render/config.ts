@@ -98,8 +98,9 @@ export function renderGridConfig(
   }
   const supervisor = table(doc.supervisor);
   delete supervisor.url;
-  // The built-in supervisor wants the first report at once: status and placement start from it.
-  if (spec.supervisor.mode === 'BuiltIn') supervisor.no_warmup ??= true;
+  // The built-in supervisor wants the first report at once (no_warmup = false: no warm-up
+  // cycle): status and placement start from it.
+  if (spec.supervisor.mode === 'BuiltIn') supervisor.no_warmup ??= false;
   doc.supervisor = supervisor;
 
   let toml: string;

@@ -15,6 +15,7 @@ import {
   parseConfigText,
   publicAddressFor,
   renderConfigToml,
+  requirePublicAddress,
 } from '../../server/config/index.ts';
 import { deriveServerKey, type OdinJwk } from '../../shared/auth/index.ts';
 
@@ -45,7 +46,7 @@ export function mergeConfig(recommended: Table, local: Table): Table {
 export function endpointOf(config: GridConfig): string {
   if (config.http !== undefined) return publicAddressFor(config, 'http');
   if (config.quic !== undefined) return publicAddressFor(config, 'quic');
-  return config.public_address;
+  return requirePublicAddress(config);
 }
 
 export function serverKeyFor(masterKey: Uint8Array, endpoint: string): OdinJwk {

@@ -54,5 +54,7 @@ export function describeLicense({ path, license }: EffectiveLicense): string {
     license.serialNumber === undefined ? '' : `serial ${license.serialNumber}`,
     license.issuer === undefined ? '' : `issuer ${license.issuer}`,
   ];
-  return `${path}: ${who.filter(Boolean).join(', ')}, valid until ${license.validUntil.toISOString()}`;
+  const until =
+    license.validUntil === undefined ? 'no expiry date' : `valid until ${license.validUntil.toISOString()}`;
+  return `${path}: ${who.filter(Boolean).join(', ')}, ${until}`;
 }

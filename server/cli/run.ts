@@ -10,7 +10,12 @@ import type { DevEnvironment } from '../dev/devEnvironment.ts';
 import { Grid } from '../grid.ts';
 import { type LicenseExpiryWatch, watchLicenseExpiry } from '../license/index.ts';
 import { createLogger, type GridLogger } from '../observability/log.ts';
-import { awaitSupervisedConfig, JsonRpcClient, SupervisorError } from '../supervisor/index.ts';
+import {
+  awaitSupervisedConfig,
+  JsonRpcClient,
+  reportedVersion,
+  SupervisorError,
+} from '../supervisor/index.ts';
 import { readPackageVersion } from '../version.ts';
 import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
@@ -70,14 +75,18 @@ export async function runCommand(
     if (merged === undefined) return ExitCode.failure;
     config = merged;
   }
+  if (config.http === undefined && config.quic === undefined) {
+    logger.warn('neither [http] nor [quic] is configured: no client can connect to this server');
+  }
   let grid: Grid | undefined;
   const parts = assembleGrid(config, logger, { ready: () => grid?.ready ?? false });
   grid = new Grid({ config, logger, listeners: parts.listeners, core: parts.sfu });
   let expiryWatch: LicenseExpiryWatch | undefined;
-  if (license !== null) {
-    expiryWatch = watchLicenseExpiry(license, () => {
+  const validUntil = license?.validUntil;
+  if (validUntil !== undefined) {
+    expiryWatch = watchLicenseExpiry({ validUntil }, () => {
       logger.error(
-        { validUntil: license.validUntil.toISOString() },
+        { validUntil: validUntil.toISOString() },
         'the licence has expired: draining and stopping',
       );
       void grid.shutdown('license-expired');
@@ -112,7 +121,7 @@ async function supervisedConfig(
     const merged = await awaitSupervisedConfig({
       client,
       config,
-      version: supervisor.version ?? version,
+      version: reportedVersion(supervisor, version),
       onRetry: (error, waitMs) =>
         log.warn({ reason: error.message, waitMs }, 'sfu.GridConfig failed; retrying'),
     });

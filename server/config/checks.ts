@@ -20,6 +20,15 @@ function table(v: unknown): Table | undefined {
 /** Cross-field checks that need no I/O. */
 export function checkDocument(doc: Table): PathProblem[] {
   const problems: PathProblem[] = [];
+  // The schema leaves public_address optional because a supervisor may supply it
+  // (supervisorSuppliedKeys); a standalone server has nobody else to ask.
+  if (doc.public_address === undefined && doc.supervisor === undefined) {
+    problems.push({
+      path: ['public_address'],
+      message: 'missing required key',
+      hint: 'set it here or with the environment variable GRID_PUBLIC_ADDRESS (under a [supervisor] it may come from sfu.GridConfig)',
+    });
+  }
   for (const section of ['quic', 'http'] as const) {
     const s = table(doc[section]);
     if (!s) continue;
@@ -153,4 +162,22 @@ function readText(file: string, path: (string | number)[], problems: PathProblem
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Required keys this config leaves to its supervisor's `sfu.GridConfig` answer: what `grid check`
+ * lists for a supervised config, and what the answer must then supply. `[authorization] keys`
+ * is not required (an empty list is valid), but without local keys only the key the supervisor
+ * adds lets clients in, so it is listed too.
+ */
+export function supervisorSuppliedKeys(config: {
+  public_address?: string | undefined;
+  supervisor?: unknown;
+  authorization: { keys: readonly unknown[] };
+}): string[] {
+  if (config.supervisor === undefined) return [];
+  const keys: string[] = [];
+  if (config.public_address === undefined) keys.push('public_address');
+  if (config.authorization.keys.length === 0) keys.push('authorization.keys');
+  return keys;
 }

@@ -30,5 +30,6 @@ export {
   fetchSupervisedConfig,
   gridConfigAnswerSource,
   publicEndpointFor,
+  reportedVersion,
 } from './supervisedConfig.ts';
 export { executeTask, type TaskTarget } from './tasks.ts';

@@ -266,6 +266,19 @@ describe('grid license', () => {
     assert.match(tampered.stderr, /license\.toml:\d+: .*signature/i);
   });
 
+  test('a licence signed without --valid-until never expires, and verify says so', async () => {
+    const cwd = await workDir();
+    const path = join(cwd, 'license.toml');
+    const signed = await grid(['license', 'sign', '--access-key', readmeAccessKey, '--out', path]);
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.doesNotMatch(await readFile(path, 'utf8'), /valid_until/);
+    const issuer = (await grid(['license', 'sign', '--access-key', readmeAccessKey, '--print-issuer']))
+      .stdout;
+    const ok = await grid(['license', 'verify', '--license', path, '--issuer-key', issuer.trim()]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /licensed, no expiry date/);
+  });
+
   test('the server refuses to start with a tampered or untrusted licence, exit 4', async () => {
     const cwd = await workDir();
     const { issuer } = await signedLicense(cwd, new Date(Date.now() + 86_400_000));

@@ -32,7 +32,7 @@ test('the rendered config.toml loads in the server with the per-pod variables', 
   assert.equal(config.metrics?.binding, '0.0.0.0:9000');
   assert.equal(config.limit.max_peers, 50);
   assert.equal(config.shutdown.grace_period, 60_000);
-  assert.equal(config.supervisor?.no_warmup, true);
+  assert.equal(config.supervisor?.no_warmup, false, 'the built-in supervisor hears the first report at once');
   assert.equal(publicAddressFor(config, 'http'), '203.0.113.5:4433');
   assert.doesNotMatch(toml, /public_address|url\s*=/, 'per-pod values are not in the ConfigMap');
 });

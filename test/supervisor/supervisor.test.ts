@@ -29,9 +29,10 @@ beforeEach(() => {
   gateway.credentials = undefined;
 });
 
-function reporter(h: Harness, options: { noWarmup?: boolean; onGone?: () => void; url?: string } = {}) {
+function reporter(h: Harness, options: { warmUp?: boolean; onGone?: () => void; url?: string } = {}) {
   return new SupervisorReporter({
-    config: { report_interval: 5000, no_warmup: options.noWarmup ?? false },
+    // Most tests here count cycles from the first interval: warm up unless told otherwise.
+    config: { report_interval: 5000, no_warmup: options.warmUp ?? true },
     client: new JsonRpcClient({ url: options.url ?? gateway.url, timeoutMs: 30_000 }),
     sfu: h.sfu,
     load: () =>
@@ -114,7 +115,7 @@ describe('sfu.GridConfig', () => {
     const logger = createLogger({ verbosity: 0, format: 'json', filters: [], destination: lines });
     gateway.failWith = 500;
     const r = new SupervisorReporter({
-      config: { report_interval: 5000, no_warmup: true },
+      config: { report_interval: 5000, no_warmup: false },
       client: new JsonRpcClient({ url, timeoutMs: 30_000 }),
       sfu: h.sfu,
       load: () => 0,
@@ -183,9 +184,9 @@ describe('sfu.Report', () => {
     });
   });
 
-  test('the first report waits one report_interval, or goes at once with no_warmup', async () => {
+  test('no_warmup = true waits one report_interval before the first report; false reports at once', async () => {
     const h = new Harness();
-    const warm = reporter(h);
+    const warm = reporter(h, { warmUp: true });
     warm.start();
     h.clock.advance(4999);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -193,7 +194,7 @@ describe('sfu.Report', () => {
     h.clock.advance(1);
     await waitFor(() => gateway.callsOf('sfu.Report').length === 1);
     warm.stop();
-    const eager = reporter(h, { noWarmup: true });
+    const eager = reporter(h, { warmUp: false });
     eager.start();
     h.clock.advance(0);
     await waitFor(() => gateway.callsOf('sfu.Report').length === 2);
@@ -235,7 +236,7 @@ describe('sfu.Report', () => {
   test('while the supervisor is down the next attempt backs off: 5, 10, 20, 30, 30 s', async () => {
     const h = new Harness();
     gateway.failWith = 500;
-    const r = reporter(h, { noWarmup: true });
+    const r = reporter(h, { warmUp: false });
     r.start();
     const at: number[] = [];
     for (const step of [0, 5000, 10_000, 20_000, 30_000, 30_000]) {
