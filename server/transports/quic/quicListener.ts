@@ -11,12 +11,12 @@
  *   connect_timeout    a connection without a WebTransport session after that long is closed
  *   no_peers_timeout   a client in no room that long is closed (the core's timer)
  */
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { GridConfig, QuicConfig } from '../../config/index.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
 import type { Listener } from '../../grid.ts';
+import { CertificateReloader, type CertificateReloadStats } from '../certificateReloader.ts';
 import { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
 import { H3Error } from './errors.ts';
 import { H3Connection, type H3Stats } from './h3Connection.ts';
@@ -33,6 +33,8 @@ export type QuicListenerParams = {
   logger: Logger;
   /** Stateless Retry before accepting a connection (address validation). Default true. */
   retry?: boolean;
+  /** How often the certificate files are re-read besides watching them, ms (certificateReloader.ts). */
+  certificateRecheckMs?: number;
 };
 
 export type QuicListenerStats = QuicEndpointStats &
@@ -60,6 +62,7 @@ export class QuicListener implements Listener {
   readonly #sessions = new Set<OdinSession>();
   #endpoint: QuicEndpoint | undefined;
   #certificateSha256 = '';
+  #certificate: CertificateReloader | undefined;
   #connectTimeouts = 0;
   #nextId = 1;
   #draining = false;
@@ -86,6 +89,11 @@ export class QuicListener implements Listener {
     return this.#certificateSha256;
   }
 
+  /** Reloads of `certificate_file`/`privatekey_file` (undefined with a generated certificate). */
+  get certificateStats(): CertificateReloadStats | undefined {
+    return this.#certificate?.stats;
+  }
+
   get stats(): QuicListenerStats {
     const endpoint = this.#endpoint?.stats;
     return {
@@ -101,8 +109,23 @@ export class QuicListener implements Listener {
     let certificatePem: string;
     let privateKeyPem: string;
     if (quic.certificate_file !== undefined && quic.privatekey_file !== undefined) {
-      certificatePem = await readFile(quic.certificate_file, 'utf8');
-      privateKeyPem = await readFile(quic.privatekey_file, 'utf8');
+      // A renewed pair becomes a new quiche config for new connections (QuicEndpoint.setConfig).
+      this.#certificate = await CertificateReloader.open({
+        certificateFile: quic.certificate_file,
+        privateKeyFile: quic.privatekey_file,
+        section: '[quic]',
+        logger: this.#logger,
+        ...(this.#params.certificateRecheckMs === undefined
+          ? {}
+          : { recheckMs: this.#params.certificateRecheckMs }),
+        apply: (pair) => {
+          // Before the endpoint exists, open() below serves the pair in service when it binds.
+          const config = this.#quicheConfig(pair.certificatePem, pair.privateKeyPem);
+          this.#endpoint?.setConfig(config);
+          this.#certificateSha256 = pair.sha256;
+        },
+      });
+      ({ certificatePem, privateKeyPem } = this.#certificate.current);
     } else {
       this.#logger.warn(
         '[quic] has no certificate_file/privatekey_file: using a generated development certificate',
@@ -117,21 +140,30 @@ export class QuicListener implements Listener {
       host,
       port,
       role: 'server',
-      config: createQuicheConfig({
-        certificatePem,
-        privateKeyPem,
-        alpn: ['h3'],
-        idleTimeoutMs: quic.idle_timeout,
-        disableActiveMigration: !quic.migration,
-        verifyPeer: false,
-        datagramRecvQueue: 1024,
-        datagramSendQueue: 1024,
-      }),
+      config: this.#quicheConfig(certificatePem, privateKeyPem),
       retry: this.#params.retry ?? true,
       migration: quic.migration,
       keepAliveMs: quic.keep_alive_interval,
       preSendTimeoutMs: quic.pre_send_timeout,
       onConnection: (connection) => this.#accept(connection),
+    });
+    const renewed = this.#certificate?.current;
+    if (renewed !== undefined && renewed.certificatePem !== certificatePem) {
+      this.#endpoint.setConfig(this.#quicheConfig(renewed.certificatePem, renewed.privateKeyPem));
+    }
+    this.#certificateSha256 = renewed?.sha256 ?? this.#certificateSha256;
+  }
+
+  #quicheConfig(certificatePem: string, privateKeyPem: string) {
+    return createQuicheConfig({
+      certificatePem,
+      privateKeyPem,
+      alpn: ['h3'],
+      idleTimeoutMs: this.#quic.idle_timeout,
+      disableActiveMigration: !this.#quic.migration,
+      verifyPeer: false,
+      datagramRecvQueue: 1024,
+      datagramSendQueue: 1024,
     });
   }
 
@@ -141,6 +173,7 @@ export class QuicListener implements Listener {
   }
 
   async close(reason: string): Promise<void> {
+    this.#certificate?.close();
     this.#draining = true;
     for (const session of [...this.#sessions]) session.close(OdinCloseCode.closed, reason);
     for (const h3 of this.#connections) h3.goaway();
