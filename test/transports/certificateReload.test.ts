@@ -5,47 +5,25 @@
  * TLS and QUIC sockets, open connections and rooms keep going, a bad pair is refused.
  */
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { connect as tlsConnect } from 'node:tls';
-import { connectWebTransport } from '../../client/quic/webTransportClient.ts';
 import { createDevCertificate, type DevCertificate } from '../../server/dev/certificate.ts';
 import { GridMetrics } from '../../server/observability/metrics.ts';
 import { checkCertificatePair } from '../../server/transports/certificateReloader.ts';
 import { QuicListener } from '../../server/transports/quic/quicListener.ts';
 import { writeAtomically } from '../helpers/atomicWriter.ts';
+import {
+  pemFingerprint,
+  quicFingerprint as quicFingerprintOf,
+  tlsFingerprint as tlsFingerprintOf,
+} from '../helpers/fingerprints.ts';
 import { LOOPBACK, startTestGrid, type TestGrid } from '../helpers/testGrid.ts';
 import { freeUdpPort } from './quic/helpers.ts';
 
-const sha256 = (der: Uint8Array) => createHash('sha256').update(der).digest('hex');
-const fingerprintOf = (cert: DevCertificate) =>
-  checkCertificatePair(cert.certificatePem, cert.privateKeyPem, new Date()).sha256;
+const fingerprintOf = (cert: DevCertificate) => pemFingerprint(cert.certificatePem);
 const bytes = (text: string) => new TextEncoder().encode(text);
 const DAY_MS = 86_400_000;
-
-/** SHA-256 of the certificate a fresh TLS handshake to `port` presents. */
-async function tlsFingerprint(port: number): Promise<string> {
-  const socket = tlsConnect({ host: LOOPBACK, port, servername: 'localhost', rejectUnauthorized: false });
-  try {
-    await once(socket, 'secureConnect');
-    return sha256(socket.getPeerX509Certificate()!.raw);
-  } finally {
-    socket.destroy();
-  }
-}
-
-/** SHA-256 of the certificate a fresh QUIC handshake to `port` presents. */
-async function quicFingerprint(port: number): Promise<string> {
-  const client = await connectWebTransport({ host: LOOPBACK, port, path: '/main', insecure: true });
-  try {
-    const chain = client.h3.quic.quiche.peerCertChain();
-    assert.ok(chain?.[0], 'the server sent a certificate');
-    return sha256(chain[0]);
-  } finally {
-    await client.close();
-  }
-}
+const tlsFingerprint = (port: number) => tlsFingerprintOf(LOOPBACK, port);
+const quicFingerprint = (port: number) => quicFingerprintOf(LOOPBACK, port);
 
 /** Resolves once `check()` resolves true; fails after `timeoutMs` (a cap, not a pace). */
 async function until(
@@ -106,7 +84,7 @@ describe('certificate reload on a running grid (real TLS and QUIC sockets)', () 
   after(() => grid.close());
 
   test('new handshakes get the renewed certificate; the open WebSocket and its room keep talking', async () => {
-    const before = sha256(new X509Certificate(grid.ca).raw);
+    const before = pemFingerprint(grid.ca);
     assert.equal(await tlsFingerprint(grid.webListener.port), before);
     assert.equal(await quicFingerprint(quic.port), before);
 
