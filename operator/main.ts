@@ -5,7 +5,7 @@
  *   odin-operator [--kubeconfig F] [--supervisor-listen 0.0.0.0:7000]
  *                 [--supervisor-url http://odin-operator.odin-system:7000]
  *                 [--health-listen 0.0.0.0:8080] [--lease-namespace NS] [--lease-name odin-operator]
- *                 [--identity ID]
+ *                 [--identity ID] [--license-issuers X1,X2]
  *
  * Every replica runs informers, the health server and the supervisor listener; only the Lease
  * holder reconciles and answers supervisor calls (docs/operator.md). SIGTERM/SIGINT: stop
@@ -15,6 +15,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
+import { parseLicenseIssuers } from '../server/license/index.ts';
+import type { OdinJwk } from '../shared/auth/index.ts';
 import { OdinServerController } from './controller/controller.ts';
 import { OperatorMetrics, startHealthServer } from './controller/health.ts';
 import { LeaderElector } from './controller/leaderElection.ts';
@@ -29,6 +31,8 @@ const usage = `usage: odin-operator [options]
   --lease-name NAME          (default odin-operator)
   --identity ID              leader election identity (default <hostname>-<pid>)
   --lease-duration-ms MS     (default 15000; renew deadline 2/3 of it, retry 1/5)
+  --license-issuers X1,X2    licence issuer Ed25519 public keys (base64url) to trust; given to
+                             grid pods with spec.license as GRID_LICENSE_ISSUERS (default: none)
 `;
 
 function hostPort(value: string, what: string): { host: string; port: number } {
@@ -54,6 +58,7 @@ async function main(): Promise<number> {
         'lease-name': { type: 'string', default: 'odin-operator' },
         identity: { type: 'string' },
         'lease-duration-ms': { type: 'string', default: '15000' },
+        'license-issuers': { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -68,6 +73,13 @@ async function main(): Promise<number> {
   if (o.help) {
     process.stdout.write(usage);
     return 0;
+  }
+  let licenseIssuers: OdinJwk[];
+  try {
+    licenseIssuers = parseLicenseIssuers(o['license-issuers'], '--license-issuers');
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${usage}`);
+    return 2;
   }
   const kubeConfig = new KubeConfig();
   if (o.kubeconfig) kubeConfig.loadFromFile(o.kubeconfig);
@@ -94,7 +106,15 @@ async function main(): Promise<number> {
     log,
   });
   metrics.countSupervisedServers = () => supervisor.reportingServers();
-  controller = new OdinServerController({ kubeConfig, supervisor, supervisorUrl, metrics, identity, log });
+  controller = new OdinServerController({
+    kubeConfig,
+    supervisor,
+    supervisorUrl,
+    metrics,
+    identity,
+    log,
+    licenseIssuers,
+  });
   const supervisorPort = await supervisor.listen();
   const health = await startHealthServer({
     ...healthListen,
@@ -107,6 +127,7 @@ async function main(): Promise<number> {
     supervisorPort,
     healthPort: health.port,
     supervisorUrl,
+    licenseIssuers: licenseIssuers.map((k) => k.kid),
   });
   await controller.start();
   log('info', 'caches synced');

@@ -23,6 +23,7 @@ import { SystemUsageSampler } from './observability/metricsSystem.ts';
 import { JsonRpcClient, publicEndpointFor, reportedVersion, SupervisorReporter } from './supervisor/index.ts';
 import { computeLoad } from './supervisor/load.ts';
 import { Telemetry } from './telemetry/index.ts';
+import type { CertificateReloadStats } from './transports/certificateReloader.ts';
 import { QuicListener } from './transports/quic/quicListener.ts';
 import { WebListener } from './transports/web/webListener.ts';
 
@@ -149,6 +150,7 @@ export function assembleGrid(
     });
   };
   let metrics: GridMetrics | undefined;
+  const certificates: Record<string, () => CertificateReloadStats | undefined> = {};
   if (config.metrics) {
     const ready = options.ready ?? (() => false);
     metrics = new GridMetrics({ config: config.metrics, sfu, system, load, ready });
@@ -157,20 +159,25 @@ export function assembleGrid(
     );
   }
   if (config.http) {
-    listeners.push(
-      new WebListener({
-        config: { ...config, http: config.http },
-        sfu,
-        verifier,
-        logger: logger.module('web'),
-      }),
-    );
+    const web = new WebListener({
+      config: { ...config, http: config.http },
+      sfu,
+      verifier,
+      logger: logger.module('web'),
+    });
+    listeners.push(web);
+    certificates.http = () => web.certificateStats;
   }
   if (config.quic) {
-    listeners.push(
-      new QuicListener({ config: { ...config, quic: config.quic }, sfu, logger: logger.module('quic') }),
-    );
+    const quic = new QuicListener({
+      config: { ...config, quic: config.quic },
+      sfu,
+      logger: logger.module('quic'),
+    });
+    listeners.push(quic);
+    certificates.quic = () => quic.certificateStats;
   }
+  metrics?.watchCertificates(certificates);
   return { sfu, verifier, listeners, metrics, system, load };
 }
 

@@ -97,7 +97,7 @@ export type OdinServerSpec = {
 };
 
 export type Condition = {
-  type: 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid';
+  type: 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid' | 'LicenseValid';
   status: 'True' | 'False' | 'Unknown';
   reason: string;
   message: string;

@@ -26,6 +26,7 @@ import {
   type V1Secret,
   type V1Service,
 } from '@kubernetes/client-node';
+import type { OdinJwk } from '../../shared/auth/index.ts';
 import { applyDefaults } from '../api/defaults.ts';
 import {
   API_VERSION,
@@ -53,6 +54,7 @@ import { SILENT_AFTER_MS } from '../supervisor/fleet.ts';
 import type { SupervisorServer } from '../supervisor/server.ts';
 import { EventRecorder } from './events.ts';
 import type { OperatorMetrics } from './health.ts';
+import { checkLicense, LicenseExpiryTimers } from './license.ts';
 import { computeStatus, sameStatus, stableJson } from './status.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -70,6 +72,8 @@ export type ControllerParams = {
   metrics: OperatorMetrics;
   identity: string;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** Licence issuer keys the operator trusts and gives the pods (`--license-issuers`). */
+  licenseIssuers?: readonly OdinJwk[];
   now?: () => number;
 };
 
@@ -87,6 +91,7 @@ export class OdinServerController {
   readonly #secrets: Informer<V1Secret>;
   readonly #pods: Informer<V1Pod>;
   readonly #history = new Map<string, Recommendation[]>();
+  readonly #licenseExpiry = new LicenseExpiryTimers();
   readonly #now: () => number;
   #synced = false;
   #leading = false;
@@ -218,6 +223,7 @@ export class OdinServerController {
   async stop(): Promise<void> {
     this.#leading = false;
     this.queue.shutdown();
+    this.#licenseExpiry.clear();
     await Promise.all(this.#workers);
     await Promise.all(this.#informers().map((i) => i.stop().catch(() => {})));
   }
@@ -253,6 +259,7 @@ export class OdinServerController {
       // Children carry owner references: the garbage collector removes them.
       supervisor.forget(namespace, name);
       this.#history.delete(key);
+      this.#licenseExpiry.set(key, undefined, 0, () => {});
       return;
     }
     const server = applyDefaults(found);
@@ -266,10 +273,25 @@ export class OdinServerController {
     const keySecretName = spec.authorization.accessKeysSecretRef?.name ?? names.accessKeySecret;
     const accessKeys = secretValues(secret(keySecretName));
     const supervisorValues = secretValues(secret(names.supervisorSecret));
-    const licenseSecret = spec.license ? secret(spec.license.secretRef.name) : undefined;
-    const license = licenseSecret
-      ? secretValues(licenseSecret)[spec.license!.secretRef.key ?? 'license.toml']
-      : undefined;
+    const licenseCheck = checkLicense({
+      server,
+      secret: spec.license ? secret(spec.license.secretRef.name) : undefined,
+      trustedIssuers: this.#p.licenseIssuers ?? [],
+      now,
+    });
+    const license = licenseCheck.state === 'valid' ? licenseCheck.content : undefined;
+    const licenseStatus =
+      licenseCheck.state === 'none'
+        ? undefined
+        : licenseCheck.state === 'valid'
+          ? { valid: true, reason: 'Valid', message: licenseCheck.message }
+          : { valid: false, reason: licenseCheck.reason, message: licenseCheck.message };
+    this.#licenseExpiry.set(
+      key,
+      licenseCheck.state === 'valid' ? licenseCheck.license.validUntil : undefined,
+      now,
+      (k) => this.queue.add(k),
+    );
     const deployment = this.#deployments.get(names.deployment, namespace);
     const pods = this.#pods
       .list(namespace)
@@ -377,6 +399,7 @@ export class OdinServerController {
           : {},
       supervisorSecret: supervisorValues,
       ...(license !== undefined ? { license } : {}),
+      licenseIssuers: (this.#p.licenseIssuers ?? []).map((k) => k.x),
       deploymentReplicas: plan.deploymentReplicas,
       supervisorUrl: this.#p.supervisorUrl,
       pods: views.map((v) => v.name),
@@ -385,9 +408,21 @@ export class OdinServerController {
     const previousValid = !found.status?.conditions?.some(
       (c) => c.type === 'ConfigValid' && c.status === 'False',
     );
-    if (rendered.errors.length > 0) {
+    const previousLicense = found.status?.conditions?.find((c) => c.type === 'LicenseValid');
+    if (licenseStatus?.valid === false) {
+      // A changed reason is news (untrusted -> expired); the same refusal again is not.
+      if (previousLicense?.status !== 'False' || previousLicense.reason !== licenseStatus.reason)
+        await this.#events.record(server, 'Warning', 'LicenseInvalid', licenseStatus.message.slice(0, 1000));
+    } else if (licenseStatus?.valid && previousLicense?.status === 'False')
+      await this.#events.record(
+        server,
+        'Normal',
+        'LicenseValid',
+        `licence accepted: ${licenseStatus.message}`,
+      );
+    if (rendered.errors.length > 0 || licenseStatus?.valid === false) {
       this.#p.metrics.reconciles.inc({ result: 'invalid' });
-      if (previousValid)
+      if (previousValid && rendered.errors.length > 0)
         await this.#events.record(
           server,
           'Warning',
@@ -416,6 +451,7 @@ export class OdinServerController {
           draining: plan.draining,
           ...(desiredReplicas !== undefined ? { desiredReplicas } : {}),
           ...(failure ? { failure } : {}),
+          ...(licenseStatus ? { license: licenseStatus } : {}),
         });
       }
       return;
@@ -426,6 +462,7 @@ export class OdinServerController {
       deployment,
       draining: plan.draining,
       ...(desiredReplicas !== undefined ? { desiredReplicas } : {}),
+      ...(licenseStatus ? { license: licenseStatus } : {}),
     });
   }
 

@@ -23,6 +23,8 @@ export type StatusInput = {
   deployment: V1Deployment | undefined;
   draining: readonly string[];
   desiredReplicas?: number;
+  /** With spec.license: the operator's check of it (controller/license.ts). */
+  license?: { valid: boolean; reason: string; message: string };
   now: Date;
 };
 
@@ -78,7 +80,12 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       ? 'spec is valid; config.toml rendered'
       : errors.map((e) => `${e.path}: ${e.message}`).join('; '),
   );
-  const ready = configValid && readyReplicas >= want && !rolling && input.failure === undefined;
+  if (input.license !== undefined) {
+    set('LicenseValid', input.license.valid, input.license.reason, input.license.message);
+  }
+  const licenseRefused = input.license?.valid === false;
+  const ready =
+    configValid && !licenseRefused && readyReplicas >= want && !rolling && input.failure === undefined;
   set(
     'Ready',
     ready,
@@ -86,9 +93,11 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       ? 'AllServersReady'
       : !configValid
         ? 'InvalidConfig'
-        : rolling
-          ? 'RollingUpdate'
-          : 'ServersNotReady',
+        : licenseRefused
+          ? 'LicenseInvalid'
+          : rolling
+            ? 'RollingUpdate'
+            : 'ServersNotReady',
     `${readyReplicas}/${want} servers ready`,
   );
   const progressing = configValid && (rolling || scaling || drainingCount > 0);
@@ -100,12 +109,23 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       ? `${drainingCount} server(s) draining before removal`
       : `${pods.length} pods, ${want} wanted`,
   );
-  const degraded = !configValid || input.failure !== undefined;
+  const degraded = !configValid || licenseRefused || input.failure !== undefined;
   set(
     'Degraded',
     degraded,
-    !configValid ? 'InvalidConfig' : input.failure ? 'ReconcileError' : 'AsExpected',
-    input.failure ?? (configValid ? 'reconciled' : 'the last valid spec keeps running; fix spec to roll out'),
+    !configValid
+      ? 'InvalidConfig'
+      : licenseRefused
+        ? 'LicenseInvalid'
+        : input.failure
+          ? 'ReconcileError'
+          : 'AsExpected',
+    input.failure ??
+      (!configValid
+        ? 'the last valid spec keeps running; fix spec to roll out'
+        : licenseRefused
+          ? 'the licence is refused (LicenseValid); nothing is rolled out, the running servers keep theirs'
+          : 'reconciled'),
   );
 
   const status: OdinServerStatus = {

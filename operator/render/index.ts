@@ -21,6 +21,8 @@ export type RenderInput = {
   supervisorSecret: SecretData;
   /** Content of the licence (hashed: a new licence rolls the pods). */
   license?: string;
+  /** Trusted licence issuer public keys (`x`), given to pods with a licence as `GRID_LICENSE_ISSUERS`. */
+  licenseIssuers?: readonly string[];
   /** Replicas for the Deployment (autoscale/scaleDown.ts decides; spec.replicas when nothing drains). */
   deploymentReplicas: number;
   supervisorUrl: string;
@@ -77,6 +79,7 @@ export function renderChildren(input: RenderInput): Rendered {
     renderDeployment({
       server,
       configHash: hash,
+      licenseIssuers: input.licenseIssuers ?? [],
       replicas: input.deploymentReplicas,
       supervisorUrl: input.supervisorUrl,
     }),

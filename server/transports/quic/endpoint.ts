@@ -130,7 +130,7 @@ export class QuicEndpoint implements ConnectionOwner {
     datagramsDropped: 0,
     datagramsExpired: 0,
   };
-  readonly #params: QuicEndpointParams;
+  #params: QuicEndpointParams;
   readonly #socket: Socket;
   readonly #connections = new Map<string, QuicConnection>();
   readonly #all = new Set<QuicConnection>();
@@ -211,6 +211,16 @@ export class QuicEndpoint implements ConnectionOwner {
 
   connections(): IterableIterator<QuicConnection> {
     return this.#all.values();
+  }
+
+  /**
+   * The quiche config of connections accepted (or started) from now on: a renewed certificate.
+   * Open connections keep theirs: quiche gives each connection its own BoringSSL `SSL`, made
+   * by `SSL_new(ctx)` (quiche tls::Context::new_handshake), which holds its own reference on
+   * the old context, so dropping the old config leaves them untouched.
+   */
+  setConfig(config: QuicheConfig): void {
+    this.#params = { ...this.#params, config };
   }
 
   /** Client role: starts a connection to `host:port` (TLS SNI `serverName`). */

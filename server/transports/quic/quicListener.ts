@@ -21,6 +21,7 @@ import type { Peer } from '../../core/peer.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
 import type { Listener } from '../../listener.ts';
+import { CertificateReloader, type CertificateReloadStats } from '../certificateReloader.ts';
 import { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
 import { H3Error } from './errors.ts';
 import { H3Connection, type H3Stats } from './h3Connection.ts';
@@ -39,6 +40,8 @@ export type QuicListenerParams = {
   logger: Logger;
   /** Stateless Retry before accepting a connection (address validation). Default true. */
   retry?: boolean;
+  /** How often the certificate files are re-read besides watching them, ms (certificateReloader.ts). */
+  certificateRecheckMs?: number;
 };
 
 export type QuicListenerStats = QuicEndpointStats &
@@ -75,6 +78,7 @@ export class QuicListener implements Listener {
   readonly #awaitingAuth = new Map<Client, QuicConnection>();
   #endpoint: QuicEndpoint | undefined;
   #certificateSha256 = '';
+  #certificate: CertificateReloader | undefined;
   #connectTimeouts = 0;
   #authTimeouts = 0;
   #nextId = 1;
@@ -102,6 +106,11 @@ export class QuicListener implements Listener {
     return this.#certificateSha256;
   }
 
+  /** Reloads of `certificate_file`/`privatekey_file` (undefined with a generated certificate). */
+  get certificateStats(): CertificateReloadStats | undefined {
+    return this.#certificate?.stats;
+  }
+
   get stats(): QuicListenerStats {
     const endpoint = this.#endpoint?.stats;
     return {
@@ -120,8 +129,23 @@ export class QuicListener implements Listener {
     let certificatePem: string;
     let privateKeyPem: string;
     if (quic.certificate_file !== undefined && quic.privatekey_file !== undefined) {
-      certificatePem = await readFile(quic.certificate_file, 'utf8');
-      privateKeyPem = await readFile(quic.privatekey_file, 'utf8');
+      // A renewed pair becomes a new quiche config for new connections (QuicEndpoint.setConfig).
+      this.#certificate = await CertificateReloader.open({
+        certificateFile: quic.certificate_file,
+        privateKeyFile: quic.privatekey_file,
+        section: '[quic]',
+        logger: this.#logger,
+        ...(this.#params.certificateRecheckMs === undefined
+          ? {}
+          : { recheckMs: this.#params.certificateRecheckMs }),
+        apply: (pair) => {
+          // Before the endpoint exists, open() below serves the pair in service when it binds.
+          const config = this.#quicheConfig(pair.certificatePem, pair.privateKeyPem);
+          this.#endpoint?.setConfig(config);
+          this.#certificateSha256 = pair.sha256;
+        },
+      });
+      ({ certificatePem, privateKeyPem } = this.#certificate.current);
     } else {
       this.#logger.warn(
         '[quic] has no certificate_file/privatekey_file: using a generated development certificate',
@@ -136,19 +160,10 @@ export class QuicListener implements Listener {
       host,
       port,
       role: 'server',
-      config: createQuicheConfig({
-        certificatePem,
-        privateKeyPem,
-        alpn: ['h3'],
-        idleTimeoutMs: quic.idle_timeout,
-        disableActiveMigration: !quic.migration,
-        verifyPeer: false,
-        datagramRecvQueue: 1024,
-        datagramSendQueue: 1024,
-        receiveWindows: SERVER_RECEIVE_WINDOWS,
-      }),
+      config: this.#quicheConfig(certificatePem, privateKeyPem),
       // The Retry token and stateless reset keys derive from the TLS private key, so they
       // survive a restart: clients of the previous process learn at once that it is gone.
+      // (A renewed certificate keeps the keys of the key the process started with.)
       keyMaterial: privateKeyMaterial(privateKeyPem),
       admit: (remote) => this.#preAuth.admit(remote.address),
       retry: this.#params.retry ?? true,
@@ -158,6 +173,25 @@ export class QuicListener implements Listener {
       onConnection: (connection) => this.#accept(connection),
     });
     this.#params.sfu.observer.on('peerjoined', this.#onPeerJoined);
+    const renewed = this.#certificate?.current;
+    if (renewed !== undefined && renewed.certificatePem !== certificatePem) {
+      this.#endpoint.setConfig(this.#quicheConfig(renewed.certificatePem, renewed.privateKeyPem));
+    }
+    this.#certificateSha256 = renewed?.sha256 ?? this.#certificateSha256;
+  }
+
+  #quicheConfig(certificatePem: string, privateKeyPem: string) {
+    return createQuicheConfig({
+      certificatePem,
+      privateKeyPem,
+      alpn: ['h3'],
+      idleTimeoutMs: this.#quic.idle_timeout,
+      disableActiveMigration: !this.#quic.migration,
+      verifyPeer: false,
+      datagramRecvQueue: 1024,
+      datagramSendQueue: 1024,
+      receiveWindows: SERVER_RECEIVE_WINDOWS,
+    });
   }
 
   drain(): void {
@@ -166,6 +200,7 @@ export class QuicListener implements Listener {
   }
 
   async close(reason: string): Promise<void> {
+    this.#certificate?.close();
     this.#draining = true;
     for (const session of [...this.#sessions]) session.close(OdinCloseCode.closed, reason);
     for (const h3 of this.#connections) h3.goaway();
