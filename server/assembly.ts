@@ -4,6 +4,7 @@
  * meet the modules that use them (each module takes its own params type).
  */
 import { signToken, TokenVerifier, type VerifiedToken } from '../shared/auth/index.ts';
+import type { LicenseFields } from '../shared/license/format.ts';
 import {
   defaultMetricsConfig,
   type GridConfig,
@@ -14,7 +15,6 @@ import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';
 import { Sfu, type SfuParams } from './core/sfu.ts';
 import type { Grid } from './grid.ts';
-import type { LicenseFields } from './license/format.ts';
 import type { Listener } from './listener.ts';
 import type { GridLogger } from './observability/log.ts';
 import { GridMetrics } from './observability/metrics.ts';
@@ -23,7 +23,7 @@ import { SystemUsageSampler } from './observability/metricsSystem.ts';
 import { JsonRpcClient, publicEndpointFor, reportedVersion, SupervisorReporter } from './supervisor/index.ts';
 import { computeLoad } from './supervisor/load.ts';
 import { Telemetry } from './telemetry/index.ts';
-import type { CertificateReloadStats } from './transports/certificateReloader.ts';
+import type { CertificateReloadStats } from './tls/certificateReloader.ts';
 import { QuicListener } from './transports/quic/quicListener.ts';
 import { WebListener } from './transports/web/webListener.ts';
 

@@ -11,6 +11,7 @@
  * This file only dispatches; each command lives in `server/cli/`.
  */
 import { AuthError } from '../shared/auth/index.ts';
+import { LicenseError } from '../shared/license/index.ts';
 import { UsageError } from './cli/args.ts';
 import { checkCommand, checkHelp } from './cli/check.ts';
 import { loadEffectiveConfig } from './cli/effectiveConfig.ts';
@@ -20,7 +21,6 @@ import { licenseCommand, licenseHelp } from './cli/license.ts';
 import { runCommand, runHelp } from './cli/run.ts';
 import { tokenCommand, tokenHelp } from './cli/token.ts';
 import { ConfigError } from './config/index.ts';
-import { LicenseError } from './license/index.ts';
 import { ListenerError } from './listener.ts';
 import { readPackageVersion } from './version.ts';
 

@@ -10,14 +10,14 @@
  * new pods (docs/operator.md).
  */
 import type { V1Secret } from '@kubernetes/client-node';
+import type { OdinJwk } from '../../shared/auth/index.ts';
 import {
   LicenseError,
   type LicenseErrorCode,
   parseLicenseToml,
   type VerifiedLicense,
   verifyLicense,
-} from '../../server/license/index.ts';
-import type { OdinJwk } from '../../shared/auth/index.ts';
+} from '../../shared/license/index.ts';
 import type { DefaultedOdinServer } from '../api/types.ts';
 import { secretValues } from '../render/secrets.ts';
 

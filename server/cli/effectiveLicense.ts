@@ -16,7 +16,7 @@ import {
   loadLicenseFile,
   parseLicenseIssuers,
   type VerifiedLicense,
-} from '../license/index.ts';
+} from '../../shared/license/index.ts';
 
 export const defaultLicensePath = 'license.toml';
 

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { accessKeyToJwk, parseAccessKey } from '../../shared/auth/index.ts';
-import { signLicense } from '../license/index.ts';
+import { signLicense } from '../../shared/license/index.ts';
 import { parseCommandArgs, requireFlag, UsageError } from './args.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';
 import { ExitCode, type ExitCodeValue } from './exitCodes.ts';

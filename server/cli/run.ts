@@ -4,11 +4,11 @@
  */
 
 import { signToken } from '../../shared/auth/index.ts';
+import { type LicenseExpiryWatch, watchLicenseExpiry } from '../../shared/license/index.ts';
 import { assembleGrid, startGridServices, supervisorCallTimeoutMs } from '../assembly.ts';
 import { type GridConfig, redactUrl, type SupervisorConfig } from '../config/index.ts';
 import type { DevEnvironment } from '../dev/devEnvironment.ts';
 import { Grid } from '../grid.ts';
-import { type LicenseExpiryWatch, watchLicenseExpiry } from '../license/index.ts';
 import { createLogger, type GridLogger } from '../observability/log.ts';
 import {
   awaitSupervisedConfig,

@@ -17,7 +17,7 @@ import type { Client } from '../core/client.ts';
 import type { RpcErrorCode } from '../core/errors.ts';
 import type { Sfu } from '../core/sfu.ts';
 import { isMethodName, type MethodName } from '../protocol/methods.ts';
-import type { CertificateReloadStats } from '../transports/certificateReloader.ts';
+import type { CertificateReloadStats } from '../tls/certificateReloader.ts';
 import type { SystemUsageSampler } from './metricsSystem.ts';
 
 /** Plain success/failure counts a component keeps for metrics (supervisor reports, telemetry sends). */

@@ -11,8 +11,8 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createTokenVerifier, sfuParamsFromConfig } from '../../server/assembly.ts';
 import { parseConfigText, supervisorSuppliedKeys } from '../../server/config/index.ts';
-import { LicenseError, parseLicenseToml, verifyLicense } from '../../server/license/index.ts';
 import { silentLogger } from '../../server/observability/log.ts';
+import { LicenseError, parseLicenseToml, verifyLicense } from '../../shared/license/index.ts';
 import { problemsOf, selfSignedCert, tempDir } from './helpers.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));

@@ -10,13 +10,13 @@ import { checkLicense, LicenseExpiryTimers } from '../../operator/controller/lic
 import { computeStatus } from '../../operator/controller/status.ts';
 import { renderChildren } from '../../operator/render/index.ts';
 import { trustedLicenseIssuers } from '../../server/cli/effectiveLicense.ts';
+import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../shared/auth/index.ts';
 import {
   parseLicenseIssuers,
   parseLicenseToml,
   signLicense,
   verifyLicense,
-} from '../../server/license/index.ts';
-import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../shared/auth/index.ts';
+} from '../../shared/license/index.ts';
 import { odinServer } from './helpers.ts';
 
 const issuerKey = generateAccessKey();

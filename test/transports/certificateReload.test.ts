@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createDevCertificate, type DevCertificate } from '../../server/dev/certificate.ts';
 import { GridMetrics } from '../../server/observability/metrics.ts';
-import { checkCertificatePair } from '../../server/transports/certificateReloader.ts';
+import { checkCertificatePair } from '../../server/tls/certificateReloader.ts';
 import { QuicListener } from '../../server/transports/quic/quicListener.ts';
 import { writeAtomically } from '../helpers/atomicWriter.ts';
 import {

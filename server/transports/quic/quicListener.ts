@@ -21,7 +21,7 @@ import type { Peer } from '../../core/peer.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
 import type { Listener } from '../../listener.ts';
-import { CertificateReloader, type CertificateReloadStats } from '../certificateReloader.ts';
+import { CertificateReloader, type CertificateReloadStats } from '../../tls/certificateReloader.ts';
 import { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
 import { H3Error } from './errors.ts';
 import { H3Connection, type H3Stats } from './h3Connection.ts';

@@ -34,7 +34,7 @@ import { LogThrottle } from '../../observability/logThrottle.ts';
 import type { WebRtcUpdate } from '../../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE, encodeNotification } from '../../protocol/msgpackRpc.ts';
 import { parseStreamIdText } from '../../protocol/streamId.ts';
-import { CertificateReloader, type CertificateReloadStats } from '../certificateReloader.ts';
+import { CertificateReloader, type CertificateReloadStats } from '../../tls/certificateReloader.ts';
 import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
 import { UdpMux } from './webrtc/udpMux.ts';
 import {

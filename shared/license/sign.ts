@@ -2,7 +2,7 @@
  * `grid license sign`: signs licence fields with an issuer key (an ODIN access key or a JWK
  * with `d`) and renders license.toml. Scheme: docs/license.md.
  */
-import { AuthError, type OdinJwk, signEd25519, signingKeyFrom } from '../../shared/auth/index.ts';
+import { AuthError, type OdinJwk, signEd25519, signingKeyFrom } from '../auth/index.ts';
 import { LicenseError } from './errors.ts';
 import { canonicalLicenseBytes, type LicenseFields, renderLicenseToml } from './format.ts';
 import { formatLicenseSignature } from './signature.ts';

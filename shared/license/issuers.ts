@@ -3,7 +3,7 @@
  * public keys (base64url, the `x` of a JWK; `grid license sign --print-issuer` prints one).
  * `grid` reads `GRID_LICENSE_ISSUERS`; the operator reads `--license-issuers` (docs/license.md).
  */
-import { keyIdFor, type OdinJwk } from '../../shared/auth/index.ts';
+import { keyIdFor, type OdinJwk } from '../auth/index.ts';
 import { LicenseError } from './errors.ts';
 
 /** The issuer keys of `text` (empty or blank: none). `source` names where the list came from. */

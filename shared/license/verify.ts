@@ -4,7 +4,7 @@
  * an expired licence that was also edited reports the edit.
  */
 import { readFile } from 'node:fs/promises';
-import { checkJwk, type OdinJwk, verifyEd25519 } from '../../shared/auth/index.ts';
+import { checkJwk, type OdinJwk, verifyEd25519 } from '../auth/index.ts';
 import { LicenseError } from './errors.ts';
 import { canonicalLicenseBytes, type License, parseLicenseToml } from './format.ts';
 import { parseLicenseSignature } from './signature.ts';
