@@ -1,0 +1,111 @@
+/**
+ * Step 5 of a reconcile, apply: what has to be written, decided purely from the rendered
+ * children and the caches (the reconciler performs the writes). Children whose cached copy
+ * carries the same applied hash are not sent; pods get their draining mark and deletion cost
+ * only when they differ; the built-in supervisor's fleet gets the credentials, keys and
+ * LoadBalancer addresses it answers with.
+ */
+import type { KubernetesObject, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { DefaultedOdinServer } from '../api/types.ts';
+import { REMOVABLE_DELETION_COST, type ScaleDownPlan } from '../autoscale/scaleDown.ts';
+import {
+  APPLIED_HASH_ANNOTATION,
+  childNames,
+  DELETION_COST_ANNOTATION,
+  DRAINING_ANNOTATION,
+  POD_LABEL,
+} from '../render/labels.ts';
+import { accessKeysFrom, type SecretData, secretValues } from '../render/secrets.ts';
+import type { FleetUpdate } from '../supervisor/fleet.ts';
+import { type Caches, cachedChild } from './caches.ts';
+
+/** Rendered children (with their applied hash) whose cached copy differs. */
+export function childrenToApply(objects: readonly KubernetesObject[], caches: Caches): KubernetesObject[] {
+  return objects.filter((object) => {
+    const want = object.metadata?.annotations?.[APPLIED_HASH_ANNOTATION];
+    return cachedChild(caches, object)?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== want;
+  });
+}
+
+export type PodMark = {
+  /** The server-side apply body (our annotations and labels only). */
+  patch: KubernetesObject;
+  /** Events for the transitions this mark makes. */
+  events: { reason: 'Draining' | 'Drained'; message: string }[];
+};
+
+/** Draining marks, deletion costs and (LoadBalancer mode) the per-pod label, for the pods that differ. */
+export function podMarks(
+  server: DefaultedOdinServer,
+  pods: readonly V1Pod[],
+  plan: ScaleDownPlan,
+): PodMark[] {
+  const lb = server.spec.networking.mode === 'LoadBalancer';
+  const marks: PodMark[] = [];
+  for (const pod of pods) {
+    const name = pod.metadata!.name!;
+    const annotations: Record<string, string> = {};
+    if (plan.draining.includes(name)) annotations[DRAINING_ANNOTATION] = 'true';
+    if (plan.removable.includes(name)) annotations[DELETION_COST_ANNOTATION] = REMOVABLE_DELETION_COST;
+    const labels: Record<string, string> = lb ? { [POD_LABEL]: name } : {};
+    const current = pod.metadata?.annotations ?? {};
+    const same =
+      (current[DRAINING_ANNOTATION] === 'true') === DRAINING_ANNOTATION in annotations &&
+      (current[DELETION_COST_ANNOTATION] === REMOVABLE_DELETION_COST) ===
+        DELETION_COST_ANNOTATION in annotations &&
+      (pod.metadata?.labels?.[POD_LABEL] === name) === lb;
+    if (same) continue;
+    const events: PodMark['events'] = [];
+    if (DRAINING_ANNOTATION in annotations && current[DRAINING_ANNOTATION] !== 'true')
+      events.push({ reason: 'Draining', message: `server ${name} drains for a scale-down: no new rooms` });
+    if (
+      DELETION_COST_ANNOTATION in annotations &&
+      current[DELETION_COST_ANNOTATION] !== REMOVABLE_DELETION_COST
+    )
+      events.push({ reason: 'Drained', message: `server ${name} is empty: removing it` });
+    marks.push({
+      patch: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: pod.metadata!.namespace!, annotations, labels },
+      },
+      events,
+    });
+  }
+  return marks;
+}
+
+/** Credentials, access keys and LoadBalancer addresses of the fleet, for the built-in supervisor. */
+export function fleetCredentials(
+  server: DefaultedOdinServer,
+  objects: readonly KubernetesObject[],
+  caches: Caches,
+): Pick<FleetUpdate, 'credentials' | 'addressOverrides'> {
+  const names = childNames(server.metadata.name);
+  const { namespace } = server.metadata;
+  const rendered = (name: string) =>
+    objects.find((o) => o.kind === 'Secret' && o.metadata?.name === name) as V1Secret | undefined;
+  const values = secretValues(rendered(names.supervisorSecret));
+  const keyName = server.spec.authorization.accessKeysSecretRef?.name;
+  const keySecret = keyName ? caches.secrets.get(keyName, namespace) : rendered(names.accessKeySecret);
+  const accessKeys = accessKeysFrom(secretValues(keySecret) as SecretData).jwks;
+  const addressOverrides = new Map<string, string>();
+  for (const service of caches.services.list(namespace)) {
+    const pod = service.metadata?.labels?.[POD_LABEL];
+    const ingress = service.status?.loadBalancer?.ingress?.[0];
+    const host = ingress?.ip ?? ingress?.hostname;
+    if (pod && host) addressOverrides.set(pod, host);
+  }
+  return {
+    ...(values.password && values.masterKey
+      ? {
+          credentials: {
+            password: values.password,
+            masterKey: Buffer.from(values.masterKey, 'base64'),
+            accessKeys,
+          },
+        }
+      : {}),
+    addressOverrides,
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * One reconcile of one OdinServer, as a sequence of named steps (in the style of Agones'
+ * `syncGameServer`): observe → autoscale → plan → render → apply → status. Each step is a
+ * function of its own module, pure where it can be; this class only runs them in order and
+ * performs the writes they decide, through a `ClusterWriter` (the API server in production,
+ * a recording fake in unit tests).
+ *
+ * Level-based and idempotent: the same world gives the same writes, and a world that already
+ * matches gives none (docs/operator.md, "No change, no write").
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { DefaultedOdinServer, OdinServer, OdinServerStatus } from '../api/types.ts';
+import type { Recommendation } from '../autoscale/recommend.ts';
+import type { Fleet } from '../supervisor/fleet.ts';
+import { childrenToApply, fleetCredentials, podMarks } from './apply.ts';
+import type { Caches } from './caches.ts';
+import { render } from './desired.ts';
+import type { OperatorMetrics } from './health.ts';
+import { observe, serverViews } from './observe.ts';
+import { autoscale, plan } from './plan.ts';
+import { computeStatus, type StatusInput, sameStatus } from './status.ts';
+
+/** The writes a reconcile makes. */
+export interface ClusterWriter {
+  /** Server-side apply (field manager odin-operator, force). */
+  apply(object: KubernetesObject): Promise<void>;
+  /** spec.replicas through the scale subresource. */
+  scale(namespace: string, name: string, replicas: number): Promise<void>;
+  /** Server-side apply of the status subresource. */
+  writeStatus(namespace: string, name: string, status: OdinServerStatus): Promise<void>;
+}
+
+export interface EventSink {
+  record(
+    server: DefaultedOdinServer,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void>;
+}
+
+/** The built-in supervisor, as the reconciler updates it. */
+export type Fleets = {
+  fleet(namespace: string, name: string): Fleet;
+  forget(namespace: string, name: string): void;
+};
+
+export type ReconcilerParams = {
+  caches: Caches;
+  writer: ClusterWriter;
+  events: EventSink;
+  fleets: Fleets;
+  metrics: Pick<OperatorMetrics, 'reconciles'>;
+  /** Base URL pods reach the built-in supervisor on. */
+  supervisorUrl: string;
+  now: () => number;
+};
+
+/** What the work queue should do with the key afterwards. */
+export type ReconcileResult = { requeueAfterMs?: number };
+
+/** While the autoscaler stabilises, it re-evaluates this often even when no report arrives. */
+export const AUTOSCALE_RESYNC_MS = 5_000;
+
+export class Reconciler {
+  readonly #p: ReconcilerParams;
+  /** The autoscaler's stabilisation history per OdinServer key. */
+  readonly #history = new Map<string, Recommendation[]>();
+
+  constructor(params: ReconcilerParams) {
+    this.#p = params;
+  }
+
+  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+    const key = `${namespace}/${name}`;
+    const { caches, writer, events, fleets, metrics } = this.#p;
+    const now = this.#p.now();
+
+    // 1. observe
+    const observation = observe(caches, namespace, name);
+    if (!observation) {
+      // Children carry owner references: the garbage collector removes them.
+      fleets.forget(namespace, name);
+      this.#history.delete(key);
+      return {};
+    }
+    const { server, found, pods } = observation;
+    const fleet = observation.builtIn ? fleets.fleet(namespace, name) : undefined;
+    if (fleet) fleet.update({ pods: pods.map((p) => p.metadata!.name!) }, now);
+    else fleets.forget(namespace, name);
+    const views = serverViews(pods, (pod) => fleet?.servers.get(pod), now);
+
+    // 2. autoscale
+    const scaling = autoscale({ observation, views, history: this.#history.get(key) ?? [], now });
+    if (scaling.history) this.#history.set(key, scaling.history);
+    if (scaling.scaleTo !== undefined) {
+      const from = server.spec.replicas;
+      await writer.scale(namespace, name, scaling.scaleTo);
+      await events.record(
+        server,
+        'Normal',
+        scaling.scaleTo > from ? 'ScalingUp' : 'ScalingDown',
+        `autoscaler: ${from} -> ${scaling.scaleTo} servers (recommendation ${scaling.recommendation})`,
+      );
+    }
+    const result: ReconcileResult = scaling.history ? { requeueAfterMs: AUTOSCALE_RESYNC_MS } : {};
+
+    // 3. plan
+    const scaleDown = plan({ observation, views, desired: scaling.desired });
+    if (fleet) fleet.update({ draining: scaleDown.draining }, now);
+
+    // 4. render
+    const rendered = render({ observation, views, plan: scaleDown, supervisorUrl: this.#p.supervisorUrl });
+
+    // 5. apply, 6. status (always, also when apply fails)
+    const statusInput: Omit<StatusInput, 'server' | 'now'> = {
+      errors: rendered.errors,
+      pods: views,
+      deployment: observation.deployment,
+      draining: scaleDown.draining,
+      ...(scaling.recommendation !== undefined ? { desiredReplicas: scaling.recommendation } : {}),
+    };
+    const previousValid = !found.status?.conditions?.some(
+      (c) => c.type === 'ConfigValid' && c.status === 'False',
+    );
+    if (rendered.errors.length > 0) {
+      metrics.reconciles.inc({ result: 'invalid' });
+      if (previousValid)
+        await events.record(
+          server,
+          'Warning',
+          'InvalidConfig',
+          rendered.errors
+            .map((e) => `${e.path}: ${e.message}`)
+            .join('; ')
+            .slice(0, 1000),
+        );
+      await this.#status(found, server, statusInput);
+      return result;
+    }
+    let failure: string | undefined;
+    try {
+      for (const object of childrenToApply(rendered.objects, caches)) await writer.apply(object);
+      for (const mark of podMarks(server, pods, scaleDown)) {
+        await writer.apply(mark.patch);
+        for (const e of mark.events) await events.record(server, 'Normal', e.reason, e.message);
+      }
+      if (fleet) fleet.update(fleetCredentials(server, rendered.objects, caches), now);
+      if (!previousValid)
+        await events.record(server, 'Normal', 'ConfigValid', 'spec is valid again; rolling out');
+      metrics.reconciles.inc({ result: 'ok' });
+    } catch (error) {
+      failure = describeError(error);
+      throw error;
+    } finally {
+      await this.#status(found, server, { ...statusInput, ...(failure ? { failure } : {}) });
+    }
+    return result;
+  }
+
+  /** Step 6, status: computed purely (status.ts), written only when it differs. */
+  async #status(
+    found: OdinServer,
+    server: DefaultedOdinServer,
+    input: Omit<StatusInput, 'server' | 'now'>,
+  ): Promise<void> {
+    const status = computeStatus({ ...input, server, now: new Date(this.#p.now()) }, found.status);
+    if (sameStatus(found.status, status)) return;
+    await this.#p.writer.writeStatus(server.metadata.namespace, server.metadata.name, status);
+  }
+}
+
+export function describeError(error: unknown): string {
+  const e = error as { code?: number; body?: unknown; message?: string };
+  const body = typeof e.body === 'string' ? e.body : e.body ? JSON.stringify(e.body) : '';
+  return `${e.code ? `HTTP ${e.code}: ` : ''}${e.message ?? String(error)}${body ? ` ${body.slice(0, 500)}` : ''}`;
+}
