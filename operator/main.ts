@@ -29,6 +29,7 @@ const usage = `usage: odin-operator [options]
   --lease-name NAME          (default odin-operator)
   --identity ID              leader election identity (default <hostname>-<pid>)
   --lease-duration-ms MS     (default 15000; renew deadline 2/3 of it, retry 1/5)
+  --resync-seconds S         reconcile every OdinServer at least this often (default 300)
 `;
 
 function hostPort(value: string, what: string): { host: string; port: number } {
@@ -54,6 +55,7 @@ async function main(): Promise<number> {
         'lease-name': { type: 'string', default: 'odin-operator' },
         identity: { type: 'string' },
         'lease-duration-ms': { type: 'string', default: '15000' },
+        'resync-seconds': { type: 'string', default: '300' },
         help: { type: 'boolean' },
       },
     });
@@ -83,6 +85,13 @@ async function main(): Promise<number> {
   const supervisorUrl =
     o['supervisor-url'] ?? `http://odin-operator.${leaseNamespace}.svc:${supervisorListen.port}`;
   const leaseDurationMs = Number(o['lease-duration-ms']);
+  const resyncSeconds = Number(o['resync-seconds']);
+  if (!Number.isFinite(resyncSeconds) || resyncSeconds < 1) {
+    process.stderr.write(
+      `--resync-seconds: expected a number >= 1, got ${JSON.stringify(o['resync-seconds'])}\n`,
+    );
+    return 2;
+  }
 
   const metrics = new OperatorMetrics();
   let elector: LeaderElector | undefined;
@@ -94,7 +103,15 @@ async function main(): Promise<number> {
     log,
   });
   metrics.countSupervisedServers = () => supervisor.reportingServers();
-  controller = new OdinServerController({ kubeConfig, supervisor, supervisorUrl, metrics, identity, log });
+  controller = new OdinServerController({
+    kubeConfig,
+    supervisor,
+    supervisorUrl,
+    metrics,
+    identity,
+    log,
+    resyncMs: resyncSeconds * 1000,
+  });
   const supervisorPort = await supervisor.listen();
   const health = await startHealthServer({
     ...healthListen,

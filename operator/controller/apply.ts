@@ -1,7 +1,7 @@
 /**
  * Step 5 of a reconcile, apply: what has to be written, decided purely from the rendered
  * children and the caches (the reconciler performs the writes). Children whose cached copy
- * carries the same applied hash are not sent; pods get their draining mark and deletion cost
+ * carries the same applied hash and holds every field the operator sets are not sent; pods get their draining mark and deletion cost
  * only when they differ; the built-in supervisor's fleet gets the credentials, keys and
  * LoadBalancer addresses it answers with.
  */
@@ -18,13 +18,38 @@ import {
 import { accessKeysFrom, type SecretData, secretValues } from '../render/secrets.ts';
 import type { FleetUpdate } from '../supervisor/fleet.ts';
 import { type Caches, cachedChild } from './caches.ts';
+import { firstDrift, ownedFields } from './drift.ts';
 
-/** Rendered children (with their applied hash) whose cached copy differs. */
-export function childrenToApply(objects: readonly KubernetesObject[], caches: Caches): KubernetesObject[] {
-  return objects.filter((object) => {
+export type ChildWrite = {
+  object: KubernetesObject;
+  /** `new`: not in the cache; `changed`: the desired form changed; `drift`: edited by hand. */
+  why: 'new' | 'changed' | 'drift';
+  /** For drift: the first field that differs (drift.ts). */
+  field?: string;
+};
+
+/**
+ * Rendered children (with their applied hash) that must be applied: not cached, another applied
+ * hash, or a field the operator sets that differs in the cached copy (drift.ts). A world that
+ * matches gives none, so a restarted operator writes nothing.
+ */
+export function childrenToApply(objects: readonly KubernetesObject[], caches: Caches): ChildWrite[] {
+  const writes: ChildWrite[] = [];
+  for (const object of objects) {
+    const cached = cachedChild(caches, object);
+    if (!cached) {
+      writes.push({ object, why: 'new' });
+      continue;
+    }
     const want = object.metadata?.annotations?.[APPLIED_HASH_ANNOTATION];
-    return cachedChild(caches, object)?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== want;
-  });
+    if (cached.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] !== want) {
+      writes.push({ object, why: 'changed' });
+      continue;
+    }
+    const field = firstDrift(ownedFields(object), cached);
+    if (field !== undefined) writes.push({ object, why: 'drift', field });
+  }
+  return writes;
 }
 
 export type PodMark = {

@@ -47,7 +47,15 @@ export type ControllerParams = {
   identity: string;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
+  /**
+   * Every OdinServer is reconciled at least this often (default 5 min), as informers' resync
+   * does in controller-runtime: a safety net for a missed watch event; drift is found by the
+   * reconcile itself.
+   */
+  resyncMs?: number;
 };
+
+export const DEFAULT_RESYNC_MS = 300_000;
 
 export class OdinServerController {
   readonly queue = new WorkQueue();
@@ -64,6 +72,7 @@ export class OdinServerController {
   #synced = false;
   #leading = false;
   #workers: Promise<void>[] = [];
+  #resync: NodeJS.Timeout | undefined;
 
   constructor(params: ControllerParams) {
     this.#p = params;
@@ -200,10 +209,14 @@ export class OdinServerController {
     this.#leading = true;
     for (const s of this.#servers.list()) this.queue.add(keyOf(s.metadata?.namespace, s.metadata?.name));
     for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
+    this.#resync = setInterval(() => {
+      for (const s of this.#servers.list()) this.queue.add(keyOf(s.metadata?.namespace, s.metadata?.name));
+    }, this.#p.resyncMs ?? DEFAULT_RESYNC_MS).unref();
   }
 
   async stop(): Promise<void> {
     this.#leading = false;
+    clearInterval(this.#resync);
     this.queue.shutdown();
     await Promise.all(this.#workers);
     await Promise.all(this.#informers().map((i) => i.stop().catch(() => {})));

@@ -140,7 +140,16 @@ export class Reconciler {
     }
     let failure: string | undefined;
     try {
-      for (const object of childrenToApply(rendered.objects, caches)) await writer.apply(object);
+      for (const write of childrenToApply(rendered.objects, caches)) {
+        await writer.apply(write.object);
+        if (write.why === 'drift')
+          await events.record(
+            server,
+            'Warning',
+            'DriftReverted',
+            `${write.object.kind}/${write.object.metadata?.name}: ${write.field} was changed outside the operator; restored`,
+          );
+      }
       for (const mark of podMarks(server, pods, scaleDown)) {
         await writer.apply(mark.patch);
         for (const e of mark.events) await events.record(server, 'Normal', e.reason, e.message);

@@ -159,24 +159,36 @@ test('render: every child carries the hash of its desired form; a spec change ch
   assert.equal(hashOf(b, 'PodDisruptionBudget'), hashOf(a, 'PodDisruptionBudget'));
 });
 
-test('apply: only children whose cached copy has another applied hash are sent', () => {
+test('apply: children not cached, with another applied hash, or edited by hand are sent', () => {
   const caches = fakeCaches();
-  const cm = withAppliedHash({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: 'voice-config', namespace: 'games' },
-    data: { a: '1' },
-  } as never);
-  const changed = withAppliedHash({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: 'voice-config', namespace: 'games' },
-    data: { a: '2' },
-  } as never);
-  assert.deepEqual(childrenToApply([cm], caches), [cm], 'not cached: applied');
-  caches.configMaps.put(cm as never);
-  assert.deepEqual(childrenToApply([cm], caches), [], 'same hash: skipped');
-  assert.deepEqual(childrenToApply([changed], caches), [changed]);
+  const configMap = (a: string) =>
+    withAppliedHash({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'voice-config', namespace: 'games' },
+      data: { a },
+    } as never);
+  const cm = configMap('1');
+  const why = () => childrenToApply([cm], caches).map((w) => [w.why, w.field]);
+  assert.deepEqual(why(), [['new', undefined]]);
+  // As listed: no apiVersion/kind, server-set metadata, another manager's label.
+  const stored = structuredClone(cm) as {
+    metadata: Record<string, unknown>;
+    apiVersion?: string;
+    kind?: string;
+  };
+  delete stored.apiVersion;
+  delete stored.kind;
+  stored.metadata.resourceVersion = '7';
+  stored.metadata.labels = { team: 'voice' };
+  caches.configMaps.put(stored as never);
+  assert.deepEqual(why(), [], 'same hash and fields: skipped');
+  assert.deepEqual(
+    childrenToApply([configMap('2')], caches).map((w) => w.why),
+    ['changed'],
+  );
+  caches.configMaps.put({ ...stored, data: { a: 'edited' } } as never);
+  assert.deepEqual(why(), [['drift', 'data.a']], 'a hand edit keeps our hash but not our data');
   assert.equal(
     appliedHash({ kind: 'X', metadata: { name: 'a' } }),
     appliedHash({ metadata: { name: 'a' }, kind: 'X' }),

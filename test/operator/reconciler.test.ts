@@ -97,3 +97,21 @@ test('a deleted OdinServer: the supervisor forgets its fleet, nothing is written
   assert.deepEqual(writer.writes, []);
   assert.equal(supervisor.fleets.has('games/voice'), false);
 });
+
+test('a hand-edited child is re-applied with a DriftReverted event', async () => {
+  const { caches, writer, events, reconciler } = setup();
+  caches.servers.put(storedServer({ image: 'grid:1' }));
+  await reconciler.reconcile('games', 'voice');
+  await reconciler.reconcile('games', 'voice');
+  const deployment = caches.deployments.get('voice', 'games')!;
+  const edited = structuredClone(deployment);
+  edited.spec!.template.spec!.containers[0]!.image = 'foreign:1';
+  caches.deployments.put(edited);
+  writer.writes.length = 0;
+  await reconciler.reconcile('games', 'voice');
+  assert.deepEqual(writer.writes, ['Deployment/voice']);
+  assert.equal(caches.deployments.get('voice', 'games')?.spec?.template.spec?.containers[0]?.image, 'grid:1');
+  const drift = events.events.filter((e) => e.reason === 'DriftReverted');
+  assert.equal(drift.length, 1);
+  assert.match(drift[0]!.message, /Deployment\/voice: spec\.template\.spec\.containers\[grid\]\.image/);
+});
