@@ -97,7 +97,8 @@ export type OdinServerSpec = {
 };
 
 export type Condition = {
-  type: 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid';
+  /** The built-in ones, and any a check adds (controller/status.ts ExtraCondition). */
+  type: 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid' | 'SecretsReady' | (string & {});
   status: 'True' | 'False' | 'Unknown';
   reason: string;
   message: string;

@@ -8,6 +8,7 @@
 import type { KubernetesObject, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { DefaultedOdinServer } from '../api/types.ts';
 import { REMOVABLE_DELETION_COST, type ScaleDownPlan } from '../autoscale/scaleDown.ts';
+import type { Rendered } from '../render/index.ts';
 import {
   APPLIED_HASH_ANNOTATION,
   childNames,
@@ -15,7 +16,7 @@ import {
   DRAINING_ANNOTATION,
   POD_LABEL,
 } from '../render/labels.ts';
-import { accessKeysFrom, type SecretData, secretValues } from '../render/secrets.ts';
+import { secretValues } from '../render/secrets.ts';
 import type { FleetUpdate } from '../supervisor/fleet.ts';
 import { type Caches, cachedChild } from './caches.ts';
 import { firstDrift, ownedFields } from './drift.ts';
@@ -103,19 +104,16 @@ export function podMarks(
 /** Credentials, access keys and LoadBalancer addresses of the fleet, for the built-in supervisor. */
 export function fleetCredentials(
   server: DefaultedOdinServer,
-  objects: readonly KubernetesObject[],
+  rendered: Pick<Rendered, 'objects' | 'publicKeys'>,
   caches: Caches,
 ): Pick<FleetUpdate, 'credentials' | 'addressOverrides'> {
   const names = childNames(server.metadata.name);
-  const { namespace } = server.metadata;
-  const rendered = (name: string) =>
-    objects.find((o) => o.kind === 'Secret' && o.metadata?.name === name) as V1Secret | undefined;
-  const values = secretValues(rendered(names.supervisorSecret));
-  const keyName = server.spec.authorization.accessKeysSecretRef?.name;
-  const keySecret = keyName ? caches.secrets.get(keyName, namespace) : rendered(names.accessKeySecret);
-  const accessKeys = accessKeysFrom(secretValues(keySecret) as SecretData).jwks;
+  const supervisorSecret = rendered.objects.find(
+    (o) => o.kind === 'Secret' && o.metadata?.name === names.supervisorSecret,
+  ) as V1Secret | undefined;
+  const values = secretValues(supervisorSecret);
   const addressOverrides = new Map<string, string>();
-  for (const service of caches.services.list(namespace)) {
+  for (const service of caches.services.list(server.metadata.namespace)) {
     const pod = service.metadata?.labels?.[POD_LABEL];
     const ingress = service.status?.loadBalancer?.ingress?.[0];
     const host = ingress?.ip ?? ingress?.hostname;
@@ -127,7 +125,8 @@ export function fleetCredentials(
           credentials: {
             password: values.password,
             masterKey: Buffer.from(values.masterKey, 'base64'),
-            accessKeys,
+            // The keys config.toml has: Connect accepts exactly the tokens the servers accept.
+            accessKeys: rendered.publicKeys,
           },
         }
       : {}),

@@ -8,6 +8,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ScaleDownPlan } from '../autoscale/scaleDown.ts';
 import { type Rendered, renderChildren } from '../render/index.ts';
 import { APPLIED_HASH_ANNOTATION } from '../render/labels.ts';
+import type { KeyPlan } from './keys.ts';
 import type { Observation, ServerView } from './observe.ts';
 import { stableJson } from './status.ts';
 
@@ -33,6 +34,8 @@ export function render(params: {
   observation: Observation;
   views: readonly ServerView[];
   plan: ScaleDownPlan;
+  /** Which access keys to serve with (keys.ts). */
+  keys: KeyPlan;
   supervisorUrl: string;
 }): Rendered {
   const { server, accessKeys, supervisorSecret, license } = params.observation;
@@ -49,6 +52,8 @@ export function render(params: {
     deploymentReplicas: params.plan.deploymentReplicas,
     supervisorUrl: params.supervisorUrl,
     pods: params.views.map((v) => v.name),
+    ...(params.keys.keptPublicKeys ? { keptPublicKeys: params.keys.keptPublicKeys } : {}),
   });
+  if (params.keys.error) return { ...rendered, errors: [params.keys.error, ...rendered.errors], objects: [] };
   return { ...rendered, objects: rendered.objects.map(withAppliedHash) };
 }

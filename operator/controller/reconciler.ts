@@ -16,9 +16,10 @@ import { childrenToApply, fleetCredentials, podMarks } from './apply.ts';
 import type { Caches } from './caches.ts';
 import { render } from './desired.ts';
 import type { OperatorMetrics } from './health.ts';
-import { observe, serverViews } from './observe.ts';
+import { planKeys, secretProblems } from './keys.ts';
+import { type Observation, observe, serverViews } from './observe.ts';
 import { autoscale, plan } from './plan.ts';
-import { computeStatus, type StatusInput, sameStatus } from './status.ts';
+import { computeStatus, type ExtraCondition, type StatusInput, sameStatus } from './status.ts';
 
 /** The writes a reconcile makes. */
 export interface ClusterWriter {
@@ -54,6 +55,13 @@ export type ReconcilerParams = {
   /** Base URL pods reach the built-in supervisor on. */
   supervisorUrl: string;
   now: () => number;
+  /**
+   * More checks of an OdinServer that become status conditions (e.g. the licence it mounts):
+   * each ExtraCondition is written after the built-in ones, with an Event on every transition.
+   */
+  extraConditions?: (
+    observation: Observation,
+  ) => readonly ExtraCondition[] | Promise<readonly ExtraCondition[]>;
 };
 
 /** What the work queue should do with the key afterwards. */
@@ -109,8 +117,15 @@ export class Reconciler {
     const scaleDown = plan({ observation, views, desired: scaling.desired });
     if (fleet) fleet.update({ draining: scaleDown.draining }, now);
 
-    // 4. render
-    const rendered = render({ observation, views, plan: scaleDown, supervisorUrl: this.#p.supervisorUrl });
+    // 4. render (with the access keys the fleet serves: a lost Secret never rotates them)
+    const keys = planKeys(observation);
+    const rendered = render({
+      observation,
+      views,
+      plan: scaleDown,
+      keys,
+      supervisorUrl: this.#p.supervisorUrl,
+    });
 
     // 5. apply, 6. status (always, also when apply fails)
     const statusInput: Omit<StatusInput, 'server' | 'now'> = {
@@ -118,6 +133,8 @@ export class Reconciler {
       pods: views,
       deployment: observation.deployment,
       draining: scaleDown.draining,
+      secretProblems: secretProblems(observation, keys),
+      extraConditions: (await this.#p.extraConditions?.(observation)) ?? [],
       ...(scaling.recommendation !== undefined ? { desiredReplicas: scaling.recommendation } : {}),
     };
     const previousValid = !found.status?.conditions?.some(
@@ -142,19 +159,21 @@ export class Reconciler {
     try {
       for (const write of childrenToApply(rendered.objects, caches)) {
         await writer.apply(write.object);
+        const child = `${write.object.kind}/${write.object.metadata?.name}`;
+        if (write.why === 'new') await events.record(server, 'Normal', 'Created', `created ${child}`);
         if (write.why === 'drift')
           await events.record(
             server,
             'Warning',
             'DriftReverted',
-            `${write.object.kind}/${write.object.metadata?.name}: ${write.field} was changed outside the operator; restored`,
+            `${child}: ${write.field} was changed outside the operator; restored`,
           );
       }
       for (const mark of podMarks(server, pods, scaleDown)) {
         await writer.apply(mark.patch);
         for (const e of mark.events) await events.record(server, 'Normal', e.reason, e.message);
       }
-      if (fleet) fleet.update(fleetCredentials(server, rendered.objects, caches), now);
+      if (fleet) fleet.update(fleetCredentials(server, rendered, caches), now);
       if (!previousValid)
         await events.record(server, 'Normal', 'ConfigValid', 'spec is valid again; rolling out');
       metrics.reconciles.inc({ result: 'ok' });
@@ -167,7 +186,10 @@ export class Reconciler {
     return result;
   }
 
-  /** Step 6, status: computed purely (status.ts), written only when it differs. */
+  /**
+   * Step 6, status: computed purely (status.ts), written only when it differs, with an Event for
+   * every condition that changed (ConfigValid has its own InvalidConfig/ConfigValid events).
+   */
   async #status(
     found: OdinServer,
     server: DefaultedOdinServer,
@@ -176,7 +198,35 @@ export class Reconciler {
     const status = computeStatus({ ...input, server, now: new Date(this.#p.now()) }, found.status);
     if (sameStatus(found.status, status)) return;
     await this.#p.writer.writeStatus(server.metadata.namespace, server.metadata.name, status);
+    for (const t of conditionTransitions(found.status, status))
+      await this.#p.events.record(server, t.type, t.reason, t.message);
   }
+}
+
+/**
+ * Conditions whose status changed, as Events (healthy states Normal, others Warning). A new
+ * OdinServer's first status reports only problems (not "not ready yet"); ConfigValid and a
+ * Degraded caused by it have their own InvalidConfig/ConfigValid events.
+ */
+export function conditionTransitions(
+  previous: OdinServerStatus | undefined,
+  next: OdinServerStatus,
+): { type: 'Normal' | 'Warning'; reason: string; message: string }[] {
+  const out: { type: 'Normal' | 'Warning'; reason: string; message: string }[] = [];
+  for (const c of next.conditions ?? []) {
+    if (c.type === 'ConfigValid' || c.reason === 'InvalidConfig') continue;
+    const old = previous?.conditions?.find((p) => p.type === c.type);
+    if (old?.status === c.status) continue;
+    const healthy =
+      c.type === 'Degraded' ? c.status === 'False' : c.type === 'Progressing' || c.status === 'True';
+    if (!old && (healthy || c.type === 'Ready')) continue;
+    out.push({
+      type: healthy ? 'Normal' : 'Warning',
+      reason: c.reason,
+      message: `${c.type}=${c.status}: ${c.message}`.slice(0, 1000),
+    });
+  }
+  return out;
 }
 
 export function describeError(error: unknown): string {

@@ -13,13 +13,30 @@ import type {
 } from '../api/types.ts';
 import type { PodView } from '../autoscale/scaleDown.ts';
 import { selectorString } from '../render/labels.ts';
+import type { SecretProblem } from './keys.ts';
+
+/**
+ * A condition computed elsewhere (e.g. the licence check), added to status as is. `degrades`:
+ * when not ok, Degraded=True with its reason.
+ */
+export type ExtraCondition = {
+  type: string;
+  ok: boolean;
+  reason: string;
+  message: string;
+  degrades?: boolean;
+};
 
 export type StatusInput = {
   server: DefaultedOdinServer;
   errors: readonly FieldError[];
   /** A failure of this reconcile (an API error), for Degraded. */
   failure?: string;
-  pods: readonly (PodView & { address?: string; reporting: boolean })[];
+  pods: readonly (PodView & { address?: string; reporting: boolean; unschedulable?: string })[];
+  /** Secrets the spec needs that are missing (keys.ts): SecretsReady=False, Degraded=True. */
+  secretProblems?: readonly SecretProblem[];
+  /** More conditions, after the built-in ones (see ExtraCondition). */
+  extraConditions?: readonly ExtraCondition[];
   deployment: V1Deployment | undefined;
   draining: readonly string[];
   desiredReplicas?: number;
@@ -56,6 +73,9 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       (deployment.status?.replicas ?? 0) > (deployment.spec?.replicas ?? 0));
   const drainingCount = input.draining.length;
   const scaling = pods.length !== want;
+  const unschedulable = pods.filter((p) => p.unschedulable !== undefined);
+  const secretProblems = input.secretProblems ?? [];
+  const extraProblems = (input.extraConditions ?? []).filter((c) => !c.ok && c.degrades);
 
   const conditions: Condition[] = [];
   const set = (type: Condition['type'], ok: boolean, reason: string, message: string) => {
@@ -78,6 +98,10 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       ? 'spec is valid; config.toml rendered'
       : errors.map((e) => `${e.path}: ${e.message}`).join('; '),
   );
+  const unschedulableMessage =
+    unschedulable.length > 0
+      ? `${unschedulable.length} pod(s) cannot be scheduled: ${unschedulable[0]!.name}: ${unschedulable[0]!.unschedulable}`
+      : '';
   const ready = configValid && readyReplicas >= want && !rolling && input.failure === undefined;
   set(
     'Ready',
@@ -88,25 +112,52 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
         ? 'InvalidConfig'
         : rolling
           ? 'RollingUpdate'
-          : 'ServersNotReady',
-    `${readyReplicas}/${want} servers ready`,
+          : unschedulable.length > 0
+            ? 'Unschedulable'
+            : (secretProblems[0]?.reason ?? 'ServersNotReady'),
+    `${readyReplicas}/${want} servers ready${unschedulableMessage ? `; ${unschedulableMessage}` : ''}`,
   );
-  const progressing = configValid && (rolling || scaling || drainingCount > 0);
+  const waiting = readyReplicas < want;
+  const progressing = configValid && (rolling || scaling || drainingCount > 0 || waiting);
   set(
     'Progressing',
     progressing,
-    !progressing ? 'Stable' : rolling ? 'RollingUpdate' : drainingCount > 0 ? 'Draining' : 'Scaling',
+    !progressing
+      ? 'Stable'
+      : rolling
+        ? 'RollingUpdate'
+        : drainingCount > 0
+          ? 'Draining'
+          : scaling
+            ? 'Scaling'
+            : 'WaitingForServers',
     drainingCount > 0
       ? `${drainingCount} server(s) draining before removal`
-      : `${pods.length} pods, ${want} wanted`,
+      : `${pods.length} pods, ${readyReplicas} ready, ${want} wanted`,
   );
-  const degraded = !configValid || input.failure !== undefined;
+  const degradedBy: { reason: string; message: string } | undefined = !configValid
+    ? { reason: 'InvalidConfig', message: 'the last valid spec keeps running; fix spec to roll out' }
+    : input.failure !== undefined
+      ? { reason: 'ReconcileError', message: input.failure }
+      : (secretProblems[0] ??
+        extraProblems[0] ??
+        (unschedulable.length > 0 ? { reason: 'Unschedulable', message: unschedulableMessage } : undefined));
   set(
     'Degraded',
-    degraded,
-    !configValid ? 'InvalidConfig' : input.failure ? 'ReconcileError' : 'AsExpected',
-    input.failure ?? (configValid ? 'reconciled' : 'the last valid spec keeps running; fix spec to roll out'),
+    degradedBy !== undefined,
+    degradedBy?.reason ?? 'AsExpected',
+    degradedBy?.message ?? 'reconciled',
   );
+  set(
+    'SecretsReady',
+    secretProblems.length === 0,
+    secretProblems.length === 0 ? 'AllSecretsPresent' : secretProblems[0]!.reason,
+    secretProblems.length === 0
+      ? 'every Secret the spec names exists'
+      : secretProblems.map((p) => p.message).join('; '),
+  );
+  // Extra conditions (e.g. LicenseValid) go here, after the built-in ones.
+  for (const c of input.extraConditions ?? []) set(c.type, c.ok, c.reason, c.message);
 
   const status: OdinServerStatus = {
     observedGeneration: generation,

@@ -144,6 +144,7 @@ test('render: every child carries the hash of its desired form; a spec change ch
       observation: observe(caches, 'games', 'voice')!,
       views: [],
       plan: { draining: [], removable: [], deploymentReplicas: 1 },
+      keys: {},
       supervisorUrl: 'http://op:7000',
     });
   const a = once();
@@ -215,7 +216,7 @@ test('apply: pod marks only for pods whose marks differ, with Draining/Drained e
   );
 });
 
-test('apply: the fleet gets the supervisor credentials, access keys and LoadBalancer addresses', () => {
+test('apply: the fleet gets the supervisor credentials, the served access keys and LoadBalancer addresses', () => {
   const caches = fakeCaches();
   caches.servers.put(storedServer());
   caches.services.put({
@@ -227,11 +228,15 @@ test('apply: the fleet gets the supervisor credentials, access keys and LoadBala
   const server = observe(caches, 'games', 'voice')!.server;
   const objects = [
     secret('voice-supervisor', { password: 'pw', masterKey: Buffer.alloc(32, 1).toString('base64') }),
-    secret('voice-access-key', { accessKey: generateAccessKey() }),
   ];
-  const update = fleetCredentials(server, objects as never, caches);
+  const publicKeys = [{ kid: 'k', kty: 'OKP' as const, crv: 'Ed25519' as const, x: 'x' }];
+  const update = fleetCredentials(server, { objects: objects as never, publicKeys }, caches);
   assert.equal(update.credentials?.password, 'pw');
-  assert.equal(update.credentials?.accessKeys.length, 1);
+  assert.deepEqual(update.credentials?.accessKeys, publicKeys);
   assert.deepEqual([...update.addressOverrides!], [['voice-a', '203.0.113.7']]);
-  assert.equal(fleetCredentials(server, [], caches).credentials, undefined, 'no Secret yet: no credentials');
+  assert.equal(
+    fleetCredentials(server, { objects: [], publicKeys }, caches).credentials,
+    undefined,
+    'no Secret yet: no credentials',
+  );
 });

@@ -115,3 +115,106 @@ test('a hand-edited child is re-applied with a DriftReverted event', async () =>
   assert.equal(drift.length, 1);
   assert.match(drift[0]!.message, /Deployment\/voice: spec\.template\.spec\.containers\[grid\]\.image/);
 });
+
+test('a deleted generated access-key Secret is not regenerated: the fleet keeps its key and says so', async () => {
+  const { caches, writer, events, reconciler, supervisor } = setup();
+  caches.servers.put(storedServer());
+  await reconciler.reconcile('games', 'voice');
+  const key = caches.secrets.get('voice-access-key', 'games')!.data!.accessKey;
+  const configToml = caches.configMaps.get('voice-config', 'games')!.data!['config.toml'];
+  const served = supervisor.fleets.get('games/voice')!.credentials!.accessKeys;
+  caches.secrets.delete('voice-access-key', 'games');
+  writer.writes.length = 0;
+  await reconciler.reconcile('games', 'voice');
+  assert.ok(!writer.writes.includes('Secret/voice-access-key'), 'no new key');
+  assert.equal(caches.secrets.get('voice-access-key', 'games'), undefined);
+  assert.equal(
+    caches.configMaps.get('voice-config', 'games')!.data!['config.toml'],
+    configToml,
+    'pods keep their config',
+  );
+  assert.deepEqual(
+    supervisor.fleets.get('games/voice')!.credentials!.accessKeys,
+    served,
+    'Connect keeps the key',
+  );
+  const status = caches.servers.get('voice', 'games')!.status!;
+  const secrets = status.conditions?.find((c) => c.type === 'SecretsReady');
+  assert.equal(secrets?.status, 'False');
+  assert.equal(secrets?.reason, 'AccessKeySecretMissing');
+  assert.match(secrets?.message ?? '', /voice-access-key .* is gone; the servers keep the key/);
+  assert.equal(status.conditions?.find((c) => c.type === 'Degraded')?.reason, 'AccessKeySecretMissing');
+  assert.ok(events.events.some((e) => e.type === 'Warning' && e.reason === 'AccessKeySecretMissing'));
+  // Restored with the same key: all is well again, nothing rolls.
+  caches.secrets.put({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'voice-access-key', namespace: 'games' },
+    data: { accessKey: key! },
+  });
+  writer.writes.length = 0;
+  await reconciler.reconcile('games', 'voice');
+  assert.equal(caches.configMaps.get('voice-config', 'games')!.data!['config.toml'], configToml);
+  assert.equal(
+    caches.servers.get('voice', 'games')!.status!.conditions?.find((c) => c.type === 'SecretsReady')?.status,
+    'True',
+  );
+});
+
+test('a missing TLS Secret and unschedulable pods are reported with what to do', async () => {
+  const { caches, events, reconciler } = setup();
+  caches.servers.put(storedServer({ tls: { secretName: 'grid-tls' } }));
+  const pod = gridPod('voice-a', { ready: false });
+  pod.status!.phase = 'Pending';
+  pod.status!.conditions = [
+    {
+      type: 'PodScheduled',
+      status: 'False',
+      reason: 'Unschedulable',
+      message: "0/5 nodes are available: 5 node(s) didn't have free ports for the requested pod ports.",
+    },
+  ];
+  caches.pods.put(pod);
+  await reconciler.reconcile('games', 'voice');
+  const status = caches.servers.get('voice', 'games')!.status!;
+  const c = (type: string) => status.conditions?.find((x) => x.type === type);
+  assert.equal(c('SecretsReady')?.reason, 'TLSSecretMissing');
+  assert.match(c('SecretsReady')!.message, /games\/grid-tls \(spec\.tls\.secretName\) does not exist/);
+  assert.equal(c('Degraded')?.status, 'True');
+  assert.equal(c('Progressing')?.status, 'True');
+  assert.match(c('Ready')!.message, /cannot be scheduled: voice-a: 0\/5 nodes are available/);
+  // The TLS Secret appears: Degraded now names the scheduling problem.
+  caches.secrets.put({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'grid-tls', namespace: 'games' },
+  });
+  await reconciler.reconcile('games', 'voice');
+  const after = caches.servers.get('voice', 'games')!.status!;
+  assert.equal(after.conditions?.find((x) => x.type === 'Degraded')?.reason, 'Unschedulable');
+  assert.ok(events.events.some((e) => e.reason === 'AllSecretsPresent' && e.type === 'Normal'));
+});
+
+test('extra conditions (e.g. a licence check) are written after the built-in ones', async () => {
+  const { caches } = setup();
+  const reconciler = new Reconciler({
+    caches,
+    writer: new FakeWriter(caches),
+    events: new FakeEvents(),
+    fleets: new SupervisorServer({ isLeader: () => true }),
+    metrics: new OperatorMetrics(),
+    supervisorUrl: 'http://op:7000',
+    now: () => 0,
+    extraConditions: () => [
+      { type: 'LicenseValid', ok: false, reason: 'LicenseExpired', message: 'expired', degrades: true },
+    ],
+  });
+  caches.servers.put(storedServer());
+  await reconciler.reconcile('games', 'voice');
+  const status = caches.servers.get('voice', 'games')!.status!;
+  assert.deepEqual(
+    status.conditions?.map((c) => c.type),
+    ['ConfigValid', 'Ready', 'Progressing', 'Degraded', 'SecretsReady', 'LicenseValid'],
+  );
+  assert.equal(status.conditions?.find((c) => c.type === 'Degraded')?.reason, 'LicenseExpired');
+});
