@@ -30,6 +30,7 @@ const usage = `usage: odin-operator [options]
   --identity ID              leader election identity (default <hostname>-<pid>)
   --lease-duration-ms MS     (default 15000; renew deadline 2/3 of it, retry 1/5)
   --resync-seconds S         reconcile every OdinServer at least this often (default 300)
+  --settle-seconds S         a spec change waits this long for the next before it rolls out (default 2)
 `;
 
 function hostPort(value: string, what: string): { host: string; port: number } {
@@ -56,6 +57,7 @@ async function main(): Promise<number> {
         identity: { type: 'string' },
         'lease-duration-ms': { type: 'string', default: '15000' },
         'resync-seconds': { type: 'string', default: '300' },
+        'settle-seconds': { type: 'string', default: '2' },
         help: { type: 'boolean' },
       },
     });
@@ -85,6 +87,13 @@ async function main(): Promise<number> {
   const supervisorUrl =
     o['supervisor-url'] ?? `http://odin-operator.${leaseNamespace}.svc:${supervisorListen.port}`;
   const leaseDurationMs = Number(o['lease-duration-ms']);
+  const settleSeconds = Number(o['settle-seconds']);
+  if (!Number.isFinite(settleSeconds) || settleSeconds < 0 || settleSeconds > 300) {
+    process.stderr.write(
+      `--settle-seconds: expected 0 ... 300, got ${JSON.stringify(o['settle-seconds'])}\n`,
+    );
+    return 2;
+  }
   const resyncSeconds = Number(o['resync-seconds']);
   if (!Number.isFinite(resyncSeconds) || resyncSeconds < 1) {
     process.stderr.write(
@@ -111,6 +120,7 @@ async function main(): Promise<number> {
     identity,
     log,
     resyncMs: resyncSeconds * 1000,
+    settleMs: settleSeconds * 1000,
   });
   const supervisorPort = await supervisor.listen();
   const health = await startHealthServer({

@@ -1,14 +1,14 @@
 /**
  * The operator owns the fields it applies: hand edits of its children are reverted (they kept
  * the applied-hash annotation, which alone hid them), and a restarted operator still writes
- * nothing.
+ * nothing. Rapid spec edits settle into one rollout of the last spec.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { waitUntil } from '../cluster/index.ts';
 import { type Harness, startHarness } from './harness.ts';
 
-describe('drift repair', () => {
+describe('reconcile: drift repair, rapid edits', () => {
   let h: Harness;
   let ns = '';
   before(
@@ -85,6 +85,54 @@ describe('drift repair', () => {
       (await deployment()).spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'],
       restarted,
     );
+  });
+
+  test('ten rapid spec edits roll out once, with the last spec', async () => {
+    const rsCount = async () =>
+      (await h.apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: 'odin-grid.io/server=voice' }))
+        .items.length;
+    const writes = async (kind: string) => {
+      const m = new RegExp(`odin_operator_writes_total\\{kind="${kind}"\\} (\\d+)`).exec(
+        (await h.operator.get('/metrics')).body,
+      );
+      return Number(m?.[1] ?? 0);
+    };
+    await waitUntil(
+      'settled',
+      async () => h.condition(await h.read(ns, 'voice'), 'Progressing')?.status === 'False',
+      { timeoutMs: 60_000 },
+    );
+    const rsBefore = await rsCount();
+    const deploymentWrites = await writes('Deployment');
+    const configWrites = await writes('ConfigMap');
+    const started = Date.now();
+    for (let i = 1; i <= 10; i++)
+      await h.patchSpec(ns, 'voice', { config: { limit: { max_peers: 100 + i } } });
+    const editsMs = Date.now() - started;
+    await waitUntil('the last spec rendered', async () => (await configToml())?.includes('max_peers = 110'), {
+      timeoutMs: 60_000,
+    });
+    await waitUntil(
+      'the rollout done',
+      async () => {
+        const s = await h.read(ns, 'voice');
+        return (
+          s.status?.observedGeneration === s.metadata?.generation &&
+          h.condition(s, 'Progressing')?.status === 'False'
+        );
+      },
+      { timeoutMs: 90_000 },
+    );
+    // One settle window (2 s) per rollout at most: edits slower than that (a loaded machine)
+    // may legitimately roll out more than once.
+    const allowed = 1 + Math.floor(editsMs / 2000);
+    const rollouts = (await rsCount()) - rsBefore;
+    process.stderr.write(
+      `[operator e2e] 10 edits in ${editsMs} ms: ${rollouts} new ReplicaSet(s), ` +
+        `${(await writes('Deployment')) - deploymentWrites} Deployment and ${(await writes('ConfigMap')) - configWrites} ConfigMap write(s)\n`,
+    );
+    assert.ok(rollouts >= 1 && rollouts <= allowed, `${rollouts} rollouts for edits over ${editsMs} ms`);
+    assert.ok((await writes('Deployment')) - deploymentWrites <= allowed);
   });
 
   test('a restarted operator writes nothing (drift detection included)', async () => {

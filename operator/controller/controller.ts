@@ -53,7 +53,11 @@ export type ControllerParams = {
    * reconcile itself.
    */
   resyncMs?: number;
+  /** Settle time of spec changes (Reconciler settleMs; default DEFAULT_SETTLE_MS). */
+  settleMs?: number;
 };
+
+export const DEFAULT_SETTLE_MS = 2_000;
 
 export const DEFAULT_RESYNC_MS = 300_000;
 
@@ -176,6 +180,7 @@ export class OdinServerController {
       metrics: params.metrics,
       supervisorUrl: params.supervisorUrl,
       now: params.now ?? Date.now,
+      settleMs: params.settleMs ?? DEFAULT_SETTLE_MS,
     });
   }
 

@@ -56,6 +56,11 @@ export type ReconcilerParams = {
   supervisorUrl: string;
   now: () => number;
   /**
+   * A spec change waits this long for the next one before anything is rendered (default 0):
+   * rapid edits roll out once, with the last spec (docs/operator.md, "Rapid edits").
+   */
+  settleMs?: number;
+  /**
    * More checks of an OdinServer that become status conditions (e.g. the licence it mounts):
    * each ExtraCondition is written after the built-in ones, with an Event on every transition.
    */
@@ -74,6 +79,8 @@ export class Reconciler {
   readonly #p: ReconcilerParams;
   /** The autoscaler's stabilisation history per OdinServer key. */
   readonly #history = new Map<string, Recommendation[]>();
+  /** The last spec generation seen per key, and when it was first seen (settle time). */
+  readonly #generations = new Map<string, { generation: number; at: number }>();
 
   constructor(params: ReconcilerParams) {
     this.#p = params;
@@ -90,6 +97,7 @@ export class Reconciler {
       // Children carry owner references: the garbage collector removes them.
       fleets.forget(namespace, name);
       this.#history.delete(key);
+      this.#generations.delete(key);
       return {};
     }
     const { server, found, pods } = observation;
@@ -97,6 +105,8 @@ export class Reconciler {
     if (fleet) fleet.update({ pods: pods.map((p) => p.metadata!.name!) }, now);
     else fleets.forget(namespace, name);
     const views = serverViews(pods, (pod) => fleet?.servers.get(pod), now);
+    const settling = this.#settling(key, found.metadata?.generation ?? 0, now);
+    if (settling > 0) return { requeueAfterMs: settling };
 
     // 2. autoscale
     const scaling = autoscale({ observation, views, history: this.#history.get(key) ?? [], now });
@@ -184,6 +194,21 @@ export class Reconciler {
       await this.#status(found, server, { ...statusInput, ...(failure ? { failure } : {}) });
     }
     return result;
+  }
+
+  /**
+   * Milliseconds the spec of `key` still has to stay unchanged before it is rolled out. The first
+   * generation a reconciler sees (a new OdinServer, an operator start) is settled at once.
+   */
+  #settling(key: string, generation: number, now: number): number {
+    const settleMs = this.#p.settleMs ?? 0;
+    const seen = this.#generations.get(key);
+    if (!seen) {
+      this.#generations.set(key, { generation, at: Number.NEGATIVE_INFINITY });
+      return 0;
+    }
+    if (seen.generation !== generation) this.#generations.set(key, { generation, at: now });
+    return Math.max(0, settleMs - (now - this.#generations.get(key)!.at));
   }
 
   /**

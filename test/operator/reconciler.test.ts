@@ -218,3 +218,45 @@ test('extra conditions (e.g. a licence check) are written after the built-in one
   );
   assert.equal(status.conditions?.find((c) => c.type === 'Degraded')?.reason, 'LicenseExpired');
 });
+
+test('rapid spec edits settle: only the last spec is rendered', async () => {
+  const caches = fakeCaches();
+  const writer = new FakeWriter(caches);
+  let now = 1_000_000;
+  const reconciler = new Reconciler({
+    caches,
+    writer,
+    events: new FakeEvents(),
+    fleets: new SupervisorServer({ isLeader: () => true }),
+    metrics: new OperatorMetrics(),
+    supervisorUrl: 'http://op:7000',
+    now: () => now,
+    settleMs: 2000,
+  });
+  const edit = (maxPeers: number, generation: number) => {
+    const s = storedServer({ config: { limit: { max_peers: maxPeers } } });
+    s.metadata!.generation = generation;
+    s.status = caches.servers.get('voice', 'games')?.status;
+    caches.servers.put(s);
+  };
+  edit(10, 1);
+  assert.deepEqual(await reconciler.reconcile('games', 'voice'), {}, 'a new OdinServer is not delayed');
+  assert.ok(writer.writes.includes('ConfigMap/voice-config'));
+  writer.writes.length = 0;
+  for (let g = 2; g <= 10; g++) {
+    now += 300;
+    edit(10 + g, g);
+    const result = await reconciler.reconcile('games', 'voice');
+    assert.ok((result.requeueAfterMs ?? 0) > 0, `edit ${g} waits`);
+  }
+  assert.deepEqual(writer.writes, [], 'nothing rolled out while edits keep coming');
+  now += 1000;
+  assert.equal((await reconciler.reconcile('games', 'voice')).requeueAfterMs, 1000);
+  now += 1000;
+  await reconciler.reconcile('games', 'voice');
+  assert.deepEqual(
+    (writer.writes as string[]).filter((w) => w.startsWith('ConfigMap') || w.startsWith('Deployment')),
+    ['ConfigMap/voice-config', 'Deployment/voice'],
+  );
+  assert.match(caches.configMaps.get('voice-config', 'games')!.data!['config.toml']!, /max_peers = 20/);
+});
