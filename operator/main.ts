@@ -31,6 +31,8 @@ const usage = `usage: odin-operator [options]
   --lease-duration-ms MS     (default 15000; renew deadline 2/3 of it, retry 1/5)
   --resync-seconds S         reconcile every OdinServer at least this often (default 300)
   --settle-seconds S         a spec change waits this long for the next before it rolls out (default 2)
+  --silent-server-timeout-seconds S
+                             a draining server that has not reported this long is removed (default 300)
 `;
 
 function hostPort(value: string, what: string): { host: string; port: number } {
@@ -58,6 +60,7 @@ async function main(): Promise<number> {
         'lease-duration-ms': { type: 'string', default: '15000' },
         'resync-seconds': { type: 'string', default: '300' },
         'settle-seconds': { type: 'string', default: '2' },
+        'silent-server-timeout-seconds': { type: 'string', default: '300' },
         help: { type: 'boolean' },
       },
     });
@@ -94,6 +97,13 @@ async function main(): Promise<number> {
     );
     return 2;
   }
+  const silentSeconds = Number(o['silent-server-timeout-seconds']);
+  if (!Number.isFinite(silentSeconds) || silentSeconds < 1) {
+    process.stderr.write(
+      `--silent-server-timeout-seconds: expected a number >= 1, got ${JSON.stringify(o['silent-server-timeout-seconds'])}\n`,
+    );
+    return 2;
+  }
   const resyncSeconds = Number(o['resync-seconds']);
   if (!Number.isFinite(resyncSeconds) || resyncSeconds < 1) {
     process.stderr.write(
@@ -121,6 +131,7 @@ async function main(): Promise<number> {
     log,
     resyncMs: resyncSeconds * 1000,
     settleMs: settleSeconds * 1000,
+    silentRemovableMs: silentSeconds * 1000,
   });
   const supervisorPort = await supervisor.listen();
   const health = await startHealthServer({

@@ -1,7 +1,8 @@
 /**
  * The operator owns the fields it applies: hand edits of its children are reverted (they kept
  * the applied-hash annotation, which alone hid them), and a restarted operator still writes
- * nothing. Rapid spec edits settle into one rollout of the last spec.
+ * nothing. Rapid spec edits settle into one rollout of the last spec. A Ready server that never
+ * reports does not block a scale-down (`--silent-server-timeout-seconds`, 10 s here).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +14,7 @@ describe('reconcile: drift repair, rapid edits', () => {
   let ns = '';
   before(
     async () => {
-      h = await startHarness({ nodes: 2 });
+      h = await startHarness({ nodes: 2, operatorArgs: ['--silent-server-timeout-seconds', '10'] });
       await h.startOperator();
       ns = await h.cluster.newNamespace('drift');
       await h.apply(h.odin(ns, 'voice', { replicas: 1, image: 'grid:1' }));
@@ -133,6 +134,31 @@ describe('reconcile: drift repair, rapid edits', () => {
     );
     assert.ok(rollouts >= 1 && rollouts <= allowed, `${rollouts} rollouts for edits over ${editsMs} ms`);
     assert.ok((await writes('Deployment')) - deploymentWrites <= allowed);
+  });
+
+  test('a Ready server that never reports is removed by a scale-down after the silence timeout', async () => {
+    // No pod runner here: kwok's pods are Ready and no grid ever reports, as with a server that
+    // cannot reach the supervisor.
+    const quiet = await h.cluster.newNamespace('quiet');
+    await h.apply(h.odin(quiet, 'voice', { replicas: 2 }));
+    await waitUntil('2 ready', async () => (await h.read(quiet, 'voice')).status?.readyReplicas === 2, {
+      timeoutMs: 90_000,
+    });
+    await h.patchSpec(quiet, 'voice', { replicas: 1 });
+    await waitUntil(
+      'one pod removed',
+      async () => {
+        const s = await h.read(quiet, 'voice');
+        return (
+          (await h.pods(quiet, 'voice')).length === 1 && s.status?.replicas === 1 && s.status.draining === 0
+        );
+      },
+      { timeoutMs: 90_000 },
+    ).catch((e: Error) => {
+      throw h.explain(e);
+    });
+    const drained = await h.events(quiet, 'Drained');
+    assert.equal(drained.length, 1);
   });
 
   test('a restarted operator writes nothing (drift detection included)', async () => {

@@ -55,6 +55,8 @@ export type ControllerParams = {
   resyncMs?: number;
   /** Settle time of spec changes (Reconciler settleMs; default DEFAULT_SETTLE_MS). */
   settleMs?: number;
+  /** A draining Ready server silent this long is removed (default 300 s, scaleDown.ts). */
+  silentRemovableMs?: number;
 };
 
 export const DEFAULT_SETTLE_MS = 2_000;
@@ -181,6 +183,7 @@ export class OdinServerController {
       supervisorUrl: params.supervisorUrl,
       now: params.now ?? Date.now,
       settleMs: params.settleMs ?? DEFAULT_SETTLE_MS,
+      ...(params.silentRemovableMs !== undefined ? { silentRemovableMs: params.silentRemovableMs } : {}),
     });
   }
 

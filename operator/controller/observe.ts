@@ -108,11 +108,17 @@ export function publicKeysIn(toml: string | undefined): OdinJwk[] {
   }
 }
 
-/** Each pod with its last report (from the built-in supervisor; a silent server has none). */
+/**
+ * Each pod with its last report (from the built-in supervisor; a silent server has none) and
+ * how long it has been silent: since its last report, else since it was created, and never
+ * longer than the supervisor has been listening (`since`: a new leader hears every server only
+ * after one report interval).
+ */
 export function serverViews(
   pods: readonly V1Pod[],
   entryOf: (pod: string) => ServerEntry | undefined,
   now: number,
+  since = Number.NEGATIVE_INFINITY,
 ): ServerView[] {
   return pods.map((p) => {
     const podName = p.metadata!.name!;
@@ -127,6 +133,7 @@ export function serverViews(
             peers: entry.report.rooms.reduce((n, r) => n + r.peers, 0),
           }
         : undefined;
+    const createdAt = new Date(p.metadata?.creationTimestamp ?? 0).getTime();
     const scheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled');
     const unschedulable =
       scheduled?.status === 'False' && scheduled.reason === 'Unschedulable'
@@ -135,10 +142,11 @@ export function serverViews(
     return {
       name: podName,
       ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-      createdAt: new Date(p.metadata?.creationTimestamp ?? 0).getTime(),
+      createdAt,
       draining: p.metadata?.annotations?.[DRAINING_ANNOTATION] === 'true',
       markedRemovable: p.metadata?.annotations?.[DELETION_COST_ANNOTATION] === REMOVABLE_DELETION_COST,
       ...(report ? { report } : {}),
+      ...(reporting ? {} : { silentForMs: now - Math.max(entry?.lastReportAt ?? createdAt, since) }),
       ...(entry ? { address: entry.endpoint } : {}),
       reporting,
       ...(unschedulable !== undefined ? { unschedulable } : {}),

@@ -58,11 +58,13 @@ export function plan(params: {
   observation: Observation;
   views: readonly ServerView[];
   desired: number;
+  silentRemovableMs?: number;
 }): ScaleDownPlan {
   return planScaleDown({
     pods: params.views,
     desired: params.desired,
     current: params.observation.deployment?.spec?.replicas,
     reportsAvailable: params.observation.builtIn,
+    ...(params.silentRemovableMs !== undefined ? { silentRemovableMs: params.silentRemovableMs } : {}),
   });
 }

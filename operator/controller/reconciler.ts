@@ -60,6 +60,8 @@ export type ReconcilerParams = {
    * rapid edits roll out once, with the last spec (docs/operator.md, "Rapid edits").
    */
   settleMs?: number;
+  /** A draining Ready server that has not reported this long is removed (scaleDown.ts). */
+  silentRemovableMs?: number;
   /**
    * More checks of an OdinServer that become status conditions (e.g. the licence it mounts):
    * each ExtraCondition is written after the built-in ones, with an Event on every transition.
@@ -77,6 +79,8 @@ export const AUTOSCALE_RESYNC_MS = 5_000;
 
 export class Reconciler {
   readonly #p: ReconcilerParams;
+  /** When this reconciler started: servers cannot have reported to it before. */
+  readonly #since: number;
   /** The autoscaler's stabilisation history per OdinServer key. */
   readonly #history = new Map<string, Recommendation[]>();
   /** The last spec generation seen per key, and when it was first seen (settle time). */
@@ -84,6 +88,7 @@ export class Reconciler {
 
   constructor(params: ReconcilerParams) {
     this.#p = params;
+    this.#since = params.now();
   }
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
@@ -104,7 +109,7 @@ export class Reconciler {
     const fleet = observation.builtIn ? fleets.fleet(namespace, name) : undefined;
     if (fleet) fleet.update({ pods: pods.map((p) => p.metadata!.name!) }, now);
     else fleets.forget(namespace, name);
-    const views = serverViews(pods, (pod) => fleet?.servers.get(pod), now);
+    const views = serverViews(pods, (pod) => fleet?.servers.get(pod), now, this.#since);
     const settling = this.#settling(key, found.metadata?.generation ?? 0, now);
     if (settling > 0) return { requeueAfterMs: settling };
 
@@ -124,7 +129,12 @@ export class Reconciler {
     const result: ReconcileResult = scaling.history ? { requeueAfterMs: AUTOSCALE_RESYNC_MS } : {};
 
     // 3. plan
-    const scaleDown = plan({ observation, views, desired: scaling.desired });
+    const scaleDown = plan({
+      observation,
+      views,
+      desired: scaling.desired,
+      ...(this.#p.silentRemovableMs !== undefined ? { silentRemovableMs: this.#p.silentRemovableMs } : {}),
+    });
     if (fleet) fleet.update({ draining: scaleDown.draining }, now);
 
     // 4. render (with the access keys the fleet serves: a lost Secret never rotates them)

@@ -49,7 +49,7 @@ test('observe: the fleet is its alive pods, with defaults, secrets and licence r
 });
 
 test('serverViews: a report counts only while the server is not silent', () => {
-  const now = 100_000;
+  const now = Date.parse('2026-01-01T00:10:00Z');
   const report = { load: 0.5, clients: 3, rooms: [{ id: ['ns', 'r'], peers: 2 }] } as never;
   const entry = (at: number) => ({
     pod: 'p',
@@ -66,8 +66,16 @@ test('serverViews: a report counts only while the server is not silent', () => {
   const [silent] = serverViews([gridPod('p')], () => entry(now - 10_000), now);
   assert.equal(silent!.reporting, false);
   assert.equal(silent!.report, undefined);
+  assert.equal(silent!.silentForMs, 10_000, 'silent since its last report');
   const [unknown] = serverViews([gridPod('p', { ready: false })], () => undefined, now);
   assert.equal(unknown!.ready, false);
+  assert.equal(
+    unknown!.silentForMs,
+    now - Date.parse('2026-01-01T00:00:00Z'),
+    'never reported: since created',
+  );
+  const [fresh2] = serverViews([gridPod('p')], () => undefined, now, now - 3000);
+  assert.equal(fresh2!.silentForMs, 3000, 'not longer than the supervisor has listened');
 });
 
 test('autoscale: off keeps spec.replicas; on scales up at once and asks for a resync', () => {
