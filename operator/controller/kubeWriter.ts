@@ -1,9 +1,11 @@
 /**
  * The reconciler's writes against the API server: server-side apply of children and pod marks,
- * `/scale`, and `/status` (all with field manager `odin-operator`, force), each counted in
+ * `/scale`, and `/status` (all with field manager `odin-operator`, force), pod merge patches and
+ * deletes for servers held through a rollout (rollout.ts), each counted in
  * `odin_operator_writes_total` by kind.
  */
 import {
+  CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesObject,
@@ -26,11 +28,13 @@ import type { ClusterWriter } from './reconciler.ts';
 export class KubeClusterWriter implements ClusterWriter {
   readonly #objects: KubernetesObjectApi;
   readonly #custom: CustomObjectsApi;
+  readonly #core: CoreV1Api;
   readonly #metrics: Pick<OperatorMetrics, 'writes'>;
 
   constructor(kubeConfig: KubeConfig, metrics: Pick<OperatorMetrics, 'writes'>) {
     this.#objects = KubernetesObjectApi.makeApiClient(kubeConfig);
     this.#custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#core = kubeConfig.makeApiClient(CoreV1Api);
     this.#metrics = metrics;
   }
 
@@ -69,5 +73,18 @@ export class KubeClusterWriter implements ClusterWriter {
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     );
     this.#metrics.writes.inc({ kind: 'OdinServerStatus' });
+  }
+
+  async patchPod(namespace: string, name: string, patch: object): Promise<void> {
+    await this.#core.patchNamespacedPod(
+      { namespace, name, body: patch, fieldManager: FIELD_MANAGER },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    this.#metrics.writes.inc({ kind: 'Pod' });
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    await this.#core.deleteNamespacedPod({ namespace, name });
+    this.#metrics.writes.inc({ kind: 'PodDelete' });
   }
 }

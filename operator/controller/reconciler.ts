@@ -11,6 +11,8 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { DefaultedOdinServer, OdinServer, OdinServerStatus } from '../api/types.ts';
 import type { Recommendation } from '../autoscale/recommend.ts';
+import { SILENT_REMOVABLE_MS } from '../autoscale/scaleDown.ts';
+import { DRAINING_ANNOTATION, HELD_ANNOTATION, ownerReference } from '../render/labels.ts';
 import type { Fleet } from '../supervisor/fleet.ts';
 import { childrenToApply, fleetCredentials, podMarks } from './apply.ts';
 import type { Caches } from './caches.ts';
@@ -19,6 +21,7 @@ import type { OperatorMetrics } from './health.ts';
 import { planKeys, secretProblems } from './keys.ts';
 import { type Observation, observe, serverViews } from './observe.ts';
 import { autoscale, plan } from './plan.ts';
+import { isHeld, planRollout } from './rollout.ts';
 import { computeStatus, type ExtraCondition, type StatusInput, sameStatus } from './status.ts';
 
 /** The writes a reconcile makes. */
@@ -29,6 +32,9 @@ export interface ClusterWriter {
   scale(namespace: string, name: string, replicas: number): Promise<void>;
   /** Server-side apply of the status subresource. */
   writeStatus(namespace: string, name: string, status: OdinServerStatus): Promise<void>;
+  /** JSON merge patch of a pod (labels other managers own can be removed this way). */
+  patchPod(namespace: string, name: string, patch: object): Promise<void>;
+  deletePod(namespace: string, name: string): Promise<void>;
 }
 
 export interface EventSink {
@@ -128,14 +134,15 @@ export class Reconciler {
     }
     const result: ReconcileResult = scaling.history ? { requeueAfterMs: AUTOSCALE_RESYNC_MS } : {};
 
-    // 3. plan
+    // 3. plan (pods held through a rollout are not the Deployment's: rollout.ts)
+    const heldBefore = new Set(pods.filter(isHeld).map((p) => p.metadata!.name!));
     const scaleDown = plan({
       observation,
-      views,
+      views: views.filter((v) => !heldBefore.has(v.name)),
       desired: scaling.desired,
       ...(this.#p.silentRemovableMs !== undefined ? { silentRemovableMs: this.#p.silentRemovableMs } : {}),
     });
-    if (fleet) fleet.update({ draining: scaleDown.draining }, now);
+    if (fleet) fleet.update({ draining: [...scaleDown.draining, ...heldBefore] }, now);
 
     // 4. render (with the access keys the fleet serves: a lost Secret never rotates them)
     const keys = planKeys(observation);
@@ -148,11 +155,12 @@ export class Reconciler {
     });
 
     // 5. apply, 6. status (always, also when apply fails)
-    const statusInput: Omit<StatusInput, 'server' | 'now'> = {
+    const statusInput: Omit<StatusInput, 'server' | 'now'> & { draining: string[]; held: string[] } = {
       errors: rendered.errors,
       pods: views,
       deployment: observation.deployment,
-      draining: scaleDown.draining,
+      draining: [...scaleDown.draining, ...heldBefore],
+      held: [...heldBefore],
       secretProblems: secretProblems(observation, keys),
       extraConditions: (await this.#p.extraConditions?.(observation)) ?? [],
       ...(scaling.recommendation !== undefined ? { desiredReplicas: scaling.recommendation } : {}),
@@ -189,10 +197,46 @@ export class Reconciler {
             `${child}: ${write.field} was changed outside the operator; restored`,
           );
       }
-      for (const mark of podMarks(server, pods, scaleDown)) {
+      for (const mark of podMarks(
+        server,
+        pods.filter((p) => !heldBefore.has(p.metadata!.name!)),
+        scaleDown,
+      )) {
         await writer.apply(mark.patch);
         for (const e of mark.events) await events.record(server, 'Normal', e.reason, e.message);
       }
+      const rollout = planRollout({
+        server,
+        pods,
+        views,
+        configHash: rendered.configHash,
+        builtIn: observation.builtIn,
+        silentRemovableMs: this.#p.silentRemovableMs ?? SILENT_REMOVABLE_MS,
+        now,
+      });
+      for (const pod of rollout.hold) {
+        await writer.patchPod(namespace, pod, holdPatch(server, now));
+        const rooms = views.find((v) => v.name === pod)?.report?.rooms ?? 0;
+        await events.record(
+          server,
+          'Normal',
+          'HeldForConversations',
+          `server ${pod} of the previous config keeps its ${rooms} room(s) through the rollout; no new rooms go there`,
+        );
+      }
+      for (const { pod, why } of rollout.release) {
+        await writer.deletePod(namespace, pod);
+        await events.record(
+          server,
+          'Normal',
+          'Replaced',
+          `server ${pod} of the previous config goes: ${why}`,
+        );
+      }
+      statusInput.draining = [...scaleDown.draining, ...rollout.held];
+      statusInput.held = rollout.held;
+      if (fleet) fleet.update({ draining: [...statusInput.draining, ...rollout.outdated] }, now);
+      if (rollout.held.length > 0) result.requeueAfterMs = Math.min(result.requeueAfterMs ?? 30_000, 30_000);
       if (fleet) fleet.update(fleetCredentials(server, rendered, caches), now);
       if (!previousValid)
         await events.record(server, 'Normal', 'ConfigValid', 'spec is valid again; rolling out');
@@ -262,6 +306,17 @@ export function conditionTransitions(
     });
   }
   return out;
+}
+
+/** Takes a pod out of its ReplicaSet and makes it the OdinServer's, draining (rollout.ts). */
+function holdPatch(server: DefaultedOdinServer, now: number): object {
+  return {
+    metadata: {
+      labels: { 'pod-template-hash': null },
+      annotations: { [HELD_ANNOTATION]: new Date(now).toISOString(), [DRAINING_ANNOTATION]: 'true' },
+      ownerReferences: [ownerReference(server)],
+    },
+  };
 }
 
 export function describeError(error: unknown): string {

@@ -39,6 +39,8 @@ export type StatusInput = {
   extraConditions?: readonly ExtraCondition[];
   deployment: V1Deployment | undefined;
   draining: readonly string[];
+  /** Pods of a previous config held through a rollout for their conversations (rollout.ts). */
+  held?: readonly string[];
   desiredReplicas?: number;
   now: Date;
 };
@@ -62,7 +64,10 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
     }))
     .sort((a, b) => a.pod.localeCompare(b.pod));
   const reporting = servers.filter((s) => s.reporting);
-  const readyReplicas = servers.filter((s) => s.ready).length;
+  const held = input.held ?? [];
+  // Held servers are extra: the Deployment's replicas and readiness do not count them.
+  const fleetServers = servers.filter((s) => !held.includes(s.pod));
+  const readyReplicas = fleetServers.filter((s) => s.ready).length;
   const sum = (f: (s: ServerStatus) => number) => servers.reduce((n, s) => n + f(s), 0);
   const configValid = errors.length === 0;
   const want = server.spec.replicas;
@@ -72,7 +77,8 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       (deployment.status?.updatedReplicas ?? 0) < (deployment.spec?.replicas ?? 0) ||
       (deployment.status?.replicas ?? 0) > (deployment.spec?.replicas ?? 0));
   const drainingCount = input.draining.length;
-  const scaling = pods.length !== want;
+  const podCount = fleetServers.length;
+  const scaling = podCount !== want;
   const unschedulable = pods.filter((p) => p.unschedulable !== undefined);
   const secretProblems = input.secretProblems ?? [];
   const extraProblems = (input.extraConditions ?? []).filter((c) => !c.ok && c.degrades);
@@ -118,7 +124,7 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
     `${readyReplicas}/${want} servers ready${unschedulableMessage ? `; ${unschedulableMessage}` : ''}`,
   );
   const waiting = readyReplicas < want;
-  const progressing = configValid && (rolling || scaling || drainingCount > 0 || waiting);
+  const progressing = configValid && (rolling || scaling || drainingCount > 0 || waiting || held.length > 0);
   set(
     'Progressing',
     progressing,
@@ -126,14 +132,18 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       ? 'Stable'
       : rolling
         ? 'RollingUpdate'
-        : drainingCount > 0
-          ? 'Draining'
-          : scaling
-            ? 'Scaling'
-            : 'WaitingForServers',
-    drainingCount > 0
-      ? `${drainingCount} server(s) draining before removal`
-      : `${pods.length} pods, ${readyReplicas} ready, ${want} wanted`,
+        : held.length > 0
+          ? 'HeldForConversations'
+          : drainingCount > 0
+            ? 'Draining'
+            : scaling
+              ? 'Scaling'
+              : 'WaitingForServers',
+    held.length > 0
+      ? `${held.length} server(s) of the previous config keep their conversations until empty (at most ${server.spec.rolloutConversationTimeoutSeconds} s)`
+      : drainingCount > 0
+        ? `${drainingCount} server(s) draining before removal`
+        : `${podCount} pods, ${readyReplicas} ready, ${want} wanted`,
   );
   const degradedBy: { reason: string; message: string } | undefined = !configValid
     ? { reason: 'InvalidConfig', message: 'the last valid spec keeps running; fix spec to roll out' }
@@ -162,7 +172,7 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
   const status: OdinServerStatus = {
     observedGeneration: generation,
     conditions,
-    replicas: pods.length,
+    replicas: podCount,
     readyReplicas,
     selector: selectorString(server),
     servers,

@@ -104,6 +104,37 @@ export class FakeWriter implements ClusterWriter {
     this.#caches.servers.put({ ...server, status: structuredClone(status) });
   }
 
+  async patchPod(namespace: string, name: string, patch: object): Promise<void> {
+    this.#check();
+    this.writes.push(`PodPatch/${name}`);
+    const pod = this.#caches.pods.get(name, namespace);
+    if (!pod) return;
+    const p = patch as {
+      metadata?: {
+        labels?: Record<string, string | null>;
+        annotations?: Record<string, string>;
+        ownerReferences?: never[];
+      };
+    };
+    const labels = { ...pod.metadata?.labels, ...p.metadata?.labels };
+    for (const [k, v] of Object.entries(labels)) if (v === null) delete labels[k];
+    this.#caches.pods.put({
+      ...pod,
+      metadata: {
+        ...pod.metadata,
+        labels: labels as Record<string, string>,
+        annotations: { ...pod.metadata?.annotations, ...p.metadata?.annotations },
+        ...(p.metadata?.ownerReferences ? { ownerReferences: p.metadata.ownerReferences } : {}),
+      },
+    });
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    this.#check();
+    this.writes.push(`PodDelete/${name}`);
+    this.#caches.pods.delete(name, namespace);
+  }
+
   #check(): void {
     const error = this.fail;
     this.fail = undefined;
