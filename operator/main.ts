@@ -33,6 +33,10 @@ const usage = `usage: odin-operator [options]
   --lease-duration-ms MS     (default 15000; renew deadline 2/3 of it, retry 1/5)
   --license-issuers X1,X2    licence issuer Ed25519 public keys (base64url) to trust; given to
                              grid pods with spec.license as GRID_LICENSE_ISSUERS (default: none)
+  --resync-seconds S         reconcile every OdinServer at least this often (default 300)
+  --settle-seconds S         a spec change waits this long for the next before it rolls out (default 2)
+  --silent-server-timeout-seconds S
+                             a draining server that has not reported this long is removed (default 300)
 `;
 
 function hostPort(value: string, what: string): { host: string; port: number } {
@@ -59,6 +63,9 @@ async function main(): Promise<number> {
         identity: { type: 'string' },
         'lease-duration-ms': { type: 'string', default: '15000' },
         'license-issuers': { type: 'string' },
+        'resync-seconds': { type: 'string', default: '300' },
+        'settle-seconds': { type: 'string', default: '2' },
+        'silent-server-timeout-seconds': { type: 'string', default: '300' },
         help: { type: 'boolean' },
       },
     });
@@ -95,6 +102,27 @@ async function main(): Promise<number> {
   const supervisorUrl =
     o['supervisor-url'] ?? `http://odin-operator.${leaseNamespace}.svc:${supervisorListen.port}`;
   const leaseDurationMs = Number(o['lease-duration-ms']);
+  const settleSeconds = Number(o['settle-seconds']);
+  if (!Number.isFinite(settleSeconds) || settleSeconds < 0 || settleSeconds > 300) {
+    process.stderr.write(
+      `--settle-seconds: expected 0 ... 300, got ${JSON.stringify(o['settle-seconds'])}\n`,
+    );
+    return 2;
+  }
+  const silentSeconds = Number(o['silent-server-timeout-seconds']);
+  if (!Number.isFinite(silentSeconds) || silentSeconds < 1) {
+    process.stderr.write(
+      `--silent-server-timeout-seconds: expected a number >= 1, got ${JSON.stringify(o['silent-server-timeout-seconds'])}\n`,
+    );
+    return 2;
+  }
+  const resyncSeconds = Number(o['resync-seconds']);
+  if (!Number.isFinite(resyncSeconds) || resyncSeconds < 1) {
+    process.stderr.write(
+      `--resync-seconds: expected a number >= 1, got ${JSON.stringify(o['resync-seconds'])}\n`,
+    );
+    return 2;
+  }
 
   const metrics = new OperatorMetrics();
   let elector: LeaderElector | undefined;
@@ -114,6 +142,9 @@ async function main(): Promise<number> {
     identity,
     log,
     licenseIssuers,
+    resyncMs: resyncSeconds * 1000,
+    settleMs: settleSeconds * 1000,
+    silentRemovableMs: silentSeconds * 1000,
   });
   const supervisorPort = await supervisor.listen();
   const health = await startHealthServer({

@@ -224,9 +224,10 @@ describe('ship: helm install, an OdinServer, Connect and voice, autoscaling, a r
     const saCustom = kc.makeApiClient(CustomObjectsApi);
     const forbidden = async (what: string, call: () => Promise<unknown>) =>
       assert.equal(await call().then(() => 200, statusCode), 403, `${what} must be forbidden`);
-    const [aPod] = (await core.listNamespacedPod({ namespace: ns })).items;
-    await forbidden('delete a pod', () =>
-      saCore.deleteNamespacedPod({ name: aPod!.metadata!.name!, namespace: ns }),
+    // Pods: `delete` is granted (servers held through a rollout go once empty); Services are not.
+    const [aService] = (await core.listNamespacedService({ namespace: ns })).items;
+    await forbidden('delete a Service', () =>
+      saCore.deleteNamespacedService({ name: aService!.metadata!.name!, namespace: ns }),
     );
     await forbidden('get a Secret by name', () =>
       saCore.readNamespacedSecret({ name: 'voice-tls', namespace: ns }),

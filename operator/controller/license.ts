@@ -20,6 +20,7 @@ import {
 } from '../../shared/license/index.ts';
 import type { DefaultedOdinServer } from '../api/types.ts';
 import { secretValues } from '../render/secrets.ts';
+import type { ExtraCondition } from './status.ts';
 
 export type LicenseCheck =
   /** spec.license is not set: the pods run unlicensed. */
@@ -127,4 +128,22 @@ export class LicenseExpiryTimers {
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
   }
+}
+
+/**
+ * The `LicenseValid` condition of a check (none without spec.license). A refused licence
+ * degrades the fleet and blocks the rollout: a pod would exit 4 with it.
+ */
+export function licenseCondition(check: LicenseCheck): ExtraCondition | undefined {
+  if (check.state === 'none') return undefined;
+  return check.state === 'valid'
+    ? { type: 'LicenseValid', ok: true, reason: 'Valid', message: check.message }
+    : {
+        type: 'LicenseValid',
+        ok: false,
+        reason: check.reason,
+        message: check.message,
+        degrades: true,
+        blocksRolloutAs: 'LicenseInvalid',
+      };
 }

@@ -17,6 +17,12 @@ export type RenderInput = {
   server: DefaultedOdinServer;
   /** Values of the user's access-keys Secret, or of our generated one (empty: generate). */
   accessKeys: SecretData;
+  /**
+   * The access keys' Secret is gone but the fleet runs: serve with these public keys (the ones
+   * its servers have, from the rendered config.toml) and render no access-key Secret, so a lost
+   * Secret never rotates the key (controller/keys.ts decides).
+   */
+  keptPublicKeys?: readonly OdinJwk[];
   /** Values of `<name>-supervisor` as it exists (empty: generate). */
   supervisorSecret: SecretData;
   /** Content of the licence (hashed: a new licence rolls the pods). */
@@ -32,6 +38,8 @@ export type RenderInput = {
 
 export type Rendered = {
   errors: FieldError[];
+  /** Public JWKs of the access keys in config.toml (what Connect checks client tokens with). */
+  publicKeys: OdinJwk[];
   objects: KubernetesObject[];
   configToml: string;
   configHash: string;
@@ -41,11 +49,15 @@ export function renderChildren(input: RenderInput): Rendered {
   const { server } = input;
   const names = childNames(server.metadata.name);
   const userKeys = server.spec.authorization.accessKeysSecretRef !== undefined;
-  const keySecret = userKeys ? undefined : renderAccessKeySecret(server, input.accessKeys);
-  const keyValues = userKeys
-    ? input.accessKeys
-    : { accessKey: Buffer.from(keySecret!.data!.accessKey!, 'base64').toString('utf8') };
-  const keys = accessKeysFrom(keyValues);
+  const kept = input.keptPublicKeys;
+  const keySecret = userKeys || kept ? undefined : renderAccessKeySecret(server, input.accessKeys);
+  const keys = kept
+    ? { jwks: [...kept], problems: [] }
+    : accessKeysFrom(
+        keySecret
+          ? { accessKey: Buffer.from(keySecret.data!.accessKey!, 'base64').toString('utf8') }
+          : input.accessKeys,
+      );
   const errors: FieldError[] = validateSpec(server);
   for (const problem of keys.problems)
     errors.push({ path: 'spec.authorization.accessKeysSecretRef', message: problem });
@@ -56,7 +68,8 @@ export function renderChildren(input: RenderInput): Rendered {
     });
   const config = renderGridConfig(server, keys.jwks);
   errors.push(...config.errors);
-  if (errors.length > 0) return { errors, objects: [], configToml: config.toml, configHash: '' };
+  if (errors.length > 0)
+    return { errors, publicKeys: keys.jwks, objects: [], configToml: config.toml, configHash: '' };
 
   const hash = configHash([config.toml, input.license ?? '', server.spec.tls?.secretName ?? '']);
   const configMap: V1ConfigMap = {
@@ -87,7 +100,7 @@ export function renderChildren(input: RenderInput): Rendered {
     ...renderPodServices(server, input.pods),
     renderPdb(server),
   );
-  return { errors: [], objects, configToml: config.toml, configHash: hash };
+  return { errors: [], publicKeys: keys.jwks, objects, configToml: config.toml, configHash: hash };
 }
 
 /** Every problem: the spec's (api/validate.ts) and the rendered config.toml's. */

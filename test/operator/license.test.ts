@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
-import { checkLicense, LicenseExpiryTimers } from '../../operator/controller/license.ts';
+import { checkLicense, LicenseExpiryTimers, licenseCondition } from '../../operator/controller/license.ts';
 import { computeStatus } from '../../operator/controller/status.ts';
 import { renderChildren } from '../../operator/render/index.ts';
 import { trustedLicenseIssuers } from '../../server/cli/effectiveLicense.ts';
@@ -155,7 +155,17 @@ test('status: LicenseValid with the reason; a refused licence makes the fleet De
         deployment: undefined,
         draining: [],
         now: new Date(now),
-        ...(license ? { license } : {}),
+        ...(license
+          ? {
+              extraConditions: [
+                licenseCondition(
+                  license.valid
+                    ? { state: 'valid', content: '', license: {} as never, message: license.message }
+                    : { state: 'invalid', reason: license.reason, message: license.message },
+                )!,
+              ],
+            }
+          : {}),
       },
       undefined,
     );
