@@ -204,7 +204,11 @@ export function startGridServices(params: {
   if (config.supervisor) {
     const reporter = new SupervisorReporter({
       config: config.supervisor,
-      client: new JsonRpcClient({ url: config.supervisor.url, timeoutMs: supervisorCallTimeoutMs }),
+      client: new JsonRpcClient({
+        url: config.supervisor.url,
+        timeoutMs: supervisorCallTimeoutMs,
+        ...(config.supervisor.token_file ? { tokenFile: config.supervisor.token_file } : {}),
+      }),
       sfu,
       load,
       version: reportedVersion(config.supervisor, version),

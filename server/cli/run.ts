@@ -116,7 +116,11 @@ async function supervisedConfig(
 ): Promise<GridConfig | undefined> {
   const log = logger.module('supervisor');
   const url = redactUrl(supervisor.url);
-  const client = new JsonRpcClient({ url: supervisor.url, timeoutMs: supervisorCallTimeoutMs });
+  const client = new JsonRpcClient({
+    url: supervisor.url,
+    timeoutMs: supervisorCallTimeoutMs,
+    ...(supervisor.token_file ? { tokenFile: supervisor.token_file } : {}),
+  });
   try {
     const merged = await awaitSupervisedConfig({
       client,

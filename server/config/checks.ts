@@ -51,7 +51,28 @@ export function checkDocument(doc: Table): PathProblem[] {
     });
   }
   problems.push(...checkKeys(table(doc.authorization)?.keys));
+  problems.push(...checkSupervisorAuth(table(doc.supervisor) ?? table(doc.provisioning)));
   return problems;
+}
+
+/** One way to authenticate to the supervisor: a bearer token file or credentials in the URL. */
+function checkSupervisorAuth(supervisor: Table | undefined): PathProblem[] {
+  if (typeof supervisor?.token_file !== 'string' || typeof supervisor.url !== 'string') return [];
+  let hasCredentials = false;
+  try {
+    const url = new URL(supervisor.url);
+    hasCredentials = url.username !== '' || url.password !== '';
+  } catch {
+    return []; // the schema reports the URL
+  }
+  if (!hasCredentials) return [];
+  return [
+    {
+      path: ['supervisor', 'token_file'],
+      message: 'set together with credentials in supervisor.url: give one of them',
+      hint: 'remove user:password@ from the url, or remove token_file',
+    },
+  ];
 }
 
 function checkKeys(keys: unknown): PathProblem[] {

@@ -133,6 +133,16 @@ export const SupervisorSchema = Type.Object(
         '`http://user:password@gateway:7000/internal`. Credentials in the URL are sent as HTTP Basic ' +
         'auth and redacted in logs.',
     }),
+    token_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'File holding a bearer token sent as `Authorization: Bearer` on every supervisor call, ' +
+          'instead of credentials in `url` (not both). Read again for each call, so a rotated token ' +
+          '(a projected Kubernetes ServiceAccount token, which the operator gives each pod) is picked ' +
+          'up. Absent: the credentials in `url`, if any.',
+      }),
+    ),
     report_interval: ms(
       5000,
       'How often `sfu.Report` is sent. 5000: the gateway recommends it and disables a server it has ' +

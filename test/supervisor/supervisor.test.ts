@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { parseConfigText } from '../../server/config/index.ts';
@@ -70,6 +73,44 @@ describe('sfu.GridConfig', () => {
     assert.deepEqual(merged.authorization.keys, [FakeGateway.keyFor('grid-0.example.com:4433')]);
     assert.equal(merged.limit.peer.incoming_messages.overflow, 20);
     assert.equal(merged.public_address, 'grid-0.example.com:4433', 'local values win');
+  });
+
+  test('token_file: its token goes as Bearer, read again for every call (it rotates)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'grid-token-'));
+    const file = join(dir, 'token');
+    writeFileSync(file, 'first.token.value\n');
+    const client = new JsonRpcClient({ url: gateway.url, timeoutMs: 2000, tokenFile: file });
+    await client.call('sfu.Report', {});
+    writeFileSync(file, 'second.token.value');
+    await client.call('sfu.Report', {});
+    assert.deepEqual(
+      gateway.calls.map((c) => c.authorization),
+      ['Bearer first.token.value', 'Bearer second.token.value'],
+    );
+    // Missing or empty: an error naming the file, retried like an unreachable supervisor.
+    rmSync(file);
+    const missing = (await client.call('sfu.Report', {}).catch((e: unknown) => e)) as SupervisorError;
+    assert.equal(missing.code, 'network');
+    assert.match(missing.message, /cannot read the token file ".*token"/);
+    writeFileSync(file, '\n');
+    const empty = (await client.call('sfu.Report', {}).catch((e: unknown) => e)) as SupervisorError;
+    assert.match(empty.message, /holds no token/);
+    assert.equal(gateway.calls.length, 2, 'nothing sent without a token');
+    rmSync(dir, { recursive: true });
+  });
+
+  test('token_file and credentials in the url together are refused at load', () => {
+    assert.throws(
+      () =>
+        parseConfigText(
+          'public_address = "x"\n[supervisor]\nurl = "http://a:b@gw/internal"\ntoken_file = "/t"\n',
+        ),
+      /supervisor\.token_file.*give one of them/s,
+    );
+    const ok = parseConfigText(
+      'public_address = "x"\n[supervisor]\nurl = "http://gw/internal"\ntoken_file = "/t"\n',
+    );
+    assert.equal(ok.supervisor?.token_file, '/t');
   });
 
   test('an answer that is not a valid config is an error naming the problem, not a fallback', async () => {
