@@ -145,7 +145,7 @@ describe('telemetry', () => {
   });
 });
 
-async function waitFor(condition: () => boolean, ms = 2000): Promise<void> {
+async function waitFor(condition: () => boolean, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('timed out waiting');
