@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { TokenVerifier } from '../../server/auth/index.ts';
+import { accessKeyToJwk, TokenVerifier } from '../../server/auth/index.ts';
+import { signLicense } from '../../server/license/index.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const gridMain = join(repo, 'server/main.ts');
@@ -301,8 +302,12 @@ describe('grid license', () => {
 
   test('a licence that expires while the server runs drains it and stops it, exit 4', async () => {
     const cwd = await workDir();
-    // Long enough that a loaded machine still starts the server before the licence ends.
-    const { issuer } = await signedLicense(cwd, new Date(Date.now() + 8_000));
+    // Signed in-process right before the start (two `grid license` processes took most of an
+    // 8 s window on a loaded machine), and long enough that a loaded machine still starts the
+    // server before the licence ends.
+    const fields = { licensee: 'Example Studio', validUntil: new Date(Date.now() + 10_000) };
+    await writeFile(join(cwd, 'license.toml'), signLicense(fields, readmeAccessKey));
+    const issuer = accessKeyToJwk(readmeAccessKey).x;
     const result = await grid([], {
       cwd,
       env: { GRID_LICENSE_ISSUERS: issuer, GRID_LOG_TERMINAL_FORMAT: 'json' },
