@@ -75,7 +75,9 @@ function isHttpUrl(s: string): boolean {
   return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
 }
 
-const LOG_FILTER = /^(?:[A-Za-z0-9_:.\-/]+=)?(?:off|error|warn|info|debug|trace)$/;
+// `target=level`, a bare `level`, or a bare `target` (the public ODIN example configs'
+// `filters = ["webrtc", "webrtc_ice"]`: that module's errors only).
+const LOG_FILTER = /^(?:(?:[A-Za-z0-9_:.\-/]+=)?(?:off|error|warn|info|debug|trace)|[A-Za-z0-9_:.\-/]+)$/;
 
 interface FormatSpec {
   validate: (s: string) => boolean;
@@ -103,6 +105,6 @@ export const formats: Readonly<Record<string, FormatSpec>> = {
   },
   [Format.logFilter]: {
     validate: (s) => LOG_FILTER.test(s),
-    expected: 'a log filter "target=level" or "level" (off, error, warn, info, debug, trace)',
+    expected: 'a log filter "target=level", "level" (off, error, warn, info, debug, trace) or "target"',
   },
 };
