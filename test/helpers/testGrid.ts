@@ -82,10 +82,10 @@ export type TestGrid = {
   /** A token for `room` (or a list of rooms) and `user`, signed with the grid's access key. */
   token(room: string | string[], user: string, options?: TokenOptions): Promise<string>;
   sfu: Sfu;
-  grid: Grid;
-  webListener: WebListener;
   /** The [quic] listener, when the config has one. */
   quicListener: QuicListener | undefined;
+  grid: Grid;
+  webListener: WebListener;
   logs: RecordedLogs;
   /** An authenticated OdinClient (voice off unless asked), closed by `close()`. */
   connect(user: string, rooms: string | string[], options?: OdinClientOptions): Promise<OdinClient>;
@@ -164,9 +164,9 @@ export async function startTestGrid(options: TestGridOptions = {}): Promise<Test
     accessKey,
     token,
     sfu,
+    quicListener: listeners.find((listener) => listener instanceof QuicListener),
     grid,
     webListener,
-    quicListener: listeners.find((listener) => listener instanceof QuicListener),
     logs,
     async connect(user, rooms, clientOptions = {}) {
       const client = await OdinClient.connect(address, await token(rooms, user), {

@@ -146,7 +146,7 @@ describe('bad input on the [quic] listener', () => {
 
   test('a connection that opens no WebTransport session is closed after connect_timeout', async () => {
     const raw = await rawH3();
-    await waitFor(() => raw.closed() !== undefined, 5_000, 'connect_timeout');
+    await waitFor(() => raw.closed() !== undefined, 3_000, 'connect_timeout');
     assert.equal(raw.closed()!.code, H3Error.REQUEST_INCOMPLETE);
     assert.match(raw.closed()!.reason, /connect_timeout/);
     await stillServing();
