@@ -23,6 +23,7 @@ export {
   portEnvVars,
 } from './env.ts';
 export { ConfigError, type ConfigProblem, formatProblem } from './errors.ts';
+export { formatHostPort, splitBinding } from './formats.ts';
 export { type LoadOptions, loadConfig, type ParseOptions, parseConfigText } from './load.ts';
 export { publicAddressFor } from './publicAddress.ts';
 export { REDACTED, redactConfig, redactUrl } from './redact.ts';

@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { GridConfig, QuicConfig } from '../../config/index.ts';
+import { type GridConfig, type QuicConfig, splitBinding } from '../../config/index.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
 import type { Listener } from '../../listener.ts';
@@ -45,11 +45,6 @@ export type QuicListenerStats = QuicEndpointStats &
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Time for the close capsule to reach the client before the QUIC connection closes. */
 const SESSION_CLOSE_GRACE_MS = 100;
-
-function splitBinding(binding: string): { host: string; port: number } {
-  const at = binding.lastIndexOf(':');
-  return { host: binding.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(binding.slice(at + 1)) };
-}
 
 export class QuicListener implements Listener {
   readonly #params: QuicListenerParams;

@@ -25,7 +25,13 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { OdinJwk, TokenVerifier } from '../../../shared/auth/index.ts';
-import { type GridConfig, type HttpConfig, publicAddressFor } from '../../config/index.ts';
+import {
+  formatHostPort,
+  type GridConfig,
+  type HttpConfig,
+  publicAddressFor,
+  splitBinding,
+} from '../../config/index.ts';
 import type { SignalingRequest } from '../../core/connection.ts';
 import { RpcError } from '../../core/errors.ts';
 import type { Sfu } from '../../core/sfu.ts';
@@ -54,15 +60,6 @@ function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   socket.end(
     `HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${message}\n`,
   );
-}
-
-function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function splitBinding(binding: string): { host: string; port: number } {
-  const at = binding.lastIndexOf(':');
-  return { host: binding.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(binding.slice(at + 1)) };
 }
 
 export class WebListener implements Listener {
