@@ -4,7 +4,7 @@
  * meet the modules that use them (each module takes its own params type).
  */
 import { signToken, TokenVerifier, type VerifiedToken } from '../shared/auth/index.ts';
-import { defaultMetricsConfig, type GridConfig, publicAddressFor } from './config/index.ts';
+import { defaultMetricsConfig, type GridConfig, type LimitConfig, publicAddressFor } from './config/index.ts';
 import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';
 import { Sfu, type SfuParams } from './core/sfu.ts';
@@ -27,8 +27,8 @@ import { WebListener } from './transports/web/webListener.ts';
  */
 export const hangingApiCallThresholdMs = 1_000;
 
-export function limitParamsFromConfig(config: GridConfig): LimitParams {
-  const { limit } = config;
+/** The core's limits from `[limit]`: `limitParamsFromConfig(defaultLimitConfig)` are the default ones. */
+export function limitParamsFromConfig(limit: LimitConfig): LimitParams {
   const params: LimitParams = {
     incomingMessages: { ...limit.peer.incoming_messages },
     mediasPerPeer: limit.peer.medias,
@@ -61,9 +61,9 @@ export function sfuParamsFromConfig(
   config: GridConfig,
   verifier: TokenVerifier,
   logger: GridLogger,
-): Partial<SfuParams> {
-  const params: Partial<SfuParams> = {
-    limits: limitParamsFromConfig(config),
+): Partial<SfuParams> & Pick<SfuParams, 'limits'> {
+  const params: Partial<SfuParams> & Pick<SfuParams, 'limits'> = {
+    limits: limitParamsFromConfig(config.limit),
     authenticate: async (token) => grantFromToken(await verifier.verify(token)),
     logger: logger.module('core'),
     logRejectedCalls: config.internal.log_rejected_api_calls,
