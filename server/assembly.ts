@@ -159,7 +159,9 @@ export function assembleGrid(
   if (config.http) {
     listeners.push(
       new WebListener({
-        config: { ...config, http: config.http },
+        config: config.http,
+        publicAddress: config.public_address,
+        authorizationKeys: config.authorization.keys,
         sfu,
         verifier,
         logger: logger.module('web'),
@@ -167,9 +169,7 @@ export function assembleGrid(
     );
   }
   if (config.quic) {
-    listeners.push(
-      new QuicListener({ config: { ...config, quic: config.quic }, sfu, logger: logger.module('quic') }),
-    );
+    listeners.push(new QuicListener({ config: config.quic, sfu, logger: logger.module('quic') }));
   }
   return { sfu, verifier, listeners, metrics, system, load };
 }

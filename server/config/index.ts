@@ -25,7 +25,7 @@ export {
 export { ConfigError, type ConfigProblem, formatProblem } from './errors.ts';
 export { formatHostPort, splitBinding } from './formats.ts';
 export { type LoadOptions, loadConfig, type ParseOptions, parseConfigText } from './load.ts';
-export { publicAddressFor } from './publicAddress.ts';
+export { announcedAddress, publicAddressFor } from './publicAddress.ts';
 export { REDACTED, redactConfig, redactUrl } from './redact.ts';
 export { type RenderableConfig, renderConfigToml } from './render.ts';
 export {

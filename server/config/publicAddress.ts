@@ -10,7 +10,15 @@ import type { GridConfig } from './schema.ts';
 export function publicAddressFor(config: GridConfig, listener: 'http' | 'quic'): string {
   const section = config[listener];
   if (section === undefined) throw new Error(`[${listener}] is not configured`);
-  const announced = section.public_address_override ?? config.public_address;
+  return announcedAddress(config.public_address, section);
+}
+
+/** The same for one listener's section, given the root `public_address`. */
+export function announcedAddress(
+  publicAddress: string,
+  section: { binding: string; public_address_override?: string | undefined },
+): string {
+  const announced = section.public_address_override ?? publicAddress;
   // Both come validated by the schema (Format.address), so they parse.
   const address = parseHostPort(announced)!;
   const port = address.port ?? parseHostPort(section.binding)!.port!;

@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { type GridConfig, type QuicConfig, splitBinding } from '../../config/index.ts';
+import { type QuicConfig, splitBinding } from '../../config/index.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
 import type { Listener } from '../../listener.ts';
@@ -28,7 +28,8 @@ import { createQuicheConfig } from './quiche.ts';
 export const ODIN_WEBTRANSPORT_PATH = '/main';
 
 export type QuicListenerParams = {
-  config: GridConfig & { quic: QuicConfig };
+  /** `[quic]`: the listener gets its own section only. */
+  config: QuicConfig;
   sfu: Sfu;
   logger: Logger;
   /** Stateless Retry before accepting a connection (address validation). Default true. */
@@ -61,7 +62,7 @@ export class QuicListener implements Listener {
 
   constructor(params: QuicListenerParams) {
     this.#params = params;
-    this.#quic = params.config.quic;
+    this.#quic = params.config;
     this.#logger = params.logger;
   }
 
