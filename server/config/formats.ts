@@ -45,6 +45,16 @@ function toPort(digits: string): number {
   return Number(digits);
 }
 
+/**
+ * A listener binding (`Format.binding`, validated by the schema) as host and port, IPv6
+ * without brackets: what `listen()` and `bind()` take.
+ */
+export function splitBinding(binding: string): { host: string; port: number } {
+  const hp = parseHostPort(binding);
+  if (hp?.port === undefined) throw new RangeError(`not a binding "host:port": ${JSON.stringify(binding)}`);
+  return { host: hp.host, port: hp.port };
+}
+
 export function formatHostPort(host: string, port: number): string {
   return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }

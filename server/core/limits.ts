@@ -28,13 +28,6 @@ export type LimitParams = {
   incomingMediaPackets?: TokenBucketParams;
 };
 
-/** Gateway-recommended RPC limits {rate 10, capacity 50, overflow 20}; 8 medias; unlimited streams. */
-export const defaultLimitParams: LimitParams = {
-  incomingMessages: { rate: 10, capacity: 50, overflow: 20 },
-  mediasPerPeer: 8,
-  concurrentStreams: 0,
-};
-
 /**
  * What `[limit.peer] incoming_messages.overflow` means in ODIN Grid.
  * (ODIN's own documentation does not define it; this is our decision.)

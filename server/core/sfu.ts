@@ -17,7 +17,7 @@ import { type Authenticator, Client, type ConnectOptions, type Grant } from './c
 import { type Clock, systemClock, type TimerHandle } from './clock.ts';
 import type { Connection, RpcEndpoint } from './connection.ts';
 import { RpcError, type RpcErrorCode } from './errors.ts';
-import { defaultLimitParams, type LimitParams } from './limits.ts';
+import type { LimitParams } from './limits.ts';
 import { type CoreLogger, silentLogger } from './logger.ts';
 import type { Media } from './media.ts';
 import { Peer } from './peer.ts';
@@ -46,8 +46,11 @@ export type SfuParams = {
 /** A joined peer whose room stream has not attached yet. */
 type AwaitedStream = { peer: Peer; timer: TimerHandle; token?: string };
 
-export const defaultSfuParams: SfuParams = {
-  limits: defaultLimitParams,
+/**
+ * Defaults of everything but `limits`, which the caller passes: their defaults are the config
+ * schema's (`[limit]`), which the core does not read; assembly.ts translates them.
+ */
+export const defaultSfuParams: Omit<SfuParams, 'limits'> = {
   clock: systemClock,
   logger: silentLogger,
   maxRpcFrameSize: DEFAULT_MAX_RPC_FRAME_SIZE,
@@ -118,7 +121,7 @@ export class Sfu {
   #nextPeerId = 1;
   #draining = false;
 
-  constructor(params: Partial<SfuParams> = {}) {
+  constructor(params: Partial<SfuParams> & Pick<SfuParams, 'limits'>) {
     const full: SfuParams = { ...defaultSfuParams, ...params };
     this.#params = full;
     this.limits = full.limits;

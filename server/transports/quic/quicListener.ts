@@ -14,7 +14,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { GridConfig, QuicConfig } from '../../config/index.ts';
+import { type QuicConfig, splitBinding } from '../../config/index.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
 import type { Listener } from '../../listener.ts';
@@ -33,7 +33,8 @@ import { keyMaterialFromPrivateKey } from './statelessReset.ts';
 export const ODIN_WEBTRANSPORT_PATH = '/main';
 
 export type QuicListenerParams = {
-  config: GridConfig & { quic: QuicConfig };
+  /** `[quic]`: the listener gets its own section only. */
+  config: QuicConfig;
   sfu: Sfu;
   logger: Logger;
   /** Stateless Retry before accepting a connection (address validation). Default true. */
@@ -58,11 +59,6 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Time for the close capsule to reach the client before the QUIC connection closes. */
 const SESSION_CLOSE_GRACE_MS = 100;
 
-function splitBinding(binding: string): { host: string; port: number } {
-  const at = binding.lastIndexOf(':');
-  return { host: binding.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(binding.slice(at + 1)) };
-}
-
 export class QuicListener implements Listener {
   readonly #params: QuicListenerParams;
   readonly #quic: QuicConfig;
@@ -85,7 +81,7 @@ export class QuicListener implements Listener {
 
   constructor(params: QuicListenerParams) {
     this.#params = params;
-    this.#quic = params.config.quic;
+    this.#quic = params.config;
     this.#logger = params.logger;
     this.#joins = new JoinWatch(params.sfu, (quic) => this.#authenticated(quic));
   }
