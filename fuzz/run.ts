@@ -11,7 +11,9 @@
  *
  * Each target starts from its committed seed corpus `fuzz/corpus/<target>/` (read-only; new
  * inputs go to a temporary directory, or to `--keep DIR`). A crash or broken invariant stops
- * that target, its input is saved as `fuzz/crashes/<target>-crash-<sha1>` and the run exits 1:
+ * that target, its input is saved as `fuzz/crashes/<target>-crash-<sha1>` and the run exits 1
+ * (an allocation bomb that runs the capped heap out of memory fails the run too, but V8 aborts
+ * before libFuzzer can save the input: replay the corpus under the same cap to find it):
  * copy it to `fuzz/regressions/<target>/` with the fix, and test/fuzz/replay.test.ts replays
  * it on every `npm test`.
  */
@@ -25,6 +27,8 @@ import { ensureJazzerAddon } from './jazzerNative.ts';
 import { FUZZ_TARGETS, type FuzzTargetInfo } from './targets/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+/** Heap of each fuzzing process (MB). */
+const HEAP_MB = 128;
 
 type Result = {
   target: string;
@@ -89,6 +93,9 @@ function runTarget(
   mkdirSync(crashes, { recursive: true });
   mkdirSync(workDir, { recursive: true });
   const args = [
+    // A capped heap turns an allocation bomb (a parser reserving memory for what an input only
+    // declares) into a finding: V8 aborts, libFuzzer saves the input.
+    `--max-old-space-size=${HEAP_MB}`,
     '--import',
     join(root, 'fuzz', 'typeStripping.ts'),
     join(root, 'node_modules', '@jazzer.js', 'core', 'dist', 'cli.js'),
