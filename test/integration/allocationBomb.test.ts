@@ -166,7 +166,7 @@ describe('MessagePack allocation bombs against a real grid process with a capped
     await eventually(() => heard.length >= 1, 'QUIC voice from carol to dave', 10_000);
   }
 
-  test('bombs on /main before any token, on the QUIC main stream and as a QUIC room stream id: protocol errors, the process and the pairs live', async () => {
+  test('bombs on /main before any token, on the QUIC main stream and as a QUIC room stream id: protocol errors, the process and the pairs live', async (t) => {
     await pairsStillTalk('before');
     const baseline = rssOf(child.pid!);
     const bombs = [rpcFrameBomb(3000), rpcFrameBomb(3000, 200)];
@@ -204,6 +204,9 @@ describe('MessagePack allocation bombs against a real grid process with a capped
     await pairsStillTalk('after');
     const now = rssOf(child.pid!);
     if (baseline !== undefined && now !== undefined) {
+      t.diagnostic(
+        `grid RSS ${Math.round(baseline / 2 ** 20)} MB before, ${Math.round(now / 2 ** 20)} MB after ${ROUNDS * 3} bombs (heap cap ${HEAP_MB} MB)`,
+      );
       // An unbounded decoder reserved hundreds of MB per bomb; a bounded one keeps the frame.
       assert.ok(
         now - baseline < 64 * 1024 * 1024,

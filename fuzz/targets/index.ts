@@ -1,0 +1,33 @@
+/**
+ * Every fuzz target: `fuzz/targets/<name>.ts`. `async`: its fuzz function returns a promise.
+ * `subjects`: the source files it is meant to cover (the coverage report of
+ * `npm run fuzz -- --coverage` sums their lines and branches).
+ */
+export type FuzzTargetInfo = { name: string; async?: boolean; subjects: readonly string[] };
+
+const quic = (file: string) => `server/transports/quic/${file}`;
+
+export const FUZZ_TARGETS: readonly FuzzTargetInfo[] = [
+  { name: 'msgpackRpc', subjects: ['server/protocol/boundedMsgpack.ts', 'server/protocol/msgpackRpc.ts'] },
+  { name: 'rpcParams', subjects: ['server/protocol/methods.ts'] },
+  { name: 'voicePacket', subjects: ['server/protocol/voicePacket.ts'] },
+  {
+    name: 'h3Connection',
+    subjects: [
+      quic('h3Connection.ts'),
+      quic('h3Frame.ts'),
+      quic('qpack.ts'),
+      quic('capsule.ts'),
+      quic('webTransport.ts'),
+    ],
+  },
+  { name: 'h3Frame', subjects: [quic('h3Frame.ts')] },
+  { name: 'qpack', subjects: [quic('qpack.ts'), quic('huffman.ts')] },
+  { name: 'capsule', subjects: [quic('capsule.ts')] },
+  { name: 'varint', subjects: [quic('varint.ts'), quic('messageFraming.ts')] },
+  {
+    name: 'udpMux',
+    subjects: ['server/transports/web/webrtc/udpMux.ts', 'server/transports/web/webrtc/stunHeader.ts'],
+  },
+  { name: 'jwt', async: true, subjects: ['server/auth/verifier.ts', 'server/auth/base64.ts'] },
+];
