@@ -66,6 +66,11 @@ export function sfuParamsFromConfig(
     authenticate: async (token) => grantFromToken(await verifier.verify(token)),
     logger: logger.module('core'),
     logRejectedCalls: config.internal.log_rejected_api_calls,
+    admission: {
+      maxPending: config.limit.max_unauthenticated,
+      maxPendingPerSource: config.limit.max_unauthenticated_per_address,
+      timeoutMs: config.limit.authentication_timeout,
+    },
   };
   if (config.internal.log_hanging_api_calls) params.hangingCallMs = hangingApiCallThresholdMs;
   const reconnectToken = reconnectTokenIssuer(config);

@@ -51,13 +51,17 @@ type Frame = unknown[];
 export class FakeConnection implements Connection {
   static #next = 1;
   readonly id = `fake-${FakeConnection.#next++}`;
-  readonly remoteAddress = '127.0.0.1:5000';
+  readonly remoteAddress: string;
   readonly frames: Frame[] = [];
   readonly voice: Uint8Array[] = [];
   closedWith: string | undefined;
   /** When true, sendVoice refuses (queue full). */
   voiceFull = false;
   signalCalls: SignalingRequest[] = [];
+
+  constructor(remoteAddress = '127.0.0.1:5000') {
+    this.remoteAddress = remoteAddress;
+  }
 
   sendRpc(bytes: Uint8Array): void {
     const value = decodeMsgpack(bytes);
