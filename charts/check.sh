@@ -40,6 +40,8 @@ for kind in ServiceMonitor PodMonitor NetworkPolicy OdinServer; do
 done
 grep -q 'readOnlyRootFilesystem: true' "$tmp/default.yaml" || fail "root filesystem not read-only"
 grep -q 'path: /leader' "$tmp/full.yaml" || fail "several replicas: readiness is not on /leader"
+grep -q -- '--license-issuers=' "$tmp/full.yaml" || fail "licenseIssuers not passed to the operator"
+grep -q -- '--license-issuers' "$tmp/default.yaml" && fail "no licenseIssuers, yet --license-issuers rendered"
 
 echo "== values.schema.json rejects wrong values"
 reject() {
@@ -53,4 +55,5 @@ reject --set image.pullPolicy=Sometimes
 reject --set service.supervisorPort=70000
 reject --set 'odinServers[0].name=Bad_Name' --set 'odinServers[0].spec.replicas=1'
 reject --set metrics.podMonitor.interval=soon
+reject --set 'licenseIssuers[0]=not-a-key'
 echo "charts/check.sh: ok ($root/$chart)"

@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import { SERVER_MSGPACK_LIMITS } from '../server/protocol/boundedMsgpack.ts';
 import { decodeRpcFrame, encodeRequest } from '../server/protocol/msgpackRpc.ts';
 
 export type RpcSocketOptions = {
@@ -136,6 +137,7 @@ export class RpcSocket extends EventEmitter<RpcSocketEvents> {
     const frame = decodeRpcFrame(
       new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
       16 * 1024 * 1024,
+      SERVER_MSGPACK_LIMITS,
     );
     if (frame instanceof Error) {
       this.#notify('ProtocolError', frame.message);

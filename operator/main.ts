@@ -5,7 +5,7 @@
  *   odin-operator [--kubeconfig F] [--supervisor-listen 0.0.0.0:7000]
  *                 [--supervisor-url http://odin-operator.odin-system:7000]
  *                 [--health-listen 0.0.0.0:8080] [--lease-namespace NS] [--lease-name odin-operator]
- *                 [--identity ID]
+ *                 [--identity ID] [--license-issuers X1,X2]
  *
  * Every replica runs informers, the health server and the supervisor listener; only the Lease
  * holder reconciles and answers supervisor calls (docs/operator.md). SIGTERM/SIGINT: stop
@@ -15,6 +15,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { OdinJwk } from '../shared/auth/index.ts';
+import { parseLicenseIssuers } from '../shared/license/index.ts';
 import { OdinServerController } from './controller/controller.ts';
 import { OperatorMetrics, startHealthServer } from './controller/health.ts';
 import { LeaderElector } from './controller/leaderElection.ts';
@@ -29,6 +31,12 @@ const usage = `usage: odin-operator [options]
   --lease-name NAME          (default odin-operator)
   --identity ID              leader election identity (default <hostname>-<pid>)
   --lease-duration-ms MS     (default 15000; renew deadline 2/3 of it, retry 1/5)
+  --license-issuers X1,X2    licence issuer Ed25519 public keys (base64url) to trust; given to
+                             grid pods with spec.license as GRID_LICENSE_ISSUERS (default: none)
+  --resync-seconds S         reconcile every OdinServer at least this often (default 300)
+  --settle-seconds S         a spec change waits this long for the next before it rolls out (default 2)
+  --silent-server-timeout-seconds S
+                             a draining server that has not reported this long is removed (default 300)
 `;
 
 function hostPort(value: string, what: string): { host: string; port: number } {
@@ -54,6 +62,10 @@ async function main(): Promise<number> {
         'lease-name': { type: 'string', default: 'odin-operator' },
         identity: { type: 'string' },
         'lease-duration-ms': { type: 'string', default: '15000' },
+        'license-issuers': { type: 'string' },
+        'resync-seconds': { type: 'string', default: '300' },
+        'settle-seconds': { type: 'string', default: '2' },
+        'silent-server-timeout-seconds': { type: 'string', default: '300' },
         help: { type: 'boolean' },
       },
     });
@@ -69,6 +81,13 @@ async function main(): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
+  let licenseIssuers: OdinJwk[];
+  try {
+    licenseIssuers = parseLicenseIssuers(o['license-issuers'], '--license-issuers');
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${usage}`);
+    return 2;
+  }
   const kubeConfig = new KubeConfig();
   if (o.kubeconfig) kubeConfig.loadFromFile(o.kubeconfig);
   else kubeConfig.loadFromDefault();
@@ -83,6 +102,27 @@ async function main(): Promise<number> {
   const supervisorUrl =
     o['supervisor-url'] ?? `http://odin-operator.${leaseNamespace}.svc:${supervisorListen.port}`;
   const leaseDurationMs = Number(o['lease-duration-ms']);
+  const settleSeconds = Number(o['settle-seconds']);
+  if (!Number.isFinite(settleSeconds) || settleSeconds < 0 || settleSeconds > 300) {
+    process.stderr.write(
+      `--settle-seconds: expected 0 ... 300, got ${JSON.stringify(o['settle-seconds'])}\n`,
+    );
+    return 2;
+  }
+  const silentSeconds = Number(o['silent-server-timeout-seconds']);
+  if (!Number.isFinite(silentSeconds) || silentSeconds < 1) {
+    process.stderr.write(
+      `--silent-server-timeout-seconds: expected a number >= 1, got ${JSON.stringify(o['silent-server-timeout-seconds'])}\n`,
+    );
+    return 2;
+  }
+  const resyncSeconds = Number(o['resync-seconds']);
+  if (!Number.isFinite(resyncSeconds) || resyncSeconds < 1) {
+    process.stderr.write(
+      `--resync-seconds: expected a number >= 1, got ${JSON.stringify(o['resync-seconds'])}\n`,
+    );
+    return 2;
+  }
 
   const metrics = new OperatorMetrics();
   let elector: LeaderElector | undefined;
@@ -94,7 +134,18 @@ async function main(): Promise<number> {
     log,
   });
   metrics.countSupervisedServers = () => supervisor.reportingServers();
-  controller = new OdinServerController({ kubeConfig, supervisor, supervisorUrl, metrics, identity, log });
+  controller = new OdinServerController({
+    kubeConfig,
+    supervisor,
+    supervisorUrl,
+    metrics,
+    identity,
+    log,
+    licenseIssuers,
+    resyncMs: resyncSeconds * 1000,
+    settleMs: settleSeconds * 1000,
+    silentRemovableMs: silentSeconds * 1000,
+  });
   const supervisorPort = await supervisor.listen();
   const health = await startHealthServer({
     ...healthListen,
@@ -107,6 +158,7 @@ async function main(): Promise<number> {
     supervisorPort,
     healthPort: health.port,
     supervisorUrl,
+    licenseIssuers: licenseIssuers.map((k) => k.kid),
   });
   await controller.start();
   log('info', 'caches synced');

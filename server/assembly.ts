@@ -3,28 +3,29 @@
  * limits, and the listeners of the configured sections. The one place where config.toml keys
  * meet the modules that use them (each module takes its own params type).
  */
-import { signToken, TokenVerifier, type VerifiedToken } from './auth/index.ts';
-import { defaultMetricsConfig, type GridConfig, publicAddressFor } from './config/index.ts';
+import { signToken, TokenVerifier, type VerifiedToken } from '../shared/auth/index.ts';
+import type { LicenseFields } from '../shared/license/format.ts';
+import {
+  defaultMetricsConfig,
+  type GridConfig,
+  publicAddressFor,
+  requirePublicAddress,
+} from './config/index.ts';
 import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';
 import { Sfu, type SfuParams } from './core/sfu.ts';
-import type { Grid, Listener } from './grid.ts';
-import type { LicenseFields } from './license/format.ts';
+import type { Grid } from './grid.ts';
+import type { Listener } from './listener.ts';
 import type { GridLogger } from './observability/log.ts';
 import { GridMetrics } from './observability/metrics.ts';
 import { MetricsListener } from './observability/metricsListener.ts';
 import { SystemUsageSampler } from './observability/metricsSystem.ts';
-import { JsonRpcClient, publicEndpointFor, SupervisorReporter } from './supervisor/index.ts';
+import { JsonRpcClient, publicEndpointFor, reportedVersion, SupervisorReporter } from './supervisor/index.ts';
 import { computeLoad } from './supervisor/load.ts';
 import { Telemetry } from './telemetry/index.ts';
+import type { CertificateReloadStats } from './tls/certificateReloader.ts';
 import { QuicListener } from './transports/quic/quicListener.ts';
 import { WebListener } from './transports/web/webListener.ts';
-
-/**
- * `[internal] log_hanging_api_calls = true` warns about RPC calls still unanswered after this
- * long. ODIN documents the key as a switch, not a duration, so the threshold is ours.
- */
-export const hangingApiCallThresholdMs = 1_000;
 
 export function limitParamsFromConfig(config: GridConfig): LimitParams {
   const { limit } = config;
@@ -72,7 +73,8 @@ export function sfuParamsFromConfig(
       timeoutMs: config.limit.authentication_timeout,
     },
   };
-  if (config.internal.log_hanging_api_calls) params.hangingCallMs = hangingApiCallThresholdMs;
+  if (config.internal.log_hanging_api_calls !== undefined)
+    params.hangingCallMs = config.internal.log_hanging_api_calls;
   const reconnectToken = reconnectTokenIssuer(config);
   if (reconnectToken !== undefined) params.reconnectToken = reconnectToken;
   return params;
@@ -153,6 +155,7 @@ export function assembleGrid(
     });
   };
   let metrics: GridMetrics | undefined;
+  const certificates: Record<string, () => CertificateReloadStats | undefined> = {};
   if (config.metrics) {
     const ready = options.ready ?? (() => false);
     metrics = new GridMetrics({ config: config.metrics, sfu, system, load, ready });
@@ -161,20 +164,25 @@ export function assembleGrid(
     );
   }
   if (config.http) {
-    listeners.push(
-      new WebListener({
-        config: { ...config, http: config.http },
-        sfu,
-        verifier,
-        logger: logger.module('web'),
-      }),
-    );
+    const web = new WebListener({
+      config: { ...config, http: config.http },
+      sfu,
+      verifier,
+      logger: logger.module('web'),
+    });
+    listeners.push(web);
+    certificates.http = () => web.certificateStats;
   }
   if (config.quic) {
-    listeners.push(
-      new QuicListener({ config: { ...config, quic: config.quic }, sfu, logger: logger.module('quic') }),
-    );
+    const quic = new QuicListener({
+      config: { ...config, quic: config.quic },
+      sfu,
+      logger: logger.module('quic'),
+    });
+    listeners.push(quic);
+    certificates.quic = () => quic.certificateStats;
   }
+  metrics?.watchCertificates(certificates);
   return { sfu, verifier, listeners, metrics, system, load };
 }
 
@@ -201,11 +209,15 @@ export function startGridServices(params: {
   if (config.supervisor) {
     const reporter = new SupervisorReporter({
       config: config.supervisor,
-      client: new JsonRpcClient({ url: config.supervisor.url, timeoutMs: supervisorCallTimeoutMs }),
+      client: new JsonRpcClient({
+        url: config.supervisor.url,
+        timeoutMs: supervisorCallTimeoutMs,
+        ...(config.supervisor.token_file ? { tokenFile: config.supervisor.token_file } : {}),
+      }),
       sfu,
       load,
-      version: config.supervisor.version ?? version,
-      publicEndpoint: publicEndpointFor(config),
+      version: reportedVersion(config.supervisor, version),
+      publicEndpoint: publicEndpointFor(config) ?? requirePublicAddress(config),
       logger: logger.module('supervisor'),
       onGone: () => void grid.shutdown('supervisor-gone'),
     });
@@ -222,7 +234,7 @@ export function startGridServices(params: {
       config: config.telemetry,
       license,
       version,
-      publicAddress: publicEndpointFor(config),
+      publicAddress: publicEndpointFor(config) ?? requirePublicAddress(config),
       usage: () => {
         let rooms = 0;
         let medias = 0;

@@ -10,7 +10,8 @@
  *
  * This file only dispatches; each command lives in `server/cli/`.
  */
-import { AuthError } from './auth/index.ts';
+import { AuthError } from '../shared/auth/index.ts';
+import { LicenseError } from '../shared/license/index.ts';
 import { UsageError } from './cli/args.ts';
 import { checkCommand, checkHelp } from './cli/check.ts';
 import { loadEffectiveConfig } from './cli/effectiveConfig.ts';
@@ -20,8 +21,7 @@ import { licenseCommand, licenseHelp } from './cli/license.ts';
 import { runCommand, runHelp } from './cli/run.ts';
 import { tokenCommand, tokenHelp } from './cli/token.ts';
 import { ConfigError } from './config/index.ts';
-import { ListenerError } from './grid.ts';
-import { LicenseError } from './license/index.ts';
+import { ListenerError } from './listener.ts';
 import { readPackageVersion } from './version.ts';
 
 const mainHelp = `grid: the ODIN Grid voice server (SFU)

@@ -4,7 +4,7 @@
  * Clients run in a child process so that the numbers below are the server process's alone.
  *
  *   node bench/transports/webrtcRelayThroughput.ts [pairs=1] [rates=1000,2000,...] [seconds=5]
- *   node --cpu-prof --cpu-prof-dir=/tmp/prof test/transports/webrtc/bench/relayThroughput.ts 2 4000 8
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/transports/webrtcRelayThroughput.ts 2 4000 8
  */
 import { fork } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';

@@ -7,10 +7,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { encode } from '@msgpack/msgpack';
+import { SERVER_MSGPACK_LIMITS } from '../../server/protocol/boundedMsgpack.ts';
 import type { Position } from '../../server/protocol/methods.ts';
 import { decodeRpcFrame, encodeRequest } from '../../server/protocol/msgpackRpc.ts';
-import { frameMessage, MessageReader } from '../../server/transports/quic/messageFraming.ts';
-import type { WebTransportStream } from '../../server/transports/quic/webTransport.ts';
+import { frameMessage, MessageReader, type WebTransportStream } from '../../server/transports/quic/index.ts';
 import {
   connectWebTransport,
   type WebTransportClient,
@@ -84,7 +84,7 @@ export class RpcStream extends EventEmitter<StreamEvents> {
   }
 
   #onMessage(message: Uint8Array): void {
-    const frame = decodeRpcFrame(message, 16 * 1024 * 1024);
+    const frame = decodeRpcFrame(message, 16 * 1024 * 1024, SERVER_MSGPACK_LIMITS);
     if (frame instanceof Error) return;
     if (frame.type === 'notification') this.emit('notification', frame.method, frame.params);
     else if (frame.type === 'response') {

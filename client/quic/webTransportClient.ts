@@ -3,10 +3,12 @@
  * runs, in the client role): what Chromium's `new WebTransport(url)` does, for tests, bots and
  * the load generator. One QUIC connection (its own UDP socket) per session.
  */
-import { QuicEndpoint } from '../../server/transports/quic/endpoint.ts';
-import { H3Connection } from '../../server/transports/quic/h3Connection.ts';
-import { createQuicheConfig } from '../../server/transports/quic/quiche.ts';
-import type { WebTransportSession } from '../../server/transports/quic/webTransport.ts';
+import {
+  createQuicheConfig,
+  H3Connection,
+  QuicEndpoint,
+  type WebTransportSession,
+} from '../../server/transports/quic/index.ts';
 
 export type WebTransportClientOptions = {
   host: string;

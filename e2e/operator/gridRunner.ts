@@ -12,6 +12,16 @@
  * - `volumeMounts` of ConfigMap and Secret volumes, written under a temp root; absolute mount
  *   paths in the args and in the mounted files (config.toml names TLS files) point there.
  *
+ * Signals as the kubelet sends them: one SIGTERM when the pod goes (grid takes a second signal
+ * as "stop now", so repeating it would cut the drain short), nothing more; the grace period is
+ * grid's own `[shutdown] grace_period`.
+ *
+ * Readiness as the kubelet's probe would see it: kwok marks a pod Ready the moment it runs,
+ * without probes. The runner knows better: it asks the process's own `/readyz` (the operator's
+ * readiness probe) and writes the pod's `Ready`/`ContainersReady` conditions through the status
+ * subresource (kwok does not touch a pod's status again once it has an IP). So a Deployment
+ * rollout waits for a new grid that is really up, and a draining grid is NotReady.
+ *
  * What it changes, because every process shares 127.0.0.1: each listener of the config
  * (`[http]`, its WebRTC port, `[quic]`, `[metrics]`) gets a free loopback port through the
  * server's own `GRID_*_BINDING` variables. The public address keeps its host (127.0.0.1 from
@@ -21,7 +31,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CoreV1Api, type KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Container,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { parse } from 'smol-toml';
 import { freePorts } from '../cluster/index.ts';
 
@@ -40,6 +57,10 @@ export type GridProcess = {
   dir: string;
   log: string[];
   exited: Promise<number | null>;
+  /** SIGTERM sent (once: a second one would stop grid at once). */
+  terminating: boolean;
+  /** What the runner last wrote as the pod's Ready condition (undefined: not yet). */
+  ready?: boolean;
 };
 
 export type GridRunnerOptions = {
@@ -49,6 +70,8 @@ export type GridRunnerOptions = {
   /** Container name (default `grid`). */
   container?: string;
   pollMs?: number;
+  /** Write the pod's Ready condition from the process's `/readyz` (default true). */
+  reflectReadiness?: boolean;
 };
 
 export class GridRunner {
@@ -86,17 +109,25 @@ export class GridRunner {
         labelSelector: this.#o.labelSelector,
       });
       const live = new Set<string>();
+      const pods = new Map<string, V1Pod>();
       for (const pod of list.items) {
         const name = pod.metadata?.name ?? '';
         if (pod.metadata?.deletionTimestamp || pod.status?.phase !== 'Running') continue;
         live.add(name);
+        pods.set(name, pod);
         if (!this.processes.has(name)) this.processes.set(name, await this.#startFor(pod));
       }
       for (const [name, p] of this.processes) {
-        if (!live.has(name) && p.child.exitCode === null && p.child.signalCode === null) {
+        const running = p.child.exitCode === null && p.child.signalCode === null;
+        if (!live.has(name) && running && !p.terminating) {
+          p.terminating = true;
           p.child.kill('SIGTERM');
         }
       }
+      if (this.#o.reflectReadiness ?? true)
+        await Promise.all(
+          [...pods].map(([name, pod]) => this.#reflectReadiness(pod, this.processes.get(name)!)),
+        );
     } catch {
       // The next round retries.
     } finally {
@@ -114,6 +145,42 @@ export class GridRunner {
     }
     await Promise.all([...this.processes.values()].map((p) => Promise.race([p.exited, sleep(2000)])));
     rmSync(this.#root, { recursive: true, force: true });
+  }
+
+  /** The pod's Ready condition from the process's `/readyz`, written only when it changes. */
+  async #reflectReadiness(pod: V1Pod, p: GridProcess): Promise<void> {
+    const running = p.child.exitCode === null && p.child.signalCode === null;
+    let ready = false;
+    if (running && p.ports.metrics !== undefined) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${p.ports.metrics}/readyz`, {
+          signal: AbortSignal.timeout(2000),
+        });
+        await res.arrayBuffer();
+        ready = res.status === 200;
+      } catch {
+        ready = false;
+      }
+    }
+    const shown = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    if (p.ready === ready && shown === ready) return;
+    const status = ready ? 'True' : 'False';
+    const now = new Date();
+    const condition = (type: string) => ({
+      type,
+      status,
+      lastTransitionTime: now,
+      ...(ready ? {} : { reason: 'GridNotReady', message: 'grid /readyz does not answer 200' }),
+    });
+    await this.#core.patchNamespacedPodStatus(
+      {
+        name: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace!,
+        body: { status: { conditions: [condition('Ready'), condition('ContainersReady')] } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+    p.ready = ready;
   }
 
   async #startFor(pod: V1Pod): Promise<GridProcess> {
@@ -183,6 +250,7 @@ export class GridRunner {
       dir,
       log,
       exited,
+      terminating: false,
     };
   }
 

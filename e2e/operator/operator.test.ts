@@ -18,8 +18,8 @@ import {
 } from '@kubernetes/client-node';
 import { OdinClient } from '../../client/odinClient.ts';
 import { GROUP, type OdinServer, PLURAL, VERSION } from '../../operator/api/types.ts';
-import { signToken } from '../../server/auth/index.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
+import { signToken } from '../../shared/auth/index.ts';
 import { type Cluster, startCluster, waitUntil } from '../cluster/index.ts';
 import { GridRunner } from './gridRunner.ts';
 import { type OperatorProcess, startOperator } from './operatorProcess.ts';

@@ -26,6 +26,8 @@ export async function startOperator(params: {
   leaseNamespace: string;
   supervisorPort?: number;
   leaseDurationMs?: number;
+  /** More command-line options (e.g. shorter timeouts for a test). */
+  extraArgs?: string[];
 }): Promise<OperatorProcess> {
   const [freeSupervisor, healthPort] = await freePorts(2);
   const supervisorPort = params.supervisorPort ?? freeSupervisor!;
@@ -47,6 +49,7 @@ export async function startOperator(params: {
       params.identity,
       '--lease-duration-ms',
       String(params.leaseDurationMs ?? 4000),
+      ...(params.extraArgs ?? []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

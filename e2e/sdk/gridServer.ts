@@ -18,8 +18,8 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFile
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { accessKeyToJwk, generateAccessKey, jwkToTomlSection } from '../../server/auth/index.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
+import { accessKeyToJwk, generateAccessKey, jwkToTomlSection } from '../../shared/auth/index.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 const host = '127.0.0.1';
@@ -132,7 +132,7 @@ async function startOnce(
       // sent nothing the server did not understand; calls left unanswered for 1 s are warned.
       '[internal]',
       'log_rejected_api_calls = true',
-      'log_hanging_api_calls = true',
+      'log_hanging_api_calls = 1_000 # ms',
       '',
     ].join('\n'),
   );

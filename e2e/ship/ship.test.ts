@@ -28,8 +28,8 @@ import {
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
 import { OdinClient, type OdinRoom } from '../../client/odinClient.ts';
 import { GROUP, type OdinServer, PLURAL, VERSION } from '../../operator/api/types.ts';
-import { signToken } from '../../server/auth/index.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
+import { signToken } from '../../shared/auth/index.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../test/helpers/voice.ts';
 import { type Cluster, startCluster, waitUntil } from '../cluster/index.ts';
 import { GridRunner } from '../operator/gridRunner.ts';
@@ -224,9 +224,10 @@ describe('ship: helm install, an OdinServer, Connect and voice, autoscaling, a r
     const saCustom = kc.makeApiClient(CustomObjectsApi);
     const forbidden = async (what: string, call: () => Promise<unknown>) =>
       assert.equal(await call().then(() => 200, statusCode), 403, `${what} must be forbidden`);
-    const [aPod] = (await core.listNamespacedPod({ namespace: ns })).items;
-    await forbidden('delete a pod', () =>
-      saCore.deleteNamespacedPod({ name: aPod!.metadata!.name!, namespace: ns }),
+    // Pods: `delete` is granted (servers held through a rollout go once empty); Services are not.
+    const [aService] = (await core.listNamespacedService({ namespace: ns })).items;
+    await forbidden('delete a Service', () =>
+      saCore.deleteNamespacedService({ name: aService!.metadata!.name!, namespace: ns }),
     );
     await forbidden('get a Secret by name', () =>
       saCore.readNamespacedSecret({ name: 'voice-tls', namespace: ns }),

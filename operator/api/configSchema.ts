@@ -43,6 +43,7 @@ export type OpenApiSchema = {
 export const operatorOwnedConfigKeys: readonly string[] = [
   'public_address',
   'supervisor.url',
+  'supervisor.token_file',
   'authorization.keys',
 ];
 

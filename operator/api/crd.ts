@@ -229,6 +229,13 @@ function specSchema(): OpenApiSchema {
           'the pod gets 15 s more. Scale-downs the operator starts wait for the server to empty instead.',
         { minimum: 0, maximum: 86400, default: 60 },
       ),
+      rolloutConversationTimeoutSeconds: int(
+        'On a config or image rollout, a server that still has rooms is not replaced while they last: it ' +
+          'gets no new rooms (they go to servers with the new config), keeps its own, and is removed once ' +
+          'empty or after this long (then SIGTERM and drainGracePeriodSeconds). 0: old servers get SIGTERM ' +
+          'as the Deployment rolls.',
+        { minimum: 0, maximum: 604800, default: 14400 },
+      ),
       pod: {
         type: 'object',
         default: {},

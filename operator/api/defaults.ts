@@ -38,6 +38,10 @@ export function applyDefaults(server: OdinServer): DefaultedOdinServer {
     },
     drainGracePeriodSeconds:
       typeof raw.drainGracePeriodSeconds === 'number' ? raw.drainGracePeriodSeconds : 60,
+    rolloutConversationTimeoutSeconds:
+      typeof raw.rolloutConversationTimeoutSeconds === 'number'
+        ? raw.rolloutConversationTimeoutSeconds
+        : 14400,
     pod: obj(raw.pod) as OdinServerSpec['pod'],
   };
   if (raw.autoscaling !== undefined) {

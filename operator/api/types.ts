@@ -86,6 +86,11 @@ export type OdinServerSpec = {
   autoscaling?: OdinServerAutoscaling;
   /** How long a draining pod may keep its rooms (SIGTERM → exit); `[shutdown] grace_period`. */
   drainGracePeriodSeconds: number;
+  /**
+   * On a config or image rollout, a server with conversations keeps them (no new rooms) until
+   * they end or this long has passed; 0: old servers get SIGTERM as the Deployment rolls.
+   */
+  rolloutConversationTimeoutSeconds: number;
   pod: {
     nodeSelector?: Record<string, string>;
     tolerations?: V1Toleration[];
@@ -97,7 +102,8 @@ export type OdinServerSpec = {
 };
 
 export type Condition = {
-  type: 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid';
+  /** The built-in ones, and any a check adds (controller/status.ts ExtraCondition). */
+  type: 'Ready' | 'Progressing' | 'Degraded' | 'ConfigValid' | 'SecretsReady' | (string & {});
   status: 'True' | 'False' | 'Unknown';
   reason: string;
   message: string;

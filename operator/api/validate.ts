@@ -1,11 +1,10 @@
 /**
- * validate(): every problem of a defaulted OdinServer at once, each with its field path
- * (Agones style). It repeats the CRD's CEL rules (so an object is checked the same way when the
- * API server did not, e.g. in unit tests or with an older CRD) and adds what CEL cannot do: the
- * server's own config check (render/config.ts) and port clashes.
+ * validateSpec(): every problem of a defaulted OdinServer's spec at once, each with its field
+ * path (Agones style). It repeats the CRD's CEL rules (so an object is checked the same way
+ * when the API server did not, e.g. in unit tests or with an older CRD) and adds what CEL cannot
+ * do: port clashes. The server's own config check comes with rendering (render/index.ts
+ * `validate`), since spec.config is checked by rendering it.
  */
-import type { OdinJwk } from '../../server/auth/index.ts';
-import { renderGridConfig } from '../render/config.ts';
 import type { DefaultedOdinServer, FieldError } from './types.ts';
 
 /** Problems of the spec outside spec.config. */
@@ -43,9 +42,4 @@ export function validateSpec(server: DefaultedOdinServer): FieldError[] {
     }
   }
   return errors;
-}
-
-/** Every problem: the spec's and the rendered config.toml's. */
-export function validate(server: DefaultedOdinServer, publicKeys: readonly OdinJwk[] = []): FieldError[] {
-  return [...validateSpec(server), ...renderGridConfig(server, publicKeys).errors];
 }

@@ -4,8 +4,10 @@
  *
  * 1. the least-loaded servers are marked draining (pod annotation `odin-grid.io/draining`):
  *    the built-in supervisor places no new room on them, their rooms keep working;
- * 2. a draining server is *removable* once it reports no rooms and no peers (or it never became
- *    ready, so it cannot have any);
+ * 2. a draining server is *removable* once it reports no rooms and no peers, or it never became
+ *    ready (so it cannot have any), or it has not reported for `silentRemovableMs` (a server that
+ *    cannot reach its supervisor that long drains and exits on its own: grid gives up after
+ *    300 s; and a pod that never reports must not block a scale-down forever);
  * 3. a removable pod gets the lowest `controller.kubernetes.io/pod-deletion-cost`, and the
  *    Deployment's replicas drop by the number of removable pods, so the ReplicaSet controller
  *    deletes exactly those pods. Nothing else lowers the replicas.
@@ -25,7 +27,12 @@ export type PodView = {
   markedRemovable: boolean;
   /** The last report, when the server reports. */
   report?: { load: number; peers: number; rooms: number; clients: number };
+  /** How long it has not reported (undefined: it reports). */
+  silentForMs?: number;
 };
+
+/** Default of `silentRemovableMs`: grid's own limit for an unreachable supervisor. */
+export const SILENT_REMOVABLE_MS = 300_000;
 
 export type ScaleDownPlan = {
   /** Pods to mark draining (the others lose the mark). */
@@ -46,6 +53,8 @@ export function planScaleDown(params: {
   current: number | undefined;
   /** Whether reports exist for this fleet (built-in supervisor). */
   reportsAvailable: boolean;
+  /** A draining Ready server silent this long is removable (default SILENT_REMOVABLE_MS). */
+  silentRemovableMs?: number;
 }): ScaleDownPlan {
   const { desired, reportsAvailable } = params;
   const current = params.current ?? desired;
@@ -77,7 +86,7 @@ export function planScaleDown(params: {
   const removable = draining.filter((p) => {
     if (!reportsAvailable) return true;
     if (p.report) return p.report.peers === 0 && p.report.rooms === 0;
-    return !p.ready;
+    return !p.ready || (p.silentForMs ?? 0) >= (params.silentRemovableMs ?? SILENT_REMOVABLE_MS);
   });
   // Lower the replicas only for pods whose deletion cost is already in place (seen in the
   // informer cache), so the ReplicaSet controller cannot pick another pod.

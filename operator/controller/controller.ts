@@ -1,8 +1,7 @@
 /**
  * The OdinServer controller (controller-runtime's shape): informers on OdinServers and their
- * children feed a keyed work queue; each reconcile is level-based: read the world from the
- * caches, render the desired state, server-side apply what differs (field manager
- * `odin-operator`, owner references on every child), then write status last.
+ * children feed a keyed work queue; workers run the reconcile of a key (reconciler.ts: observe,
+ * autoscale, plan, render, apply, status) while this replica leads.
  *
  * No change, no write: every applied child carries the hash of its desired form
  * (`odin-grid.io/applied-hash`); a child whose cached copy has the same hash is not sent, and
@@ -14,11 +13,8 @@ import {
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesObject,
-  KubernetesObjectApi,
   makeInformer,
-  PatchStrategy,
   PolicyV1Api,
-  setHeaderOptions,
   type V1ConfigMap,
   type V1Deployment,
   type V1Pod,
@@ -26,34 +22,16 @@ import {
   type V1Secret,
   type V1Service,
 } from '@kubernetes/client-node';
+import type { OdinJwk } from '../../shared/auth/index.ts';
 import { applyDefaults } from '../api/defaults.ts';
-import {
-  API_VERSION,
-  type DefaultedOdinServer,
-  FIELD_MANAGER,
-  GROUP,
-  KIND,
-  type OdinServer,
-  PLURAL,
-  VERSION,
-} from '../api/types.ts';
-import { type Recommendation, recommendReplicas, stabilize } from '../autoscale/recommend.ts';
-import { type PodView, planScaleDown, REMOVABLE_DELETION_COST } from '../autoscale/scaleDown.ts';
-import { renderChildren } from '../render/index.ts';
-import {
-  APPLIED_HASH_ANNOTATION,
-  childNames,
-  DELETION_COST_ANNOTATION,
-  DRAINING_ANNOTATION,
-  POD_LABEL,
-  SERVER_LABEL,
-} from '../render/labels.ts';
-import { accessKeysFrom, type SecretData, secretValues } from '../render/secrets.ts';
-import { SILENT_AFTER_MS } from '../supervisor/fleet.ts';
+import { API_VERSION, FIELD_MANAGER, GROUP, KIND, type OdinServer, PLURAL, VERSION } from '../api/types.ts';
+import { childNames, SERVER_LABEL } from '../render/labels.ts';
 import type { SupervisorServer } from '../supervisor/server.ts';
 import { EventRecorder } from './events.ts';
 import type { OperatorMetrics } from './health.ts';
-import { computeStatus, sameStatus, stableJson } from './status.ts';
+import { KubeClusterWriter } from './kubeWriter.ts';
+import { LicenseExpiryTimers } from './license.ts';
+import { describeError, Reconciler } from './reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
 
 const MANAGED = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
@@ -71,14 +49,29 @@ export type ControllerParams = {
   identity: string;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
+  /**
+   * Every OdinServer is reconciled at least this often (default 5 min), as informers' resync
+   * does in controller-runtime: a safety net for a missed watch event; drift is found by the
+   * reconcile itself.
+   */
+  resyncMs?: number;
+  /** Settle time of spec changes (Reconciler settleMs; default DEFAULT_SETTLE_MS). */
+  settleMs?: number;
+  /** A draining Ready server silent this long is removed (default 300 s, scaleDown.ts). */
+  silentRemovableMs?: number;
+  /** Licence issuer keys the operator trusts and gives the pods (`--license-issuers`). */
+  licenseIssuers?: readonly OdinJwk[];
 };
+
+export const DEFAULT_SETTLE_MS = 2_000;
+
+export const DEFAULT_RESYNC_MS = 300_000;
 
 export class OdinServerController {
   readonly queue = new WorkQueue();
   readonly #p: ControllerParams;
-  readonly #objects: KubernetesObjectApi;
   readonly #custom: CustomObjectsApi;
-  readonly #events: EventRecorder;
+  readonly #reconciler: Reconciler;
   readonly #servers: Informer<OdinServer>;
   readonly #deployments: Informer<V1Deployment>;
   readonly #configMaps: Informer<V1ConfigMap>;
@@ -86,19 +79,16 @@ export class OdinServerController {
   readonly #pdbs: Informer<V1PodDisruptionBudget>;
   readonly #secrets: Informer<V1Secret>;
   readonly #pods: Informer<V1Pod>;
-  readonly #history = new Map<string, Recommendation[]>();
-  readonly #now: () => number;
+  readonly #licenseExpiry = new LicenseExpiryTimers();
   #synced = false;
   #leading = false;
   #workers: Promise<void>[] = [];
+  #resync: NodeJS.Timeout | undefined;
 
   constructor(params: ControllerParams) {
     this.#p = params;
-    this.#now = params.now ?? Date.now;
     const kc = params.kubeConfig;
-    this.#objects = KubernetesObjectApi.makeApiClient(kc);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
-    this.#events = new EventRecorder(kc, params.identity);
     const core = kc.makeApiClient(CoreV1Api);
     const apps = kc.makeApiClient(AppsV1Api);
     const policy = kc.makeApiClient(PolicyV1Api);
@@ -181,6 +171,33 @@ export class OdinServerController {
         setTimeout(() => void inf.start().catch(() => {}), 2000).unref();
       });
     params.supervisor.fleets.clear();
+    this.#reconciler = new Reconciler({
+      caches: {
+        servers: this.#servers,
+        deployments: this.#deployments,
+        configMaps: this.#configMaps,
+        services: this.#services,
+        pdbs: this.#pdbs,
+        secrets: this.#secrets,
+        pods: this.#pods,
+      },
+      writer: new KubeClusterWriter(kc, params.metrics),
+      events: new EventRecorder(kc, params.identity),
+      fleets: params.supervisor,
+      metrics: params.metrics,
+      supervisorUrl: params.supervisorUrl,
+      now: params.now ?? Date.now,
+      settleMs: params.settleMs ?? DEFAULT_SETTLE_MS,
+      ...(params.licenseIssuers ? { licenseIssuers: params.licenseIssuers } : {}),
+      onLicenseChecked: (key, check) =>
+        this.#licenseExpiry.set(
+          key,
+          check.state === 'valid' ? check.license.validUntil : undefined,
+          (params.now ?? Date.now)(),
+          (k) => this.queue.add(k),
+        ),
+      ...(params.silentRemovableMs !== undefined ? { silentRemovableMs: params.silentRemovableMs } : {}),
+    });
   }
 
   #informers(): Informer<KubernetesObject>[] {
@@ -213,10 +230,15 @@ export class OdinServerController {
     this.#leading = true;
     for (const s of this.#servers.list()) this.queue.add(keyOf(s.metadata?.namespace, s.metadata?.name));
     for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
+    this.#resync = setInterval(() => {
+      for (const s of this.#servers.list()) this.queue.add(keyOf(s.metadata?.namespace, s.metadata?.name));
+    }, this.#p.resyncMs ?? DEFAULT_RESYNC_MS).unref();
   }
 
   async stop(): Promise<void> {
     this.#leading = false;
+    clearInterval(this.#resync);
+    this.#licenseExpiry.clear();
     this.queue.shutdown();
     await Promise.all(this.#workers);
     await Promise.all(this.#informers().map((i) => i.stop().catch(() => {})));
@@ -238,7 +260,11 @@ export class OdinServerController {
       } catch (error) {
         const delay = this.queue.addRateLimited(key);
         this.#p.metrics.reconciles.inc({ result: 'error' });
-        this.#p.log('warn', 'reconcile failed; retrying', { key, delayMs: delay, error: describe(error) });
+        this.#p.log('warn', 'reconcile failed; retrying', {
+          key,
+          delayMs: delay,
+          error: describeError(error),
+        });
       } finally {
         this.queue.done(key);
       }
@@ -247,348 +273,11 @@ export class OdinServerController {
 
   async reconcile(key: string): Promise<void> {
     const [namespace = '', name = ''] = key.split('/');
-    const found = this.#servers.get(name, namespace);
-    const supervisor = this.#p.supervisor;
-    if (!found || found.metadata?.deletionTimestamp) {
-      // Children carry owner references: the garbage collector removes them.
-      supervisor.forget(namespace, name);
-      this.#history.delete(key);
-      return;
-    }
-    const server = applyDefaults(found);
-    const names = childNames(name);
-    const spec = server.spec;
-    const now = this.#now();
-
-    // --- the world, from the caches
-    const secret = (n: string | undefined): V1Secret | undefined =>
-      n ? this.#secrets.get(n, namespace) : undefined;
-    const keySecretName = spec.authorization.accessKeysSecretRef?.name ?? names.accessKeySecret;
-    const accessKeys = secretValues(secret(keySecretName));
-    const supervisorValues = secretValues(secret(names.supervisorSecret));
-    const licenseSecret = spec.license ? secret(spec.license.secretRef.name) : undefined;
-    const license = licenseSecret
-      ? secretValues(licenseSecret)[spec.license!.secretRef.key ?? 'license.toml']
-      : undefined;
-    const deployment = this.#deployments.get(names.deployment, namespace);
-    const pods = this.#pods
-      .list(namespace)
-      .filter(
-        (p) =>
-          p.metadata?.labels?.[SERVER_LABEL] === name &&
-          !p.metadata?.deletionTimestamp &&
-          p.status?.phase !== 'Failed' &&
-          p.status?.phase !== 'Succeeded',
-      );
-    const builtIn = spec.supervisor.mode === 'BuiltIn';
-    const fleet = builtIn ? supervisor.fleet(namespace, name) : undefined;
-    if (fleet) {
-      fleet.pods = new Set(pods.map((p) => p.metadata!.name!));
-      fleet.prune(now);
-    } else supervisor.forget(namespace, name);
-
-    const views: (PodView & { address?: string; reporting: boolean })[] = pods.map((p) => {
-      const podName = p.metadata!.name!;
-      const entry = fleet?.servers.get(podName);
-      const reporting = entry?.lastReportAt !== undefined && now - entry.lastReportAt < SILENT_AFTER_MS;
-      const report =
-        reporting && entry?.report
-          ? {
-              load: entry.report.load,
-              clients: entry.report.clients,
-              rooms: entry.report.rooms.length,
-              peers: entry.report.rooms.reduce((n, r) => n + r.peers, 0),
-            }
-          : undefined;
-      return {
-        name: podName,
-        ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-        createdAt: new Date(p.metadata?.creationTimestamp ?? 0).getTime(),
-        draining: p.metadata?.annotations?.[DRAINING_ANNOTATION] === 'true',
-        markedRemovable: p.metadata?.annotations?.[DELETION_COST_ANNOTATION] === REMOVABLE_DELETION_COST,
-        ...(report ? { report } : {}),
-        ...(entry ? { address: entry.endpoint } : {}),
-        reporting,
-      };
-    });
-
-    // --- autoscaling: the operator owns spec.replicas while it is on
-    let desired = spec.replicas;
-    let desiredReplicas: number | undefined;
-    const a = spec.autoscaling;
-    if (a?.enabled && fleet) {
-      const reports = views.filter((v) => v.report).map((v) => ({ ...v.report!, draining: v.draining }));
-      const recommendation = recommendReplicas({
-        autoscaling: a,
-        current: spec.replicas,
-        servers: reports,
-        maxPeers: (spec.config.limit as { max_peers?: number } | undefined)?.max_peers,
-      });
-      const stable = stabilize({
-        history: this.#history.get(key) ?? [],
-        now,
-        windowMs: a.scaleDownDelaySeconds * 1000,
-        recommendation,
-        current: spec.replicas,
-      });
-      this.#history.set(key, stable.history);
-      desiredReplicas = recommendation;
-      if (stable.replicas !== spec.replicas) {
-        await this.#custom.patchNamespacedCustomObjectScale(
-          {
-            group: GROUP,
-            version: VERSION,
-            namespace,
-            plural: PLURAL,
-            name,
-            body: { spec: { replicas: stable.replicas } },
-          },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        );
-        this.#p.metrics.writes.inc({ kind: 'Scale' });
-        await this.#events.record(
-          server,
-          'Normal',
-          stable.replicas > spec.replicas ? 'ScalingUp' : 'ScalingDown',
-          `autoscaler: ${spec.replicas} -> ${stable.replicas} servers (recommendation ${recommendation})`,
-        );
-        desired = stable.replicas;
-      }
-      // Keep evaluating while stabilising, even when no report arrives.
-      this.queue.addAfter(key, 5_000);
-    }
-
-    // --- scale-down: drain, then remove exactly the drained pods
-    const plan = planScaleDown({
-      pods: views,
-      desired,
-      current: deployment?.spec?.replicas,
-      reportsAvailable: builtIn,
-    });
-    if (fleet) fleet.draining = new Set(plan.draining);
-
-    // --- render and apply
-    const rendered = renderChildren({
-      server,
-      accessKeys: spec.authorization.accessKeysSecretRef
-        ? accessKeys
-        : accessKeys.accessKey
-          ? { accessKey: accessKeys.accessKey }
-          : {},
-      supervisorSecret: supervisorValues,
-      ...(license !== undefined ? { license } : {}),
-      deploymentReplicas: plan.deploymentReplicas,
-      supervisorUrl: this.#p.supervisorUrl,
-      pods: views.map((v) => v.name),
-    });
-    let failure: string | undefined;
-    const previousValid = !found.status?.conditions?.some(
-      (c) => c.type === 'ConfigValid' && c.status === 'False',
-    );
-    if (rendered.errors.length > 0) {
-      this.#p.metrics.reconciles.inc({ result: 'invalid' });
-      if (previousValid)
-        await this.#events.record(
-          server,
-          'Warning',
-          'InvalidConfig',
-          rendered.errors
-            .map((e) => `${e.path}: ${e.message}`)
-            .join('; ')
-            .slice(0, 1000),
-        );
-    } else {
-      try {
-        for (const object of rendered.objects) await this.#apply(object);
-        await this.#markPods(server, pods, plan.draining, plan.removable);
-        if (fleet) this.#updateFleet(server, fleet, rendered.objects);
-        if (!previousValid)
-          await this.#events.record(server, 'Normal', 'ConfigValid', 'spec is valid again; rolling out');
-        this.#p.metrics.reconciles.inc({ result: 'ok' });
-      } catch (error) {
-        failure = describe(error);
-        throw error;
-      } finally {
-        await this.#writeStatus(found, server, {
-          errors: rendered.errors,
-          pods: views,
-          deployment,
-          draining: plan.draining,
-          ...(desiredReplicas !== undefined ? { desiredReplicas } : {}),
-          ...(failure ? { failure } : {}),
-        });
-      }
-      return;
-    }
-    await this.#writeStatus(found, server, {
-      errors: rendered.errors,
-      pods: views,
-      deployment,
-      draining: plan.draining,
-      ...(desiredReplicas !== undefined ? { desiredReplicas } : {}),
-    });
-  }
-
-  /** Credentials, keys and LoadBalancer addresses of the fleet for the built-in supervisor. */
-  #updateFleet(
-    server: DefaultedOdinServer,
-    fleet: import('../supervisor/fleet.ts').Fleet,
-    objects: KubernetesObject[],
-  ): void {
-    const names = childNames(server.metadata.name);
-    const supervisorSecret = objects.find(
-      (o) => o.kind === 'Secret' && o.metadata?.name === names.supervisorSecret,
-    ) as V1Secret | undefined;
-    const values = secretValues(supervisorSecret);
-    const keyName = server.spec.authorization.accessKeysSecretRef?.name;
-    const keySecret = keyName
-      ? this.#secrets.get(keyName, server.metadata.namespace)
-      : (objects.find((o) => o.kind === 'Secret' && o.metadata?.name === names.accessKeySecret) as
-          | V1Secret
-          | undefined);
-    const accessKeys = accessKeysFrom(secretValues(keySecret) as SecretData).jwks;
-    if (values.password && values.masterKey)
-      fleet.credentials = {
-        password: values.password,
-        masterKey: Buffer.from(values.masterKey, 'base64'),
-        accessKeys,
-      };
-    fleet.addressOverrides.clear();
-    for (const service of this.#services.list(server.metadata.namespace)) {
-      const pod = service.metadata?.labels?.[POD_LABEL];
-      const ingress = service.status?.loadBalancer?.ingress?.[0];
-      const host = ingress?.ip ?? ingress?.hostname;
-      if (pod && host) fleet.addressOverrides.set(pod, host);
-    }
-  }
-
-  /** Server-side apply when the cached copy does not carry the same applied hash. */
-  async #apply(object: KubernetesObject): Promise<void> {
-    const hash = stableJson(object);
-    const digest = (await import('node:crypto')).createHash('sha256').update(hash).digest('hex').slice(0, 16);
-    const withHash: KubernetesObject = {
-      ...object,
-      metadata: {
-        ...object.metadata,
-        annotations: { ...(object.metadata?.annotations ?? {}), [APPLIED_HASH_ANNOTATION]: digest },
-      },
-    };
-    const cached = this.#cached(object);
-    if (cached?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === digest) return;
-    await this.#objects.patch(
-      withHash,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    );
-    this.#p.metrics.writes.inc({ kind: object.kind ?? '' });
-  }
-
-  #cached(object: KubernetesObject): KubernetesObject | undefined {
-    const n = object.metadata?.name ?? '';
-    const ns = object.metadata?.namespace;
-    switch (object.kind) {
-      case 'Deployment':
-        return this.#deployments.get(n, ns);
-      case 'ConfigMap':
-        return this.#configMaps.get(n, ns);
-      case 'Service':
-        return this.#services.get(n, ns);
-      case 'PodDisruptionBudget':
-        return this.#pdbs.get(n, ns);
-      case 'Secret':
-        return this.#secrets.get(n, ns);
-      default:
-        return undefined;
-    }
-  }
-
-  /** Draining marks, deletion costs and (LoadBalancer mode) the per-pod label, applied only when they differ. */
-  async #markPods(
-    server: DefaultedOdinServer,
-    pods: V1Pod[],
-    draining: string[],
-    removable: string[],
-  ): Promise<void> {
-    const lb = server.spec.networking.mode === 'LoadBalancer';
-    for (const pod of pods) {
-      const name = pod.metadata!.name!;
-      const annotations: Record<string, string> = {};
-      if (draining.includes(name)) annotations[DRAINING_ANNOTATION] = 'true';
-      if (removable.includes(name)) annotations[DELETION_COST_ANNOTATION] = REMOVABLE_DELETION_COST;
-      const labels: Record<string, string> = lb ? { [POD_LABEL]: name } : {};
-      const current = pod.metadata?.annotations ?? {};
-      const same =
-        (current[DRAINING_ANNOTATION] === 'true') === DRAINING_ANNOTATION in annotations &&
-        (current[DELETION_COST_ANNOTATION] === REMOVABLE_DELETION_COST) ===
-          DELETION_COST_ANNOTATION in annotations &&
-        (pod.metadata?.labels?.[POD_LABEL] === name) === lb;
-      if (same) continue;
-      await this.#objects.patch(
-        {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name, namespace: pod.metadata!.namespace!, annotations, labels },
-        },
-        undefined,
-        undefined,
-        FIELD_MANAGER,
-        true,
-        PatchStrategy.ServerSideApply,
-      );
-      this.#p.metrics.writes.inc({ kind: 'Pod' });
-      if (DRAINING_ANNOTATION in annotations && current[DRAINING_ANNOTATION] !== 'true')
-        await this.#events.record(
-          server,
-          'Normal',
-          'Draining',
-          `server ${name} drains for a scale-down: no new rooms`,
-        );
-      if (
-        DELETION_COST_ANNOTATION in annotations &&
-        current[DELETION_COST_ANNOTATION] !== REMOVABLE_DELETION_COST
-      )
-        await this.#events.record(server, 'Normal', 'Drained', `server ${name} is empty: removing it`);
-    }
-  }
-
-  async #writeStatus(
-    found: OdinServer,
-    server: DefaultedOdinServer,
-    input: Omit<Parameters<typeof computeStatus>[0], 'server' | 'now'>,
-  ): Promise<void> {
-    const status = computeStatus({ ...input, server, now: new Date(this.#now()) }, found.status);
-    if (sameStatus(found.status, status)) return;
-    await this.#custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace: server.metadata.namespace,
-        plural: PLURAL,
-        name: server.metadata.name,
-        body: {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          metadata: { name: server.metadata.name, namespace: server.metadata.namespace },
-          status,
-        },
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    );
-    this.#p.metrics.writes.inc({ kind: 'OdinServerStatus' });
+    const result = await this.#reconciler.reconcile(namespace, name);
+    if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
   }
 }
 
 export function keyOf(namespace: string | undefined, name: string | undefined): string {
   return `${namespace ?? ''}/${name ?? ''}`;
-}
-
-function describe(error: unknown): string {
-  const e = error as { code?: number; body?: unknown; message?: string };
-  const body = typeof e.body === 'string' ? e.body : e.body ? JSON.stringify(e.body) : '';
-  return `${e.code ? `HTTP ${e.code}: ` : ''}${e.message ?? String(error)}${body ? ` ${body.slice(0, 500)}` : ''}`;
 }

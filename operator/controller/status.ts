@@ -13,15 +13,39 @@ import type {
 } from '../api/types.ts';
 import type { PodView } from '../autoscale/scaleDown.ts';
 import { selectorString } from '../render/labels.ts';
+import type { SecretProblem } from './keys.ts';
+
+/**
+ * A condition computed elsewhere (e.g. the licence check), added to status as is. `degrades`:
+ * when not ok, Degraded=True with its reason.
+ */
+export type ExtraCondition = {
+  type: string;
+  ok: boolean;
+  reason: string;
+  message: string;
+  degrades?: boolean;
+  /**
+   * When not ok, nothing of the spec rolls out (the running servers keep what they have):
+   * Ready=False with this reason, as for an invalid config (e.g. `LicenseInvalid`).
+   */
+  blocksRolloutAs?: string;
+};
 
 export type StatusInput = {
   server: DefaultedOdinServer;
   errors: readonly FieldError[];
   /** A failure of this reconcile (an API error), for Degraded. */
   failure?: string;
-  pods: readonly (PodView & { address?: string; reporting: boolean })[];
+  pods: readonly (PodView & { address?: string; reporting: boolean; unschedulable?: string })[];
+  /** Secrets the spec needs that are missing (keys.ts): SecretsReady=False, Degraded=True. */
+  secretProblems?: readonly SecretProblem[];
+  /** More conditions, after the built-in ones (see ExtraCondition). */
+  extraConditions?: readonly ExtraCondition[];
   deployment: V1Deployment | undefined;
   draining: readonly string[];
+  /** Pods of a previous config held through a rollout for their conversations (rollout.ts). */
+  held?: readonly string[];
   desiredReplicas?: number;
   now: Date;
 };
@@ -45,7 +69,10 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
     }))
     .sort((a, b) => a.pod.localeCompare(b.pod));
   const reporting = servers.filter((s) => s.reporting);
-  const readyReplicas = servers.filter((s) => s.ready).length;
+  const held = input.held ?? [];
+  // Held servers are extra: the Deployment's replicas and readiness do not count them.
+  const fleetServers = servers.filter((s) => !held.includes(s.pod));
+  const readyReplicas = fleetServers.filter((s) => s.ready).length;
   const sum = (f: (s: ServerStatus) => number) => servers.reduce((n, s) => n + f(s), 0);
   const configValid = errors.length === 0;
   const want = server.spec.replicas;
@@ -55,7 +82,11 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       (deployment.status?.updatedReplicas ?? 0) < (deployment.spec?.replicas ?? 0) ||
       (deployment.status?.replicas ?? 0) > (deployment.spec?.replicas ?? 0));
   const drainingCount = input.draining.length;
-  const scaling = pods.length !== want;
+  const podCount = fleetServers.length;
+  const scaling = podCount !== want;
+  const unschedulable = pods.filter((p) => p.unschedulable !== undefined);
+  const secretProblems = input.secretProblems ?? [];
+  const extraProblems = (input.extraConditions ?? []).filter((c) => !c.ok && c.degrades);
 
   const conditions: Condition[] = [];
   const set = (type: Condition['type'], ok: boolean, reason: string, message: string) => {
@@ -78,7 +109,17 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       ? 'spec is valid; config.toml rendered'
       : errors.map((e) => `${e.path}: ${e.message}`).join('; '),
   );
-  const ready = configValid && readyReplicas >= want && !rolling && input.failure === undefined;
+  const unschedulableMessage =
+    unschedulable.length > 0
+      ? `${unschedulable.length} pod(s) cannot be scheduled: ${unschedulable[0]!.name}: ${unschedulable[0]!.unschedulable}`
+      : '';
+  const blockedBy = (input.extraConditions ?? []).find((c) => !c.ok && c.blocksRolloutAs !== undefined);
+  const ready =
+    configValid &&
+    blockedBy === undefined &&
+    readyReplicas >= want &&
+    !rolling &&
+    input.failure === undefined;
   set(
     'Ready',
     ready,
@@ -86,32 +127,65 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
       ? 'AllServersReady'
       : !configValid
         ? 'InvalidConfig'
-        : rolling
-          ? 'RollingUpdate'
-          : 'ServersNotReady',
-    `${readyReplicas}/${want} servers ready`,
+        : blockedBy !== undefined
+          ? blockedBy.blocksRolloutAs!
+          : rolling
+            ? 'RollingUpdate'
+            : unschedulable.length > 0
+              ? 'Unschedulable'
+              : (secretProblems[0]?.reason ?? 'ServersNotReady'),
+    `${readyReplicas}/${want} servers ready${unschedulableMessage ? `; ${unschedulableMessage}` : ''}`,
   );
-  const progressing = configValid && (rolling || scaling || drainingCount > 0);
+  const waiting = readyReplicas < want;
+  const progressing = configValid && (rolling || scaling || drainingCount > 0 || waiting || held.length > 0);
   set(
     'Progressing',
     progressing,
-    !progressing ? 'Stable' : rolling ? 'RollingUpdate' : drainingCount > 0 ? 'Draining' : 'Scaling',
-    drainingCount > 0
-      ? `${drainingCount} server(s) draining before removal`
-      : `${pods.length} pods, ${want} wanted`,
+    !progressing
+      ? 'Stable'
+      : rolling
+        ? 'RollingUpdate'
+        : held.length > 0
+          ? 'HeldForConversations'
+          : drainingCount > 0
+            ? 'Draining'
+            : scaling
+              ? 'Scaling'
+              : 'WaitingForServers',
+    held.length > 0
+      ? `${held.length} server(s) of the previous config keep their conversations until empty (at most ${server.spec.rolloutConversationTimeoutSeconds} s)`
+      : drainingCount > 0
+        ? `${drainingCount} server(s) draining before removal`
+        : `${podCount} pods, ${readyReplicas} ready, ${want} wanted`,
   );
-  const degraded = !configValid || input.failure !== undefined;
+  const degradedBy: { reason: string; message: string } | undefined = !configValid
+    ? { reason: 'InvalidConfig', message: 'the last valid spec keeps running; fix spec to roll out' }
+    : input.failure !== undefined
+      ? { reason: 'ReconcileError', message: input.failure }
+      : (secretProblems[0] ??
+        extraProblems[0] ??
+        (unschedulable.length > 0 ? { reason: 'Unschedulable', message: unschedulableMessage } : undefined));
   set(
     'Degraded',
-    degraded,
-    !configValid ? 'InvalidConfig' : input.failure ? 'ReconcileError' : 'AsExpected',
-    input.failure ?? (configValid ? 'reconciled' : 'the last valid spec keeps running; fix spec to roll out'),
+    degradedBy !== undefined,
+    degradedBy?.reason ?? 'AsExpected',
+    degradedBy?.message ?? 'reconciled',
   );
+  set(
+    'SecretsReady',
+    secretProblems.length === 0,
+    secretProblems.length === 0 ? 'AllSecretsPresent' : secretProblems[0]!.reason,
+    secretProblems.length === 0
+      ? 'every Secret the spec names exists'
+      : secretProblems.map((p) => p.message).join('; '),
+  );
+  // Extra conditions (e.g. LicenseValid) go here, after the built-in ones.
+  for (const c of input.extraConditions ?? []) set(c.type, c.ok, c.reason, c.message);
 
   const status: OdinServerStatus = {
     observedGeneration: generation,
     conditions,
-    replicas: pods.length,
+    replicas: podCount,
     readyReplicas,
     selector: selectorString(server),
     servers,

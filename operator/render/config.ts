@@ -9,13 +9,13 @@
  * (with credentials from a Secret): neither lives in the ConfigMap.
  */
 import { createHash } from 'node:crypto';
-import type { OdinJwk } from '../../server/auth/index.ts';
 import {
   ConfigError,
   type ConfigProblem,
   parseConfigText,
   renderConfigToml,
 } from '../../server/config/index.ts';
+import type { OdinJwk } from '../../shared/auth/index.ts';
 import { operatorOwnedConfigKeys } from '../api/configSchema.ts';
 import type { DefaultedOdinServer, FieldError } from '../api/types.ts';
 
@@ -98,8 +98,9 @@ export function renderGridConfig(
   }
   const supervisor = table(doc.supervisor);
   delete supervisor.url;
-  // The built-in supervisor wants the first report at once: status and placement start from it.
-  if (spec.supervisor.mode === 'BuiltIn') supervisor.no_warmup ??= true;
+  // The built-in supervisor wants the first report at once (no_warmup = false: no warm-up
+  // cycle): status and placement start from it.
+  if (spec.supervisor.mode === 'BuiltIn') supervisor.no_warmup ??= false;
   doc.supervisor = supervisor;
 
   let toml: string;

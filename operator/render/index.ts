@@ -4,6 +4,7 @@
  * renders nothing but its field errors (the controller then rolls out nothing).
  */
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
+import type { OdinJwk } from '../../shared/auth/index.ts';
 import type { DefaultedOdinServer, FieldError } from '../api/types.ts';
 import { validateSpec } from '../api/validate.ts';
 import { configHash, renderGridConfig } from './config.ts';
@@ -16,10 +17,18 @@ export type RenderInput = {
   server: DefaultedOdinServer;
   /** Values of the user's access-keys Secret, or of our generated one (empty: generate). */
   accessKeys: SecretData;
+  /**
+   * The access keys' Secret is gone but the fleet runs: serve with these public keys (the ones
+   * its servers have, from the rendered config.toml) and render no access-key Secret, so a lost
+   * Secret never rotates the key (controller/keys.ts decides).
+   */
+  keptPublicKeys?: readonly OdinJwk[];
   /** Values of `<name>-supervisor` as it exists (empty: generate). */
   supervisorSecret: SecretData;
   /** Content of the licence (hashed: a new licence rolls the pods). */
   license?: string;
+  /** Trusted licence issuer public keys (`x`), given to pods with a licence as `GRID_LICENSE_ISSUERS`. */
+  licenseIssuers?: readonly string[];
   /** Replicas for the Deployment (autoscale/scaleDown.ts decides; spec.replicas when nothing drains). */
   deploymentReplicas: number;
   supervisorUrl: string;
@@ -29,6 +38,8 @@ export type RenderInput = {
 
 export type Rendered = {
   errors: FieldError[];
+  /** Public JWKs of the access keys in config.toml (what Connect checks client tokens with). */
+  publicKeys: OdinJwk[];
   objects: KubernetesObject[];
   configToml: string;
   configHash: string;
@@ -38,11 +49,15 @@ export function renderChildren(input: RenderInput): Rendered {
   const { server } = input;
   const names = childNames(server.metadata.name);
   const userKeys = server.spec.authorization.accessKeysSecretRef !== undefined;
-  const keySecret = userKeys ? undefined : renderAccessKeySecret(server, input.accessKeys);
-  const keyValues = userKeys
-    ? input.accessKeys
-    : { accessKey: Buffer.from(keySecret!.data!.accessKey!, 'base64').toString('utf8') };
-  const keys = accessKeysFrom(keyValues);
+  const kept = input.keptPublicKeys;
+  const keySecret = userKeys || kept ? undefined : renderAccessKeySecret(server, input.accessKeys);
+  const keys = kept
+    ? { jwks: [...kept], problems: [] }
+    : accessKeysFrom(
+        keySecret
+          ? { accessKey: Buffer.from(keySecret.data!.accessKey!, 'base64').toString('utf8') }
+          : input.accessKeys,
+      );
   const errors: FieldError[] = validateSpec(server);
   for (const problem of keys.problems)
     errors.push({ path: 'spec.authorization.accessKeysSecretRef', message: problem });
@@ -53,7 +68,8 @@ export function renderChildren(input: RenderInput): Rendered {
     });
   const config = renderGridConfig(server, keys.jwks);
   errors.push(...config.errors);
-  if (errors.length > 0) return { errors, objects: [], configToml: config.toml, configHash: '' };
+  if (errors.length > 0)
+    return { errors, publicKeys: keys.jwks, objects: [], configToml: config.toml, configHash: '' };
 
   const hash = configHash([config.toml, input.license ?? '', server.spec.tls?.secretName ?? '']);
   const configMap: V1ConfigMap = {
@@ -76,6 +92,7 @@ export function renderChildren(input: RenderInput): Rendered {
     renderDeployment({
       server,
       configHash: hash,
+      licenseIssuers: input.licenseIssuers ?? [],
       replicas: input.deploymentReplicas,
       supervisorUrl: input.supervisorUrl,
     }),
@@ -83,5 +100,10 @@ export function renderChildren(input: RenderInput): Rendered {
     ...renderPodServices(server, input.pods),
     renderPdb(server),
   );
-  return { errors: [], objects, configToml: config.toml, configHash: hash };
+  return { errors: [], publicKeys: keys.jwks, objects, configToml: config.toml, configHash: hash };
+}
+
+/** Every problem: the spec's (api/validate.ts) and the rendered config.toml's. */
+export function validate(server: DefaultedOdinServer, publicKeys: readonly OdinJwk[] = []): FieldError[] {
+  return [...validateSpec(server), ...renderGridConfig(server, publicKeys).errors];
 }

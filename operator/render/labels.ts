@@ -10,6 +10,11 @@ export const CONFIG_HASH_ANNOTATION = `${GROUP}/config-hash`;
 export const APPLIED_HASH_ANNOTATION = `${GROUP}/applied-hash`;
 /** On a pod the operator drains for a scale-down: no new rooms go there. */
 export const DRAINING_ANNOTATION = `${GROUP}/draining`;
+/**
+ * On a pod of an old config held through a rollout (ISO time it was taken out of its
+ * ReplicaSet): it keeps its conversations, gets no new rooms, and goes once empty.
+ */
+export const HELD_ANNOTATION = `${GROUP}/held-since`;
 export const DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 
 export function selectorLabels(server: DefaultedOdinServer): Record<string, string> {

@@ -27,6 +27,8 @@ export const TERMINATION_MARGIN_SECONDS = 15;
 export type WorkloadInput = {
   server: DefaultedOdinServer;
   configHash: string;
+  /** Trusted licence issuer public keys (base64url `x`); rendered only for a fleet with a licence. */
+  licenseIssuers?: readonly string[];
   /** Replicas of the Deployment: spec.replicas, or more while drained pods wait to go. */
   replicas: number;
   /** Base URL of the built-in supervisor as pods reach it, e.g. `http://odin-operator.odin-system:7000`. */
@@ -62,13 +64,17 @@ function env(input: WorkloadInput): V1EnvVar[] {
   const { publicAddress, mode } = spec.networking;
   const address =
     mode === 'LoadBalancer'
-      ? '$(POD_IP)' // the built-in supervisor answers with the Service's ingress (supervisor/gridConfig.ts)
+      ? '$(POD_IP)' // the built-in supervisor answers with the Service's ingress (supervisor/gridConfigAnswer.ts)
       : publicAddress.source === 'PodIP'
         ? '$(POD_IP)'
         : publicAddress.source === 'Template'
           ? (publicAddress.template ?? '$(HOST_IP)')
           : '$(HOST_IP)';
   vars.push({ name: 'GRID_PUBLIC_ADDRESS', value: address });
+  // Public keys, not secrets: a plain value. Only with a licence, so a new key in the operator's
+  // list does not roll fleets that have none.
+  if (spec.license && (input.licenseIssuers?.length ?? 0) > 0)
+    vars.push({ name: 'GRID_LICENSE_ISSUERS', value: input.licenseIssuers!.join(',') });
   if (spec.supervisor.mode === 'BuiltIn') {
     vars.push({
       name: 'ODIN_SUPERVISOR_PASSWORD',

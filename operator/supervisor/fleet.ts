@@ -4,8 +4,9 @@
  * credentials and keys of the fleet. In memory only: a new leader rebuilds it from the next
  * round of reports (docs/operator.md, "Several operator replicas").
  */
-import type { OdinJwk } from '../../server/auth/index.ts';
-import type { ReportParams } from '../../server/supervisor/protocol.ts';
+
+import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { ReportParams } from '../../shared/gateway/protocol.ts';
 import type { WireTask } from './wire.ts';
 
 /** A server not heard from for this long takes no new rooms (the gateway's 7.5 s rule). */
@@ -32,16 +33,24 @@ export type FleetCredentials = {
 
 export const roomKey = (namespace: string, roomId: string) => `${namespace}\u0000${roomId}`;
 
+/** What the controller tells a fleet after each reconcile (fleet.update); absent fields stay. */
+export type FleetUpdate = {
+  /** Pods the controller sees (alive, not terminating); servers of other pods are forgotten. */
+  pods?: Iterable<string>;
+  /** Pods marked draining for a scale-down: no new rooms. */
+  draining?: Iterable<string>;
+  credentials?: FleetCredentials;
+  /** Per-pod address overrides (LoadBalancer ingress). */
+  addressOverrides?: ReadonlyMap<string, string>;
+};
+
 export class Fleet {
   readonly namespace: string;
   readonly name: string;
-  credentials: FleetCredentials | undefined;
-  /** Pods the controller currently sees (alive, not terminating). */
-  pods = new Set<string>();
-  /** Pods marked draining for a scale-down: no new rooms. */
-  draining = new Set<string>();
-  /** Per-pod address overrides (LoadBalancer ingress), set by the controller. */
-  addressOverrides = new Map<string, string>();
+  #credentials: FleetCredentials | undefined;
+  #pods: ReadonlySet<string> = new Set();
+  #draining: ReadonlySet<string> = new Set();
+  #addressOverrides: ReadonlyMap<string, string> = new Map();
   readonly servers = new Map<string, ServerEntry>();
   /** Rooms placed by Connect but not yet reported: room key → pod and when. */
   readonly placements = new Map<string, { pod: string; at: number }>();
@@ -49,6 +58,33 @@ export class Fleet {
   constructor(namespace: string, name: string) {
     this.namespace = namespace;
     this.name = name;
+  }
+
+  get credentials(): FleetCredentials | undefined {
+    return this.#credentials;
+  }
+  get pods(): ReadonlySet<string> {
+    return this.#pods;
+  }
+  get draining(): ReadonlySet<string> {
+    return this.#draining;
+  }
+  get addressOverrides(): ReadonlyMap<string, string> {
+    return this.#addressOverrides;
+  }
+
+  /**
+   * The controller's view of the fleet, in one call: a new pod set also forgets the servers of
+   * pods that are gone and placements that are stale.
+   */
+  update(change: FleetUpdate, now: number): void {
+    if (change.credentials) this.#credentials = change.credentials;
+    if (change.draining) this.#draining = new Set(change.draining);
+    if (change.addressOverrides) this.#addressOverrides = new Map(change.addressOverrides);
+    if (change.pods) {
+      this.#pods = new Set(change.pods);
+      this.prune(now);
+    }
   }
 
   get key(): string {

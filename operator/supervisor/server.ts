@@ -14,12 +14,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { signToken, TokenError, TokenVerifier } from '../../server/auth/index.ts';
 import { ConfigError } from '../../server/config/index.ts';
-import type { RoomIdWire } from '../../server/supervisor/protocol.ts';
+import { signToken, TokenError, TokenVerifier } from '../../shared/auth/index.ts';
+import type { RoomIdWire } from '../../shared/gateway/protocol.ts';
 import { AdminTokenError, verifyAdminToken } from './adminToken.ts';
 import { chooseServer, Fleet, roomKey, type ServerEntry, SILENT_AFTER_MS } from './fleet.ts';
-import { answerGridConfig, serverKeyFor } from './gridConfig.ts';
+import { answerGridConfig, serverKeyFor } from './gridConfigAnswer.ts';
 import { parseReportParams, WireError, wireTask } from './wire.ts';
 
 const MAX_BODY = 1 << 20;

@@ -2,8 +2,9 @@
  * `grid check`: validate the effective config (file or development default, plus GRID_*
  * overrides) and the licence, and print the config as the server would run it, with secrets
  * redacted. Exits 0 when both are fine, 3 for an invalid config, 4 for an invalid licence.
+ * A supervised config that leaves required keys to the supervisor is valid; check names them.
  */
-import { redactConfig, renderConfigToml } from '../config/index.ts';
+import { redactConfig, renderConfigToml, supervisorSuppliedKeys } from '../config/index.ts';
 import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';
@@ -52,11 +53,16 @@ export async function checkCommand(
     checkFiles: !values['skip-file-checks'],
   });
   const license = await loadEffectiveLicense({ licenseFlag: values.license, env: process.env });
+  // A supervised config may leave required keys to the sfu.GridConfig answer (the ODIN docs'
+  // minimal supervised config is `[supervisor] url` alone): valid, but say what must come from there.
+  const left = supervisorSuppliedKeys(effective.config);
+  const leftText = `left to the supervisor's sfu.GridConfig answer: ${left.join(', ')}`;
   if (!values.quiet) {
     out(`# Effective configuration from ${effective.source}, secrets redacted.`);
+    if (left.length > 0) out(`# Not set here, ${leftText}.`);
     out(renderConfigToml(redactConfig(effective.config)).trimEnd());
     out(`\n# Licence: ${describeLicense(license)}`);
   }
-  err(`grid check: ${effective.source} is valid.`);
+  err(`grid check: ${effective.source} is valid${left.length > 0 ? `; ${leftText}` : ''}.`);
   return ExitCode.ok;
 }

@@ -10,27 +10,20 @@
  * builds trust no issuer by default: whoever distributes licensed builds sets it, and a
  * license.toml that no trusted key signed is refused like a tampered one.
  */
-import { keyIdFor, type OdinJwk } from '../auth/index.ts';
-import { LicenseError, loadLicenseFile, type VerifiedLicense } from '../license/index.ts';
+import { keyIdFor, type OdinJwk } from '../../shared/auth/index.ts';
+import {
+  LicenseError,
+  loadLicenseFile,
+  parseLicenseIssuers,
+  type VerifiedLicense,
+} from '../../shared/license/index.ts';
 
 export const defaultLicensePath = 'license.toml';
 
 export type EffectiveLicense = { path: string; license: VerifiedLicense | null };
 
 export function trustedLicenseIssuers(env: Record<string, string | undefined>): OdinJwk[] {
-  const text = env.GRID_LICENSE_ISSUERS?.trim();
-  if (!text) return [];
-  return text.split(',').map((entry, index) => {
-    const x = entry.trim();
-    const publicKey = Buffer.from(x, 'base64url');
-    if (publicKey.length !== 32 || publicKey.toString('base64url') !== x) {
-      throw new LicenseError(
-        'malformed',
-        `GRID_LICENSE_ISSUERS entry ${index + 1} is not a base64url Ed25519 public key (32 bytes)`,
-      );
-    }
-    return { kid: keyIdFor(publicKey), kty: 'OKP', crv: 'Ed25519', x };
-  });
+  return parseLicenseIssuers(env.GRID_LICENSE_ISSUERS, 'GRID_LICENSE_ISSUERS');
 }
 
 export async function loadEffectiveLicense(options: {
@@ -54,5 +47,7 @@ export function describeLicense({ path, license }: EffectiveLicense): string {
     license.serialNumber === undefined ? '' : `serial ${license.serialNumber}`,
     license.issuer === undefined ? '' : `issuer ${license.issuer}`,
   ];
-  return `${path}: ${who.filter(Boolean).join(', ')}, valid until ${license.validUntil.toISOString()}`;
+  const until =
+    license.validUntil === undefined ? 'no expiry date' : `valid until ${license.validUntil.toISOString()}`;
+  return `${path}: ${who.filter(Boolean).join(', ')}, ${until}`;
 }

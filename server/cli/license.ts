@@ -3,19 +3,20 @@
  * check one against trusted issuer keys.
  */
 import { writeFile } from 'node:fs/promises';
-import { accessKeyToJwk, parseAccessKey } from '../auth/index.ts';
-import { signLicense } from '../license/index.ts';
+import { accessKeyToJwk, parseAccessKey } from '../../shared/auth/index.ts';
+import { signLicense } from '../../shared/license/index.ts';
 import { parseCommandArgs, requireFlag, UsageError } from './args.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';
 import { ExitCode, type ExitCodeValue } from './exitCodes.ts';
 
-export const licenseHelp = `Usage: grid license sign --access-key KEY --valid-until DATE [--licensee NAME] [--serial S]
+export const licenseHelp = `Usage: grid license sign --access-key KEY [--valid-until DATE] [--licensee NAME] [--serial S]
                          [--issuer NAME] [--out FILE]
        grid license sign --access-key KEY --print-issuer
        grid license verify [--license FILE] [--issuer-key X]...
 
 sign     writes a license.toml signed with the issuer's ODIN access key (to stdout, or --out).
-         DATE is an ISO-8601 date-time with an offset, e.g. 2027-12-31T23:59:59Z.
+         DATE is an ISO-8601 date-time with an offset, e.g. 2027-12-31T23:59:59Z; without
+         --valid-until the licence does not expire.
          --print-issuer prints the public key to put in GRID_LICENSE_ISSUERS on servers.
 verify   checks a licence (default license.toml) against the trusted issuer keys: the
          --issuer-key values, or else GRID_LICENSE_ISSUERS (comma-separated). Exit 0 when
@@ -64,9 +65,12 @@ export async function licenseCommand(
       out(accessKeyToJwk(accessKey).x);
       return ExitCode.ok;
     }
-    const validUntilText = requireFlag('grid license sign', 'valid-until', values['valid-until']);
-    const validUntil = new Date(validUntilText);
-    if (!/[zZ]|[+-]\d\d:?\d\d$/.test(validUntilText) || Number.isNaN(validUntil.getTime())) {
+    const validUntilText = values['valid-until'];
+    const validUntil = validUntilText === undefined ? undefined : new Date(validUntilText);
+    if (
+      validUntilText !== undefined &&
+      (!/[zZ]|[+-]\d\d:?\d\d$/.test(validUntilText) || Number.isNaN(validUntil?.getTime()))
+    ) {
       throw new UsageError(
         `grid license sign: --valid-until must be an ISO-8601 date-time with an offset (e.g. 2027-12-31T23:59:59Z), got '${validUntilText}'.`,
       );

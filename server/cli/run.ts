@@ -3,14 +3,19 @@
  * error stops it. Exit codes: see exitCodes.ts.
  */
 
+import { signToken } from '../../shared/auth/index.ts';
+import { type LicenseExpiryWatch, watchLicenseExpiry } from '../../shared/license/index.ts';
 import { assembleGrid, startGridServices, supervisorCallTimeoutMs } from '../assembly.ts';
-import { signToken } from '../auth/index.ts';
 import { type GridConfig, redactUrl, type SupervisorConfig } from '../config/index.ts';
 import type { DevEnvironment } from '../dev/devEnvironment.ts';
 import { Grid } from '../grid.ts';
-import { type LicenseExpiryWatch, watchLicenseExpiry } from '../license/index.ts';
 import { createLogger, type GridLogger } from '../observability/log.ts';
-import { awaitSupervisedConfig, JsonRpcClient, SupervisorError } from '../supervisor/index.ts';
+import {
+  awaitSupervisedConfig,
+  JsonRpcClient,
+  reportedVersion,
+  SupervisorError,
+} from '../supervisor/index.ts';
 import { readPackageVersion } from '../version.ts';
 import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
@@ -70,14 +75,18 @@ export async function runCommand(
     if (merged === undefined) return ExitCode.failure;
     config = merged;
   }
+  if (config.http === undefined && config.quic === undefined) {
+    logger.warn('neither [http] nor [quic] is configured: no client can connect to this server');
+  }
   let grid: Grid | undefined;
   const parts = assembleGrid(config, logger, { ready: () => grid?.ready ?? false });
   grid = new Grid({ config, logger, listeners: parts.listeners, core: parts.sfu });
   let expiryWatch: LicenseExpiryWatch | undefined;
-  if (license !== null) {
-    expiryWatch = watchLicenseExpiry(license, () => {
+  const validUntil = license?.validUntil;
+  if (validUntil !== undefined) {
+    expiryWatch = watchLicenseExpiry({ validUntil }, () => {
       logger.error(
-        { validUntil: license.validUntil.toISOString() },
+        { validUntil: validUntil.toISOString() },
         'the licence has expired: draining and stopping',
       );
       void grid.shutdown('license-expired');
@@ -107,12 +116,16 @@ async function supervisedConfig(
 ): Promise<GridConfig | undefined> {
   const log = logger.module('supervisor');
   const url = redactUrl(supervisor.url);
-  const client = new JsonRpcClient({ url: supervisor.url, timeoutMs: supervisorCallTimeoutMs });
+  const client = new JsonRpcClient({
+    url: supervisor.url,
+    timeoutMs: supervisorCallTimeoutMs,
+    ...(supervisor.token_file ? { tokenFile: supervisor.token_file } : {}),
+  });
   try {
     const merged = await awaitSupervisedConfig({
       client,
       config,
-      version: supervisor.version ?? version,
+      version: reportedVersion(supervisor, version),
       onRetry: (error, waitMs) =>
         log.warn({ reason: error.message, waitMs }, 'sfu.GridConfig failed; retrying'),
     });

@@ -7,8 +7,8 @@
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { decodeBase64url } from '../auth/base64.ts';
-import { publicKeyFromSeed } from '../auth/ed25519.ts';
+import { decodeBase64url } from '../../shared/auth/base64.ts';
+import { publicKeyFromSeed } from '../../shared/auth/ed25519.ts';
 import type { PathProblem } from './validate.ts';
 
 type Table = Record<string, unknown>;
@@ -20,6 +20,15 @@ function table(v: unknown): Table | undefined {
 /** Cross-field checks that need no I/O. */
 export function checkDocument(doc: Table): PathProblem[] {
   const problems: PathProblem[] = [];
+  // The schema leaves public_address optional because a supervisor may supply it
+  // (supervisorSuppliedKeys); a standalone server has nobody else to ask.
+  if (doc.public_address === undefined && doc.supervisor === undefined) {
+    problems.push({
+      path: ['public_address'],
+      message: 'missing required key',
+      hint: 'set it here or with the environment variable GRID_PUBLIC_ADDRESS (under a [supervisor] it may come from sfu.GridConfig)',
+    });
+  }
   for (const section of ['quic', 'http'] as const) {
     const s = table(doc[section]);
     if (!s) continue;
@@ -42,7 +51,28 @@ export function checkDocument(doc: Table): PathProblem[] {
     });
   }
   problems.push(...checkKeys(table(doc.authorization)?.keys));
+  problems.push(...checkSupervisorAuth(table(doc.supervisor) ?? table(doc.provisioning)));
   return problems;
+}
+
+/** One way to authenticate to the supervisor: a bearer token file or credentials in the URL. */
+function checkSupervisorAuth(supervisor: Table | undefined): PathProblem[] {
+  if (typeof supervisor?.token_file !== 'string' || typeof supervisor.url !== 'string') return [];
+  let hasCredentials = false;
+  try {
+    const url = new URL(supervisor.url);
+    hasCredentials = url.username !== '' || url.password !== '';
+  } catch {
+    return []; // the schema reports the URL
+  }
+  if (!hasCredentials) return [];
+  return [
+    {
+      path: ['supervisor', 'token_file'],
+      message: 'set together with credentials in supervisor.url: give one of them',
+      hint: 'remove user:password@ from the url, or remove token_file',
+    },
+  ];
 }
 
 function checkKeys(keys: unknown): PathProblem[] {
@@ -153,4 +183,22 @@ function readText(file: string, path: (string | number)[], problems: PathProblem
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Required keys this config leaves to its supervisor's `sfu.GridConfig` answer: what `grid check`
+ * lists for a supervised config, and what the answer must then supply. `[authorization] keys`
+ * is not required (an empty list is valid), but without local keys only the key the supervisor
+ * adds lets clients in, so it is listed too.
+ */
+export function supervisorSuppliedKeys(config: {
+  public_address?: string | undefined;
+  supervisor?: unknown;
+  authorization: { keys: readonly unknown[] };
+}): string[] {
+  if (config.supervisor === undefined) return [];
+  const keys: string[] = [];
+  if (config.public_address === undefined) keys.push('public_address');
+  if (config.authorization.keys.length === 0) keys.push('authorization.keys');
+  return keys;
 }

@@ -29,6 +29,10 @@ export function configReferenceMarkdown(): string {
     `- \`[provisioning]\` is accepted as the newer name of \`[supervisor]\`; giving both is an error.`,
     '- Unknown keys are errors (with a "did you mean"). All problems are reported at once, each with',
     '  file, line and key path. Certificate and key files are checked when the config is loaded.',
+    "- Under a `[supervisor]` the file may be as small as `[supervisor] url` alone (the ODIN docs'",
+    '  minimal supervised config): `public_address` and everything else left out come from the',
+    "  supervisor's `sfu.GridConfig` answer, and `grid check` names the required keys it leaves to it.",
+    "- The ODIN server docs' own examples, as the docs print them, are in `examples/config/odin-docs/`.",
     '',
   );
   out.push(...envSection());
@@ -55,7 +59,8 @@ function envSection(): string[] {
     "- Values are parsed by the key's type: integers, `true`/`false`, arrays as comma-separated items",
     '  (`GRID_HTTP_WEBRTC_CANDIDATES=203.0.113.7,voice.example.com`) or a TOML inline array, tables',
     "  as TOML inline tables (`GRID_LIMIT_NETWORK_INCOMING_MEDIA_PACKETS='{rate=100,capacity=200}'`).",
-    '  Strings are taken verbatim (no quotes). An empty value counts as unset.',
+    '  Strings are taken verbatim (no quotes). A key that takes a number or a string',
+    '  (`GRID_SUPERVISOR_VERSION`) is a number when the value reads as one. An empty value counts as unset.',
     "- Any table can also be given whole as one inline table, which replaces the file's table:",
     "  `GRID_LIMIT_PEER_INCOMING_MESSAGES='{rate=20,capacity=100,overflow=20}'`, `GRID_QUIC='{}'`.",
     '- A variable may create a section the file lacks: `GRID_METRICS_PORT=9000` enables `[metrics]`',

@@ -162,6 +162,16 @@ export function applyEnvOverrides(
 type Parsed = { value: unknown } | { error: string };
 
 function parseEnvValue(raw: string, node: SchemaNode): Parsed {
+  // A union (`version = 123456` or `"v1"`): the first branch the text parses as, in schema order.
+  if (node.anyOf) {
+    const errors: string[] = [];
+    for (const branch of node.anyOf) {
+      const parsed = parseEnvValue(raw, branch);
+      if (!('error' in parsed)) return parsed;
+      errors.push(parsed.error);
+    }
+    return { error: errors.join('; or ') };
+  }
   switch (node.type) {
     case 'integer':
       return /^[+-]?\d+$/.test(raw.trim())

@@ -5,14 +5,26 @@
  * the operator, which renders per-pod addresses.
  */
 import { formatHostPort, parseHostPort } from './formats.ts';
-import type { GridConfig } from './index.ts';
+import type { GridConfig } from './schema.ts';
 
 export function publicAddressFor(config: GridConfig, listener: 'http' | 'quic'): string {
   const section = config[listener];
   if (section === undefined) throw new Error(`[${listener}] is not configured`);
-  const announced = section.public_address_override ?? config.public_address;
+  const announced = section.public_address_override ?? requirePublicAddress(config);
   // Both come validated by the schema (Format.address), so they parse.
   const address = parseHostPort(announced)!;
   const port = address.port ?? parseHostPort(section.binding)!.port!;
   return formatHostPort(address.host, port);
+}
+
+/**
+ * The root `public_address` of a config about to run. Loading guarantees it for a standalone
+ * config, and the supervisor client for a supervised one once `sfu.GridConfig` answered
+ * (supervisor/gridConfig.ts), so a miss here is a bug, not a user error.
+ */
+export function requirePublicAddress(config: Pick<GridConfig, 'public_address'>): string {
+  if (config.public_address === undefined) {
+    throw new Error('public_address is not set: a supervised config must get it from sfu.GridConfig first');
+  }
+  return config.public_address;
 }

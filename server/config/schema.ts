@@ -51,7 +51,8 @@ function certificatePair(what: string) {
         description:
           `PEM certificate (chain) for ${what}. Relative paths are resolved against the working ` +
           'directory. Checked at load time: the file must exist and parse as an X.509 certificate. ' +
-          'Must be given together with `privatekey_file`.',
+          'Must be given together with `privatekey_file`. The ODIN docs mark it required; ODIN Grid ' +
+          'also runs without it, as said above.',
       }),
     ),
     privatekey_file: Type.Optional(
@@ -92,6 +93,15 @@ function tokenBucket(what: string, defaults?: { rate: number; capacity: number }
   };
 }
 
+/** `[telemetry] data` names, as the ODIN docs spell them: the `[license]` fields to send. */
+export const telemetryLicenseFields = [
+  'LicenseValidUntil',
+  'LicenseLicensee',
+  'LicenseSerialNumber',
+  'LicenseIssuer',
+] as const;
+export type TelemetryLicenseField = (typeof telemetryLicenseFields)[number];
+
 export const JwkSchema = Type.Object(
   {
     kid: Type.String({
@@ -123,6 +133,16 @@ export const SupervisorSchema = Type.Object(
         '`http://user:password@gateway:7000/internal`. Credentials in the URL are sent as HTTP Basic ' +
         'auth and redacted in logs.',
     }),
+    token_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'File holding a bearer token sent as `Authorization: Bearer` on every supervisor call, ' +
+          'instead of credentials in `url` (not both). Read again for each call, so a rotated token ' +
+          '(a projected Kubernetes ServiceAccount token, which the operator gives each pod) is picked ' +
+          'up. Absent: the credentials in `url`, if any.',
+      }),
+    ),
     report_interval: ms(
       5000,
       'How often `sfu.Report` is sent. 5000: the gateway recommends it and disables a server it has ' +
@@ -131,13 +151,17 @@ export const SupervisorSchema = Type.Object(
     no_warmup: Type.Boolean({
       default: false,
       description:
-        'Send the first report immediately instead of waiting one report cycle after start. ' +
-        'false: the original server warms up first.',
+        'true: wait one `report_interval` after start before the first report (the ODIN docs: "When ' +
+        'true, the server waits for one report cycle before starting to send reports"). false: the ' +
+        'first report goes out at once, so the supervisor places rooms here from the start.',
     }),
     version: Type.Optional(
-      Type.String({
-        minLength: 1,
-        description: 'Version string reported to the supervisor. Absent: the server version.',
+      Type.Union([Type.Integer(), Type.String({ minLength: 1 })], {
+        description:
+          'A freely pickable number sent with every `sfu.GridConfig` and `sfu.Report` as their `version` ' +
+          '(the ODIN docs: "currently unused, but reserved for future usage"), e.g. `version = 123456`. ' +
+          'A string is accepted too and sent as written; a number is sent in decimal, since the gateway ' +
+          'reads `version` as a string. Absent: the ODIN Grid release (e.g. `0.1.0`).',
       }),
     ),
   },
@@ -182,7 +206,8 @@ export const QuicSchema = Type.Object(
     binding: binding(
       '0.0.0.0:4433',
       'UDP address of the QUIC (HTTP/3, WebTransport) listener. 4433: the port of the ODIN examples; ' +
-        'QUIC is UDP so it shares the number with the TCP `[http]` listener.',
+        'QUIC is UDP so it shares the number with the TCP `[http]` listener. The ODIN docs mark it ' +
+        'required; ODIN Grid defaults it.',
     ),
     ...certificatePair(
       'the QUIC listener (absent: a self-signed certificate is generated at start; development only)',
@@ -202,8 +227,10 @@ export const QuicSchema = Type.Object(
     ),
     connect_timeout: ms(
       5000,
-      'Time to finish the HTTP/3 setup until a client exists. 5000: a generous handshake budget on ' +
-        'lossy mobile links, short enough to shed half-open connections.',
+      'Pre-authentication deadline: the HTTP/3 setup, the WebTransport session and a valid token ' +
+        '(`Authenticate`, or `JoinRoom` with a token) must all be done this long after the first packet, ' +
+        'else the connection is closed. 5000: a generous budget on lossy mobile links, short enough ' +
+        'to shed half-open and unauthenticated connections.',
     ),
     no_peers_timeout: ms(
       30000,
@@ -223,7 +250,8 @@ export const HttpSchema = Type.Object(
     binding: binding(
       '0.0.0.0:4433',
       'TCP address of the HTTPS/WebSocket listener for web clients. 4433: the port of the ODIN examples ' +
-        '(TCP, so it does not clash with the UDP QUIC listener on the same number).',
+        '(TCP, so it does not clash with the UDP QUIC listener on the same number). The ODIN docs mark ' +
+        'it required; ODIN Grid defaults it.',
     ),
     ...certificatePair(
       'the HTTPS listener (absent: plain HTTP/WebSocket, for use behind a TLS-terminating proxy or ingress)',
@@ -304,7 +332,11 @@ export const HttpSchema = Type.Object(
 
 export const MetricsSchema = Type.Object(
   {
-    binding: binding('0.0.0.0:9000', 'TCP address of the Prometheus endpoint. 9000: gateway recommendation.'),
+    binding: binding(
+      '0.0.0.0:9000',
+      'TCP address of the Prometheus endpoint. 9000: gateway recommendation. The ODIN docs mark it ' +
+        'required; ODIN Grid defaults it.',
+    ),
     idle_timeout: optionalMs(
       'Metrics not updated for this long (e.g. of a closed room) are dropped from the output. Absent: kept forever.',
     ),
@@ -439,16 +471,23 @@ export const TelemetrySchema = Type.Object(
         'sent as HTTP Basic auth and redacted in logs.',
     }),
     interval: ms(60000, 'How often a record is sent. 60000: usage data is coarse; once a minute is plenty.'),
-    max_consecutive_failures: Type.Integer({
-      minimum: 1,
-      default: 10,
+    max_consecutive_failures: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          'Failed sends in a row after which the server logs an error, drains and stops with exit code 1 ' +
+          '(docs/operations.md). Absent: failures are logged and counted, and the server keeps running ' +
+          '(the ODIN docs: "When set, ...").',
+      }),
+    ),
+    data: Type.Array(Type.Enum([...telemetryLicenseFields]), {
+      uniqueItems: true,
+      default: [...telemetryLicenseFields],
       description:
-        'Failed sends in a row after which the server logs an error, drains and stops with exit code 1 ' +
-        '(docs/operations.md). 10: rides out a ten-minute outage at the default interval.',
-    }),
-    data: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
-      default: {},
-      description: 'Extra fields attached to every record (e.g. `{ deployment = "eu-1" }`).',
+        'Which `[license]` fields each record carries in its `license` object: `LicenseValidUntil` → ' +
+        '`valid_until`, `LicenseLicensee` → `licensee`, `LicenseSerialNumber` → `serial_number`, ' +
+        '`LicenseIssuer` → `issuer`. Exactly the listed ones are sent. Absent: all four. `[]`: none ' +
+        '(the record says only whether the server is licensed). Without a licence `license` is null.',
     }),
   },
   { additionalProperties: false, description: 'Licence/usage telemetry. Absent: disabled.' },
@@ -456,20 +495,23 @@ export const TelemetrySchema = Type.Object(
 
 export const InternalSchema = Type.Object(
   {
-    log_hanging_api_calls: Type.Boolean({
-      default: false,
-      description: 'Warn about RPC calls still unanswered after 1000 ms (debugging aid).',
-    }),
+    log_hanging_api_calls: optionalMs(
+      'Warn about every RPC call still unanswered after this many milliseconds (debugging aid), e.g. ' +
+        '`log_hanging_api_calls = 1_000`. Absent: no such warnings.',
+    ),
     log_rejected_api_calls: Type.Boolean({
       default: false,
       description: 'Log RPC calls that were rejected (bad params, not allowed, rate-limited).',
     }),
-    bundle_events: Type.Boolean({
-      default: false,
-      description:
-        'Send several room events in one notification where the protocol allows. false: older SDKs ' +
-        'expect one event per notification.',
-    }),
+    bundle_events: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0, 'x-unit': 'ms' }), Type.Boolean()], {
+        description:
+          'Collect room events for this many milliseconds and send them bundled (the public ODIN example ' +
+          'writes `bundle_events = 20 # ms`; `true`/`false` are accepted too). Accepted for compatibility ' +
+          'with existing configs; it has no effect in ODIN Grid, which sends every event in a ' +
+          'notification of its own as soon as it happens.',
+      }),
+    ),
   },
   { additionalProperties: false, default: {}, description: 'Debugging and protocol switches.' },
 );
@@ -528,12 +570,16 @@ export const configSchema = Type.Object(
       default: 0,
       description: 'Log verbosity: 0 = info, 1 = debug, 2 = trace, 3 = trace including dependencies.',
     }),
-    public_address: Type.String({
-      format: Format.address,
-      description:
-        'Address (`host` or `host:port`) clients and the supervisor use to reach this server; tokens ' +
-        'carry it in `adr`. Set it per pod with `GRID_PUBLIC_ADDRESS`.',
-    }),
+    public_address: Type.Optional(
+      Type.String({
+        format: Format.address,
+        description:
+          'Address (`host` or `host:port`) clients and the supervisor use to reach this server; tokens ' +
+          'carry it in `adr`. Set it per pod with `GRID_PUBLIC_ADDRESS`. Required, except under a ' +
+          "`[supervisor]`: then the `sfu.GridConfig` answer may supply it (the ODIN docs' minimal " +
+          'supervised config is `[supervisor] url` alone), and the server refuses to start if neither does.',
+      }),
+    ),
     supervisor: Type.Optional(SupervisorSchema),
     authorization: AuthorizationSchema,
     quic: Type.Optional(QuicSchema),

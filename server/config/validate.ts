@@ -112,9 +112,15 @@ function translate(e: ErrorObject, doc: unknown): PathProblem {
       }
       return { path, message: `${describeValue(e.data)} has the wrong form` };
     case 'anyOf': {
-      const types = (schema?.anyOf ?? []).map((s) => s.type ?? 'value');
-      return { path, message: `expected a ${types.join(', ')} (got ${describeValue(e.data)})` };
+      const types = (schema?.anyOf ?? []).map((s) => describeType(s.type ?? 'value', s));
+      return { path, message: `expected ${types.join(' or ')}, got ${describeValue(e.data)}` };
     }
+    case 'uniqueItems':
+      return {
+        path: [...path, Number(params.i)],
+        message: `${describeValue((e.data as unknown[])[Number(params.i)])} is listed twice`,
+        hint: 'list it once',
+      };
     default:
       return { path, message: e.message ?? 'invalid value' };
   }

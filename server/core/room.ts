@@ -89,13 +89,28 @@ export class Room {
     for (const receiver of receivers) selectHearing(receiver, cap);
   }
 
-  /** Adds a peer: PeerJoined to the peers in its range; Joined queued for the peer itself. */
+  /**
+   * Adds a peer: PeerJoined to the peers in its range; Joined queued for the peer itself.
+   * Every notification is built before any is sent: should one fail to encode, the room is
+   * left as it was (no half-joined peer, nobody told) and the error goes to the caller.
+   */
   add(peer: Peer): void {
     this.peers.set(peer.id, peer);
     const { entered } = updateVisibility(peer, this.peers.values());
+    let joined: Uint8Array;
+    let announcements: [Peer, Uint8Array][];
+    try {
+      joined = note.joined(this.toWire(peer), [...peer.mediaPool], peer.id);
+      announcements = entered.map((other) => [other, note.peerJoined(peer.toWire(other))]);
+    } catch (error) {
+      detach(peer);
+      this.peers.delete(peer.id);
+      for (const id of peer.mediaPool) this.#usedMediaIds.delete(id);
+      throw error;
+    }
     // Joined is queued first, so it precedes every later event on the room stream.
-    this.#send(peer, note.joined(this.toWire(peer), [...peer.mediaPool], peer.id));
-    for (const other of entered) this.#send(other, note.peerJoined(peer.toWire(other)));
+    this.#send(peer, joined);
+    for (const [other, bytes] of announcements) this.#send(other, bytes);
     selectHearing(peer, this.#context.concurrentStreams);
   }
 
@@ -138,6 +153,17 @@ export class Room {
     }
     if (peer.medias.has(mediaId)) {
       throw new RpcError('bad_media', `StartMedia: media ${mediaId} is already started`);
+    }
+    // Build what every receiver (and every later joiner) will be sent before changing any state:
+    // properties that cannot be encoded must be refused, not recorded (issue 14, defect 3).
+    // The params schema (methods.ts) bounds them already; this is the last line.
+    try {
+      note.mediaStarted(peer.id, { id: mediaId, properties, paused: false });
+    } catch (error) {
+      throw new RpcError(
+        'bad_request',
+        `StartMedia.properties: cannot be sent to other peers (${(error as Error)?.message ?? error})`,
+      );
     }
     const media = new Media(
       peer,

@@ -26,24 +26,71 @@ import {
   validateParams,
 } from '../protocol/methods.ts';
 import { decodeRpcFrame, encodeResponse, type RpcRequest } from '../protocol/msgpackRpc.ts';
-import type { Client, Grant } from './client.ts';
+import type { Authenticator, Client, Grant } from './client.ts';
 import type { Clock } from './clock.ts';
 import type { Connection, RpcEndpoint, SignalingRequest } from './connection.ts';
-import { RpcError } from './errors.ts';
-import { RpcRateLimiter } from './limits.ts';
+import { RpcError, type RpcErrorCode } from './errors.ts';
+import { type LimitParams, RpcRateLimiter } from './limits.ts';
 import type { CoreLogger } from './logger.ts';
 import type { Peer } from './peer.ts';
-import type { Sfu } from './sfu.ts';
+
+/**
+ * What a channel needs of the server it serves (sfu.ts's `Sfu` fits): a narrow host, so that
+ * this module does not import sfu.ts, which creates the channels.
+ */
+export interface RpcHost {
+  readonly limits: Pick<LimitParams, 'incomingMessages'>;
+  readonly authenticator: Authenticator | undefined;
+  readonly maxRpcFrameSize: number;
+  readonly hangingCallMs: number | undefined;
+  readonly logRejectedCalls: boolean;
+  /** The counters of RPC outcomes (part of the server's, read by metrics). */
+  readonly counters: {
+    rpc_rejected: number;
+    rpc_queued: number;
+    rpc_overflow_disconnects: number;
+    protocol_errors: number;
+    auth_failures: Record<string, number>;
+  };
+  readonly observer: {
+    emit(event: 'rpcrejected', method: string, code: RpcErrorCode): boolean;
+    emit(
+      event: 'rpccompleted',
+      method: MethodName,
+      durationMs: number,
+      code: RpcErrorCode | undefined,
+    ): boolean;
+  };
+  join(
+    client: Client,
+    grant: Grant,
+    params: Pick<MethodParams['JoinRoom'], 'room_id' | 'user_data' | 'position'>,
+  ): Peer;
+  attachMainStream(peer: Peer): void;
+  roomStreamToken(peer: Peer): string;
+  reconnectTokenFor(peer: Peer): Promise<string>;
+  leave(peer: Peer): void;
+  disconnect(client: Client, reason: string): void;
+  /** The client authenticated: it counts towards `max_clients` (throws `server_full`). */
+  admit(client: Client): void;
+  isAuthenticated(client: Client): boolean;
+}
 
 /** What a channel needs from its server. */
 export type RpcChannelContext = {
-  sfu: Sfu;
+  sfu: RpcHost;
   clock: Clock;
   logger: CoreLogger;
 };
 
 /** One call being executed. `after` runs once the response is sent. */
-type Call = { sfu: Sfu; channel: RpcChannel; client: Client; peer: Peer | undefined; after: (() => void)[] };
+type Call = {
+  sfu: RpcHost;
+  channel: RpcChannel;
+  client: Client;
+  peer: Peer | undefined;
+  after: (() => void)[];
+};
 
 type Handler<M extends MethodName> = (call: Call, params: MethodParams[M]) => unknown;
 

@@ -431,7 +431,13 @@ export class Sfu {
     this.#peers.set(peer.id, peer);
     const timer = this.#clock.setTimeout(() => this.#streamTimedOut(peer), this.#params.roomStreamTimeoutMs);
     this.#awaitingStream.set(peer.streamId, { peer, timer });
-    room.add(peer);
+    try {
+      room.add(peer);
+    } catch (error) {
+      // The room is unchanged (Room#add); undo the server's side of the join too.
+      this.leave(peer);
+      throw error;
+    }
     this.observer.emit('peerjoined', peer);
     this.#logger.debug({ client: client.id, peer: peer.id, room: roomId, namespace }, 'peer joined');
     return peer;

@@ -17,6 +17,7 @@ import type { Client } from '../core/client.ts';
 import type { RpcErrorCode } from '../core/errors.ts';
 import type { Sfu } from '../core/sfu.ts';
 import { isMethodName, type MethodName } from '../protocol/methods.ts';
+import type { CertificateReloadStats } from '../tls/certificateReloader.ts';
 import type { SystemUsageSampler } from './metricsSystem.ts';
 
 /** Plain success/failure counts a component keeps for metrics (supervisor reports, telemetry sends). */
@@ -90,6 +91,7 @@ export class GridMetrics {
   readonly #rpcDuration: Histogram<'method'>;
   readonly #connectionDuration: Histogram;
   #supervisor: OutcomeCounts | undefined;
+  #certificates: Record<string, () => CertificateReloadStats | undefined> = {};
   #telemetry: OutcomeCounts | undefined;
   readonly #unsubscribe: (() => void)[] = [];
 
@@ -130,6 +132,11 @@ export class GridMetrics {
   /** Reads telemetry's send counts on each scrape. */
   watchTelemetry(counts: OutcomeCounts): void {
     this.#telemetry = counts;
+  }
+
+  /** Reads each TLS listener's certificate reloads on each scrape (`http`, `quic`). */
+  watchCertificates(listeners: Record<string, () => CertificateReloadStats | undefined>): void {
+    this.#certificates = listeners;
   }
 
   /** The exposition text and its content type. */
@@ -361,6 +368,31 @@ export class GridMetrics {
       ['result'],
       () => outcomes(this.#supervisor),
     );
+    const certificates = () =>
+      Object.entries(this.#certificates).flatMap(([listener, read]) => {
+        const stats = read();
+        return stats === undefined ? [] : [{ listener, stats }];
+      });
+    this.#counter(
+      'grid_tls_certificate_reloads_total',
+      'Renewed certificate/key pairs taken into service (success) or refused (refused: unparsable, key mismatch, expired; the old pair stays), by listener.',
+      ['listener', 'result'],
+      () =>
+        certificates().flatMap(({ listener, stats }): [{ listener: string; result: string }, number][] => [
+          [{ listener, result: 'success' }, stats.reloads],
+          [{ listener, result: 'refused' }, stats.refused],
+        ]),
+    );
+    const expiry: Gauge<'listener'> = new Gauge({
+      name: 'grid_tls_certificate_expiry_timestamp_seconds',
+      help: 'notAfter of the certificate in service, seconds since the epoch, by listener.',
+      labelNames: ['listener'],
+      registers: [this.registry],
+      collect: () => {
+        expiry.reset();
+        for (const { listener, stats } of certificates()) expiry.set({ listener }, stats.notAfterMs / 1000);
+      },
+    });
     this.#counter('grid_telemetry_sends_total', 'Telemetry records POSTed, by result.', ['result'], () =>
       outcomes(this.#telemetry),
     );

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { MetricsConfig } from '../config/index.ts';
-import type { Listener } from '../grid.ts';
+import type { Listener } from '../listener.ts';
 import type { GridMetrics } from './metrics.ts';
 
 export type MetricsListenerParams = {

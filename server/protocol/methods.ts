@@ -10,7 +10,7 @@
  * (newer clients may send more).
  */
 import { ProtocolError } from './errors.ts';
-import { describe } from './msgpackRpc.ts';
+import { describe, encodeMsgpack } from './msgpackRpc.ts';
 
 /** Largest `user_data` (peer or room) in bytes. */
 export const MAX_USER_DATA_SIZE = 16 * 1024;
@@ -26,6 +26,18 @@ export const MAX_ROOM_ID_LENGTH = 1024;
 export const MAX_TARGET_PEERS = 1024;
 /** Most keys in `StartMedia.properties`. */
 export const MAX_MEDIA_PROPERTIES = 64;
+/**
+ * Deepest nesting of `StartMedia.properties`, the properties map itself being level 1. Every
+ * later `Joined` and `PeerJoined` carries them 10 levels down (RoomUpdated → updates → room →
+ * peers → medias → properties), so this keeps those notifications far inside the encoder's
+ * depth limit (100) and our clients' decoding limit (64).
+ */
+export const MAX_PROPERTIES_DEPTH = 8;
+/** Largest `StartMedia.properties`, MessagePack-encoded: they are resent to every joining peer. */
+export const MAX_PROPERTIES_SIZE = 8 * 1024;
+/** Deepest and largest `WebRtcUpdate.media_map` (passed through, never interpreted). */
+export const MAX_MEDIA_MAP_DEPTH = 8;
+export const MAX_MEDIA_MAP_SIZE = 16 * 1024;
 /** Longest trickle candidate line in characters. */
 export const MAX_CANDIDATE_SIZE = 1024;
 
@@ -146,6 +158,36 @@ function position(value: unknown, path: string): Position {
     : [value[0] as number, value[1] as number, value[2] as number];
 }
 
+/**
+ * A free-form client value that the server stores and sends on (`properties`, `media_map`):
+ * only plain MessagePack types (nil, bool, number, str, bin, array, map), at most `maxDepth`
+ * levels of arrays and maps, at most `maxSize` bytes once encoded. Checked here, at the
+ * boundary, so that nothing accepted can later fail to encode for other peers.
+ */
+function plainValue(value: unknown, path: string, maxDepth: number, maxSize: number): unknown {
+  checkPlain(value, path, maxDepth, 1);
+  const size = encodeMsgpack(value).byteLength;
+  if (size > maxSize) throw new FieldError(path, `larger than ${maxSize} bytes encoded (${size})`);
+  return value;
+}
+
+function checkPlain(value: unknown, path: string, maxDepth: number, depth: number): void {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return;
+  if (typeof value === 'number' || value instanceof Uint8Array) return;
+  if (typeof value !== 'object' || value === undefined) {
+    throw new FieldError(path, `expected a MessagePack value, got ${describe(value)}`);
+  }
+  if (depth > maxDepth) throw new FieldError(path, `nested deeper than ${maxDepth} levels`);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) checkPlain(value[i], `${path}[${i}]`, maxDepth, depth + 1);
+    return;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) {
+    throw new FieldError(path, 'expected a MessagePack value, got an extension type');
+  }
+  for (const [key, item] of Object.entries(value)) checkPlain(item, `${path}.${key}`, maxDepth, depth + 1);
+}
+
 function optional<T>(value: unknown, read: (v: unknown) => T): T | undefined {
   return value === undefined || value === null ? undefined : read(value);
 }
@@ -175,7 +217,11 @@ const validators: { [M in MethodName]: (params: unknown) => MethodParams[M] } = 
       case 'Sdp': {
         if (f.type !== 'Offer' && f.type !== 'Answer')
           throw new FieldError('type', 'expected "Offer" or "Answer"');
-        return { kind: 'Sdp', type: f.type, sdp: string(f.sdp, 'sdp', MAX_SDP_SIZE), media_map: f.media_map };
+        const mediaMap =
+          f.media_map === undefined
+            ? undefined
+            : plainValue(f.media_map, 'media_map', MAX_MEDIA_MAP_DEPTH, MAX_MEDIA_MAP_SIZE);
+        return { kind: 'Sdp', type: f.type, sdp: string(f.sdp, 'sdp', MAX_SDP_SIZE), media_map: mediaMap };
       }
       case 'Trickle': {
         const update: WebRtcUpdate = {
@@ -217,6 +263,7 @@ const validators: { [M in MethodName]: (params: unknown) => MethodParams[M] } = 
     if (Object.keys(properties).length > MAX_MEDIA_PROPERTIES) {
       throw new FieldError('properties', `more than ${MAX_MEDIA_PROPERTIES} keys`);
     }
+    plainValue(properties, 'properties', MAX_PROPERTIES_DEPTH, MAX_PROPERTIES_SIZE);
     return { media_id: mediaId, properties };
   },
   StopMedia: (p) => ({ media_id: uint(map(p, '').media_id, 'media_id', U16) }),

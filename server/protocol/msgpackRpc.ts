@@ -12,7 +12,8 @@
  * (0 is the positive fixint 0x00, 2^32-1 is uint32 0xce, never 0xcf), integers are never
  * written as floats, `Uint8Array` becomes bin, and `undefined` map values are dropped.
  */
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import { Encoder } from '@msgpack/msgpack';
+import { CLIENT_MSGPACK_LIMITS, decodeBoundedMsgpack, type MsgpackLimits } from './boundedMsgpack.ts';
 import { ProtocolError } from './errors.ts';
 
 /** Default largest RPC frame a client may send (bytes). */
@@ -46,25 +47,17 @@ export type RpcFrame = RpcRequest | RpcResponse | RpcNotification;
 // become 0xcf: the callers keep ids below 2^32 (see assertWireSafe in tests).
 const encoder = new Encoder({ ignoreUndefined: true });
 
-// Strings, bins, arrays and maps can never be longer than the frame, so the frame size check
-// bounds the decoder's allocations; the decoder walks nesting with its own stack (no recursion).
-const decoder = new Decoder();
-
 /** One MessagePack value → bytes (a fresh copy the caller may keep). */
 export function encodeMsgpack(value: unknown): Uint8Array {
   return encoder.encode(value);
 }
 
-/** Bytes → exactly one MessagePack value, or a ProtocolError. Never throws. */
-export function decodeMsgpack(bytes: Uint8Array): unknown {
-  try {
-    return decoder.decode(bytes);
-  } catch (error) {
-    return new ProtocolError(
-      'malformed_msgpack',
-      `malformed MessagePack: ${(error as Error)?.message ?? error}`,
-    );
-  }
+/**
+ * Bytes → exactly one MessagePack value, or a ProtocolError. Never throws. Bounded: declared
+ * counts, nesting and lengths are checked before anything is allocated (boundedMsgpack.ts).
+ */
+export function decodeMsgpack(bytes: Uint8Array, limits: MsgpackLimits = CLIENT_MSGPACK_LIMITS): unknown {
+  return decodeBoundedMsgpack(bytes, limits);
 }
 
 export function encodeRequest(msgid: number, method: string, params: unknown): Uint8Array {
@@ -86,11 +79,14 @@ function isMsgid(value: unknown): value is number {
 
 /**
  * Untrusted bytes → a typed frame, or a ProtocolError saying what is wrong. Never throws.
- * `maxSize` bounds the frame before any decoding happens.
+ * `maxSize` bounds the frame before any decoding happens; `limits` bound what decoding may
+ * build (the defaults are what a server accepts from a client; our own clients pass
+ * SERVER_MSGPACK_LIMITS for what they read from a server).
  */
 export function decodeRpcFrame(
   bytes: Uint8Array,
   maxSize = DEFAULT_MAX_RPC_FRAME_SIZE,
+  limits: MsgpackLimits = CLIENT_MSGPACK_LIMITS,
 ): RpcFrame | ProtocolError {
   if (bytes.byteLength > maxSize) {
     return new ProtocolError(
@@ -98,7 +94,7 @@ export function decodeRpcFrame(
       `RPC frame of ${bytes.byteLength} bytes exceeds the ${maxSize} byte limit`,
     );
   }
-  const value = decodeMsgpack(bytes);
+  const value = decodeMsgpack(bytes, limits);
   if (value instanceof ProtocolError) return value;
   if (!Array.isArray(value)) {
     return new ProtocolError('not_an_array', 'RPC frame is not a MessagePack array');

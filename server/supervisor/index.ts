@@ -2,15 +2,7 @@
  * `server/supervisor`: the client side of the supervisor (gateway) protocol, ODIN-PROTOCOL.md
  * section 5; behaviour documented in docs/operations.md.
  */
-export { SupervisorError, type SupervisorErrorCode } from './errors.ts';
-export {
-  awaitSupervisedConfig,
-  fetchSupervisedConfig,
-  gridConfigAnswerSource,
-  publicEndpointFor,
-} from './gridConfig.ts';
-export { JsonRpcClient, type JsonRpcClientParams, splitUrlCredentials } from './jsonRpcClient.ts';
-export { computeLoad, type LoadInputs } from './load.ts';
+
 export {
   type DurationWire,
   durationFromMs,
@@ -22,7 +14,10 @@ export {
   type RoomReport,
   type SupervisorTask,
   TaskParseError,
-} from './protocol.ts';
+} from '../../shared/gateway/protocol.ts';
+export { SupervisorError, type SupervisorErrorCode } from './errors.ts';
+export { JsonRpcClient, type JsonRpcClientParams, splitUrlCredentials } from './jsonRpcClient.ts';
+export { computeLoad, type LoadInputs } from './load.ts';
 export {
   MAX_REPORT_BACKOFF_MS,
   type ReportSource,
@@ -30,4 +25,11 @@ export {
   SupervisorReporter,
   type SupervisorReporterParams,
 } from './reporter.ts';
+export {
+  awaitSupervisedConfig,
+  fetchSupervisedConfig,
+  gridConfigAnswerSource,
+  publicEndpointFor,
+  reportedVersion,
+} from './supervisedConfig.ts';
 export { executeTask, type TaskTarget } from './tasks.ts';

@@ -3,7 +3,10 @@
  * internal API expects it (ODIN-PROTOCOL.md section 5). Credentials in the URL
  * (`http://user:password@host/internal`) become an HTTP Basic `Authorization` header
  * (RFC 7617) and are stripped from the request URL; they never appear in an error message.
+ * Or a bearer token (RFC 6750) read from `tokenFile` before every call: the operator gives each
+ * pod a projected ServiceAccount token, which the kubelet rotates in place.
  */
+import { readFile } from 'node:fs/promises';
 import { redactUrl } from '../config/index.ts';
 import { SupervisorError } from './errors.ts';
 
@@ -11,7 +14,12 @@ export type JsonRpcClientParams = {
   url: string;
   /** Time limit of one call, ms. */
   timeoutMs: number;
+  /** File holding a bearer token (`[supervisor] token_file`), read for each call. */
+  tokenFile?: string;
 };
+
+/** A token file larger than this is not a token (a ServiceAccount token is about 1 KiB). */
+const MAX_TOKEN_BYTES = 16 * 1024;
 
 /**
  * `http://user:password@host/x` → the URL without credentials and the HTTP Basic header value
@@ -36,6 +44,7 @@ export class JsonRpcClient {
   readonly #authorization: string | undefined;
   readonly #shownUrl: string;
   readonly #timeoutMs: number;
+  readonly #tokenFile: string | undefined;
   #nextId = 1;
 
   constructor(params: JsonRpcClientParams) {
@@ -44,6 +53,30 @@ export class JsonRpcClient {
     this.#authorization = authorization;
     this.#shownUrl = redactUrl(params.url);
     this.#timeoutMs = params.timeoutMs;
+    this.#tokenFile = params.tokenFile;
+  }
+
+  /** `Bearer <token file>` (read now: it rotates), else the URL's Basic credentials. */
+  async #authorizationHeader(where: string): Promise<string | undefined> {
+    if (this.#tokenFile === undefined) return this.#authorization;
+    let token: string;
+    try {
+      const bytes = await readFile(this.#tokenFile);
+      if (bytes.length > MAX_TOKEN_BYTES) throw new Error(`larger than ${MAX_TOKEN_BYTES} bytes`);
+      token = bytes.toString('utf8').trim();
+    } catch (error) {
+      // 'network': retried like an unreachable supervisor (the kubelet may not have written it yet).
+      throw new SupervisorError(
+        'network',
+        `${where}: cannot read the token file ${JSON.stringify(this.#tokenFile)}: ${(error as Error).message}`,
+      );
+    }
+    if (!/^[\x21-\x7e]+$/.test(token))
+      throw new SupervisorError(
+        'network',
+        `${where}: the token file ${JSON.stringify(this.#tokenFile)} holds no token (empty or not printable ASCII)`,
+      );
+    return `Bearer ${token}`;
   }
 
   /** The URL as logs may show it (password redacted). */
@@ -59,7 +92,8 @@ export class JsonRpcClient {
       'content-type': 'application/json',
       accept: 'application/json',
     };
-    if (this.#authorization !== undefined) headers.authorization = this.#authorization;
+    const authorization = await this.#authorizationHeader(where);
+    if (authorization !== undefined) headers.authorization = authorization;
     let response: Response;
     try {
       response = await fetch(this.#endpoint, {
@@ -78,7 +112,12 @@ export class JsonRpcClient {
     }
     const text = await response.text().catch(() => '');
     if (response.status !== 200) {
-      const hint = response.status === 401 ? ' (check the credentials in [supervisor] url)' : '';
+      const hint =
+        response.status === 401
+          ? this.#tokenFile === undefined
+            ? ' (check the credentials in [supervisor] url)'
+            : ' (check the token in [supervisor] token_file)'
+          : '';
       throw new SupervisorError('http', `${where}: HTTP ${response.status}${hint}: ${text.slice(0, 200)}`);
     }
     let body: unknown;

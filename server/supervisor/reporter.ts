@@ -2,7 +2,8 @@
  * `sfu.Report` every `[supervisor] report_interval` (ODIN-PROTOCOL.md section 5): load, clients
  * and every room; the answer's tasks are executed on the core (tasks.ts).
  *
- * - First report: `report_interval` after start (a warm-up cycle), or at once with `no_warmup`.
+ * - First report: at once, or `report_interval` after start (one warm-up cycle) with
+ *   `no_warmup = true` (the ODIN docs: "When true, the server waits for one report cycle").
  * - While draining the load is 1, and `reportNow()` (called when draining starts) tells the
  *   supervisor at once instead of at the next cycle.
  * - Supervisor down: the server keeps serving. After the n-th failure in a row the next attempt
@@ -13,12 +14,12 @@
  *   (`grid.shutdown('supervisor-gone')`).
  */
 import type { Logger } from 'pino';
+import { durationFromMs, parseReportResult, type ReportParams } from '../../shared/gateway/protocol.ts';
 import type { SupervisorConfig } from '../config/index.ts';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.ts';
 import type { Room } from '../core/room.ts';
 import type { OutcomeCounts } from '../observability/metrics.ts';
 import type { JsonRpcClient } from './jsonRpcClient.ts';
-import { durationFromMs, parseReportResult, type ReportParams } from './protocol.ts';
 import { executeTask, type TaskTarget } from './tasks.ts';
 
 /** The original server stops after this long without a successful report. */
@@ -79,7 +80,7 @@ export class SupervisorReporter {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#schedule(this.#params.config.no_warmup ? 0 : this.#params.config.report_interval);
+    this.#schedule(this.#params.config.no_warmup ? this.#params.config.report_interval : 0);
   }
 
   stop(): void {

@@ -9,8 +9,9 @@
  * - `RoomSendMessage`: `MessageReceived` from sender peer id 0 (the server) to every peer of
  *   `user_id` in the room (every peer when `user_id` is empty).
  */
+
+import type { SupervisorTask } from '../../shared/gateway/protocol.ts';
 import type { Sfu } from '../core/sfu.ts';
-import type { SupervisorTask } from './protocol.ts';
 
 /** What the tasks need of the core (server/core/sfu.ts fits). */
 export type TaskTarget = Pick<Sfu, 'closeRoom' | 'updateRoomUserData' | 'banUser' | 'sendRoomMessage'>;

@@ -2,7 +2,9 @@
 export {
   TELEMETRY_SCHEMA,
   Telemetry,
+  type TelemetryLicense,
   type TelemetryParams,
   type TelemetryRecord,
   type TelemetryUsage,
+  telemetryLicense,
 } from './telemetry.ts';

@@ -2,19 +2,21 @@
  * Licence and usage telemetry: one JSON record POSTed to `[telemetry] address` every
  * `interval` (the first right after start). Credentials in the address become HTTP Basic auth.
  * A send fails on a network error, a timeout (the interval, at most 10 s) or a non-2xx status.
- * After `max_consecutive_failures` failures in a row the server logs an error and drains and
- * stops with exit code 1 (`grid.shutdown('telemetry-failed')`): a licensed server that cannot
- * account for its use does not keep running unaccounted. The payload is documented in
+ * With `max_consecutive_failures` set, that many failures in a row make the server log an error
+ * and drain and stop with exit code 1 (`grid.shutdown('telemetry-failed')`): a licensed server
+ * that cannot account for its use does not keep running unaccounted. Unset, failures are only
+ * logged and counted (the ODIN docs: "When set, ..."). The record's `license` object holds
+ * exactly the `[license]` fields `[telemetry] data` lists. The payload is documented in
  * docs/operations.md ("Telemetry").
  */
 import type { Logger } from 'pino';
-import { redactUrl, type TelemetryConfig } from '../config/index.ts';
+import type { LicenseFields } from '../../shared/license/format.ts';
+import { redactUrl, type TelemetryConfig, type TelemetryLicenseField } from '../config/index.ts';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.ts';
-import type { LicenseFields } from '../license/format.ts';
 import type { OutcomeCounts } from '../observability/metrics.ts';
 import { splitUrlCredentials } from '../supervisor/jsonRpcClient.ts';
 
-export const TELEMETRY_SCHEMA = 'odin-grid-telemetry-v1';
+export const TELEMETRY_SCHEMA = 'odin-grid-telemetry-v2';
 const MAX_SEND_TIMEOUT_MS = 10_000;
 
 export type TelemetryUsage = {
@@ -36,16 +38,43 @@ export type TelemetryRecord = {
   uptime_seconds: number;
   /** Sequence number of this record since start, from 1. */
   sequence: number;
-  license: {
-    licensee: string | null;
-    issuer: string | null;
-    serial_number: string | null;
-    valid_until: string;
-  } | null;
+  /** The `[telemetry] data` fields of the licence (null when the server runs unlicensed). */
+  license: TelemetryLicense | null;
   usage: TelemetryUsage;
-  /** `[telemetry] data`, as configured. */
-  data: Record<string, string | number | boolean>;
 };
+
+/** Each `[telemetry] data` name and the record field it fills; absent licence fields are null. */
+export type TelemetryLicense = {
+  valid_until?: string | null;
+  licensee?: string | null;
+  serial_number?: string | null;
+  issuer?: string | null;
+};
+
+/** The licence fields `data` lists, in the record's spelling. */
+export function telemetryLicense(
+  license: LicenseFields,
+  data: readonly TelemetryLicenseField[],
+): TelemetryLicense {
+  const out: TelemetryLicense = {};
+  for (const field of data) {
+    switch (field) {
+      case 'LicenseValidUntil':
+        out.valid_until = license.validUntil?.toISOString() ?? null;
+        break;
+      case 'LicenseLicensee':
+        out.licensee = license.licensee ?? null;
+        break;
+      case 'LicenseSerialNumber':
+        out.serial_number = license.serialNumber ?? null;
+        break;
+      case 'LicenseIssuer':
+        out.issuer = license.issuer ?? null;
+        break;
+    }
+  }
+  return out;
+}
 
 export type TelemetryParams = {
   config: TelemetryConfig;
@@ -115,17 +144,8 @@ export class Telemetry {
       timestamp: new Date(this.#wallClock()).toISOString(),
       uptime_seconds: Math.floor((this.#clock.now() - this.#startedAt) / 1000),
       sequence: this.#sequence + 1,
-      license:
-        license === null
-          ? null
-          : {
-              licensee: license.licensee ?? null,
-              issuer: license.issuer ?? null,
-              serial_number: license.serialNumber ?? null,
-              valid_until: license.validUntil.toISOString(),
-            },
+      license: license === null ? null : telemetryLicense(license, config.data),
       usage: usage(),
-      data: { ...config.data },
     };
   }
 
@@ -165,7 +185,7 @@ export class Telemetry {
       { address: this.#shownUrl, reason: failure, failures: this.#failuresInRow, max },
       'telemetry: sending a record failed',
     );
-    if (this.#failuresInRow >= max && !this.#failed) {
+    if (max !== undefined && this.#failuresInRow >= max && !this.#failed) {
       this.#failed = true;
       logger.error(
         { address: this.#shownUrl, failures: this.#failuresInRow },

@@ -9,7 +9,7 @@ import {
   generateAccessKey,
   jwkToTomlSection,
   publicJwk,
-} from '../../server/auth/index.ts';
+} from '../../shared/auth/index.ts';
 import { vectors } from './vectors.ts';
 
 const readme = vectors.access_keys.find((v) => v.jwk?.kid === 'Afkwfu4BVHDh')!;

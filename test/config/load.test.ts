@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   ConfigError,
   defaultAuthorizationConfig,
@@ -24,11 +24,7 @@ test('a minimal config gets every default', () => {
   assert.equal(config.limit.peer.concurrent_streams, 0);
   assert.equal(config.limit.max_clients, undefined, 'absent = unlimited');
   assert.equal(config.limit.network.incoming_media_packets, undefined, 'absent = unlimited');
-  assert.deepEqual(config.internal, {
-    log_hanging_api_calls: false,
-    log_rejected_api_calls: false,
-    bundle_events: false,
-  });
+  assert.deepEqual(config.internal, { log_rejected_api_calls: false }, 'no hang warnings, no bundling');
   assert.deepEqual(config.log.terminal, { format: 'text', filters: [] });
   assert.deepEqual(config.shutdown, { grace_period: 30000 });
 });
@@ -181,4 +177,66 @@ test('webrtc_enforce_tcp = true is refused at load with the reason, false is acc
       ),
   );
   assert.doesNotThrow(() => parseConfigText(text.replace('true', 'false'), { source: 'tcp.toml' }));
+});
+
+describe('keys read as the ODIN docs word them', () => {
+  test('[supervisor] version is a number (a string is accepted too); anything else is refused', () => {
+    const supervised = (value: string) => `${MINIMAL}[supervisor]\nurl = "http://g/"\nversion = ${value}\n`;
+    assert.equal(load(supervised('123456')).supervisor?.version, 123456);
+    assert.equal(load(supervised('"2024.1"')).supervisor?.version, '2024.1');
+    assert.deepEqual(
+      problemsOf(supervised('true')).map((p) => `${p.path}: ${p.message}`),
+      ['supervisor.version: expected an integer or a string, got true'],
+    );
+    const fromEnv = load(`${MINIMAL}[supervisor]\nurl = "http://g/"\n`, { GRID_SUPERVISOR_VERSION: '42' });
+    assert.equal(fromEnv.supervisor?.version, 42, 'a number from the environment stays a number');
+  });
+
+  test('[telemetry] data lists [license] fields; absent means all four', () => {
+    const telemetry = (extra: string) => `${MINIMAL}[telemetry]\naddress = "http://t/"\n${extra}`;
+    assert.deepEqual(load(telemetry('')).telemetry?.data, [
+      'LicenseValidUntil',
+      'LicenseLicensee',
+      'LicenseSerialNumber',
+      'LicenseIssuer',
+    ]);
+    assert.deepEqual(load(telemetry('data = []\n')).telemetry?.data, []);
+    assert.equal(load(telemetry('')).telemetry?.max_consecutive_failures, undefined, 'absent: never stop');
+    const problems = problemsOf(telemetry('data = ["LicenseIssuer", "LicenseLicense", "LicenseIssuer"]\n'));
+    assert.deepEqual(
+      problems.map((p) => `${p.path}: ${p.message}`),
+      [
+        'telemetry.data[1]: must be one of "LicenseValidUntil", "LicenseLicensee", "LicenseSerialNumber", "LicenseIssuer" (got "LicenseLicense")',
+        'telemetry.data[2]: "LicenseIssuer" is listed twice',
+      ],
+    );
+    assert.equal(problems[0]?.hint, 'did you mean "LicenseLicensee"?');
+    assert.match(
+      problemsOf(telemetry('data = { deployment = "eu" }\n'))[0]?.message ?? '',
+      /expected an array, got a table/,
+    );
+  });
+
+  test('[internal] log_hanging_api_calls is a threshold in ms; bundle_events is accepted as ms or a switch', () => {
+    const internal = (body: string) => `${MINIMAL}[internal]\n${body}`;
+    assert.equal(load(internal('log_hanging_api_calls = 1_000 # ms\n')).internal.log_hanging_api_calls, 1000);
+    assert.match(
+      problemsOf(internal('log_hanging_api_calls = true\n'))[0]?.message ?? '',
+      /expected an integer \(milliseconds\), got true/,
+    );
+    assert.equal(load(internal('bundle_events = 20 # ms\n')).internal.bundle_events, 20);
+    assert.equal(load(internal('bundle_events = true\n')).internal.bundle_events, true);
+    assert.equal(load(internal(''), { GRID_INTERNAL_BUNDLE_EVENTS: 'true' }).internal.bundle_events, true);
+  });
+
+  test('public_address is required without a supervisor, and may be left to one', () => {
+    const problems = problemsOf('[quic]\n');
+    assert.deepEqual(
+      problems.map((p) => `${p.path}: ${p.message}`),
+      ['public_address: missing required key'],
+    );
+    assert.match(problems[0]?.hint ?? '', /GRID_PUBLIC_ADDRESS/);
+    assert.equal(load('[supervisor]\nurl = "http://g/"\n').public_address, undefined);
+    assert.equal(load('[quic]\n', { GRID_PUBLIC_ADDRESS: 'a.example' }).public_address, 'a.example');
+  });
 });

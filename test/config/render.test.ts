@@ -6,6 +6,7 @@ import { load, MINIMAL, README_KEY } from './helpers.ts';
 const FULL = `${MINIMAL}
 [supervisor]
 url = "http://grid:s3cret@gateway:7000/internal"
+version = 123456
 
 [[authorization.keys]]
 kid = "${README_KEY.kid}"
@@ -26,7 +27,10 @@ max_clients = 10
 incoming_media_packets = { rate = 100, capacity = 200 }
 [telemetry]
 address = "https://user:pw@telemetry.example/v1?x=1"
-data = { deployment = "eu-1", replicas = 3, canary = false }
+data = ["LicenseIssuer", "LicenseValidUntil"]
+[internal]
+log_hanging_api_calls = 1_000
+bundle_events = 20
 [log.terminal]
 verbosity = 2
 filters = ["werift=warn"]

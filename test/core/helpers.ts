@@ -9,6 +9,7 @@ import type { Clock, TimerHandle } from '../../server/core/clock.ts';
 import type { Connection, RpcEndpoint, SignalingRequest } from '../../server/core/connection.ts';
 import type { CoreLogger } from '../../server/core/logger.ts';
 import { Sfu, type SfuParams } from '../../server/core/sfu.ts';
+import { SERVER_MSGPACK_LIMITS } from '../../server/protocol/boundedMsgpack.ts';
 import { decodeMsgpack, encodeRequest } from '../../server/protocol/msgpackRpc.ts';
 
 export class FakeClock implements Clock {
@@ -64,7 +65,8 @@ export class FakeConnection implements Connection {
   }
 
   sendRpc(bytes: Uint8Array): void {
-    const value = decodeMsgpack(bytes);
+    // What a client reads from a server: deeper than what a server accepts from a client.
+    const value = decodeMsgpack(bytes, SERVER_MSGPACK_LIMITS);
     if (!Array.isArray(value)) throw new Error('server sent a non-array frame');
     this.frames.push(value);
   }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Media } from '../../server/core/media.ts';
 import { encodeVoicePacket } from '../../server/protocol/voicePacket.ts';
-import { Harness } from './helpers.ts';
+import { bytes, Harness } from './helpers.ts';
 
 describe('medias', () => {
   test('StartMedia sends MediaStarted to the peers in range; StopMedia sends MediaStopped', () => {
@@ -137,5 +138,51 @@ describe('pause and resume', () => {
       String(alice.call('PauseMedia', { media_id: 4242 }).error),
       /PauseMedia: no media 4242 in this room/,
     );
+  });
+
+  test('properties that cannot be encoded change nothing: the media is not started and later joins work', () => {
+    const h = new Harness();
+    const alice = h.join('alice');
+    const bob = h.join('bob');
+    // Past the boundary check (a caller inside the server): deeper than the encoder allows.
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 150; i++) deep = { a: deep };
+    const room = h.sfu.getRoom('', 'lobby')!;
+    const peer = room.peers.get(alice.peerId)!;
+    bob.stream.clear();
+    assert.throws(
+      () => room.startMedia(peer, alice.mediaIds[0]!, deep),
+      /StartMedia\.properties: cannot be sent to other peers/,
+    );
+    assert.equal(peer.medias.size, 0);
+    assert.equal(room.mediaById.size, 0);
+    assert.deepEqual(bob.stream.notifications(), [], 'nobody was told');
+    const carol = h.join('carol');
+    assert.equal((carol.joined.room as { peers: unknown[] }).peers.length, 2);
+    assert.equal(alice.startMedia(), alice.mediaIds[0]);
+  });
+
+  test('a Joined that cannot be encoded leaves the room as it was: no half-joined peer', () => {
+    const h = new Harness();
+    const alice = h.join('alice');
+    const bob = h.join('bob');
+    // A media whose properties bypassed every check (a bug elsewhere): Joined cannot be built.
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 150; i++) deep = { a: deep };
+    const room = h.sfu.getRoom('', 'lobby')!;
+    const peer = room.peers.get(alice.peerId)!;
+    peer.medias.set(alice.mediaIds[0]!, new Media(peer, alice.mediaIds[0]!, deep, undefined, 0));
+    bob.stream.clear();
+    const carol = h.client({ userId: 'carol', roomIds: ['lobby'], namespace: '', customerId: 'c' });
+    assert.match(
+      String(carol.call('JoinRoom', { room_id: 'lobby', user_data: bytes('c'), position: [0, 0] }).error),
+      /internal server error/,
+    );
+    assert.deepEqual([...room.peers.keys()], [alice.peerId, bob.peerId]);
+    assert.equal(h.sfu.peerCount, 2);
+    assert.equal(carol.client.peers.size, 0);
+    assert.deepEqual(bob.stream.notifications(), [], 'nobody was told of a peer that never joined');
+    peer.medias.clear();
+    assert.equal((h.joinWith(carol, 'lobby').joined.room as { peers: unknown[] }).peers.length, 2);
   });
 });

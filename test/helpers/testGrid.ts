@@ -12,7 +12,7 @@
  * limit without restating the `[http]` section. `close()` shuts the grid down at once, closes
  * every client the helper made and removes the temp dir: no socket or timer is left behind.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -20,13 +20,16 @@ import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { OdinClient, type OdinClientOptions } from '../../client/odinClient.ts';
 import { RpcSocket } from '../../client/rpcSocket.ts';
 import { assembleGrid } from '../../server/assembly.ts';
-import { accessKeyToJwk, generateAccessKey, signToken, type TokenAudience } from '../../server/auth/index.ts';
 import { parseConfigText } from '../../server/config/index.ts';
 import type { Sfu } from '../../server/core/sfu.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { Grid } from '../../server/grid.ts';
+import type { Listener } from '../../server/listener.ts';
 import { createLogger } from '../../server/observability/log.ts';
+import { QuicListener } from '../../server/transports/quic/quicListener.ts';
 import { WebListener } from '../../server/transports/web/webListener.ts';
+import { accessKeyToJwk, generateAccessKey, signToken, type TokenAudience } from '../../shared/auth/index.ts';
+import { writeAtomically } from './atomicWriter.ts';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -35,6 +38,8 @@ export type TestGridOptions = {
   toml?: string;
   /** How often a draining grid checks whether its rooms are empty, ms. Default 10. */
   drainPollMs?: number;
+  /** `[quic]` (from `toml`) serves the same certificate files as `[http]`. Default false. */
+  quicTls?: boolean;
 };
 
 export type TokenOptions = {
@@ -75,14 +80,20 @@ export type TestGrid = {
   address: string;
   /** `https://127.0.0.1:<port>/`: the gateway Connect endpoint. */
   gatewayUrl: string;
-  /** The server certificate (PEM), to trust. */
+  /** The server certificate (PEM) at start, to trust. */
   ca: string;
+  /** Directory of `tls.crt`/`tls.key`, laid out as a mounted Secret (helpers/atomicWriter.ts). */
+  tlsDir: string;
   accessKey: string;
   /** A token for `room` (or a list of rooms) and `user`, signed with the grid's access key. */
   token(room: string | string[], user: string, options?: TokenOptions): Promise<string>;
   sfu: Sfu;
   grid: Grid;
   webListener: WebListener;
+  /** The [quic] listener, when the config has one. */
+  quicListener: QuicListener | undefined;
+  /** Every listener of the grid (`[metrics]`, `[http]`, `[quic]` as configured). */
+  listeners: readonly Listener[];
   logs: RecordedLogs;
   /** An authenticated OdinClient (voice off unless asked), closed by `close()`. */
   connect(user: string, rooms: string | string[], options?: OdinClientOptions): Promise<OdinClient>;
@@ -111,10 +122,14 @@ function mergeTables(base: Table, over: Table): Table {
 export async function startTestGrid(options: TestGridOptions = {}): Promise<TestGrid> {
   const dir = await mkdtemp(join(tmpdir(), 'odin-grid-test-'));
   const certificate = await createDevCertificate([LOOPBACK, 'localhost']);
-  const certificateFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
-  await writeFile(certificateFile, certificate.certificatePem);
-  await writeFile(keyFile, certificate.privateKeyPem, { mode: 0o600 });
+  // As Kubernetes mounts a TLS Secret: tls.crt -> ..data/tls.crt, ..data -> a timestamped dir.
+  const tlsDir = join(dir, 'tls');
+  const certificateFile = join(tlsDir, 'tls.crt');
+  const keyFile = join(tlsDir, 'tls.key');
+  await writeAtomically(tlsDir, {
+    'tls.crt': certificate.certificatePem,
+    'tls.key': certificate.privateKeyPem,
+  });
   const accessKey = generateAccessKey();
   const base: Table = {
     public_address: LOOPBACK,
@@ -128,7 +143,11 @@ export async function startTestGrid(options: TestGridOptions = {}): Promise<Test
     },
     log: { terminal: { format: 'json', verbosity: 1 } },
   };
-  const text = stringifyToml(mergeTables(base, parseToml(options.toml ?? '') as Table));
+  const merged = mergeTables(base, parseToml(options.toml ?? '') as Table);
+  if (options.quicTls && isTable(merged.quic)) {
+    merged.quic = { ...merged.quic, certificate_file: certificateFile, privatekey_file: keyFile };
+  }
+  const text = stringifyToml(merged);
   const config = parseConfigText(text, { source: 'testGrid.toml', checkFiles: true });
   const logs = new RecordedLogs();
   const logger = createLogger({ verbosity: 1, format: 'json', filters: [], destination: logs.stream });
@@ -158,11 +177,14 @@ export async function startTestGrid(options: TestGridOptions = {}): Promise<Test
     address,
     gatewayUrl: `https://${address}/`,
     ca,
+    tlsDir,
     accessKey,
     token,
     sfu,
     grid,
     webListener,
+    quicListener: listeners.find((listener) => listener instanceof QuicListener),
+    listeners,
     logs,
     async connect(user, rooms, clientOptions = {}) {
       const client = await OdinClient.connect(address, await token(rooms, user), {

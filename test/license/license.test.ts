@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../server/auth/index.ts';
+import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../shared/auth/index.ts';
 import {
   canonicalLicenseBytes,
   LicenseError,
@@ -13,15 +13,16 @@ import {
   parseLicenseToml,
   signLicense,
   verifyLicense,
-} from '../../server/license/index.ts';
+} from '../../shared/license/index.ts';
 
 const issuerKey = generateAccessKey();
 const trusted = [publicJwk(accessKeyToJwk(issuerKey))];
+const validUntil = new Date('2031-06-30T12:00:00Z');
 const fields: LicenseFields = {
   issuer: 'ODIN Grid test issuer',
   licensee: 'Example Games "Studio" ✓',
   serialNumber: 'EG-0001',
-  validUntil: new Date('2031-06-30T12:00:00Z'),
+  validUntil,
 };
 const now = Date.UTC(2030, 0, 1);
 
@@ -48,6 +49,13 @@ describe('the canonical encoding (odin-grid-license-v1)', () => {
     assert.equal(
       new TextDecoder().decode(bytes),
       '["odin-grid-license-v1","I","L \\"q\\"","S-1","2027-01-01T00:00:00.000Z"]',
+    );
+  });
+
+  test('writes an absent valid_until as null', () => {
+    assert.equal(
+      new TextDecoder().decode(canonicalLicenseBytes({ licensee: 'L' })),
+      '["odin-grid-license-v1",null,"L",null,null]',
     );
   });
 
@@ -80,8 +88,8 @@ describe('signing and verifying a licence', () => {
     assert.equal(verified.issuer, fields.issuer);
     assert.equal(verified.licensee, fields.licensee);
     assert.equal(verified.serialNumber, 'EG-0001');
-    assert.equal(verified.validUntil.toISOString(), '2031-06-30T12:00:00.000Z');
-    assert.equal(verified.msUntilExpiry, fields.validUntil.getTime() - now);
+    assert.equal(verified.validUntil?.toISOString(), '2031-06-30T12:00:00.000Z');
+    assert.equal(verified.msUntilExpiry, validUntil.getTime() - now);
     assert.equal(verified.keyId, trusted[0]!.kid);
   });
 
@@ -96,8 +104,21 @@ describe('signing and verifying a licence', () => {
     assert.equal(signLicense(fields, accessKeyToJwk(issuerKey)), signLicense(fields, issuerKey));
   });
 
-  test('only valid_until and signature are required', () => {
-    assert.equal(verify(signLicense({ validUntil: fields.validUntil }, issuerKey)).licensee, undefined);
+  test('only signature is required: without valid_until the licence never expires', () => {
+    assert.equal(verify(signLicense({ validUntil }, issuerKey)).licensee, undefined);
+    const text = signLicense({ licensee: 'L' }, issuerKey);
+    assert.doesNotMatch(text, /valid_until/);
+    const verified = verifyLicense(parseLicenseToml(text, 'l.toml'), trusted, Date.UTC(2999, 0, 1));
+    assert.equal(verified.validUntil, undefined);
+    assert.equal(verified.msUntilExpiry, undefined);
+  });
+
+  test('the signature covers valid_until: adding one to a licence without it is refused', () => {
+    const text = signLicense({ licensee: 'L' }, issuerKey).replace(
+      '[license]',
+      '[license]\nvalid_until = 2040-01-01T00:00:00Z',
+    );
+    assert.throws(() => verify(text), refusal('bad_signature'));
   });
 
   test('a hand-written valid_until with an offset verifies against the same instant', () => {
@@ -105,7 +126,7 @@ describe('signing and verifying a licence', () => {
       '2031-06-30T12:00:00.000Z',
       '2031-06-30T14:00:00+02:00',
     );
-    assert.equal(verify(text).validUntil.getTime(), fields.validUntil.getTime());
+    assert.equal(verify(text).validUntil?.getTime(), validUntil.getTime());
   });
 
   test('now may be given as a Date', () => {
@@ -114,7 +135,7 @@ describe('signing and verifying a licence', () => {
       trusted,
       new Date(now),
     );
-    assert.equal(verified.msUntilExpiry, fields.validUntil.getTime() - now);
+    assert.equal(verified.msUntilExpiry, validUntil.getTime() - now);
   });
 
   test('one of several trusted keys is picked by kid', () => {
@@ -161,10 +182,10 @@ describe('refusing a licence', () => {
   test('a licence past valid_until is refused with expired', () => {
     const text = signLicense(fields, issuerKey);
     assert.throws(
-      () => verify(text, trusted, fields.validUntil.getTime()),
+      () => verify(text, trusted, validUntil.getTime()),
       refusal('expired', /EG-0001.*2031-06-30/),
     );
-    assert.throws(() => verify(text, trusted, fields.validUntil.getTime() + 1), refusal('expired'));
+    assert.throws(() => verify(text, trusted, validUntil.getTime() + 1), refusal('expired'));
   });
 
   test('a licence both expired and tampered reports the tampering', () => {
@@ -186,7 +207,11 @@ describe('refusing a licence', () => {
       /:3: .*offset/,
     ],
     ['a date-only valid_until', '[license]\nsignature = "x"\nvalid_until = 2031-01-01\n', /offset/],
-    ['no valid_until', '[license]\nsignature = "x"\n', /no valid_until/],
+    [
+      'a valid_until without offset',
+      '[license]\nsignature = "x"\nvalid_until = 2031-01-01T00:00:00\n',
+      /:3: .*date-time with an offset/,
+    ],
     [
       'a numeric serial_number',
       '[license]\nsignature = "x"\nserial_number = 7\nvalid_until = 2031-01-01T00:00:00Z\n',

@@ -137,3 +137,28 @@ test('without reports (external supervisor) a drained pod is removable at once',
   });
   assert.deepEqual(plan, { draining: ['b'], removable: ['b'], deploymentReplicas: 2 });
 });
+
+test('a draining Ready server that never reports is removable after the silence timeout', () => {
+  const pod = (name: string, silentForMs?: number): PodView => ({
+    name,
+    ready: true,
+    createdAt: 0,
+    draining: true,
+    markedRemovable: false,
+    ...(silentForMs !== undefined ? { silentForMs } : {}),
+  });
+  const plan = (silentForMs: number) =>
+    planScaleDown({
+      pods: [
+        pod('a', silentForMs),
+        { ...pod('b'), draining: false, report: { load: 0.1, peers: 1, rooms: 1, clients: 1 } },
+      ],
+      desired: 1,
+      current: 2,
+      reportsAvailable: true,
+      silentRemovableMs: 60_000,
+    });
+  assert.deepEqual(plan(59_999).removable, [], 'silent, but not for long: it may still hold a conversation');
+  assert.deepEqual(plan(60_000).removable, ['a']);
+  assert.deepEqual(plan(60_000).draining, ['a']);
+});

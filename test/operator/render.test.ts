@@ -3,12 +3,11 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { crdPath, crdYaml } from '../../operator/api/crd.ts';
-import { validate } from '../../operator/api/validate.ts';
 import { renderGridConfig, sampleGridEnv } from '../../operator/render/config.ts';
-import { renderChildren } from '../../operator/render/index.ts';
+import { renderChildren, validate } from '../../operator/render/index.ts';
 import { CONFIG_HASH_ANNOTATION } from '../../operator/render/labels.ts';
-import { generateAccessKey } from '../../server/auth/index.ts';
 import { parseConfigText, publicAddressFor } from '../../server/config/index.ts';
+import { generateAccessKey } from '../../shared/auth/index.ts';
 import { odinServer } from './helpers.ts';
 
 const accessKey = generateAccessKey();
@@ -33,7 +32,7 @@ test('the rendered config.toml loads in the server with the per-pod variables', 
   assert.equal(config.metrics?.binding, '0.0.0.0:9000');
   assert.equal(config.limit.max_peers, 50);
   assert.equal(config.shutdown.grace_period, 60_000);
-  assert.equal(config.supervisor?.no_warmup, true);
+  assert.equal(config.supervisor?.no_warmup, false, 'the built-in supervisor hears the first report at once');
   assert.equal(publicAddressFor(config, 'http'), '203.0.113.5:4433');
   assert.doesNotMatch(toml, /public_address|url\s*=/, 'per-pod values are not in the ConfigMap');
 });

@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { OperatorMetrics } from '../../operator/controller/health.ts';
 import { SupervisorServer } from '../../operator/supervisor/server.ts';
+import { parseConfigText, renderConfigToml } from '../../server/config/index.ts';
 import {
   accessKeyToJwk,
   generateAccessKey,
   publicJwk,
   signToken,
   TokenVerifier,
-} from '../../server/auth/index.ts';
-import { parseConfigText, renderConfigToml } from '../../server/config/index.ts';
-import { parseReportResult } from '../../server/supervisor/protocol.ts';
+} from '../../shared/auth/index.ts';
+import { parseReportResult } from '../../shared/gateway/protocol.ts';
 
 const accessKey = generateAccessKey();
 const masterKey = new Uint8Array(32).fill(9);
@@ -28,8 +28,13 @@ let base = '';
 before(async () => {
   base = `http://127.0.0.1:${await supervisor.listen()}`;
   const fleet = supervisor.fleet('games', 'voice');
-  fleet.credentials = { password: 'pw', masterKey, accessKeys: [publicJwk(accessKeyToJwk(accessKey))] };
-  fleet.pods = new Set(['p1', 'p2']);
+  fleet.update(
+    {
+      credentials: { password: 'pw', masterKey, accessKeys: [publicJwk(accessKeyToJwk(accessKey))] },
+      pods: ['p1', 'p2'],
+    },
+    now,
+  );
 });
 after(() => supervisor.close());
 
@@ -109,20 +114,20 @@ test('Connect: places a new room weighted by 1 - load, never on a draining serve
   assert.equal(verified.address, '127.0.0.1:5002');
   assert.deepEqual(verified.roomIds, ['lobby']);
 
-  fleet.draining = new Set(['p1']);
+  fleet.update({ draining: ['p1'] }, now);
   const other = await signToken(accessKey, { rid: 'other', uid: 'bob' });
   randomValue = 0;
   assert.equal((await connect(other)).body.result?.address, '127.0.0.1:5002', 'not on the draining p1');
-  fleet.draining = new Set(['p1', 'p2']);
+  fleet.update({ draining: ['p1', 'p2'] }, now);
   const third = await signToken(accessKey, { rid: 'third', uid: 'carol' });
   assert.equal((await connect(third)).status, 503);
-  fleet.draining = new Set();
+  fleet.update({ draining: [] }, now);
   // A room reported by p1 goes to p1 even when p1 is draining: the conversation is there.
   await report('p1', 5001, 0.3, [['busy', 2]]);
-  fleet.draining = new Set(['p1']);
+  fleet.update({ draining: ['p1'] }, now);
   const busy = await signToken(accessKey, { rid: 'busy', uid: 'dave' });
   assert.equal((await connect(busy)).body.result?.address, '127.0.0.1:5001');
-  fleet.draining = new Set();
+  fleet.update({ draining: [] }, now);
 });
 
 test('admin calls queue tasks the hosting server gets in its next report answer', async () => {

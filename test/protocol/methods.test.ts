@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isMethodName, MAX_USER_DATA_SIZE, validateParams } from '../../server/protocol/methods.ts';
+import {
+  isMethodName,
+  MAX_PROPERTIES_DEPTH,
+  MAX_PROPERTIES_SIZE,
+  MAX_USER_DATA_SIZE,
+  validateParams,
+} from '../../server/protocol/methods.ts';
 import { decodeMsgpack } from '../../server/protocol/msgpackRpc.ts';
 
 const bin = new Uint8Array([1]);
@@ -81,5 +87,46 @@ describe('method params', () => {
     assert.equal(isMethodName('JoinRoom'), true);
     assert.equal(isMethodName('toString'), false);
     assert.equal(isMethodName('__proto__'), false);
+  });
+
+  test('StartMedia.properties: depth and encoded size are bounded, only plain MessagePack values', () => {
+    const nested = (depth: number): Record<string, unknown> => {
+      let value: Record<string, unknown> = { leaf: 1 };
+      for (let i = 1; i < depth; i++) value = { a: value };
+      return value;
+    };
+    assert.ok(validateParams('StartMedia', { media_id: 1, properties: nested(MAX_PROPERTIES_DEPTH) }).ok);
+    assert.equal(
+      error('StartMedia', { media_id: 1, properties: nested(MAX_PROPERTIES_DEPTH + 1) }),
+      `StartMedia.properties${'.a'.repeat(MAX_PROPERTIES_DEPTH)}: nested deeper than ${MAX_PROPERTIES_DEPTH} levels`,
+    );
+    assert.match(
+      error('StartMedia', { media_id: 1, properties: { kind: 'audio', list: [[[[[[[[[]]]]]]]]] } }),
+      /^StartMedia\.properties\.list(\[0\]){7}: nested deeper than 8 levels$/,
+    );
+    assert.match(
+      error('StartMedia', { media_id: 1, properties: { blob: new Uint8Array(MAX_PROPERTIES_SIZE) } }),
+      /^StartMedia\.properties: larger than 8192 bytes encoded \(\d+\)$/,
+    );
+    assert.equal(
+      error('StartMedia', { media_id: 1, properties: { when: new Date(0) } }),
+      'StartMedia.properties.when: expected a MessagePack value, got an extension type',
+    );
+    const fine = { kind: 'audio', uid: 'mic', n: [1, 2.5, null, true, new Uint8Array(3), { x: 'y' }] };
+    assert.deepEqual(validateParams('StartMedia', { media_id: 1, properties: fine }), {
+      ok: true,
+      params: { media_id: 1, properties: fine },
+    });
+  });
+
+  test('WebRtcUpdate.media_map is bounded like properties', () => {
+    const deep = JSON.parse(`${'['.repeat(12)}${']'.repeat(12)}`);
+    assert.match(
+      error('WebRtcUpdate', { kind: 'Sdp', type: 'Offer', sdp: 'v=0', media_map: deep }),
+      /^WebRtcUpdate\.media_map(\[0\])+: nested deeper than 8 levels$/,
+    );
+    assert.ok(
+      validateParams('WebRtcUpdate', { kind: 'Sdp', type: 'Offer', sdp: 'v=0', media_map: [[1, 'a']] }).ok,
+    );
   });
 });

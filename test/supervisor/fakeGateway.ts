@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse, stringify } from 'smol-toml';
-import { deriveServerKey } from '../../server/auth/index.ts';
+import { deriveServerKey } from '../../shared/auth/index.ts';
 
 export type RecordedCall = {
   method: string;
@@ -44,6 +44,11 @@ export class FakeGateway {
   configAnswer: string | undefined;
   /** Credentials required, as `user:password`; undefined: none. */
   credentials: string | undefined;
+  /**
+   * More recommended settings for the sfu.GridConfig answer (local values still win), e.g. the
+   * `public_address` and listeners a minimal supervised config leaves to the supervisor.
+   */
+  recommended: Record<string, unknown> = {};
   #server: Server | undefined;
 
   async start(): Promise<void> {
@@ -66,7 +71,7 @@ export class FakeGateway {
           const expected = `Basic ${Buffer.from(this.credentials).toString('base64')}`;
           if (authorization !== expected) return reply(401, { error: 'unauthorized' });
         }
-        const result = this.#answer(message.method, message.params);
+        const result = this.#answer(message.method, message.params, request.socket.remoteAddress ?? '');
         reply(200, { jsonrpc: '2.0', id: message.id, result });
       });
     });
@@ -101,15 +106,23 @@ export class FakeGateway {
     });
   }
 
-  #answer(method: string, params: Record<string, unknown>): unknown {
+  #answer(method: string, params: Record<string, unknown>, remoteAddress: string): unknown {
     if (method === 'sfu.GridConfig') {
       if (this.configAnswer !== undefined) return { config: this.configAnswer };
       const local = parse(String(params.config)) as Table;
-      const recommended: Table = {
-        supervisor: { report_interval: 5000 },
-        limit: { peer: { incoming_messages: { rate: 10, capacity: 50, overflow: 20 } } },
-        authorization: { keys: [FakeGateway.keyFor(String(params.public_endpoint))] },
-      };
+      // Without public_endpoint the gateway names the server by the caller's address (getHostname).
+      const hostname =
+        typeof params.public_endpoint === 'string'
+          ? params.public_endpoint
+          : `${remoteAddress.replace(/^::ffff:/, '')}:4433`;
+      const recommended: Table = merge(
+        {
+          supervisor: { report_interval: 5000 },
+          limit: { peer: { incoming_messages: { rate: 10, capacity: 50, overflow: 20 } } },
+          authorization: { keys: [FakeGateway.keyFor(hostname)] },
+        },
+        structuredClone(this.recommended),
+      );
       return { config: stringify(merge(recommended, local)) };
     }
     if (method === 'sfu.Report') return { tasks: this.tasks.splice(0) };

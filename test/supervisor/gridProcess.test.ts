@@ -47,7 +47,6 @@ test('grid under a supervisor: merged key, reports, /readyz, and SIGTERM reports
       '[supervisor]',
       `url = "${gateway.urlWith('grid:pw')}"`,
       'report_interval = 200',
-      'no_warmup = true',
       '[metrics]',
       `binding = "127.0.0.1:${port}"`,
       '[log.terminal]',

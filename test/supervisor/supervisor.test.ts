@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { parseConfigText } from '../../server/config/index.ts';
@@ -29,10 +32,11 @@ beforeEach(() => {
   gateway.credentials = undefined;
 });
 
-function reporter(h: Harness, options: { noWarmup?: boolean; onGone?: () => void; url?: string } = {}) {
+function reporter(h: Harness, options: { warmUp?: boolean; onGone?: () => void; url?: string } = {}) {
   return new SupervisorReporter({
-    config: { report_interval: 5000, no_warmup: options.noWarmup ?? false },
-    client: new JsonRpcClient({ url: options.url ?? gateway.url, timeoutMs: 2000 }),
+    // Most tests here count cycles from the first interval: warm up unless told otherwise.
+    config: { report_interval: 5000, no_warmup: options.warmUp ?? true },
+    client: new JsonRpcClient({ url: options.url ?? gateway.url, timeoutMs: 30_000 }),
     sfu: h.sfu,
     load: () =>
       computeLoad({
@@ -56,7 +60,7 @@ describe('sfu.GridConfig', () => {
     const config = localConfig(gateway.url);
     assert.equal(config.authorization.keys.length, 0);
     const merged = await fetchSupervisedConfig({
-      client: new JsonRpcClient({ url: gateway.url, timeoutMs: 2000 }),
+      client: new JsonRpcClient({ url: gateway.url, timeoutMs: 30_000 }),
       config,
       version: '1.2.3',
     });
@@ -71,9 +75,47 @@ describe('sfu.GridConfig', () => {
     assert.equal(merged.public_address, 'grid-0.example.com:4433', 'local values win');
   });
 
+  test('token_file: its token goes as Bearer, read again for every call (it rotates)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'grid-token-'));
+    const file = join(dir, 'token');
+    writeFileSync(file, 'first.token.value\n');
+    const client = new JsonRpcClient({ url: gateway.url, timeoutMs: 2000, tokenFile: file });
+    await client.call('sfu.Report', {});
+    writeFileSync(file, 'second.token.value');
+    await client.call('sfu.Report', {});
+    assert.deepEqual(
+      gateway.calls.map((c) => c.authorization),
+      ['Bearer first.token.value', 'Bearer second.token.value'],
+    );
+    // Missing or empty: an error naming the file, retried like an unreachable supervisor.
+    rmSync(file);
+    const missing = (await client.call('sfu.Report', {}).catch((e: unknown) => e)) as SupervisorError;
+    assert.equal(missing.code, 'network');
+    assert.match(missing.message, /cannot read the token file ".*token"/);
+    writeFileSync(file, '\n');
+    const empty = (await client.call('sfu.Report', {}).catch((e: unknown) => e)) as SupervisorError;
+    assert.match(empty.message, /holds no token/);
+    assert.equal(gateway.calls.length, 2, 'nothing sent without a token');
+    rmSync(dir, { recursive: true });
+  });
+
+  test('token_file and credentials in the url together are refused at load', () => {
+    assert.throws(
+      () =>
+        parseConfigText(
+          'public_address = "x"\n[supervisor]\nurl = "http://a:b@gw/internal"\ntoken_file = "/t"\n',
+        ),
+      /supervisor\.token_file.*give one of them/s,
+    );
+    const ok = parseConfigText(
+      'public_address = "x"\n[supervisor]\nurl = "http://gw/internal"\ntoken_file = "/t"\n',
+    );
+    assert.equal(ok.supervisor?.token_file, '/t');
+  });
+
   test('an answer that is not a valid config is an error naming the problem, not a fallback', async () => {
     gateway.configAnswer = 'public_address = "x"\n[limit]\nmax_peers = -1\n';
-    const client = new JsonRpcClient({ url: gateway.url, timeoutMs: 2000 });
+    const client = new JsonRpcClient({ url: gateway.url, timeoutMs: 30_000 });
     await assert.rejects(
       fetchSupervisedConfig({ client, config: localConfig(gateway.url), version: '1' }),
       (e) => {
@@ -94,7 +136,7 @@ describe('sfu.GridConfig', () => {
       logged += chunk.toString();
     });
     const merged = await fetchSupervisedConfig({
-      client: new JsonRpcClient({ url, timeoutMs: 2000 }),
+      client: new JsonRpcClient({ url, timeoutMs: 30_000 }),
       config: localConfig(url),
       version: '1',
     });
@@ -104,7 +146,7 @@ describe('sfu.GridConfig', () => {
       `Basic ${Buffer.from('grid:s3cr3t p@ss').toString('base64')}`,
     );
     // Wrong credentials: 401, and the error shows the URL redacted.
-    const wrong = new JsonRpcClient({ url: gateway.urlWith('grid:wrong'), timeoutMs: 2000 });
+    const wrong = new JsonRpcClient({ url: gateway.urlWith('grid:wrong'), timeoutMs: 30_000 });
     const error = (await wrong.call('sfu.Report', {}).catch((e: unknown) => e)) as SupervisorError;
     assert.equal(error.code, 'http');
     assert.match(error.message, /HTTP 401 \(check the credentials/);
@@ -114,8 +156,8 @@ describe('sfu.GridConfig', () => {
     const logger = createLogger({ verbosity: 0, format: 'json', filters: [], destination: lines });
     gateway.failWith = 500;
     const r = new SupervisorReporter({
-      config: { report_interval: 5000, no_warmup: true },
-      client: new JsonRpcClient({ url, timeoutMs: 2000 }),
+      config: { report_interval: 5000, no_warmup: false },
+      client: new JsonRpcClient({ url, timeoutMs: 30_000 }),
       sfu: h.sfu,
       load: () => 0,
       version: '1',
@@ -134,7 +176,7 @@ describe('sfu.GridConfig', () => {
     const waits: number[] = [];
     let now = 0;
     const attempt = awaitSupervisedConfig({
-      client: new JsonRpcClient({ url: gateway.url, timeoutMs: 2000 }),
+      client: new JsonRpcClient({ url: gateway.url, timeoutMs: 30_000 }),
       config: localConfig(gateway.url),
       version: '1',
       now: () => now,
@@ -149,7 +191,7 @@ describe('sfu.GridConfig', () => {
     gateway.configAnswer = 'not toml [';
     await assert.rejects(
       awaitSupervisedConfig({
-        client: new JsonRpcClient({ url: gateway.url, timeoutMs: 2000 }),
+        client: new JsonRpcClient({ url: gateway.url, timeoutMs: 30_000 }),
         config: localConfig(gateway.url),
         version: '1',
         sleep: async () => assert.fail('must not retry'),
@@ -183,9 +225,9 @@ describe('sfu.Report', () => {
     });
   });
 
-  test('the first report waits one report_interval, or goes at once with no_warmup', async () => {
+  test('no_warmup = true waits one report_interval before the first report; false reports at once', async () => {
     const h = new Harness();
-    const warm = reporter(h);
+    const warm = reporter(h, { warmUp: true });
     warm.start();
     h.clock.advance(4999);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -193,7 +235,7 @@ describe('sfu.Report', () => {
     h.clock.advance(1);
     await waitFor(() => gateway.callsOf('sfu.Report').length === 1);
     warm.stop();
-    const eager = reporter(h, { noWarmup: true });
+    const eager = reporter(h, { warmUp: false });
     eager.start();
     h.clock.advance(0);
     await waitFor(() => gateway.callsOf('sfu.Report').length === 2);
@@ -235,7 +277,7 @@ describe('sfu.Report', () => {
   test('while the supervisor is down the next attempt backs off: 5, 10, 20, 30, 30 s', async () => {
     const h = new Harness();
     gateway.failWith = 500;
-    const r = reporter(h, { noWarmup: true });
+    const r = reporter(h, { warmUp: false });
     r.start();
     const at: number[] = [];
     for (const step of [0, 5000, 10_000, 20_000, 30_000, 30_000]) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { defaultTelemetryConfig } from '../../server/config/index.ts';
+import { defaultTelemetryConfig, type TelemetryConfig } from '../../server/config/index.ts';
 import { silentLogger } from '../../server/observability/log.ts';
 import { TELEMETRY_SCHEMA, Telemetry } from '../../server/telemetry/index.ts';
 import { FakeClock } from '../core/helpers.ts';
@@ -24,14 +24,19 @@ before(() => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolv
 after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 const address = () => `http://acct:pw@127.0.0.1:${(server.address() as AddressInfo).port}/telemetry`;
 
-function telemetry(clock: FakeClock, onFailing: () => void, max = 3) {
+function telemetry(
+  clock: FakeClock,
+  onFailing: () => void,
+  max: number | null = 3,
+  data: TelemetryConfig['data'] = defaultTelemetryConfig.data,
+) {
   return new Telemetry({
     config: {
       ...defaultTelemetryConfig,
       address: address(),
       interval: 60_000,
-      max_consecutive_failures: max,
-      data: { deployment: 'eu-1', tier: 2 },
+      ...(max === null ? {} : { max_consecutive_failures: max }),
+      data,
     },
     license: {
       licensee: 'ACME',
@@ -50,7 +55,7 @@ function telemetry(clock: FakeClock, onFailing: () => void, max = 3) {
 }
 
 describe('telemetry', () => {
-  test('POSTs the documented record with licence fields, usage and [telemetry] data, with Basic auth', async () => {
+  test('POSTs the documented record with every licence field (data absent) and usage, with Basic auth', async () => {
     received.length = 0;
     status = 204;
     const clock = new FakeClock();
@@ -73,9 +78,37 @@ describe('telemetry', () => {
         valid_until: '2030-01-01T00:00:00.000Z',
       },
       usage: { clients: 3, peers: 2, rooms: 1, medias: 1, voice_packets_in: 10, voice_packets_out: 20 },
-      data: { deployment: 'eu-1', tier: 2 },
     });
     assert.equal(t.record().sequence, 2);
+  });
+
+  test('[telemetry] data picks exactly the listed licence fields; [] sends none of them', () => {
+    const clock = new FakeClock();
+    const two = telemetry(clock, () => {}, 3, ['LicenseSerialNumber', 'LicenseValidUntil']);
+    assert.deepEqual(two.record().license, { serial_number: 'L-1', valid_until: '2030-01-01T00:00:00.000Z' });
+    const none = telemetry(clock, () => {}, 3, []);
+    assert.deepEqual(none.record().license, {});
+  });
+
+  test('a licence field the licence leaves out is sent as null', () => {
+    const t = new Telemetry({
+      config: { ...defaultTelemetryConfig, address: address(), data: ['LicenseValidUntil', 'LicenseIssuer'] },
+      license: { licensee: 'ACME' },
+      version: '1',
+      publicAddress: 'a:1',
+      usage: () => ({ clients: 0, peers: 0, rooms: 0, medias: 0, voice_packets_in: 0, voice_packets_out: 0 }),
+      logger: silentLogger(),
+      onFailing: () => {},
+      clock: new FakeClock(),
+    });
+    assert.deepEqual(t.record().license, { valid_until: null, issuer: null });
+  });
+
+  test('without max_consecutive_failures, failures never stop the server', async () => {
+    status = 500;
+    const t = telemetry(new FakeClock(), () => assert.fail('must not stop'), null);
+    for (let i = 0; i < 20; i++) assert.equal(await t.sendNow(), false);
+    assert.equal(t.failuresInRow, 20);
   });
 
   test('sends at start and every interval', async () => {

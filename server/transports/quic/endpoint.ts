@@ -2,8 +2,10 @@
  * A QUIC endpoint: one UDP socket serving every connection, packets routed by destination
  * connection id (RFC 9000 section 5.2). Servers accept connections (optionally behind a
  * stateless Retry, RFC 9000 section 8.1.2, so an attacker spoofing source addresses cannot make
- * us hold connection state); clients connect. The same class serves both roles, so the tests'
- * client runs on exactly the code the server does.
+ * us hold connection state) and answer packets of connections they do not know with stateless
+ * resets (section 10.3; statelessResponder.ts decides every answer given without state);
+ * clients connect, and recognise a reset from their server. The same class serves both roles,
+ * so the tests' client runs on exactly the code the server does.
  *
  * HOT PATH: `#onMessage` → quiche `recv` → datagrams to the handler → mark dirty; one
  * `setImmediate` per event-loop turn flushes every dirty connection (`send` until quiche has
@@ -19,19 +21,21 @@
  * two ack-eliciting packets"), or ACK_DELAY_MS later, inside quiche's advertised max_ack_delay
  * (25 ms). Handshake, stream data (RPC) and close are flushed at once as before.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { type ConnectionOwner, QuicConnection } from './quicConnection.ts';
 import {
   CONNECTION_ID_LENGTH,
   MAX_UDP_PAYLOAD,
-  PacketType,
   parseHeader,
   type QuicheConfig,
-  type QuicheHeader,
+  type QuicheConnection,
   quiche,
+  quicheErrorOf,
 } from './quiche.ts';
+import { MIN_STATELESS_RESET_BYTES } from './statelessReset.ts';
+import { type Admission, StatelessResponder, type StatelessStats } from './statelessResponder.ts';
 import { TimerWheel } from './timerWheel.ts';
 
 export type QuicEndpointParams = {
@@ -54,26 +58,38 @@ export type QuicEndpointParams = {
   preSendTimeoutMs?: number;
   /** Server: a new connection (set its handler synchronously). */
   onConnection?: (connection: QuicConnection) => void;
+  /**
+   * Server: whether a new connection from `remote` may be accepted now (a validated Initial,
+   * just before any state is created). false: the Initial is dropped and counted. Default: yes.
+   */
+  admit?: (remote: RemoteInfo) => boolean;
   /** Bytes of the kernel's socket buffers. */
   socketBufferBytes?: number;
+  /**
+   * Server: secret bytes that survive a restart (the listener passes its TLS private key). The
+   * Retry token key and the stateless reset key are derived from it (HKDF), so a restarted
+   * server still accepts its Retry tokens and resets the connections of its previous life.
+   * Absent: random keys (resets then only reach connections this process forgot).
+   */
+  keyMaterial?: Uint8Array;
+  /** Server: stateless resets per second at most (RFC 9000 section 10.3.3). Default 1000. */
+  statelessResetRate?: number;
 };
 
 /** Plain counters (read by metrics and tests; updated in place). */
-export type QuicEndpointStats = {
+export type QuicEndpointStats = StatelessStats & {
   packetsIn: number;
   packetsOut: number;
   /** Datagrams that are not QUIC packets (garbage on the port). */
   notQuic: number;
-  /** Packets for no known connection that cannot start one. */
-  unknownConnection: number;
-  /** Initial packets in UDP datagrams under 1200 bytes (RFC 9000 section 14.1). */
-  shortInitial: number;
-  versionNegotiations: number;
-  retriesSent: number;
-  /** Initial packets with a Retry token that did not validate. */
-  invalidTokens: number;
   /** Packets from a new address of a connection while migration is off. */
   migrationRefused: number;
+  /** Client: connections ended by a stateless reset from the server. */
+  statelessResetsReceived: number;
+  /** Server: connections accepted without a reset token (transport parameters too long). */
+  resetTokenOmitted: number;
+  /** Server: validated Initials dropped because `admit` said no. */
+  connectionsRefused: number;
   connectionsAccepted: number;
   connectionsClosed: number;
   /** Datagrams refused at once: queue full, too big, handshake not done. */
@@ -82,8 +98,6 @@ export type QuicEndpointStats = {
   datagramsExpired: number;
 };
 
-const RETRY_TOKEN_LIFETIME_MS = 10_000;
-const TOKEN_MAC_BYTES = 16;
 const SLAB_BYTES = 64 * 1024;
 /** Timer wheel: 2 ms ticks, 2048 slots (a 4 s span; idle timeouts beyond it are re-filed). */
 const WHEEL_TICK_MS = 2;
@@ -106,19 +120,23 @@ export class QuicEndpoint implements ConnectionOwner {
     retriesSent: 0,
     invalidTokens: 0,
     migrationRefused: 0,
+    statelessResetsSent: 0,
+    statelessResetsLimited: 0,
+    statelessResetsReceived: 0,
+    resetTokenOmitted: 0,
+    connectionsRefused: 0,
     connectionsAccepted: 0,
     connectionsClosed: 0,
     datagramsDropped: 0,
     datagramsExpired: 0,
   };
-  readonly #params: QuicEndpointParams;
+  #params: QuicEndpointParams;
   readonly #socket: Socket;
   readonly #connections = new Map<string, QuicConnection>();
   readonly #all = new Set<QuicConnection>();
   readonly #dirty: QuicConnection[] = [];
   readonly #wheel: TimerWheel<QuicConnection>;
-  readonly #tokenKey = randomBytes(32);
-  readonly #retry: boolean;
+  readonly #responder: StatelessResponder;
   readonly #migration: boolean;
   readonly #keepAliveMs: number;
   readonly #preSendTimeoutMs: number;
@@ -133,10 +151,17 @@ export class QuicEndpoint implements ConnectionOwner {
   private constructor(params: QuicEndpointParams, socket: Socket) {
     this.#params = params;
     this.#socket = socket;
-    this.#retry = params.retry ?? true;
     this.#migration = params.migration ?? true;
     this.#keepAliveMs = params.keepAliveMs ?? 0;
     this.#preSendTimeoutMs = params.preSendTimeoutMs ?? 0;
+    this.#responder = new StatelessResponder({
+      retry: params.retry ?? true,
+      keyMaterial: params.keyMaterial,
+      statelessResetRate: params.statelessResetRate ?? 1000,
+      stats: this.stats,
+      send: (bytes, port, address) => this.#socket.send(bytes, port, address),
+      local: () => ({ host: this.#localHost, port: this.#localPort }),
+    });
     this.#wheel = new TimerWheel<QuicConnection>({
       tickMs: WHEEL_TICK_MS,
       slots: WHEEL_SLOTS,
@@ -186,6 +211,16 @@ export class QuicEndpoint implements ConnectionOwner {
 
   connections(): IterableIterator<QuicConnection> {
     return this.#all.values();
+  }
+
+  /**
+   * The quiche config of connections accepted (or started) from now on: a renewed certificate.
+   * Open connections keep theirs: quiche gives each connection its own BoringSSL `SSL`, made
+   * by `SSL_new(ctx)` (quiche tls::Context::new_handshake), which holds its own reference on
+   * the old context, so dropping the old config leaves them untouched.
+   */
+  setConfig(config: QuicheConfig): void {
+    this.#params = { ...this.#params, config };
   }
 
   /** Client role: starts a connection to `host:port` (TLS SNI `serverName`). */
@@ -240,6 +275,18 @@ export class QuicEndpoint implements ConnectionOwner {
     await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
   }
 
+  /**
+   * Closes the socket at once without a word to any peer, as a crash would (tests of what
+   * peers do then). Connections report onClosed locally.
+   */
+  async abort(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const connection of [...this.#all]) this.#remove(connection);
+    this.#wheel.clear();
+    await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+  }
+
   #register(
     q: ReturnType<typeof quiche.Connection.accept>,
     scid: Uint8Array,
@@ -279,10 +326,12 @@ export class QuicEndpoint implements ConnectionOwner {
     let connection = this.#connections.get(routingKey(header.dcid));
     if (connection === undefined) {
       if (this.#params.role !== 'server') {
-        this.stats.unknownConnection++;
+        this.#maybeReset(message, remote);
         return;
       }
-      connection = this.#accept(header, message, remote);
+      const admission = this.#responder.handle(header, message, remote);
+      if (admission === undefined) return;
+      connection = this.#accept(admission, header.dcid, remote);
       if (connection === undefined) return;
     } else if (
       !this.#migration &&
@@ -366,102 +415,80 @@ export class QuicEndpoint implements ConnectionOwner {
     }
   }
 
-  #accept(header: QuicheHeader, message: Buffer, remote: RemoteInfo): QuicConnection | undefined {
-    if (header.ty !== PacketType.Initial) {
+  #accept(admission: Admission, clientDcid: Uint8Array, remote: RemoteInfo): QuicConnection | undefined {
+    if (this.#params.admit !== undefined && !this.#params.admit(remote)) {
+      this.stats.connectionsRefused++;
+      return undefined;
+    }
+    const q = this.#acceptQuiche(admission, remote);
+    if (q === undefined) {
       this.stats.unknownConnection++;
       return undefined;
     }
-    if (!quiche.versionIsSupported(header.version)) {
-      const out = Buffer.allocUnsafe(MAX_UDP_PAYLOAD);
-      const length = quiche.negotiateVersion(header.scid, header.dcid, out);
-      this.#socket.send(out, 0, length, remote.port, remote.address);
-      this.stats.versionNegotiations++;
-      return undefined;
-    }
-    // RFC 9000 section 14.1: a server MUST discard an Initial in a datagram under 1200 bytes.
-    if (message.length < quiche.MIN_CLIENT_INITIAL_LEN) {
-      this.stats.shortInitial++;
-      return undefined;
-    }
-    let scid: Uint8Array;
-    let odcid: Uint8Array | null = null;
-    const token = header.token;
-    if (this.#retry) {
-      if (token === undefined || token.length === 0) {
-        this.#sendRetry(header, remote);
-        return undefined;
-      }
-      const original = this.#validateToken(token, remote);
-      if (original === undefined || header.dcid.length !== CONNECTION_ID_LENGTH) {
-        this.stats.invalidTokens++;
-        return undefined;
-      }
-      odcid = original;
-      scid = header.dcid;
-    } else {
-      scid = randomBytes(CONNECTION_ID_LENGTH);
-    }
-    let q: ReturnType<typeof quiche.Connection.accept>;
-    try {
-      q = quiche.Connection.accept(
-        scid,
-        odcid,
-        { host: this.#localHost, port: this.#localPort },
-        { host: remote.address, port: remote.port },
-        this.#params.config,
-      );
-    } catch {
-      this.stats.unknownConnection++;
-      return undefined;
-    }
-    const connection = this.#register(q, scid, remote.address, remote.port, 'server');
+    const connection = this.#register(q, admission.scid, remote.address, remote.port, 'server');
     // Without Retry the client keeps using its own random DCID until it hears from us:
     // retransmitted Initials must reach the same connection.
-    if (!this.#retry) this.#addKey(connection, routingKey(header.dcid));
+    if (admission.odcid === null) this.#addKey(connection, routingKey(clientDcid));
     this.stats.connectionsAccepted++;
     this.#params.onConnection?.(connection);
     return connection;
   }
 
-  /** Stateless Retry (RFC 9000 section 8.1.2); the token binds the client address and a time. */
-  #sendRetry(header: QuicheHeader, remote: RemoteInfo): void {
-    const newScid = randomBytes(CONNECTION_ID_LENGTH);
-    const token = this.#mintToken(header.dcid, remote);
-    const out = Buffer.allocUnsafe(MAX_UDP_PAYLOAD);
-    const length = quiche.retry(header.scid, header.dcid, newScid, token, header.version, out);
-    this.#socket.send(out, 0, length, remote.port, remote.address);
-    this.stats.retriesSent++;
-  }
-
-  #mac(odcid: Uint8Array, time: Buffer, remote: RemoteInfo): Buffer {
-    return createHmac('sha256', this.#tokenKey)
-      .update(time)
-      .update(odcid)
-      .update(`${remote.address}|${remote.port}`)
-      .digest()
-      .subarray(0, TOKEN_MAC_BYTES);
-  }
-
-  /** token = time (8 bytes, ms) | odcid length | odcid | HMAC (16 bytes). */
-  #mintToken(odcid: Uint8Array, remote: RemoteInfo): Buffer {
-    const time = Buffer.alloc(8);
-    time.writeDoubleBE(Date.now());
-    return Buffer.concat([time, Buffer.from([odcid.length]), odcid, this.#mac(odcid, time, remote)]);
-  }
-
-  #validateToken(token: Uint8Array, remote: RemoteInfo): Uint8Array | undefined {
-    const bytes = Buffer.from(token.buffer, token.byteOffset, token.byteLength);
-    if (bytes.length < 9 + TOKEN_MAC_BYTES) return undefined;
-    const time = bytes.subarray(0, 8);
-    const odcidLength = bytes[8]!;
-    if (bytes.length !== 9 + odcidLength + TOKEN_MAC_BYTES || odcidLength > CONNECTION_ID_LENGTH)
+  /**
+   * A quiche server connection whose `stateless_reset_token` transport parameter (RFC 9000
+   * section 18.2) is the token of `scid`. quiche copies a Config's transport parameters into
+   * each connection it accepts, so setting the token on the shared Config just before accept
+   * gives every connection its own. quiche 0.18 encodes the parameters into a fixed 128-byte
+   * buffer: should they not fit (an unusual configuration), the connection goes without a
+   * token (counted) rather than not at all.
+   */
+  #acceptQuiche({ scid, odcid }: Admission, remote: RemoteInfo): QuicheConnection | undefined {
+    const config = this.#params.config;
+    const accept = () =>
+      quiche.Connection.accept(
+        scid,
+        odcid,
+        { host: this.#localHost, port: this.#localPort },
+        { host: remote.address, port: remote.port },
+        config,
+      );
+    try {
+      config.setStatelessResetToken(this.#responder.resetToken(scid));
+      return accept();
+    } catch (error) {
+      if (quicheErrorOf(error).name !== 'BufferTooShort') return undefined;
+    }
+    try {
+      config.setStatelessResetToken(null);
+      const q = accept();
+      this.stats.resetTokenOmitted++;
+      return q;
+    } catch {
       return undefined;
-    const odcid = bytes.subarray(9, 9 + odcidLength);
-    const mac = bytes.subarray(9 + odcidLength);
-    if (!this.#mac(odcid, time, remote).equals(mac)) return undefined;
-    const age = Date.now() - time.readDoubleBE(0);
-    if (age < 0 || age > RETRY_TOKEN_LIFETIME_MS) return undefined;
-    return Uint8Array.prototype.slice.call(odcid);
+    }
+  }
+
+  /**
+   * Client: a datagram whose connection id we do not know may be a stateless reset from the
+   * server of one of our connections (RFC 9000 section 10.3.1: the server has lost its state,
+   * so the packet carries no connection id of ours, only the token at its end). quiche compares
+   * the token with the one the server gave in its transport parameters (in constant time) when
+   * a packet fails to decrypt, so the datagram goes to the connection with that server.
+   */
+  #maybeReset(message: Buffer, remote: RemoteInfo): void {
+    this.stats.unknownConnection++;
+    if (message.length < MIN_STATELESS_RESET_BYTES) return;
+    for (const connection of this.#all) {
+      if (connection.remotePort !== remote.port || connection.remoteHost !== remote.address) continue;
+      const q = connection.quiche;
+      if (connection.closed || !connection.established || q.isClosed()) continue;
+      this.#receive(connection, message, remote);
+      if (q.isClosed() && q.peerError() === null && q.localError() === null) {
+        connection.statelessReset = true;
+        this.stats.statelessResetsReceived++;
+      }
+      return;
+    }
   }
 
   // ---- sending and timers ----

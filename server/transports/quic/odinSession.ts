@@ -3,18 +3,25 @@
  *
  *   first bidirectional stream   the main RPC stream → `sfu.connect(connection)`
  *   later bidirectional streams  room streams: first message = the `stream_id` JoinRoom returned
- *                                (MessagePack uint) → `sfu.attachRoomStream(stream_id, connection)`
+ *                                (MessagePack uint) → `sfu.attachRoomStream(stream_id, connection)`,
+ *                                only for a peer of this session's own client (roomStreams.ts)
  *   datagrams                    voice packets, byte for byte those of the web data channel
  *
  * Messages on streams are length-prefixed (messageFraming.ts). Closes reach the core later
  * (queueMicrotask), never from inside a call the core made.
  */
-import { decode } from '@msgpack/msgpack';
 import type { Client } from '../../core/client.ts';
 import type { Connection, RpcEndpoint } from '../../core/connection.ts';
 import type { Sfu } from '../../core/sfu.ts';
+import { decodeMsgpack } from '../../protocol/msgpackRpc.ts';
 import { streamIdFromValue } from '../../protocol/streamId.ts';
 import { frameMessage, MessageReader, MessageTooLargeError } from './messageFraming.ts';
+import {
+  hasWaitingPeer,
+  MAX_FAILED_ROOM_STREAMS,
+  type RoomStreamStats,
+  waitingPeerWith,
+} from './roomStreams.ts';
 import type { WebTransportSession, WebTransportStream } from './webTransport.ts';
 
 /** CLOSE_WEBTRANSPORT_SESSION codes and stream reset codes we use (docs/protocol.md, "Closing"). */
@@ -25,7 +32,10 @@ export const OdinCloseCode = {
   protocolError: 1,
   /** The client does not read what we send (send buffer over the limit). */
   slowReader: 2,
-  /** A room stream named an unknown, taken or expired stream id. */
+  /**
+   * A room stream named an unknown, taken or expired stream id (stream reset code); as a
+   * session close code: too many such streams (guessing).
+   */
   unknownRoomStream: 3,
 } as const;
 
@@ -36,6 +46,10 @@ export type OdinSessionParams = {
   noPeersTimeoutMs: number;
   /** Disconnect a client whose unsent stream data exceeds this. */
   maxBufferedBytes: number;
+  /** Counters shared by the listener's sessions. */
+  stats: RoomStreamStats;
+  /** The core's client exists (the main stream opened). */
+  onClient?: (client: Client) => void;
   onClosed: () => void;
 };
 
@@ -94,6 +108,8 @@ export class OdinSession {
   #client: Client | undefined;
   #main: StreamConnection | undefined;
   #nextRoom = 1;
+  #failedRoomStreams = 0;
+  #roomAttached = false;
   #closed = false;
 
   constructor(params: OdinSessionParams) {
@@ -114,6 +130,14 @@ export class OdinSession {
 
   get client(): Client | undefined {
     return this.#client;
+  }
+
+  /** The client presented a valid token (Authenticate, or a JoinRoom that joined). */
+  get authenticated(): boolean {
+    const client = this.#client;
+    return (
+      client !== undefined && (client.grant !== undefined || client.peers.size > 0 || this.#roomAttached)
+    );
   }
 
   /** Ends the session with CLOSE_WEBTRANSPORT_SESSION, then the QUIC connection shortly after. */
@@ -138,11 +162,18 @@ export class OdinSession {
     this.#main = connection;
     const client = sfu.connect(connection, { noPeersTimeoutMs: this.#params.noPeersTimeoutMs });
     this.#client = client;
+    this.#params.onClient?.(client);
     this.#pipe(stream, client, connection, () => this.close(OdinCloseCode.closed, 'main stream ended'));
   }
 
   #acceptRoom(stream: WebTransportStream): void {
     const { sfu } = this.#params;
+    // A room stream is only for a peer of this client that waits for it: none waits (before
+    // authentication, say) → refused before it can buffer anything.
+    if (this.#client === undefined || !hasWaitingPeer(this.#client)) {
+      this.#refuseRoomStream(stream);
+      return;
+    }
     const connection = new StreamConnection(
       this,
       `${this.#params.id}/room-${this.#nextRoom++}`,
@@ -163,13 +194,15 @@ export class OdinSession {
         for (const message of messages) {
           if (endpoint === undefined) {
             const streamId = decodeStreamId(message);
-            endpoint = streamId === undefined ? undefined : sfu.attachRoomStream(streamId, connection);
+            // Bound to this session: a stream id of another client's peer is as unknown as a guess.
+            const own = this.#client === undefined ? undefined : waitingPeerWith(this.#client, streamId);
+            endpoint = own === undefined ? undefined : sfu.attachRoomStream(own.streamId, connection);
             if (endpoint === undefined) {
               connection.markClosed();
-              stream.reset(OdinCloseCode.unknownRoomStream);
-              stream.stopSending(OdinCloseCode.unknownRoomStream);
+              this.#refuseRoomStream(stream);
               return;
             }
+            this.#roomAttached = true;
           } else {
             endpoint.handleRpc(message);
           }
@@ -186,6 +219,23 @@ export class OdinSession {
         if (ended !== undefined) queueMicrotask(() => ended.handleClose());
       },
     });
+  }
+
+  /**
+   * Resets a room stream that attaches to nothing and counts it; a session that keeps doing
+   * so is guessing stream ids and is closed.
+   */
+  #refuseRoomStream(stream: WebTransportStream): void {
+    const stats = this.#params.stats;
+    stats.roomStreamsRefused++;
+    stream.reset(OdinCloseCode.unknownRoomStream);
+    stream.stopSending(OdinCloseCode.unknownRoomStream);
+    if (++this.#failedRoomStreams < MAX_FAILED_ROOM_STREAMS) return;
+    stats.sessionsClosedForGuessing++;
+    this.close(
+      OdinCloseCode.unknownRoomStream,
+      `${this.#failedRoomStreams} room streams named no stream id of this session`,
+    );
   }
 
   #pipe(
@@ -234,10 +284,14 @@ export class OdinSession {
   }
 }
 
-/** A room stream's first message: the stream id as a MessagePack unsigned integer (streamId.ts). */
+/**
+ * A room stream's first message: the stream id as a MessagePack unsigned integer (streamId.ts).
+ * Decoded by the bounded decoder like every client frame: this message arrives before any
+ * check of who sends it.
+ */
 function decodeStreamId(message: Uint8Array): number | undefined {
   try {
-    return streamIdFromValue(decode(message));
+    return streamIdFromValue(decodeMsgpack(message));
   } catch {
     return undefined;
   }

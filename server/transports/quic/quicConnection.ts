@@ -25,7 +25,10 @@ export interface QuicConnectionHandler {
 }
 
 export type QuicCloseInfo = {
-  /** Who closed: `local`, `peer`, or `timeout` (idle timeout or a handshake that never finished). */
+  /**
+   * Who closed: `local`, `peer` (also a stateless reset: reason `stateless reset`), or
+   * `timeout` (idle timeout or a handshake that never finished).
+   */
   by: 'local' | 'peer' | 'timeout';
   isApp: boolean;
   code: number;
@@ -76,6 +79,8 @@ export class QuicConnection implements WheelEntry {
   unflushedReceives = 0;
   /** When the delayed ACK must go out, absolute ms; Infinity: none waiting. */
   ackDeadline = Number.POSITIVE_INFINITY;
+  /** Client: the server ended the connection with a stateless reset (RFC 9000 section 10.3). */
+  statelessReset = false;
   readonly #owner: ConnectionOwner;
   /** Stream data quiche has not taken yet (flow or congestion control), per stream, in order. */
   readonly #pending = new Map<number, { chunks: Uint8Array[]; fin: boolean; bytes: number }>();
@@ -262,7 +267,9 @@ export class QuicConnection implements WheelEntry {
     const peer = q.peerError();
     const local = q.localError();
     let info: QuicCloseInfo;
-    if (q.isTimedOut() && peer === null) {
+    if (this.statelessReset) {
+      info = { by: 'peer', isApp: false, code: 0, reason: 'stateless reset' };
+    } else if (q.isTimedOut() && peer === null) {
       info = {
         by: 'timeout',
         isApp: false,

@@ -8,21 +8,28 @@
  *   keep_alive_interval  PING after that long without traffic
  *   idle_timeout       QUIC max_idle_timeout
  *   pre_send_timeout   voice datagrams waiting longer for congestion control are dropped (counted)
- *   connect_timeout    a connection without a WebTransport session after that long is closed
+ *   connect_timeout    a connection not authenticated after that long is closed: the
+ *                      pre-authentication deadline (HTTP/3 setup, session, token)
  *   no_peers_timeout   a client in no room that long is closed (the core's timer)
  */
+import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { GridConfig, QuicConfig } from '../../config/index.ts';
+import type { Client } from '../../core/client.ts';
+import type { Peer } from '../../core/peer.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
-import type { Listener } from '../../grid.ts';
+import type { Listener } from '../../listener.ts';
+import { CertificateReloader, type CertificateReloadStats } from '../../tls/certificateReloader.ts';
 import { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
 import { H3Error } from './errors.ts';
 import { H3Connection, type H3Stats } from './h3Connection.ts';
 import { OdinCloseCode, OdinSession } from './odinSession.ts';
+import { PreAuthBudget } from './preAuthBudget.ts';
 import type { QuicConnection } from './quicConnection.ts';
-import { createQuicheConfig } from './quiche.ts';
+import { createQuicheConfig, SERVER_RECEIVE_WINDOWS } from './quiche.ts';
+import type { RoomStreamStats } from './roomStreams.ts';
 
 /** The path of the WebTransport session (docs/protocol.md). */
 export const ODIN_WEBTRANSPORT_PATH = '/main';
@@ -33,12 +40,19 @@ export type QuicListenerParams = {
   logger: Logger;
   /** Stateless Retry before accepting a connection (address validation). Default true. */
   retry?: boolean;
+  /** How often the certificate files are re-read besides watching them, ms (certificateReloader.ts). */
+  certificateRecheckMs?: number;
 };
 
 export type QuicListenerStats = QuicEndpointStats &
-  H3Stats & {
-    /** Connections closed by connect_timeout. */
+  H3Stats &
+  RoomStreamStats & {
+    /** Connections closed by connect_timeout without a WebTransport session. */
     connectTimeouts: number;
+    /** Sessions closed by connect_timeout without having authenticated. */
+    authTimeouts: number;
+    /** Connections that have not authenticated yet (the pre-authentication budget in use). */
+    unauthenticated: number;
     sessions: number;
   };
 
@@ -58,9 +72,15 @@ export class QuicListener implements Listener {
   readonly #h3Stats: H3Stats = { datagramsUnknownSession: 0, unknownStreams: 0 };
   readonly #connections = new Set<H3Connection>();
   readonly #sessions = new Set<OdinSession>();
+  readonly #roomStreamStats: RoomStreamStats = { roomStreamsRefused: 0, sessionsClosedForGuessing: 0 };
+  readonly #preAuth = new PreAuthBudget<QuicConnection>();
+  /** Clients of sessions still in the pre-authentication budget, to their connection. */
+  readonly #awaitingAuth = new Map<Client, QuicConnection>();
   #endpoint: QuicEndpoint | undefined;
   #certificateSha256 = '';
+  #certificate: CertificateReloader | undefined;
   #connectTimeouts = 0;
+  #authTimeouts = 0;
   #nextId = 1;
   #draining = false;
 
@@ -86,12 +106,20 @@ export class QuicListener implements Listener {
     return this.#certificateSha256;
   }
 
+  /** Reloads of `certificate_file`/`privatekey_file` (undefined with a generated certificate). */
+  get certificateStats(): CertificateReloadStats | undefined {
+    return this.#certificate?.stats;
+  }
+
   get stats(): QuicListenerStats {
     const endpoint = this.#endpoint?.stats;
     return {
       ...(endpoint ?? ({} as QuicEndpointStats)),
       ...this.#h3Stats,
+      ...this.#roomStreamStats,
       connectTimeouts: this.#connectTimeouts,
+      authTimeouts: this.#authTimeouts,
+      unauthenticated: this.#preAuth.size,
       sessions: this.#sessions.size,
     };
   }
@@ -101,8 +129,23 @@ export class QuicListener implements Listener {
     let certificatePem: string;
     let privateKeyPem: string;
     if (quic.certificate_file !== undefined && quic.privatekey_file !== undefined) {
-      certificatePem = await readFile(quic.certificate_file, 'utf8');
-      privateKeyPem = await readFile(quic.privatekey_file, 'utf8');
+      // A renewed pair becomes a new quiche config for new connections (QuicEndpoint.setConfig).
+      this.#certificate = await CertificateReloader.open({
+        certificateFile: quic.certificate_file,
+        privateKeyFile: quic.privatekey_file,
+        section: '[quic]',
+        logger: this.#logger,
+        ...(this.#params.certificateRecheckMs === undefined
+          ? {}
+          : { recheckMs: this.#params.certificateRecheckMs }),
+        apply: (pair) => {
+          // Before the endpoint exists, open() below serves the pair in service when it binds.
+          const config = this.#quicheConfig(pair.certificatePem, pair.privateKeyPem);
+          this.#endpoint?.setConfig(config);
+          this.#certificateSha256 = pair.sha256;
+        },
+      });
+      ({ certificatePem, privateKeyPem } = this.#certificate.current);
     } else {
       this.#logger.warn(
         '[quic] has no certificate_file/privatekey_file: using a generated development certificate',
@@ -117,21 +160,37 @@ export class QuicListener implements Listener {
       host,
       port,
       role: 'server',
-      config: createQuicheConfig({
-        certificatePem,
-        privateKeyPem,
-        alpn: ['h3'],
-        idleTimeoutMs: quic.idle_timeout,
-        disableActiveMigration: !quic.migration,
-        verifyPeer: false,
-        datagramRecvQueue: 1024,
-        datagramSendQueue: 1024,
-      }),
+      config: this.#quicheConfig(certificatePem, privateKeyPem),
+      // The Retry token and stateless reset keys derive from the TLS private key, so they
+      // survive a restart: clients of the previous process learn at once that it is gone.
+      // (A renewed certificate keeps the keys of the key the process started with.)
+      keyMaterial: privateKeyMaterial(privateKeyPem),
+      admit: (remote) => this.#preAuth.admit(remote.address),
       retry: this.#params.retry ?? true,
       migration: quic.migration,
       keepAliveMs: quic.keep_alive_interval,
       preSendTimeoutMs: quic.pre_send_timeout,
       onConnection: (connection) => this.#accept(connection),
+    });
+    this.#params.sfu.observer.on('peerjoined', this.#onPeerJoined);
+    const renewed = this.#certificate?.current;
+    if (renewed !== undefined && renewed.certificatePem !== certificatePem) {
+      this.#endpoint.setConfig(this.#quicheConfig(renewed.certificatePem, renewed.privateKeyPem));
+    }
+    this.#certificateSha256 = renewed?.sha256 ?? this.#certificateSha256;
+  }
+
+  #quicheConfig(certificatePem: string, privateKeyPem: string) {
+    return createQuicheConfig({
+      certificatePem,
+      privateKeyPem,
+      alpn: ['h3'],
+      idleTimeoutMs: this.#quic.idle_timeout,
+      disableActiveMigration: !this.#quic.migration,
+      verifyPeer: false,
+      datagramRecvQueue: 1024,
+      datagramSendQueue: 1024,
+      receiveWindows: SERVER_RECEIVE_WINDOWS,
     });
   }
 
@@ -141,17 +200,32 @@ export class QuicListener implements Listener {
   }
 
   async close(reason: string): Promise<void> {
+    this.#certificate?.close();
     this.#draining = true;
     for (const session of [...this.#sessions]) session.close(OdinCloseCode.closed, reason);
     for (const h3 of this.#connections) h3.goaway();
     if (this.#sessions.size > 0) await new Promise((resolve) => setTimeout(resolve, SESSION_CLOSE_GRACE_MS));
     await this.#endpoint?.close(H3Error.NO_ERROR, reason);
+    this.#params.sfu.observer.off('peerjoined', this.#onPeerJoined);
+  }
+
+  /** A join authenticates its client (JoinRoom checked the token): the budget lets it go. */
+  readonly #onPeerJoined = (peer: Peer): void => {
+    const quic = this.#awaitingAuth.get(peer.client);
+    if (quic !== undefined) this.#authenticated(quic, peer.client);
+  };
+
+  #authenticated(quic: QuicConnection, client: Client | undefined): void {
+    if (client !== undefined) this.#awaitingAuth.delete(client);
+    this.#preAuth.end(quic);
+    this.#endpoint?.setAppDeadline(quic, undefined);
   }
 
   #accept(quic: QuicConnection): void {
     const endpoint = this.#endpoint!;
     const id = `quic-${this.#nextId++}`;
-    let sessionOpened = false;
+    let odin: OdinSession | undefined;
+    this.#preAuth.add(quic, quic.remoteHost);
     const h3: H3Connection = new H3Connection({
       quic,
       role: 'server',
@@ -163,41 +237,65 @@ export class QuicListener implements Listener {
         return { status: path === ODIN_WEBTRANSPORT_PATH ? 200 : 404 };
       },
       onSession: (session) => {
-        sessionOpened = true;
-        endpoint.setAppDeadline(quic, undefined);
-        const odin: OdinSession = new OdinSession({
+        const opened: OdinSession = new OdinSession({
           id,
           session,
           sfu: this.#params.sfu,
           noPeersTimeoutMs: this.#quic.no_peers_timeout,
           maxBufferedBytes: MAX_BUFFERED_BYTES,
+          stats: this.#roomStreamStats,
+          onClient: (client) => {
+            if (this.#preAuth.has(quic)) this.#awaitingAuth.set(client, quic);
+          },
           onClosed: () => {
-            this.#sessions.delete(odin);
+            this.#sessions.delete(opened);
+            if (opened.client !== undefined) this.#awaitingAuth.delete(opened.client);
             // One session per connection: once it is over, so is the connection.
             setTimeout(() => h3.close(H3Error.NO_ERROR, 'session closed'), SESSION_CLOSE_GRACE_MS).unref();
           },
         });
-        this.#sessions.add(odin);
+        odin = opened;
+        this.#sessions.add(opened);
         this.#logger.debug({ connection: id, remote: quic.remoteAddress }, 'WebTransport session opened');
       },
       onClosed: (info) => {
         this.#connections.delete(h3);
+        this.#preAuth.end(quic);
         this.#logger.debug({ connection: id, ...info }, 'QUIC connection closed');
       },
     });
     this.#connections.add(h3);
-    // connect_timeout: the HTTP/3 + WebTransport setup must be done in time.
+    // connect_timeout, the pre-authentication deadline: HTTP/3 setup, WebTransport session and
+    // a valid token (Authenticate, or JoinRoom with a token) must all be done in time.
     const connectTimeout = this.#quic.connect_timeout;
     if (connectTimeout > 0) {
       endpoint.setAppDeadline(quic, connectTimeout, () => {
-        if (sessionOpened) return;
-        this.#connectTimeouts++;
-        this.#logger.debug({ connection: id }, 'closing: no WebTransport session within connect_timeout');
-        h3.close(
-          H3Error.REQUEST_INCOMPLETE,
-          `no WebTransport session within ${connectTimeout} ms (connect_timeout)`,
-        );
+        if (odin?.authenticated) {
+          this.#authenticated(quic, odin.client);
+          return;
+        }
+        if (odin === undefined) {
+          this.#connectTimeouts++;
+          this.#logger.debug({ connection: id }, 'closing: no WebTransport session within connect_timeout');
+          h3.close(
+            H3Error.REQUEST_INCOMPLETE,
+            `no WebTransport session within ${connectTimeout} ms (connect_timeout)`,
+          );
+          return;
+        }
+        this.#authTimeouts++;
+        this.#logger.debug({ connection: id }, 'closing: not authenticated within connect_timeout');
+        odin.close(OdinCloseCode.closed, `not authenticated within ${connectTimeout} ms (connect_timeout)`);
       });
     }
   }
+}
+
+/**
+ * Secret bytes that survive a restart, for the endpoint's Retry token and stateless reset keys
+ * (derived with HKDF, never used as they are): the TLS private key in a canonical form (DER), so
+ * a re-encoded PEM of the same key gives the same keys.
+ */
+function privateKeyMaterial(privateKeyPem: string): Uint8Array {
+  return createPrivateKey(privateKeyPem).export({ format: 'der', type: 'pkcs8' });
 }

@@ -26,14 +26,64 @@ export type QuicheSendInfo = QuicheSendInfoType;
 
 export const quiche = quicheBinding;
 
-/** Our connection ids are always this long, so short-header packets can be parsed by length. */
-export const CONNECTION_ID_LENGTH = 20;
+/**
+ * Our connection ids are always this long, so short-header packets can be parsed by length
+ * (and stateless reset tokens derived from them, RFC 9000 section 10.3.2). 16 random bytes, not
+ * the maximum 20: quiche 0.18 encodes a server's transport parameters into a fixed 128-byte
+ * buffer, and with a client's 20-byte original connection id, our id twice (initial and Retry
+ * source) and the 16-byte stateless reset token, 20-byte ids overflow it (`BufferTooShort`).
+ */
+export const CONNECTION_ID_LENGTH = 16;
 
 /** Largest UDP payload we send (RFC 9000 section 14: at least 1200; 1350 is quiche's default). */
 export const MAX_UDP_PAYLOAD = 1350;
 
 /** Packet types of `QuicheHeader.ty`. */
 export const PacketType = quicheBinding.Type;
+
+/**
+ * Flow-control limits of what the peer may send us (RFC 9000 section 4): quiche buffers at most
+ * this much per stream and per connection, also for data that arrives out of order.
+ */
+export type ReceiveWindows = {
+  /** `initial_max_data`: all streams of a connection together. */
+  connection: number;
+  /** `initial_max_stream_data_bidi_remote`: a bidirectional stream the peer opened. */
+  bidiRemote: number;
+  /** `initial_max_stream_data_bidi_local`: a bidirectional stream we opened. */
+  bidiLocal: number;
+  /** `initial_max_stream_data_uni`: a unidirectional stream the peer opened. */
+  uni: number;
+  /** How far quiche's window auto-tuning may grow a stream / the connection window. */
+  maxStream: number;
+  maxConnection: number;
+};
+
+/** The client's windows: room for RPC bursts (a Joined notification of a big room) per stream. */
+export const CLIENT_RECEIVE_WINDOWS: ReceiveWindows = {
+  connection: 4 * 1024 * 1024,
+  bidiRemote: 1024 * 1024,
+  bidiLocal: 1024 * 1024,
+  uni: 256 * 1024,
+  maxStream: 16 * 1024 * 1024,
+  maxConnection: 24 * 1024 * 1024,
+};
+
+/**
+ * The server's windows: a client only sends RPC requests (64 KiB at most each, rate-limited)
+ * on its streams, voice goes in datagrams; so what any connection, authenticated or not, can
+ * make quiche hold is small. Bidi-local 0: the server opens no bidirectional streams (and
+ * a nonzero value would not fit quiche's transport parameter buffer next to the reset token).
+ * Uni just under 16 KiB: HTTP/3 control and QPACK streams carry a few bytes.
+ */
+export const SERVER_RECEIVE_WINDOWS: ReceiveWindows = {
+  connection: 256 * 1024,
+  bidiRemote: 128 * 1024,
+  bidiLocal: 0,
+  uni: 16 * 1024,
+  maxStream: 256 * 1024,
+  maxConnection: 512 * 1024,
+};
 
 export type QuicheSettings = {
   /** PEM; absent on a client. */
@@ -51,6 +101,8 @@ export type QuicheSettings = {
   /** Queue lengths for QUIC datagrams (RFC 9221). */
   datagramRecvQueue: number;
   datagramSendQueue: number;
+  /** Default CLIENT_RECEIVE_WINDOWS. */
+  receiveWindows?: ReceiveWindows;
 };
 
 const encoder = new TextEncoder();
@@ -65,12 +117,14 @@ export function createQuicheConfig(settings: QuicheSettings): QuicheConfig {
   config.setMaxIdleTimeout(settings.idleTimeoutMs);
   config.setMaxRecvUdpPayloadSize(MAX_UDP_PAYLOAD);
   config.setMaxSendUdpPayloadSize(MAX_UDP_PAYLOAD);
-  // Flow control: room for RPC bursts (a Joined notification of a big room) per stream, and
-  // enough streams for the HTTP/3 control streams plus WebTransport streams.
-  config.setInitialMaxData(4 * 1024 * 1024);
-  config.setInitialMaxStreamDataBidiLocal(1024 * 1024);
-  config.setInitialMaxStreamDataBidiRemote(1024 * 1024);
-  config.setInitialMaxStreamDataUni(256 * 1024);
+  const windows = settings.receiveWindows ?? CLIENT_RECEIVE_WINDOWS;
+  config.setInitialMaxData(windows.connection);
+  config.setInitialMaxStreamDataBidiLocal(windows.bidiLocal);
+  config.setInitialMaxStreamDataBidiRemote(windows.bidiRemote);
+  config.setInitialMaxStreamDataUni(windows.uni);
+  config.setMaxStreamWindow(windows.maxStream);
+  config.setMaxConnectionWindow(windows.maxConnection);
+  // Enough streams for the HTTP/3 control streams plus WebTransport streams.
   config.setInitialMaxStreamsBidi(32);
   config.setInitialMaxStreamsUni(16);
   config.setDisableActiveMigration(settings.disableActiveMigration);

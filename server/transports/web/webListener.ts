@@ -11,28 +11,28 @@
  * plus the single WebRTC UDP port (`webrtc_binding`) through `UdpMux`. This module only
  * adapts sockets to the core (`Connection`); rooms, peers and routing are the core's.
  */
-import { readFile } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { OdinJwk, TokenVerifier } from '../../auth/index.ts';
+import type { OdinJwk, TokenVerifier } from '../../../shared/auth/index.ts';
 import { type GridConfig, type HttpConfig, publicAddressFor } from '../../config/index.ts';
 import { AttachGuard } from '../../core/attachGuard.ts';
 import type { SignalingRequest } from '../../core/connection.ts';
 import { RpcError } from '../../core/errors.ts';
 import type { Sfu } from '../../core/sfu.ts';
-import type { Listener } from '../../grid.ts';
+import type { Listener } from '../../listener.ts';
 import { LogThrottle } from '../../observability/logThrottle.ts';
 import type { WebRtcUpdate } from '../../protocol/methods.ts';
 import { DEFAULT_MAX_RPC_FRAME_SIZE, encodeNotification } from '../../protocol/msgpackRpc.ts';
 import { parseStreamIdText } from '../../protocol/streamId.ts';
+import { CertificateReloader, type CertificateReloadStats } from '../../tls/certificateReloader.ts';
 import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
 import { httpServerLimits } from './httpLimits.ts';
 import { resolveCandidates, webRtcCandidates } from './webRtcCandidates.ts';
@@ -50,6 +50,8 @@ export type WebListenerParams = {
   sfu: Sfu;
   verifier: TokenVerifier;
   logger: Logger;
+  /** How often the certificate files are re-read besides watching them, ms (certificateReloader.ts). */
+  certificateRecheckMs?: number;
 };
 
 /** Refuse a WebSocket upgrade with an HTTP status before it becomes a socket. */
@@ -85,6 +87,7 @@ export class WebListener implements Listener {
   readonly #mainConnections = new Set<WebSocketConnection>();
   readonly #roomConnections = new Set<WebSocketConnection>();
   #server: Server | undefined;
+  #certificate: CertificateReloader | undefined;
   #mux: UdpMux | undefined;
   #nextConnectionId = 1;
   #draining = false;
@@ -146,22 +149,40 @@ export class WebListener implements Listener {
     return this.#dropped;
   }
 
+  /** Reloads of `certificate_file`/`privatekey_file` (undefined without TLS). */
+  get certificateStats(): CertificateReloadStats | undefined {
+    return this.#certificate?.stats;
+  }
+
+  /** SHA-256 (hex) of the certificate new handshakes get (undefined without TLS). */
+  get certificateSha256(): string | undefined {
+    return this.#certificate?.current.sha256;
+  }
+
   async open(): Promise<void> {
     const http = this.#http;
     const onRequest = (request: IncomingMessage, response: ServerResponse) =>
       this.#onRequest(request, response);
     const limits = httpServerLimits(http);
-    this.#server =
-      http.certificate_file !== undefined && http.privatekey_file !== undefined
-        ? createHttpsServer(
-            {
-              ...limits,
-              cert: await readFile(http.certificate_file),
-              key: await readFile(http.privatekey_file),
-            },
-            onRequest,
-          )
-        : createHttpServer(limits, onRequest);
+    if (http.certificate_file !== undefined && http.privatekey_file !== undefined) {
+      // Renewed files reach new handshakes through setSecureContext; open TLS sessions keep theirs.
+      this.#certificate = await CertificateReloader.open({
+        certificateFile: http.certificate_file,
+        privateKeyFile: http.privatekey_file,
+        section: '[http]',
+        logger: this.#logger,
+        ...(this.#params.certificateRecheckMs === undefined
+          ? {}
+          : { recheckMs: this.#params.certificateRecheckMs }),
+        apply: (pair) =>
+          (this.#server as HttpsServer).setSecureContext({
+            cert: pair.certificatePem,
+            key: pair.privateKeyPem,
+          }),
+      });
+      const { certificatePem, privateKeyPem } = this.#certificate.current;
+      this.#server = createHttpsServer({ ...limits, cert: certificatePem, key: privateKeyPem }, onRequest);
+    } else this.#server = createHttpServer(limits, onRequest);
     // Connections over the cap are closed by net.Server before any byte is read (counted in the
     // `drop` event); upgraded WebSockets stay counted until they close.
     this.#server.maxConnections = http.max_connections;
@@ -195,6 +216,7 @@ export class WebListener implements Listener {
   }
 
   async close(reason: string): Promise<void> {
+    this.#certificate?.close();
     for (const connection of [...this.#roomConnections, ...this.#mainConnections]) {
       connection.close(reason, CloseCode.goingAway);
     }

@@ -26,7 +26,7 @@ describe('bad input on the [quic] listener', () => {
   before(async () => {
     port = await freeUdpPort();
     grid = await startTestGrid({
-      toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 400\nmigration = false\nidle_timeout = 2000\n`,
+      toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 3000\nmigration = false\nidle_timeout = 10000\n`,
     });
     healthy = await OdinQuicClient.connect({ host: '127.0.0.1', port, insecure: true });
     await healthy.joinRoom(await grid.token('steady', 'healthy'), 'steady');

@@ -61,3 +61,4 @@ export async function freeUdpPort(): Promise<number> {
   await new Promise<void>((resolve) => socket.close(resolve));
   return port;
 }
+export { waitFor } from '../../helpers/waitFor.ts';

@@ -28,7 +28,10 @@ function signingMaterial(signer: string | OdinJwk): { seed: Uint8Array; kid: str
 }
 
 function checkFields(fields: LicenseFields): void {
-  if (!(fields.validUntil instanceof Date) || !Number.isFinite(fields.validUntil.getTime())) {
+  if (
+    fields.validUntil !== undefined &&
+    (!(fields.validUntil instanceof Date) || !Number.isFinite(fields.validUntil.getTime()))
+  ) {
     throw new LicenseError('malformed', 'valid_until must be a valid date', place);
   }
   for (const [name, value] of [

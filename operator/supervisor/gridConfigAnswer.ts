@@ -10,13 +10,14 @@
  * reports), so a restarted operator derives the same key from a report.
  */
 import { parse } from 'smol-toml';
-import { deriveServerKey, type OdinJwk } from '../../server/auth/index.ts';
 import {
   type GridConfig,
   parseConfigText,
   publicAddressFor,
   renderConfigToml,
+  requirePublicAddress,
 } from '../../server/config/index.ts';
+import { deriveServerKey, type OdinJwk } from '../../shared/auth/index.ts';
 
 type Table = Record<string, unknown>;
 const isTable = (v: unknown): v is Table => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -45,7 +46,7 @@ export function mergeConfig(recommended: Table, local: Table): Table {
 export function endpointOf(config: GridConfig): string {
   if (config.http !== undefined) return publicAddressFor(config, 'http');
   if (config.quic !== undefined) return publicAddressFor(config, 'quic');
-  return config.public_address;
+  return requirePublicAddress(config);
 }
 
 export function serverKeyFor(masterKey: Uint8Array, endpoint: string): OdinJwk {

@@ -12,6 +12,7 @@ export {
   parseLicenseToml,
   renderLicenseToml,
 } from './format.ts';
+export { parseLicenseIssuers } from './issuers.ts';
 export { signLicense } from './sign.ts';
 export { formatLicenseSignature, type LicenseSignature, parseLicenseSignature } from './signature.ts';
 export { type LoadLicenseOptions, loadLicenseFile, type VerifiedLicense, verifyLicense } from './verify.ts';

@@ -11,7 +11,8 @@
  * signature = "ed25519:<kid>:<base64url signature>"
  * ```
  *
- * Only `signature` and `valid_until` are required. Unknown keys are refused: they would not be
+ * Only `signature` is required; without `valid_until` the licence does not expire (the ODIN docs:
+ * "An optional expiration date for the license"). Unknown keys are refused: they would not be
  * covered by the signature, and a later scheme that adds fields gets a new version string.
  */
 import { parse, stringify, TomlDate, TomlError } from 'smol-toml';
@@ -24,8 +25,8 @@ export type LicenseFields = {
   issuer?: string;
   licensee?: string;
   serialNumber?: string;
-  /** The instant the licence ends. */
-  validUntil: Date;
+  /** The instant the licence ends; absent: it does not expire. */
+  validUntil?: Date | undefined;
 };
 
 /** A parsed, not yet verified licence. */
@@ -44,19 +45,20 @@ type LicenseKey = (typeof licenseKeys)[number] | 'table';
 /**
  * The bytes the signature covers: UTF-8 of the JSON array
  * `["odin-grid-license-v1", issuer, licensee, serial_number, valid_until]`, absent fields as
- * `null`, `valid_until` as ISO-8601 UTC with milliseconds (`Date#toISOString`). JSON.stringify
+ * `null` (`valid_until` too), `valid_until` as ISO-8601 UTC with milliseconds (`Date#toISOString`). JSON.stringify
  * of an array of strings and nulls is fully specified (ECMA-262 SerializeJSONProperty), so the
  * encoding has exactly one spelling and no field can bleed into the next.
  */
 export function canonicalLicenseBytes(fields: LicenseFields): Uint8Array {
-  const validUntil = fields.validUntil.getTime();
-  if (!Number.isFinite(validUntil)) throw new RangeError('valid_until is not a valid date');
+  const validUntil = fields.validUntil?.getTime();
+  if (validUntil !== undefined && !Number.isFinite(validUntil))
+    throw new RangeError('valid_until is not a valid date');
   const array = [
     licenseScheme,
     fields.issuer ?? null,
     fields.licensee ?? null,
     fields.serialNumber ?? null,
-    new Date(validUntil).toISOString(),
+    validUntil === undefined ? null : new Date(validUntil).toISOString(),
   ];
   return new TextEncoder().encode(JSON.stringify(array));
 }
@@ -81,7 +83,7 @@ export function parseLicenseToml(text: string, source: string): License {
   if (!(typeof table === 'object' && table !== null && !Array.isArray(table) && !(table instanceof Date))) {
     throw malformed(
       undefined,
-      'no [license] table; a licence file holds [license] with signature and valid_until',
+      'no [license] table; a licence file holds [license] with at least a signature',
     );
   }
   for (const key of Object.keys(document)) {
@@ -115,8 +117,10 @@ export function parseLicenseToml(text: string, source: string): License {
     throw malformed('signature', '[license] signature must be a string');
 
   const validUntil = values.valid_until;
-  if (validUntil === undefined) throw malformed('table', '[license] has no valid_until');
-  if (!(validUntil instanceof TomlDate) || !validUntil.isDateTime() || validUntil.isLocal()) {
+  if (
+    validUntil !== undefined &&
+    (!(validUntil instanceof TomlDate) || !validUntil.isDateTime() || validUntil.isLocal())
+  ) {
     throw malformed(
       'valid_until',
       '[license] valid_until must be a date-time with an offset, e.g. 2027-01-01T00:00:00Z',
@@ -127,7 +131,7 @@ export function parseLicenseToml(text: string, source: string): License {
     issuer: text_('issuer'),
     licensee: text_('licensee'),
     serialNumber: text_('serial_number'),
-    validUntil: new Date(validUntil.getTime()),
+    validUntil: validUntil === undefined ? undefined : new Date(validUntil.getTime()),
     signature: values.signature,
     source,
     lines,
@@ -140,7 +144,7 @@ export function renderLicenseToml(fields: LicenseFields, signature: string): str
   if (fields.issuer !== undefined) table.issuer = fields.issuer;
   if (fields.licensee !== undefined) table.licensee = fields.licensee;
   if (fields.serialNumber !== undefined) table.serial_number = fields.serialNumber;
-  table.valid_until = new Date(fields.validUntil.getTime());
+  if (fields.validUntil !== undefined) table.valid_until = new Date(fields.validUntil.getTime());
   table.signature = signature;
   return [
     '# ODIN Grid licence, scheme odin-grid-license-v1 (docs/license.md).',

@@ -1,6 +1,6 @@
 /**
  * Licence verification and loading (docs/license.md): the signature must come from a trusted
- * issuer key and match the fields, and `valid_until` must lie ahead. Checked in that order, so
+ * issuer key and match the fields, and `valid_until`, when set, must lie ahead. Checked in that order, so
  * an expired licence that was also edited reports the edit.
  */
 import { readFile } from 'node:fs/promises';
@@ -13,9 +13,10 @@ export type VerifiedLicense = {
   issuer?: string;
   licensee?: string;
   serialNumber?: string;
-  validUntil: Date;
-  /** `validUntil - now` at verification. */
-  msUntilExpiry: number;
+  /** Absent: the licence does not expire. */
+  validUntil?: Date | undefined;
+  /** `validUntil - now` at verification; absent with `validUntil`. */
+  msUntilExpiry?: number | undefined;
   /** kid of the issuer key that signed it. */
   keyId: string;
   source: string;
@@ -53,8 +54,11 @@ export function verifyLicense(
       { source: license.source, line: at },
     );
   }
-  const msUntilExpiry = license.validUntil.getTime() - (typeof now === 'number' ? now : now.getTime());
-  if (msUntilExpiry <= 0) {
+  const msUntilExpiry =
+    license.validUntil === undefined
+      ? undefined
+      : license.validUntil.getTime() - (typeof now === 'number' ? now : now.getTime());
+  if (license.validUntil !== undefined && msUntilExpiry !== undefined && msUntilExpiry <= 0) {
     throw new LicenseError(
       'expired',
       `licence${license.serialNumber === undefined ? '' : ` ${JSON.stringify(license.serialNumber)}`} ` +

@@ -6,16 +6,19 @@
  * the same schema and checks as a config file; a bad answer is an error, never a silent
  * fallback to the local config.
  */
+
+import type { GridConfigParams } from '../../shared/gateway/protocol.ts';
 import {
   ConfigError,
   type GridConfig,
   parseConfigText,
   publicAddressFor,
   renderConfigToml,
+  type SupervisorConfig,
+  supervisorSuppliedKeys,
 } from '../config/index.ts';
 import { SupervisorError } from './errors.ts';
 import type { JsonRpcClient } from './jsonRpcClient.ts';
-import type { GridConfigParams } from './protocol.ts';
 
 /** The source name problems in the answer are reported under. */
 export const gridConfigAnswerSource = 'sfu.GridConfig answer';
@@ -23,12 +26,27 @@ export const gridConfigAnswerSource = 'sfu.GridConfig answer';
 /**
  * The address the supervisor knows this server by (`public_endpoint`): where the gateway sends
  * clients, and the hostname it derives this server's key from. The web listener's public
- * address, else the QUIC one, else the root `public_address`.
+ * address, else the QUIC one, else the root `public_address`. Undefined while the config does
+ * not know it yet (a supervised config that leaves `public_address` to `sfu.GridConfig`): the
+ * gateway then goes by the address the call came from.
  */
-export function publicEndpointFor(config: GridConfig): string {
-  if (config.http !== undefined) return publicAddressFor(config, 'http');
-  if (config.quic !== undefined) return publicAddressFor(config, 'quic');
+export function publicEndpointFor(config: GridConfig): string | undefined {
+  for (const listener of ['http', 'quic'] as const) {
+    const section = config[listener];
+    if (section === undefined) continue;
+    if (section.public_address_override === undefined && config.public_address === undefined)
+      return undefined;
+    return publicAddressFor(config, listener);
+  }
   return config.public_address;
+}
+
+/**
+ * `version` in `sfu.GridConfig` and `sfu.Report`: `[supervisor] version` when set (the docs
+ * make it a number; the gateway reads a string, so it goes out in decimal), else the release.
+ */
+export function reportedVersion(supervisor: Pick<SupervisorConfig, 'version'>, release: string): string {
+  return supervisor.version === undefined ? release : String(supervisor.version);
 }
 
 export async function fetchSupervisedConfig(params: {
@@ -37,8 +55,9 @@ export async function fetchSupervisedConfig(params: {
   version: string;
 }): Promise<GridConfig> {
   const { client, config, version } = params;
+  const endpoint = publicEndpointFor(config);
   const request: GridConfigParams = {
-    public_endpoint: publicEndpointFor(config),
+    ...(endpoint === undefined ? {} : { public_endpoint: endpoint }),
     server: 'grid',
     version,
     config: renderConfigToml(config),
@@ -51,8 +70,9 @@ export async function fetchSupervisedConfig(params: {
       `sfu.GridConfig at ${client.shownUrl}: expected a result {config: <TOML string>}`,
     );
   }
+  let merged: GridConfig;
   try {
-    return parseConfigText(text, { source: gridConfigAnswerSource });
+    merged = parseConfigText(text, { source: gridConfigAnswerSource });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     throw new SupervisorError(
@@ -61,6 +81,15 @@ export async function fetchSupervisedConfig(params: {
       { cause: error },
     );
   }
+  const missing = supervisorSuppliedKeys(merged).filter((key) => key === 'public_address');
+  if (missing.length > 0) {
+    throw new SupervisorError(
+      'bad_config',
+      `sfu.GridConfig at ${client.shownUrl}: neither config.toml nor the supervisor's answer sets ` +
+        `${missing.join(', ')}; set it in config.toml or with GRID_PUBLIC_ADDRESS`,
+    );
+  }
+  return merged;
 }
 
 /**

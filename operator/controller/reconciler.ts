@@ -1,0 +1,349 @@
+/**
+ * One reconcile of one OdinServer, as a sequence of named steps (in the style of Agones'
+ * `syncGameServer`): observe → autoscale → plan → render → apply → status. Each step is a
+ * function of its own module, pure where it can be; this class only runs them in order and
+ * performs the writes they decide, through a `ClusterWriter` (the API server in production,
+ * a recording fake in unit tests).
+ *
+ * Level-based and idempotent: the same world gives the same writes, and a world that already
+ * matches gives none (docs/operator.md, "No change, no write").
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { DefaultedOdinServer, OdinServer, OdinServerStatus } from '../api/types.ts';
+import type { Recommendation } from '../autoscale/recommend.ts';
+import { SILENT_REMOVABLE_MS } from '../autoscale/scaleDown.ts';
+import { DRAINING_ANNOTATION, HELD_ANNOTATION, ownerReference } from '../render/labels.ts';
+import type { Fleet } from '../supervisor/fleet.ts';
+import { childrenToApply, fleetCredentials, podMarks } from './apply.ts';
+import type { Caches } from './caches.ts';
+import { render } from './desired.ts';
+import type { OperatorMetrics } from './health.ts';
+import { planKeys, secretProblems } from './keys.ts';
+import { checkLicense, type LicenseCheck, licenseCondition } from './license.ts';
+import { type Observation, observe, serverViews } from './observe.ts';
+import { autoscale, plan } from './plan.ts';
+import { isHeld, planRollout } from './rollout.ts';
+import { computeStatus, type ExtraCondition, type StatusInput, sameStatus } from './status.ts';
+
+/** The writes a reconcile makes. */
+export interface ClusterWriter {
+  /** Server-side apply (field manager odin-operator, force). */
+  apply(object: KubernetesObject): Promise<void>;
+  /** spec.replicas through the scale subresource. */
+  scale(namespace: string, name: string, replicas: number): Promise<void>;
+  /** Server-side apply of the status subresource. */
+  writeStatus(namespace: string, name: string, status: OdinServerStatus): Promise<void>;
+  /** JSON merge patch of a pod (labels other managers own can be removed this way). */
+  patchPod(namespace: string, name: string, patch: object): Promise<void>;
+  deletePod(namespace: string, name: string): Promise<void>;
+}
+
+export interface EventSink {
+  record(
+    server: DefaultedOdinServer,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void>;
+}
+
+/** The built-in supervisor, as the reconciler updates it. */
+export type Fleets = {
+  fleet(namespace: string, name: string): Fleet;
+  forget(namespace: string, name: string): void;
+};
+
+export type ReconcilerParams = {
+  caches: Caches;
+  writer: ClusterWriter;
+  events: EventSink;
+  fleets: Fleets;
+  metrics: Pick<OperatorMetrics, 'reconciles'>;
+  /** Base URL pods reach the built-in supervisor on. */
+  supervisorUrl: string;
+  now: () => number;
+  /**
+   * A spec change waits this long for the next one before anything is rendered (default 0):
+   * rapid edits roll out once, with the last spec (docs/operator.md, "Rapid edits").
+   */
+  settleMs?: number;
+  /** A draining Ready server that has not reported this long is removed (scaleDown.ts). */
+  silentRemovableMs?: number;
+  /**
+   * More checks of an OdinServer that become status conditions (e.g. the licence it mounts):
+   * each ExtraCondition is written after the built-in ones, with an Event on every transition.
+   */
+  extraConditions?: (
+    observation: Observation,
+  ) => readonly ExtraCondition[] | Promise<readonly ExtraCondition[]>;
+  /** Licence issuer keys the operator trusts and gives the pods (`--license-issuers`). */
+  licenseIssuers?: readonly OdinJwk[];
+  /** Told every licence check (the controller re-queues the OdinServer when it expires). */
+  onLicenseChecked?: (key: string, check: LicenseCheck) => void;
+};
+
+/** What the work queue should do with the key afterwards. */
+export type ReconcileResult = { requeueAfterMs?: number };
+
+/** While the autoscaler stabilises, it re-evaluates this often even when no report arrives. */
+export const AUTOSCALE_RESYNC_MS = 5_000;
+
+export class Reconciler {
+  readonly #p: ReconcilerParams;
+  /** When this reconciler started: servers cannot have reported to it before. */
+  readonly #since: number;
+  /** The autoscaler's stabilisation history per OdinServer key. */
+  readonly #history = new Map<string, Recommendation[]>();
+  /** The last spec generation seen per key, and when it was first seen (settle time). */
+  readonly #generations = new Map<string, { generation: number; at: number }>();
+
+  constructor(params: ReconcilerParams) {
+    this.#p = params;
+    this.#since = params.now();
+  }
+
+  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+    const key = `${namespace}/${name}`;
+    const { caches, writer, events, fleets, metrics } = this.#p;
+    const now = this.#p.now();
+
+    // 1. observe
+    const observation = observe(caches, namespace, name);
+    if (!observation) {
+      // Children carry owner references: the garbage collector removes them.
+      fleets.forget(namespace, name);
+      this.#history.delete(key);
+      this.#generations.delete(key);
+      return {};
+    }
+    const { server, found, pods } = observation;
+    const fleet = observation.builtIn ? fleets.fleet(namespace, name) : undefined;
+    if (fleet) fleet.update({ pods: pods.map((p) => p.metadata!.name!) }, now);
+    else fleets.forget(namespace, name);
+    const views = serverViews(pods, (pod) => fleet?.servers.get(pod), now, this.#since);
+    const settling = this.#settling(key, found.metadata?.generation ?? 0, now);
+    if (settling > 0) return { requeueAfterMs: settling };
+
+    // 2. autoscale
+    const scaling = autoscale({ observation, views, history: this.#history.get(key) ?? [], now });
+    if (scaling.history) this.#history.set(key, scaling.history);
+    if (scaling.scaleTo !== undefined) {
+      const from = server.spec.replicas;
+      await writer.scale(namespace, name, scaling.scaleTo);
+      await events.record(
+        server,
+        'Normal',
+        scaling.scaleTo > from ? 'ScalingUp' : 'ScalingDown',
+        `autoscaler: ${from} -> ${scaling.scaleTo} servers (recommendation ${scaling.recommendation})`,
+      );
+    }
+    const result: ReconcileResult = scaling.history ? { requeueAfterMs: AUTOSCALE_RESYNC_MS } : {};
+
+    // 3. plan (pods held through a rollout are not the Deployment's: rollout.ts)
+    const heldBefore = new Set(pods.filter(isHeld).map((p) => p.metadata!.name!));
+    const scaleDown = plan({
+      observation,
+      views: views.filter((v) => !heldBefore.has(v.name)),
+      desired: scaling.desired,
+      ...(this.#p.silentRemovableMs !== undefined ? { silentRemovableMs: this.#p.silentRemovableMs } : {}),
+    });
+    if (fleet) fleet.update({ draining: [...scaleDown.draining, ...heldBefore] }, now);
+
+    // 4. render (with the access keys the fleet serves: a lost Secret never rotates them, and
+    // only a licence verified as grid will verify it: license.ts)
+    const licence = checkLicense({
+      server,
+      secret: server.spec.license
+        ? caches.secrets.get(server.spec.license.secretRef.name, namespace)
+        : undefined,
+      trustedIssuers: this.#p.licenseIssuers ?? [],
+      now,
+    });
+    this.#p.onLicenseChecked?.(key, licence);
+    const keys = planKeys(observation);
+    const rendered = render({
+      observation,
+      views,
+      plan: scaleDown,
+      keys,
+      supervisorUrl: this.#p.supervisorUrl,
+      ...(licence.state === 'valid' ? { license: licence.content } : {}),
+      licenseIssuers: (this.#p.licenseIssuers ?? []).map((k) => k.x),
+    });
+    const licenceRefused = licence.state === 'invalid';
+
+    // 5. apply, 6. status (always, also when apply fails)
+    const statusInput: Omit<StatusInput, 'server' | 'now'> & { draining: string[]; held: string[] } = {
+      errors: rendered.errors,
+      pods: views,
+      deployment: observation.deployment,
+      draining: [...scaleDown.draining, ...heldBefore],
+      held: [...heldBefore],
+      secretProblems: secretProblems(observation, keys),
+      extraConditions: [
+        ...[licenseCondition(licence)].filter((c) => c !== undefined),
+        ...((await this.#p.extraConditions?.(observation)) ?? []),
+      ],
+      ...(scaling.recommendation !== undefined ? { desiredReplicas: scaling.recommendation } : {}),
+    };
+    const previousValid = !found.status?.conditions?.some(
+      (c) => c.type === 'ConfigValid' && c.status === 'False',
+    );
+    // Nothing rolls out with an invalid spec or a refused licence: the running servers keep theirs.
+    if (rendered.errors.length > 0 || licenceRefused) {
+      metrics.reconciles.inc({ result: 'invalid' });
+      if (previousValid && rendered.errors.length > 0)
+        await events.record(
+          server,
+          'Warning',
+          'InvalidConfig',
+          rendered.errors
+            .map((e) => `${e.path}: ${e.message}`)
+            .join('; ')
+            .slice(0, 1000),
+        );
+      await this.#status(found, server, statusInput);
+      return result;
+    }
+    let failure: string | undefined;
+    try {
+      for (const write of childrenToApply(rendered.objects, caches)) {
+        await writer.apply(write.object);
+        const child = `${write.object.kind}/${write.object.metadata?.name}`;
+        if (write.why === 'new') await events.record(server, 'Normal', 'Created', `created ${child}`);
+        if (write.why === 'drift')
+          await events.record(
+            server,
+            'Warning',
+            'DriftReverted',
+            `${child}: ${write.field} was changed outside the operator; restored`,
+          );
+      }
+      for (const mark of podMarks(
+        server,
+        pods.filter((p) => !heldBefore.has(p.metadata!.name!)),
+        scaleDown,
+      )) {
+        await writer.apply(mark.patch);
+        for (const e of mark.events) await events.record(server, 'Normal', e.reason, e.message);
+      }
+      const rollout = planRollout({
+        server,
+        pods,
+        views,
+        configHash: rendered.configHash,
+        builtIn: observation.builtIn,
+        silentRemovableMs: this.#p.silentRemovableMs ?? SILENT_REMOVABLE_MS,
+        now,
+      });
+      for (const pod of rollout.hold) {
+        await writer.patchPod(namespace, pod, holdPatch(server, now));
+        const rooms = views.find((v) => v.name === pod)?.report?.rooms ?? 0;
+        await events.record(
+          server,
+          'Normal',
+          'HeldForConversations',
+          `server ${pod} of the previous config keeps its ${rooms} room(s) through the rollout; no new rooms go there`,
+        );
+      }
+      for (const { pod, why } of rollout.release) {
+        await writer.deletePod(namespace, pod);
+        await events.record(
+          server,
+          'Normal',
+          'Replaced',
+          `server ${pod} of the previous config goes: ${why}`,
+        );
+      }
+      statusInput.draining = [...scaleDown.draining, ...rollout.held];
+      statusInput.held = rollout.held;
+      if (fleet) fleet.update({ draining: [...statusInput.draining, ...rollout.outdated] }, now);
+      if (rollout.held.length > 0) result.requeueAfterMs = Math.min(result.requeueAfterMs ?? 30_000, 30_000);
+      if (fleet) fleet.update(fleetCredentials(server, rendered, caches), now);
+      if (!previousValid)
+        await events.record(server, 'Normal', 'ConfigValid', 'spec is valid again; rolling out');
+      metrics.reconciles.inc({ result: 'ok' });
+    } catch (error) {
+      failure = describeError(error);
+      throw error;
+    } finally {
+      await this.#status(found, server, { ...statusInput, ...(failure ? { failure } : {}) });
+    }
+    return result;
+  }
+
+  /**
+   * Milliseconds the spec of `key` still has to stay unchanged before it is rolled out. The first
+   * generation a reconciler sees (a new OdinServer, an operator start) is settled at once.
+   */
+  #settling(key: string, generation: number, now: number): number {
+    const settleMs = this.#p.settleMs ?? 0;
+    const seen = this.#generations.get(key);
+    if (!seen) {
+      this.#generations.set(key, { generation, at: Number.NEGATIVE_INFINITY });
+      return 0;
+    }
+    if (seen.generation !== generation) this.#generations.set(key, { generation, at: now });
+    return Math.max(0, settleMs - (now - this.#generations.get(key)!.at));
+  }
+
+  /**
+   * Step 6, status: computed purely (status.ts), written only when it differs, with an Event for
+   * every condition that changed (ConfigValid has its own InvalidConfig/ConfigValid events).
+   */
+  async #status(
+    found: OdinServer,
+    server: DefaultedOdinServer,
+    input: Omit<StatusInput, 'server' | 'now'>,
+  ): Promise<void> {
+    const status = computeStatus({ ...input, server, now: new Date(this.#p.now()) }, found.status);
+    if (sameStatus(found.status, status)) return;
+    await this.#p.writer.writeStatus(server.metadata.namespace, server.metadata.name, status);
+    for (const t of conditionTransitions(found.status, status))
+      await this.#p.events.record(server, t.type, t.reason, t.message);
+  }
+}
+
+/**
+ * Conditions whose status changed, as Events (healthy states Normal, others Warning). A new
+ * OdinServer's first status reports only problems (not "not ready yet"); ConfigValid and a
+ * Degraded caused by it have their own InvalidConfig/ConfigValid events.
+ */
+export function conditionTransitions(
+  previous: OdinServerStatus | undefined,
+  next: OdinServerStatus,
+): { type: 'Normal' | 'Warning'; reason: string; message: string }[] {
+  const out: { type: 'Normal' | 'Warning'; reason: string; message: string }[] = [];
+  for (const c of next.conditions ?? []) {
+    if (c.type === 'ConfigValid' || c.reason === 'InvalidConfig') continue;
+    const old = previous?.conditions?.find((p) => p.type === c.type);
+    if (old?.status === c.status) continue;
+    const healthy =
+      c.type === 'Degraded' ? c.status === 'False' : c.type === 'Progressing' || c.status === 'True';
+    if (!old && (healthy || c.type === 'Ready')) continue;
+    out.push({
+      type: healthy ? 'Normal' : 'Warning',
+      reason: c.reason,
+      message: `${c.type}=${c.status}: ${c.message}`.slice(0, 1000),
+    });
+  }
+  return out;
+}
+
+/** Takes a pod out of its ReplicaSet and makes it the OdinServer's, draining (rollout.ts). */
+function holdPatch(server: DefaultedOdinServer, now: number): object {
+  return {
+    metadata: {
+      labels: { 'pod-template-hash': null },
+      annotations: { [HELD_ANNOTATION]: new Date(now).toISOString(), [DRAINING_ANNOTATION]: 'true' },
+      ownerReferences: [ownerReference(server)],
+    },
+  };
+}
+
+export function describeError(error: unknown): string {
+  const e = error as { code?: number; body?: unknown; message?: string };
+  const body = typeof e.body === 'string' ? e.body : e.body ? JSON.stringify(e.body) : '';
+  return `${e.code ? `HTTP ${e.code}: ` : ''}${e.message ?? String(error)}${body ? ` ${body.slice(0, 500)}` : ''}`;
+}

@@ -1,0 +1,11 @@
+/**
+ * The QUIC stack's surface for its other end: what `client/quic/` needs to open a
+ * WebTransport session with the same modules the server runs, in the client role (QUIC
+ * endpoint, HTTP/3 connection, WebTransport streams, ODIN message framing). The client imports
+ * this file only, so the stack's files can be rearranged behind it (docs/architecture.md).
+ */
+export { QuicEndpoint } from './endpoint.ts';
+export { H3Connection } from './h3Connection.ts';
+export { frameMessage, MessageReader } from './messageFraming.ts';
+export { createQuicheConfig } from './quiche.ts';
+export type { WebTransportSession, WebTransportStream } from './webTransport.ts';
