@@ -2,7 +2,7 @@
 # Static checks of the Helm chart, for CI (.ci/run) and by hand: helm lint, helm template
 # with the defaults and with every optional part on, values.schema.json rejecting wrong
 # values, and the chart's CRD being the generated one (crds/). The rendered manifests are
-# validated against the real API server (server-side dry run) by e2e/ship/ship.scenario.ts.
+# validated against the real API server (server-side dry run) by e2e/ship/ship.test.ts.
 #
 #   bash charts/check.sh            # HELM=/path/to/helm to use another binary
 set -euo pipefail

@@ -10,10 +10,12 @@
  * Voice packets ride the WebRTC data channel "audio" of the client (one per client, shared by
  * its rooms). Used by the tests, bots and the load generator.
  */
-import { EventEmitter } from 'node:events';
 import type { Position } from '../server/protocol/methods.ts';
+import { OdinRoom } from './room.ts';
 import { RpcSocket, type RpcSocketOptions } from './rpcSocket.ts';
 import { WebRtcVoice } from './webrtc/webRtcVoice.ts';
+
+export { type JoinedInfo, OdinRoom, type PeerInfo } from './room.ts';
 
 export type OdinClientOptions = RpcSocketOptions & {
   /** Open the WebRTC voice channel (SetupWebRtc). Default true. */
@@ -21,155 +23,6 @@ export type OdinClientOptions = RpcSocketOptions & {
   /** Local IP for WebRTC gathering (tests: '127.0.0.1'). */
   localAddress?: string;
 };
-
-/** A peer as the server describes it (`Peer` in the protocol), user data as bytes. */
-export type PeerInfo = {
-  id: number;
-  user_id: string;
-  user_data: Uint8Array;
-  medias: { id: number; properties: Record<string, unknown>; paused: boolean }[];
-};
-
-export type JoinedInfo = {
-  room: { id: string; customer: string; user_data: Uint8Array; peers: PeerInfo[] };
-  media_ids: number[];
-  own_peer_id: number;
-};
-
-type RoomUpdate =
-  | ({ kind: 'Joined' } & JoinedInfo)
-  | { kind: 'Left'; reason: string }
-  | { kind: 'UserDataChanged'; user_data: Uint8Array }
-  | { kind: 'PeerJoined'; peer: PeerInfo }
-  | { kind: 'PeerLeft'; peer_id: number };
-
-type RoomEvents = {
-  /** Every notification on the room stream, in order. */
-  notification: [method: string, params: unknown];
-  update: [update: RoomUpdate];
-  peerUpdated: [params: Record<string, unknown> & { kind: string; peer_id: number }];
-  message: [params: { sender_peer_id: number; message: Uint8Array }];
-  closed: [code: number, reason: string];
-};
-
-export class OdinRoom extends EventEmitter<RoomEvents> {
-  readonly stream: RpcSocket;
-  /** Peers currently visible (in range), by id. */
-  readonly peers = new Map<number, PeerInfo>();
-  #joined: JoinedInfo | undefined;
-
-  /**
-   * Takes the room stream as soon as it is open, so no notification that follows `Joined` in
-   * the same read can be missed (ws emits them synchronously, one after another).
-   */
-  constructor(stream: RpcSocket) {
-    super();
-    this.stream = stream;
-    stream.on('notification', (method, params) => this.#onNotification(method, params));
-    stream.on('close', (code, reason) => this.emit('closed', code, reason));
-  }
-
-  get joined(): JoinedInfo {
-    if (!this.#joined) throw new Error('the room has not been joined yet');
-    return this.#joined;
-  }
-
-  get ownPeerId(): number {
-    return this.joined.own_peer_id;
-  }
-
-  /** The media id the web SDK would use: the last of the pool. */
-  get mediaId(): number {
-    return this.joined.media_ids[this.joined.media_ids.length - 1]!;
-  }
-
-  request(method: string, params: unknown): Promise<unknown> {
-    return this.stream.request(method, params);
-  }
-
-  startMedia(
-    mediaId = this.mediaId,
-    properties: Record<string, unknown> = { kind: 'audio' },
-  ): Promise<unknown> {
-    return this.request('StartMedia', { media_id: mediaId, properties });
-  }
-
-  stopMedia(mediaId = this.mediaId): Promise<unknown> {
-    return this.request('StopMedia', { media_id: mediaId });
-  }
-
-  pauseMedia(mediaId: number): Promise<unknown> {
-    return this.request('PauseMedia', { media_id: mediaId });
-  }
-
-  resumeMedia(mediaId: number): Promise<unknown> {
-    return this.request('ResumeMedia', { media_id: mediaId });
-  }
-
-  setPosition(position: Position): Promise<unknown> {
-    return this.request('SetPeerPosition', { position });
-  }
-
-  updatePeer(userData: Uint8Array): Promise<unknown> {
-    return this.request('UpdatePeer', { user_data: userData });
-  }
-
-  updateRoom(userData: Uint8Array): Promise<unknown> {
-    return this.request('UpdateRoom', { user_data: userData });
-  }
-
-  sendMessage(message: Uint8Array, targetPeerIds?: number[]): Promise<unknown> {
-    return this.request(
-      'SendMessage',
-      targetPeerIds ? { message, target_peer_ids: targetPeerIds } : { message },
-    );
-  }
-
-  /** Resolves with the first event for which `predicate` holds. */
-  next<E extends keyof RoomEvents>(
-    event: E,
-    predicate: (...args: RoomEvents[E]) => boolean = () => true,
-    timeoutMs = 5_000,
-  ): Promise<RoomEvents[E]> {
-    return new Promise((resolve, reject) => {
-      const listener = (...args: RoomEvents[E]) => {
-        if (!predicate(...args)) return;
-        clearTimeout(timer);
-        this.off(event, listener as never);
-        resolve(args);
-      };
-      const timer = setTimeout(() => {
-        this.off(event, listener as never);
-        reject(new Error(`no ${String(event)} event within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.on(event, listener as never);
-    });
-  }
-
-  leave(): Promise<void> {
-    return this.stream.close();
-  }
-
-  #onNotification(method: string, params: unknown): void {
-    this.emit('notification', method, params);
-    const p = params as Record<string, unknown>;
-    if (method === 'RoomUpdated') {
-      for (const update of (p.updates as RoomUpdate[]) ?? []) {
-        if (update.kind === 'Joined') {
-          this.#joined = update;
-          for (const peer of update.room.peers) this.peers.set(peer.id, peer);
-        }
-        if (update.kind === 'PeerJoined') this.peers.set(update.peer.id, update.peer);
-        if (update.kind === 'PeerLeft') this.peers.delete(update.peer_id);
-        this.emit('update', update);
-      }
-    } else if (method === 'PeerUpdated') {
-      this.emit('peerUpdated', p as Record<string, unknown> & { kind: string; peer_id: number });
-    } else if (method === 'MessageReceived') {
-      this.emit('message', p as { sender_peer_id: number; message: Uint8Array });
-    }
-  }
-}
 
 export class OdinClient {
   readonly address: string;
@@ -218,7 +71,7 @@ export class OdinClient {
   async joinRoom(
     roomId: string,
     options: { userData?: Uint8Array; position?: Position } = {},
-  ): Promise<OdinRoom> {
+  ): Promise<OdinRoom<RpcSocket>> {
     const { stream_id: streamId } = (await this.main.request('JoinRoom', {
       room_id: roomId,
       user_data: options.userData ?? new Uint8Array(),
@@ -227,14 +80,7 @@ export class OdinClient {
     const stream = await RpcSocket.open(`wss://${this.address}/room?${streamId}`, this.#options);
     const room = new OdinRoom(stream);
     try {
-      await Promise.race([
-        room.next('update', (update) => update.kind === 'Joined'),
-        new Promise((_, reject) =>
-          stream.once('close', (code, reason) =>
-            reject(new Error(`room stream closed before Joined: ${code} ${reason}`)),
-          ),
-        ),
-      ]);
+      await room.waitJoined();
     } catch (error) {
       await stream.close();
       throw error;

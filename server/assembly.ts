@@ -8,6 +8,7 @@ import type { LicenseFields } from '../shared/license/format.ts';
 import {
   defaultMetricsConfig,
   type GridConfig,
+  type LimitConfig,
   publicAddressFor,
   requirePublicAddress,
 } from './config/index.ts';
@@ -27,12 +28,17 @@ import type { CertificateReloadStats } from './tls/certificateReloader.ts';
 import { QuicListener } from './transports/quic/quicListener.ts';
 import { WebListener } from './transports/web/webListener.ts';
 
-export function limitParamsFromConfig(config: GridConfig): LimitParams {
-  const { limit } = config;
+/** The core's limits from `[limit]`: `limitParamsFromConfig(defaultLimitConfig)` are the default ones. */
+export function limitParamsFromConfig(limit: LimitConfig): LimitParams {
   const params: LimitParams = {
     incomingMessages: { ...limit.peer.incoming_messages },
     mediasPerPeer: limit.peer.medias,
     concurrentStreams: limit.peer.concurrent_streams,
+    unauthenticated: {
+      maxPending: limit.max_unauthenticated,
+      maxPendingPerSource: limit.max_unauthenticated_per_address,
+      timeoutMs: limit.authentication_timeout,
+    },
   };
   if (limit.max_clients !== undefined) params.maxClients = limit.max_clients;
   if (limit.max_rooms !== undefined) params.maxRooms = limit.max_rooms;
@@ -61,17 +67,12 @@ export function sfuParamsFromConfig(
   config: GridConfig,
   verifier: TokenVerifier,
   logger: GridLogger,
-): Partial<SfuParams> {
-  const params: Partial<SfuParams> = {
-    limits: limitParamsFromConfig(config),
+): Partial<SfuParams> & Pick<SfuParams, 'limits'> {
+  const params: Partial<SfuParams> & Pick<SfuParams, 'limits'> = {
+    limits: limitParamsFromConfig(config.limit),
     authenticate: async (token) => grantFromToken(await verifier.verify(token)),
     logger: logger.module('core'),
     logRejectedCalls: config.internal.log_rejected_api_calls,
-    admission: {
-      maxPending: config.limit.max_unauthenticated,
-      maxPendingPerSource: config.limit.max_unauthenticated_per_address,
-      timeoutMs: config.limit.authentication_timeout,
-    },
   };
   if (config.internal.log_hanging_api_calls !== undefined)
     params.hangingCallMs = config.internal.log_hanging_api_calls;
@@ -165,7 +166,9 @@ export function assembleGrid(
   }
   if (config.http) {
     const web = new WebListener({
-      config: { ...config, http: config.http },
+      config: config.http,
+      publicAddress: requirePublicAddress(config),
+      authorizationKeys: config.authorization.keys,
       sfu,
       verifier,
       logger: logger.module('web'),
@@ -174,11 +177,7 @@ export function assembleGrid(
     certificates.http = () => web.certificateStats;
   }
   if (config.quic) {
-    const quic = new QuicListener({
-      config: { ...config, quic: config.quic },
-      sfu,
-      logger: logger.module('quic'),
-    });
+    const quic = new QuicListener({ config: config.quic, sfu, logger: logger.module('quic') });
     listeners.push(quic);
     certificates.quic = () => quic.certificateStats;
   }

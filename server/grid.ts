@@ -1,7 +1,7 @@
 /**
  * The `grid` process: owns the listeners and decides when the server starts, drains and stops.
  *
- * Life (ARCHITECTURE.md, "The server's life"):
+ * Life (docs/architecture.md, "The server's life"):
  *   starting ─► running ─► draining ─► stopped
  * `shutdown()` drains: the core refuses new joins and listeners new clients, existing rooms
  * keep working until they are empty or `[shutdown] grace_period` ends, then every peer gets

@@ -5,178 +5,19 @@
  * generation B (`JoinRoom {token, room_id, user_data, position}`). Used by the tests and the
  * load generator.
  */
-import { EventEmitter } from 'node:events';
 import { encode } from '@msgpack/msgpack';
 import { SERVER_MSGPACK_LIMITS } from '../../server/protocol/boundedMsgpack.ts';
 import type { Position } from '../../server/protocol/methods.ts';
-import { decodeRpcFrame, encodeRequest } from '../../server/protocol/msgpackRpc.ts';
-import { frameMessage, MessageReader, type WebTransportStream } from '../../server/transports/quic/index.ts';
+import { OdinRoom } from '../room.ts';
+import { RpcStream } from './rpcStream.ts';
 import {
   connectWebTransport,
   type WebTransportClient,
   type WebTransportClientOptions,
 } from './webTransportClient.ts';
 
-export class QuicRpcError extends Error {
-  readonly method: string;
-  readonly detail: unknown;
-  constructor(method: string, detail: unknown) {
-    super(`${method} failed: ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`);
-    this.name = 'QuicRpcError';
-    this.method = method;
-    this.detail = detail;
-  }
-}
-
-type StreamEvents = {
-  notification: [method: string, params: unknown];
-  end: [reason: string];
-};
-
-/** MessagePack-RPC over one WebTransport bidirectional stream. */
-export class RpcStream extends EventEmitter<StreamEvents> {
-  readonly stream: WebTransportStream;
-  readonly #pending = new Map<
-    number,
-    { method: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >();
-  readonly #timeoutMs: number;
-  #nextId = 0;
-  ended = false;
-
-  constructor(stream: WebTransportStream, timeoutMs: number) {
-    super();
-    this.stream = stream;
-    this.#timeoutMs = timeoutMs;
-    const reader = new MessageReader(16 * 1024 * 1024);
-    stream.setHandler({
-      onData: (bytes, fin) => {
-        for (const message of reader.push(bytes)) this.#onMessage(message);
-        if (fin) this.#end('stream ended');
-      },
-      onAbort: (code) => this.#end(`stream aborted (code ${code})`),
-    });
-  }
-
-  /** Sends one message (already MessagePack-encoded), framed. */
-  sendRaw(message: Uint8Array): void {
-    this.stream.write(frameMessage(message));
-  }
-
-  request(method: string, params: unknown): Promise<unknown> {
-    const msgid = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      if (this.ended) {
-        reject(new Error(`${method}: the stream has ended`));
-        return;
-      }
-      const timer = setTimeout(() => {
-        this.#pending.delete(msgid);
-        reject(new Error(`${method}: no answer within ${this.#timeoutMs} ms`));
-      }, this.#timeoutMs);
-      this.#pending.set(msgid, { method, resolve, reject, timer });
-      this.sendRaw(encodeRequest(msgid, method, params));
-    });
-  }
-
-  close(): void {
-    this.stream.write(new Uint8Array(0), true);
-  }
-
-  #onMessage(message: Uint8Array): void {
-    const frame = decodeRpcFrame(message, 16 * 1024 * 1024, SERVER_MSGPACK_LIMITS);
-    if (frame instanceof Error) return;
-    if (frame.type === 'notification') this.emit('notification', frame.method, frame.params);
-    else if (frame.type === 'response') {
-      const pending = this.#pending.get(frame.msgid);
-      if (pending === undefined) return;
-      this.#pending.delete(frame.msgid);
-      clearTimeout(pending.timer);
-      if (frame.error !== null && frame.error !== undefined)
-        pending.reject(new QuicRpcError(pending.method, frame.error));
-      else pending.resolve(frame.result);
-    }
-  }
-
-  #end(reason: string): void {
-    if (this.ended) return;
-    this.ended = true;
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(new Error(`${pending.method}: ${reason}`));
-    }
-    this.#pending.clear();
-    this.emit('end', reason);
-  }
-}
-
-export type QuicJoined = {
-  room: { id: string; peers: { id: number; user_id: string; medias: { id: number }[] }[] };
-  media_ids: number[];
-  own_peer_id: number;
-};
-
-/** One joined room: its stream, notifications, and the Joined info. */
-export class QuicRoom extends EventEmitter<{ notification: [method: string, params: unknown] }> {
-  readonly stream: RpcStream;
-  readonly peerId: number;
-  joined: QuicJoined | undefined;
-  readonly notifications: { method: string; params: unknown }[] = [];
-
-  constructor(stream: RpcStream, peerId: number) {
-    super();
-    this.stream = stream;
-    this.peerId = peerId;
-    stream.on('notification', (method, params) => {
-      this.notifications.push({ method, params });
-      const updates = (params as { updates?: { kind: string }[] })?.updates;
-      for (const update of updates ?? [])
-        if (update.kind === 'Joined') this.joined = update as unknown as QuicJoined;
-      this.emit('notification', method, params);
-    });
-  }
-
-  /** The media id the web SDK would use: the last of the pool. */
-  get mediaId(): number {
-    const ids = this.joined?.media_ids ?? [];
-    return ids[ids.length - 1]!;
-  }
-
-  request(method: string, params: unknown): Promise<unknown> {
-    return this.stream.request(method, params);
-  }
-
-  startMedia(
-    mediaId = this.mediaId,
-    properties: Record<string, unknown> = { kind: 'audio' },
-  ): Promise<unknown> {
-    return this.request('StartMedia', { media_id: mediaId, properties });
-  }
-
-  /** Resolves with the first notification for which `predicate` holds. */
-  next(
-    predicate: (method: string, params: unknown) => boolean,
-    timeoutMs = 5_000,
-  ): Promise<[string, unknown]> {
-    return new Promise((resolve, reject) => {
-      const listener = (method: string, params: unknown) => {
-        if (!predicate(method, params)) return;
-        clearTimeout(timer);
-        this.off('notification', listener);
-        resolve([method, params]);
-      };
-      const timer = setTimeout(() => {
-        this.off('notification', listener);
-        reject(new Error(`no matching notification within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.on('notification', listener);
-    });
-  }
-
-  leave(): void {
-    this.stream.close();
-  }
-}
+export { OdinRoom } from '../room.ts';
+export { RpcStream } from './rpcStream.ts';
 
 export type OdinQuicClientOptions = Omit<WebTransportClientOptions, 'path'> & {
   path?: string;
@@ -214,7 +55,7 @@ export class OdinQuicClient {
     token: string,
     roomId: string,
     options: { userData?: Uint8Array; position?: Position } = {},
-  ): Promise<QuicRoom> {
+  ): Promise<OdinRoom<RpcStream>> {
     const result = (await this.main.request('JoinRoom', {
       token,
       room_id: roomId,
@@ -222,20 +63,9 @@ export class OdinQuicClient {
       position: options.position ?? [0, 0],
     })) as { peer_id: number; stream_id: number };
     const stream = new RpcStream(this.transport.session.openBidiStream(), this.#timeoutMs);
-    const room = new QuicRoom(stream, result.peer_id);
+    const room = new OdinRoom(stream, result.peer_id);
     stream.sendRaw(encode(result.stream_id));
-    if (room.joined === undefined) {
-      await Promise.race([
-        room.next(
-          (method, params) =>
-            method === 'RoomUpdated' &&
-            ((params as { updates?: { kind: string }[] }).updates ?? []).some((u) => u.kind === 'Joined'),
-        ),
-        new Promise((_, reject) =>
-          stream.once('end', (reason) => reject(new Error(`room stream ${reason} before Joined`))),
-        ),
-      ]);
-    }
+    await room.waitJoined();
     return room;
   }
 

@@ -5,13 +5,14 @@
  * grid with `node client/quic/voiceBlast.ts` (see docs/protocol.md for the measured numbers).
  */
 import { encodeVoicePacket } from '../../server/protocol/voicePacket.ts';
-import type { OdinQuicClient, QuicRoom } from './odinQuicClient.ts';
+import type { OdinRoom } from '../room.ts';
+import type { OdinQuicClient } from './odinQuicClient.ts';
 
 export type BlastResult = { sent: number; received: number; seconds: number };
 
 /** Sends from `sender` for `seconds`, `burst` packets per turn; counts what `receivers` get. */
 export async function voiceBlast(params: {
-  sender: { client: OdinQuicClient; room: QuicRoom };
+  sender: { client: OdinQuicClient; room: OdinRoom };
   receivers: OdinQuicClient[];
   seconds: number;
   burst: number;

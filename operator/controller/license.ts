@@ -1,6 +1,6 @@
 /**
  * The licence of an OdinServer, verified by the operator exactly as `grid` will verify it
- * (server/license: same parser, same signature check, same expiry), against the issuer keys
+ * (shared/license: same parser, same signature check, same expiry), against the issuer keys
  * the operator trusts (`--license-issuers`, the chart's `licenseIssuers`), which it also gives
  * the pods as `GRID_LICENSE_ISSUERS`.
  *

@@ -11,6 +11,7 @@
  */
 import { parse } from 'smol-toml';
 import {
+  defaultLimitConfig,
   type GridConfig,
   parseConfigText,
   publicAddressFor,
@@ -28,7 +29,8 @@ export const recommendedSettings: Table = {
   quic: { keep_alive_interval: 5000, idle_timeout: 30000, pre_send_timeout: 500, migration: true },
   http: { timeout: 10000, ping_interval: 5000 },
   metrics: { binding: '0.0.0.0:9000' },
-  limit: { peer: { incoming_messages: { rate: 10, capacity: 50, overflow: 20 } } },
+  // The schema's default is the gateway's recommendation {rate 10, capacity 50, overflow 20}.
+  limit: { peer: { incoming_messages: { ...defaultLimitConfig.peer.incoming_messages } } },
 };
 
 export function mergeConfig(recommended: Table, local: Table): Table {

@@ -6,7 +6,7 @@
 import { signToken } from '../../shared/auth/index.ts';
 import { type LicenseExpiryWatch, watchLicenseExpiry } from '../../shared/license/index.ts';
 import { assembleGrid, startGridServices, supervisorCallTimeoutMs } from '../assembly.ts';
-import { type GridConfig, redactUrl, type SupervisorConfig } from '../config/index.ts';
+import { type GridConfig, redactUrl, type SupervisorConfig, splitBinding } from '../config/index.ts';
 import type { DevEnvironment } from '../dev/devEnvironment.ts';
 import { Grid } from '../grid.ts';
 import { createLogger, type GridLogger } from '../observability/log.ts';
@@ -169,12 +169,12 @@ async function devBanner(config: GridConfig, dev: DevEnvironment): Promise<strin
     '',
     ...(config.http
       ? [
-          `  web SDK gateway URL:  https://localhost:${portOf(config.http.binding)}/   (OdinClient.initRoom(token, url))`,
+          `  web SDK gateway URL:  https://localhost:${splitBinding(config.http.binding).port}/   (OdinClient.initRoom(token, url))`,
           `  web voice:  WebRTC on udp ${config.http.webrtc_binding}`,
         ]
       : []),
     ...(config.quic
-      ? [`  native (WebTransport):  https://localhost:${portOf(config.quic.binding)}/main   (udp)`]
+      ? [`  native (WebTransport):  https://localhost:${splitBinding(config.quic.binding).port}/main   (udp)`]
       : []),
     ...(config.metrics
       ? [`  metrics:  http://${config.metrics.binding}/metrics   (also /healthz, /readyz)`]
@@ -189,8 +189,4 @@ async function devBanner(config: GridConfig, dev: DevEnvironment): Promise<strin
     '',
   ];
   return lines.filter((line, i) => line !== '' || lines[i - 1] !== '').join('\n');
-}
-
-function portOf(binding: string): string {
-  return binding.slice(binding.lastIndexOf(':') + 1);
 }

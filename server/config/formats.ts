@@ -45,6 +45,16 @@ function toPort(digits: string): number {
   return Number(digits);
 }
 
+/**
+ * A listener binding (`Format.binding`, validated by the schema) as host and port, IPv6
+ * without brackets: what `listen()` and `bind()` take.
+ */
+export function splitBinding(binding: string): { host: string; port: number } {
+  const hp = parseHostPort(binding);
+  if (hp?.port === undefined) throw new RangeError(`not a binding "host:port": ${JSON.stringify(binding)}`);
+  return { host: hp.host, port: hp.port };
+}
+
 export function formatHostPort(host: string, port: number): string {
   return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -75,7 +85,9 @@ function isHttpUrl(s: string): boolean {
   return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
 }
 
-const LOG_FILTER = /^(?:[A-Za-z0-9_:.\-/]+=)?(?:off|error|warn|info|debug|trace)$/;
+// `target=level`, a bare `level`, or a bare `target` (the public ODIN example configs'
+// `filters = ["webrtc", "webrtc_ice"]`: that module's errors only).
+const LOG_FILTER = /^(?:(?:[A-Za-z0-9_:.\-/]+=)?(?:off|error|warn|info|debug|trace)|[A-Za-z0-9_:.\-/]+)$/;
 
 interface FormatSpec {
   validate: (s: string) => boolean;
@@ -103,6 +115,6 @@ export const formats: Readonly<Record<string, FormatSpec>> = {
   },
   [Format.logFilter]: {
     validate: (s) => LOG_FILTER.test(s),
-    expected: 'a log filter "target=level" or "level" (off, error, warn, info, debug, trace)',
+    expected: 'a log filter "target=level", "level" (off, error, warn, info, debug, trace) or "target"',
   },
 };

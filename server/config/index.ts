@@ -24,8 +24,9 @@ export {
   portEnvVars,
 } from './env.ts';
 export { ConfigError, type ConfigProblem, formatProblem } from './errors.ts';
+export { formatHostPort, splitBinding } from './formats.ts';
 export { type LoadOptions, loadConfig, type ParseOptions, parseConfigText } from './load.ts';
-export { publicAddressFor, requirePublicAddress } from './publicAddress.ts';
+export { announcedAddress, publicAddressFor, requirePublicAddress } from './publicAddress.ts';
 export { REDACTED, redactConfig, redactUrl } from './redact.ts';
 export { type RenderableConfig, renderConfigToml } from './render.ts';
 export {

@@ -533,7 +533,8 @@ export const LogTerminalSchema = Type.Object(
       default: [],
       description:
         'Per-module levels, `target=level` or a bare `level` (levels: off, error, warn, info, debug, ' +
-        'trace), e.g. `["werift=warn"]`.',
+        'trace), e.g. `["werift=warn"]`. A bare `target` keeps only that module\'s errors, as the ' +
+        'public ODIN example configs write it (`filters = ["webrtc", "webrtc_ice"]`).',
     }),
   },
   { additionalProperties: false, default: {}, description: 'Terminal (stdout) logging.' },

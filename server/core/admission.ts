@@ -27,12 +27,6 @@ export type AdmissionParams = {
   timeoutMs: number;
 };
 
-export const defaultAdmissionParams: AdmissionParams = {
-  maxPending: 256,
-  maxPendingPerSource: 16,
-  timeoutMs: 5_000,
-};
-
 /** Why a waiting connection was closed (the reason the client reads, and a metrics label). */
 export type AdmissionRefusal = { kind: 'per_source' | 'evicted' | 'timeout'; reason: string };
 

@@ -3,6 +3,7 @@
  * The wiring maps config.toml `[limit]`, `[limit.peer]` and `[limit.network]` onto
  * {@link LimitParams}; absent `max_*` keys mean unlimited.
  */
+import type { AdmissionParams } from './admission.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import { TokenBucket, type TokenBucketParams } from './tokenBucket.ts';
 
@@ -26,13 +27,11 @@ export type LimitParams = {
   concurrentStreams: number;
   /** `[limit.network] incoming_media_packets`: voice packets per second per media. Absent: unlimited. */
   incomingMediaPackets?: TokenBucketParams;
-};
-
-/** Gateway-recommended RPC limits {rate 10, capacity 50, overflow 20}; 8 medias; unlimited streams. */
-export const defaultLimitParams: LimitParams = {
-  incomingMessages: { rate: 10, capacity: 50, overflow: 20 },
-  mediasPerPeer: 8,
-  concurrentStreams: 0,
+  /**
+   * `[limit] max_unauthenticated`, `max_unauthenticated_per_address`, `authentication_timeout`:
+   * the budget and deadline of main connections that have not authenticated (admission.ts).
+   */
+  unauthenticated: AdmissionParams;
 };
 
 /**

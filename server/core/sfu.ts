@@ -12,13 +12,13 @@ import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../protocol/msgpackRpc.ts';
 import type { LeftReason } from '../protocol/notifications.ts';
 import * as note from '../protocol/notifications.ts';
 import { newStreamId } from '../protocol/streamId.ts';
-import { Admission, type AdmissionParams, defaultAdmissionParams } from './admission.ts';
+import { Admission } from './admission.ts';
 import { Bans } from './bans.ts';
 import { type Authenticator, Client, type ConnectOptions, type Grant } from './client.ts';
 import { type Clock, systemClock, type TimerHandle } from './clock.ts';
 import type { Connection, RpcEndpoint } from './connection.ts';
 import { RpcError, type RpcErrorCode } from './errors.ts';
-import { defaultLimitParams, type LimitParams } from './limits.ts';
+import type { LimitParams } from './limits.ts';
 import { type CoreLogger, silentLogger } from './logger.ts';
 import type { Media } from './media.ts';
 import { Peer } from './peer.ts';
@@ -42,21 +42,21 @@ export type SfuParams = {
   logRejectedCalls: boolean;
   /** A joined peer whose room stream has not attached after this long leaves. */
   roomStreamTimeoutMs: number;
-  /** The budget and deadline of main connections that have not authenticated (admission.ts). */
-  admission: AdmissionParams;
 };
 
 /** A joined peer whose room stream has not attached yet. */
 type AwaitedStream = { peer: Peer; timer: TimerHandle; token?: string };
 
-export const defaultSfuParams: SfuParams = {
-  limits: defaultLimitParams,
+/**
+ * Defaults of everything but `limits`, which the caller passes: their defaults are the config
+ * schema's (`[limit]`), which the core does not read; assembly.ts translates them.
+ */
+export const defaultSfuParams: Omit<SfuParams, 'limits'> = {
   clock: systemClock,
   logger: silentLogger,
   maxRpcFrameSize: DEFAULT_MAX_RPC_FRAME_SIZE,
   logRejectedCalls: false,
   roomStreamTimeoutMs: 10_000,
-  admission: defaultAdmissionParams,
 };
 
 /** Plain counters read by metrics. */
@@ -123,7 +123,7 @@ export class Sfu {
   #nextPeerId = 1;
   #draining = false;
 
-  constructor(params: Partial<SfuParams> = {}) {
+  constructor(params: Partial<SfuParams> & Pick<SfuParams, 'limits'>) {
     const full: SfuParams = { ...defaultSfuParams, ...params };
     this.#params = full;
     this.limits = full.limits;
@@ -134,7 +134,7 @@ export class Sfu {
     this.#clock = full.clock;
     this.#logger = full.logger;
     this.#router = new VoiceRouter(full.clock);
-    this.#admission = new Admission(full.admission, full.clock, (client, refusal) => {
+    this.#admission = new Admission(full.limits.unauthenticated, full.clock, (client, refusal) => {
       this.#logger.debug({ client: client.id, reason: refusal.reason }, 'closing unauthenticated client');
       this.disconnect(client, refusal.reason);
     });

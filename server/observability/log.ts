@@ -16,8 +16,10 @@
  * `filters` are directives in the style of Rust's env_logger, as the original server's are:
  * `target=level` sets the level of one module (the `module` of a child logger, e.g. `webrtc`,
  * `quic`, `supervisor`), so `webrtc=error` silences a noisy part without losing its failures;
- * a bare `level` replaces the level that `verbosity` gives. Levels: off, error, warn, info,
- * debug, trace. The config schema validates the syntax.
+ * a bare `level` replaces the level that `verbosity` gives; a bare `target` keeps only that
+ * module's errors, as the public ODIN example configs use it (`filters = ["webrtc",
+ * "webrtc_ice"]`: "modules filtered from logs ... except for error messages"). Levels: off,
+ * error, warn, info, debug, trace. The config schema validates the syntax.
  *
  * Secrets never reach a log line: the redaction paths below cover every field name under
  * which this code base carries a token, key or password. Code must still not interpolate
@@ -69,6 +71,8 @@ export type GridLogger = Logger & { module(name: string): Logger };
 
 type FilterLevel = Level | 'silent';
 
+const filterLevels: ReadonlySet<string> = new Set(['off', 'error', 'warn', 'info', 'debug', 'trace']);
+
 /** Reads `filters` into a default level (from a bare `level`) and per-module levels. */
 export function parseLogFilters(filters: readonly string[]): {
   level?: FilterLevel;
@@ -79,8 +83,10 @@ export function parseLogFilters(filters: readonly string[]): {
   let level: FilterLevel | undefined;
   for (const filter of filters) {
     const at = filter.lastIndexOf('=');
-    if (at === -1) level = toLevel(filter.trim());
-    else modules.set(filter.slice(0, at).trim(), toLevel(filter.slice(at + 1).trim()));
+    const text = filter.trim();
+    if (at !== -1) modules.set(filter.slice(0, at).trim(), toLevel(filter.slice(at + 1).trim()));
+    else if (filterLevels.has(text)) level = toLevel(text);
+    else modules.set(text, 'error');
   }
   return level === undefined ? { modules } : { level, modules };
 }

@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
-import type { MetricsConfig } from '../config/index.ts';
+import { type MetricsConfig, splitBinding } from '../config/index.ts';
 import type { Listener } from '../listener.ts';
 import type { GridMetrics } from './metrics.ts';
 
@@ -47,11 +47,6 @@ export function isAllowed(list: BlockList | undefined, address: string | undefin
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped !== null) return list.check(mapped[1]!, 'ipv4') || list.check(address, 'ipv6');
   return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
-}
-
-function splitBinding(binding: string): { host: string; port: number } {
-  const at = binding.lastIndexOf(':');
-  return { host: binding.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(binding.slice(at + 1)) };
 }
 
 export class MetricsListener implements Listener {

@@ -28,7 +28,11 @@ export type PeerUpdate =
 export type MessageReceived = { sender_peer_id: number; message: Uint8Array };
 export type RoomStatusChanged = { status: string; message?: string };
 
-/** `RoomUpdated {updates: [...]}`: several updates may be bundled (`[internal] bundle_events`). */
+/**
+ * `RoomUpdated {updates: [...]}`. The protocol (and the 0.16 SDK, which walks `updates` in order)
+ * allows several per notification; ODIN Grid sends one at a time, so `[internal] bundle_events`
+ * is accepted and has no effect (docs/configuration.md).
+ */
 export function roomUpdated(...updates: RoomUpdate[]): Uint8Array {
   return encodeNotification('RoomUpdated', { updates });
 }

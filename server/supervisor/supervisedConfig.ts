@@ -15,7 +15,6 @@ import {
   publicAddressFor,
   renderConfigToml,
   type SupervisorConfig,
-  supervisorSuppliedKeys,
 } from '../config/index.ts';
 import { SupervisorError } from './errors.ts';
 import type { JsonRpcClient } from './jsonRpcClient.ts';
@@ -81,12 +80,12 @@ export async function fetchSupervisedConfig(params: {
       { cause: error },
     );
   }
-  const missing = supervisorSuppliedKeys(merged).filter((key) => key === 'public_address');
-  if (missing.length > 0) {
+  // The one required key a supervised config may leave to the answer (config/checks.ts).
+  if (merged.public_address === undefined) {
     throw new SupervisorError(
       'bad_config',
       `sfu.GridConfig at ${client.shownUrl}: neither config.toml nor the supervisor's answer sets ` +
-        `${missing.join(', ')}; set it in config.toml or with GRID_PUBLIC_ADDRESS`,
+        'public_address; set it in config.toml or with GRID_PUBLIC_ADDRESS',
     );
   }
   return merged;

@@ -1,5 +1,5 @@
 /**
- * `server/license`: license.toml, our signature scheme `odin-grid-license-v1` and licence
+ * `shared/license`: license.toml, our signature scheme `odin-grid-license-v1` and licence
  * expiry. docs/license.md is the user-facing description.
  */
 export { LicenseError, type LicenseErrorCode } from './errors.ts';

@@ -5,7 +5,7 @@
  * and times their arrival: the latency a player would feel while the battery runs.
  */
 import { OdinClient } from '../../client/odinClient.ts';
-import { OdinQuicClient, type QuicRoom } from '../../client/quic/odinQuicClient.ts';
+import { OdinQuicClient } from '../../client/quic/odinQuicClient.ts';
 import { encodeVoicePacket } from '../../server/protocol/voicePacket.ts';
 import type { Target } from './attacks.ts';
 
@@ -118,12 +118,8 @@ export async function quicPair(target: Target, room: string): Promise<LegitPair>
   a.client.onVoice = () => heard.a++;
   b.client.onVoice = () => heard.b++;
   const messages = { a: 0, b: 0 };
-  const count = (r: QuicRoom, who: 'a' | 'b') =>
-    r.on('notification', (method) => {
-      if (method === 'MessageReceived') messages[who]++;
-    });
-  count(a.room, 'a');
-  count(b.room, 'b');
+  a.room.on('message', () => messages.a++);
+  b.room.on('message', () => messages.b++);
   return {
     kind: 'quic',
     joinMs,

@@ -240,3 +240,12 @@ describe('keys read as the ODIN docs word them', () => {
     assert.equal(load('[quic]\n', { GRID_PUBLIC_ADDRESS: 'a.example' }).public_address, 'a.example');
   });
 });
+
+test('[log.terminal] filters take bare module names as the ODIN example configs write them', () => {
+  const filters = (list: string) => `${MINIMAL}[log.terminal]\nfilters = ${list}\n`;
+  assert.deepEqual(load(filters('["webrtc", "webrtc_ice"]')).log.terminal.filters, ['webrtc', 'webrtc_ice']);
+  assert.deepEqual(
+    problemsOf(filters('["webrtc=loud", "two words"]')).map((p) => p.path),
+    ['log.terminal.filters[0]', 'log.terminal.filters[1]'],
+  );
+});

@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { defaultLimitParams } from '../../server/core/limits.ts';
 import { encodeRequest } from '../../server/protocol/msgpackRpc.ts';
-import { FakeConnection, flush, Harness } from './helpers.ts';
+import { defaultLimits, FakeConnection, flush, Harness } from './helpers.ts';
 
-const admission = { maxPending: 4, maxPendingPerSource: 2, timeoutMs: 5000 };
+const unauthenticated = { maxPending: 4, maxPendingPerSource: 2, timeoutMs: 5000 };
+const limits = { ...defaultLimits, unauthenticated };
 
 function connect(h: Harness, address: string) {
   const connection = new FakeConnection(address);
@@ -17,7 +17,7 @@ function connect(h: Harness, address: string) {
 
 describe('connections waiting to authenticate', () => {
   test('one that does not authenticate within authentication_timeout is closed with the reason', async () => {
-    const h = new Harness({ admission });
+    const h = new Harness({ limits });
     const idle = connect(h, '192.0.2.1:1');
     const prompt = connect(h, '192.0.2.2:1');
     prompt.client.handleRpc(encodeRequest(0, 'Authenticate', { token: 'alice@lobby' }));
@@ -36,7 +36,7 @@ describe('connections waiting to authenticate', () => {
   });
 
   test('a source with max_unauthenticated_per_address waiting is refused one more, at once; others are not', async () => {
-    const h = new Harness({ admission });
+    const h = new Harness({ limits });
     connect(h, '192.0.2.1:1');
     connect(h, '192.0.2.1:2');
     const third = connect(h, '192.0.2.1:3');
@@ -48,7 +48,7 @@ describe('connections waiting to authenticate', () => {
   });
 
   test('over max_unauthenticated the oldest waiting connection makes room for the new one', () => {
-    const h = new Harness({ admission });
+    const h = new Harness({ limits });
     const all = [1, 2, 3, 4, 5].map((i) => connect(h, `192.0.2.${i}:1`));
     assert.match(String(all[0]!.connection.closedWith), /too many connections waiting to authenticate/);
     assert.ok(all.slice(1).every((c) => c.connection.closedWith === undefined));
@@ -58,8 +58,11 @@ describe('connections waiting to authenticate', () => {
 
   test('idle unauthenticated sockets do not take max_clients: a real client still gets in', async () => {
     const h = new Harness({
-      admission: { ...admission, maxPending: 100, maxPendingPerSource: 100 },
-      limits: { ...defaultLimitParams, maxClients: 2 },
+      limits: {
+        ...defaultLimits,
+        maxClients: 2,
+        unauthenticated: { ...unauthenticated, maxPending: 100, maxPendingPerSource: 100 },
+      },
     });
     for (let i = 0; i < 50; i++) connect(h, `192.0.2.1:${i}`);
     const real = connect(h, '198.51.100.1:1');
@@ -70,7 +73,7 @@ describe('connections waiting to authenticate', () => {
   });
 
   test('a client that closes while waiting leaves the budget', () => {
-    const h = new Harness({ admission });
+    const h = new Harness({ limits });
     const c = connect(h, '192.0.2.1:1');
     c.client.handleClose();
     assert.equal(h.sfu.unauthenticatedCount, 0);

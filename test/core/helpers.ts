@@ -4,6 +4,8 @@
  * each connection received (decoded).
  */
 
+import { limitParamsFromConfig } from '../../server/assembly.ts';
+import { defaultLimitConfig } from '../../server/config/index.ts';
 import type { Client, Grant } from '../../server/core/client.ts';
 import type { Clock, TimerHandle } from '../../server/core/clock.ts';
 import type { Connection, RpcEndpoint, SignalingRequest } from '../../server/core/connection.ts';
@@ -222,13 +224,22 @@ export class TestPeer {
   }
 }
 
+/** The core's limits as a config.toml without `[limit]` sets them: the schema's defaults. */
+export const defaultLimits = limitParamsFromConfig(defaultLimitConfig);
+
 export class Harness {
   readonly clock = new FakeClock();
   readonly logger = recordingLogger();
   readonly sfu: Sfu;
 
   constructor(params: Partial<SfuParams> = {}) {
-    this.sfu = new Sfu({ clock: this.clock, logger: this.logger, authenticate: fakeAuthenticate, ...params });
+    this.sfu = new Sfu({
+      limits: defaultLimits,
+      clock: this.clock,
+      logger: this.logger,
+      authenticate: fakeAuthenticate,
+      ...params,
+    });
   }
 
   client(grant?: Grant): TestClient {

@@ -3,9 +3,10 @@ import { describe, test } from 'node:test';
 import { INCOMING_MESSAGES_OVERFLOW, type LimitParams, RpcRateLimiter } from '../../server/core/limits.ts';
 import { TokenBucket } from '../../server/core/tokenBucket.ts';
 import { encodeRequest } from '../../server/protocol/msgpackRpc.ts';
-import { bytes, FakeClock, flush, Harness } from './helpers.ts';
+import { bytes, defaultLimits, FakeClock, flush, Harness } from './helpers.ts';
 
 const base: LimitParams = {
+  ...defaultLimits,
   incomingMessages: { rate: 10, capacity: 50, overflow: 20 },
   mediasPerPeer: 8,
   concurrentStreams: 0,

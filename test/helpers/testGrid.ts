@@ -88,10 +88,10 @@ export type TestGrid = {
   /** A token for `room` (or a list of rooms) and `user`, signed with the grid's access key. */
   token(room: string | string[], user: string, options?: TokenOptions): Promise<string>;
   sfu: Sfu;
-  grid: Grid;
-  webListener: WebListener;
   /** The [quic] listener, when the config has one. */
   quicListener: QuicListener | undefined;
+  grid: Grid;
+  webListener: WebListener;
   /** Every listener of the grid (`[metrics]`, `[http]`, `[quic]` as configured). */
   listeners: readonly Listener[];
   logs: RecordedLogs;

@@ -1,5 +1,5 @@
 /**
- * Draining on shutdown (ARCHITECTURE.md, "The server's life"; grid.ts): new joins are refused
+ * Draining on shutdown (docs/architecture.md, "The server's life"; grid.ts): new joins are refused
  * with a clear error, existing rooms keep working until they are empty, then the grid stops;
  * peers still there when `[shutdown] grace_period` ends get `Left {ServerClosing}`.
  */

@@ -44,6 +44,17 @@ test("a module=error filter keeps only that module's errors; others log at the v
   );
 });
 
+test('a bare module name keeps only its errors, as the ODIN example configs write filters', () => {
+  const { logger, lines } = capture({ verbosity: 1, format: 'json', filters: ['webrtc', 'webrtc_ice'] });
+  logger.module('webrtc').warn('ice restart');
+  logger.module('webrtc').error('dtls failed');
+  logger.module('core').debug('room created');
+  assert.deepEqual(
+    lines().map((line) => JSON.parse(line).msg),
+    ['dtls failed', 'room created'],
+  );
+});
+
 test('a module filter can also raise a module above the verbosity level, and off silences it', () => {
   const { logger, lines } = capture({
     verbosity: 0,

@@ -1,5 +1,5 @@
 /**
- * Licences under the operator: the operator verifies spec.license as grid will (server/license)
+ * Licences under the operator: the operator verifies spec.license as grid will (shared/license)
  * against the issuers it trusts, gives the pods those issuers, and reports a refused licence
  * in the LicenseValid condition.
  */

@@ -228,6 +228,8 @@ export class OdinSession {
   #refuseRoomStream(stream: WebTransportStream): void {
     const stats = this.#params.stats;
     stats.roomStreamsRefused++;
+    // Drops what arrived before the refusal (quiche discards the rest after STOP_SENDING).
+    stream.setHandler({ onData() {}, onAbort() {} });
     stream.reset(OdinCloseCode.unknownRoomStream);
     stream.stopSending(OdinCloseCode.unknownRoomStream);
     if (++this.#failedRoomStreams < MAX_FAILED_ROOM_STREAMS) return;

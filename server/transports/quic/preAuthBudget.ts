@@ -7,6 +7,9 @@
  * when it authenticates or closes; a new connection beyond a cap is not accepted (its Initial
  * is dropped, the client retries).
  */
+import type { Client } from '../../core/client.ts';
+import type { Peer } from '../../core/peer.ts';
+import type { Sfu } from '../../core/sfu.ts';
 
 /** Unauthenticated connections at once, all addresses together. */
 export const MAX_UNAUTHENTICATED_CONNECTIONS = 512;
@@ -70,4 +73,45 @@ export class PreAuthBudget<K> {
   has(key: K): boolean {
     return this.#open.has(key);
   }
+}
+
+/**
+ * Tells when a client authenticates by joining (a JoinRoom whose token was checked): the core's
+ * `peerjoined` event, for the clients being watched. (Generation A's `Authenticate` sets
+ * `client.grant`, which the deadline looks at itself.)
+ */
+export class JoinWatch<K> {
+  readonly #sfu: Sfu;
+  readonly #onJoined: (key: K, client: Client) => void;
+  readonly #watched = new Map<Client, K>();
+
+  constructor(sfu: Sfu, onJoined: (key: K, client: Client) => void) {
+    this.#sfu = sfu;
+    this.#onJoined = onJoined;
+  }
+
+  start(): void {
+    this.#sfu.observer.on('peerjoined', this.#peerJoined);
+  }
+
+  stop(): void {
+    this.#sfu.observer.off('peerjoined', this.#peerJoined);
+    this.#watched.clear();
+  }
+
+  /** Reports `client`'s first join as `key`. */
+  watch(client: Client, key: K): void {
+    this.#watched.set(client, key);
+  }
+
+  forget(client: Client | undefined): void {
+    if (client !== undefined) this.#watched.delete(client);
+  }
+
+  readonly #peerJoined = (peer: Peer): void => {
+    const key = this.#watched.get(peer.client);
+    if (key === undefined) return;
+    this.#watched.delete(peer.client);
+    this.#onJoined(key, peer.client);
+  };
 }

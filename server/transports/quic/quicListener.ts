@@ -12,12 +12,9 @@
  *                      pre-authentication deadline (HTTP/3 setup, session, token)
  *   no_peers_timeout   a client in no room that long is closed (the core's timer)
  */
-import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { GridConfig, QuicConfig } from '../../config/index.ts';
-import type { Client } from '../../core/client.ts';
-import type { Peer } from '../../core/peer.ts';
+import { type QuicConfig, splitBinding } from '../../config/index.ts';
 import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
 import type { Listener } from '../../listener.ts';
@@ -26,16 +23,18 @@ import { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
 import { H3Error } from './errors.ts';
 import { H3Connection, type H3Stats } from './h3Connection.ts';
 import { OdinCloseCode, OdinSession } from './odinSession.ts';
-import { PreAuthBudget } from './preAuthBudget.ts';
+import { JoinWatch, PreAuthBudget } from './preAuthBudget.ts';
 import type { QuicConnection } from './quicConnection.ts';
-import { createQuicheConfig, SERVER_RECEIVE_WINDOWS } from './quiche.ts';
+import { createQuicheConfig } from './quiche.ts';
 import type { RoomStreamStats } from './roomStreams.ts';
+import { keyMaterialFromPrivateKey } from './statelessReset.ts';
 
 /** The path of the WebTransport session (docs/protocol.md). */
 export const ODIN_WEBTRANSPORT_PATH = '/main';
 
 export type QuicListenerParams = {
-  config: GridConfig & { quic: QuicConfig };
+  /** `[quic]`: the listener gets its own section only. */
+  config: QuicConfig;
   sfu: Sfu;
   logger: Logger;
   /** Stateless Retry before accepting a connection (address validation). Default true. */
@@ -60,11 +59,6 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Time for the close capsule to reach the client before the QUIC connection closes. */
 const SESSION_CLOSE_GRACE_MS = 100;
 
-function splitBinding(binding: string): { host: string; port: number } {
-  const at = binding.lastIndexOf(':');
-  return { host: binding.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(binding.slice(at + 1)) };
-}
-
 export class QuicListener implements Listener {
   readonly #params: QuicListenerParams;
   readonly #quic: QuicConfig;
@@ -72,22 +66,24 @@ export class QuicListener implements Listener {
   readonly #h3Stats: H3Stats = { datagramsUnknownSession: 0, unknownStreams: 0 };
   readonly #connections = new Set<H3Connection>();
   readonly #sessions = new Set<OdinSession>();
-  readonly #roomStreamStats: RoomStreamStats = { roomStreamsRefused: 0, sessionsClosedForGuessing: 0 };
-  readonly #preAuth = new PreAuthBudget<QuicConnection>();
-  /** Clients of sessions still in the pre-authentication budget, to their connection. */
-  readonly #awaitingAuth = new Map<Client, QuicConnection>();
   #endpoint: QuicEndpoint | undefined;
   #certificateSha256 = '';
   #certificate: CertificateReloader | undefined;
   #connectTimeouts = 0;
-  #authTimeouts = 0;
   #nextId = 1;
   #draining = false;
+  readonly #roomStreamStats: RoomStreamStats = { roomStreamsRefused: 0, sessionsClosedForGuessing: 0 };
+  /** Connections that have not authenticated yet (docs/security-quic.md). */
+  readonly #preAuth = new PreAuthBudget<QuicConnection>();
+  /** Clients of sessions still in the pre-authentication budget: their join ends it. */
+  readonly #joins: JoinWatch<QuicConnection>;
+  #authTimeouts = 0;
 
   constructor(params: QuicListenerParams) {
     this.#params = params;
-    this.#quic = params.config.quic;
+    this.#quic = params.config;
     this.#logger = params.logger;
+    this.#joins = new JoinWatch(params.sfu, (quic) => this.#authenticated(quic));
   }
 
   get name(): string {
@@ -125,6 +121,7 @@ export class QuicListener implements Listener {
   }
 
   async open(): Promise<void> {
+    this.#joins.start();
     const quic = this.#quic;
     let certificatePem: string;
     let privateKeyPem: string;
@@ -161,18 +158,16 @@ export class QuicListener implements Listener {
       port,
       role: 'server',
       config: this.#quicheConfig(certificatePem, privateKeyPem),
-      // The Retry token and stateless reset keys derive from the TLS private key, so they
-      // survive a restart: clients of the previous process learn at once that it is gone.
-      // (A renewed certificate keeps the keys of the key the process started with.)
-      keyMaterial: privateKeyMaterial(privateKeyPem),
-      admit: (remote) => this.#preAuth.admit(remote.address),
       retry: this.#params.retry ?? true,
       migration: quic.migration,
       keepAliveMs: quic.keep_alive_interval,
       preSendTimeoutMs: quic.pre_send_timeout,
       onConnection: (connection) => this.#accept(connection),
+      admit: (remote) => this.#preAuth.admit(remote.address),
+      // The Retry token and stateless reset keys derive from the TLS private key, so they
+      // survive a restart: clients of the previous process learn at once that it is gone.
+      keyMaterial: keyMaterialFromPrivateKey(privateKeyPem),
     });
-    this.#params.sfu.observer.on('peerjoined', this.#onPeerJoined);
     const renewed = this.#certificate?.current;
     if (renewed !== undefined && renewed.certificatePem !== certificatePem) {
       this.#endpoint.setConfig(this.#quicheConfig(renewed.certificatePem, renewed.privateKeyPem));
@@ -190,7 +185,6 @@ export class QuicListener implements Listener {
       verifyPeer: false,
       datagramRecvQueue: 1024,
       datagramSendQueue: 1024,
-      receiveWindows: SERVER_RECEIVE_WINDOWS,
     });
   }
 
@@ -206,17 +200,11 @@ export class QuicListener implements Listener {
     for (const h3 of this.#connections) h3.goaway();
     if (this.#sessions.size > 0) await new Promise((resolve) => setTimeout(resolve, SESSION_CLOSE_GRACE_MS));
     await this.#endpoint?.close(H3Error.NO_ERROR, reason);
-    this.#params.sfu.observer.off('peerjoined', this.#onPeerJoined);
+    this.#joins.stop();
   }
 
-  /** A join authenticates its client (JoinRoom checked the token): the budget lets it go. */
-  readonly #onPeerJoined = (peer: Peer): void => {
-    const quic = this.#awaitingAuth.get(peer.client);
-    if (quic !== undefined) this.#authenticated(quic, peer.client);
-  };
-
-  #authenticated(quic: QuicConnection, client: Client | undefined): void {
-    if (client !== undefined) this.#awaitingAuth.delete(client);
+  /** The connection's client presented a valid token: it leaves the budget and its deadline. */
+  #authenticated(quic: QuicConnection): void {
     this.#preAuth.end(quic);
     this.#endpoint?.setAppDeadline(quic, undefined);
   }
@@ -245,11 +233,11 @@ export class QuicListener implements Listener {
           maxBufferedBytes: MAX_BUFFERED_BYTES,
           stats: this.#roomStreamStats,
           onClient: (client) => {
-            if (this.#preAuth.has(quic)) this.#awaitingAuth.set(client, quic);
+            if (this.#preAuth.has(quic)) this.#joins.watch(client, quic);
           },
           onClosed: () => {
             this.#sessions.delete(opened);
-            if (opened.client !== undefined) this.#awaitingAuth.delete(opened.client);
+            this.#joins.forget(opened.client);
             // One session per connection: once it is over, so is the connection.
             setTimeout(() => h3.close(H3Error.NO_ERROR, 'session closed'), SESSION_CLOSE_GRACE_MS).unref();
           },
@@ -271,7 +259,8 @@ export class QuicListener implements Listener {
     if (connectTimeout > 0) {
       endpoint.setAppDeadline(quic, connectTimeout, () => {
         if (odin?.authenticated) {
-          this.#authenticated(quic, odin.client);
+          this.#joins.forget(odin.client);
+          this.#authenticated(quic);
           return;
         }
         if (odin === undefined) {
@@ -289,13 +278,4 @@ export class QuicListener implements Listener {
       });
     }
   }
-}
-
-/**
- * Secret bytes that survive a restart, for the endpoint's Retry token and stateless reset keys
- * (derived with HKDF, never used as they are): the TLS private key in a canonical form (DER), so
- * a re-encoded PEM of the same key gives the same keys.
- */
-function privateKeyMaterial(privateKeyPem: string): Uint8Array {
-  return createPrivateKey(privateKeyPem).export({ format: 'der', type: 'pkcs8' });
 }

@@ -101,7 +101,7 @@ export type QuicheSettings = {
   /** Queue lengths for QUIC datagrams (RFC 9221). */
   datagramRecvQueue: number;
   datagramSendQueue: number;
-  /** Default CLIENT_RECEIVE_WINDOWS. */
+  /** Default: SERVER_RECEIVE_WINDOWS for a server (a config with a certificate), else CLIENT_RECEIVE_WINDOWS. */
   receiveWindows?: ReceiveWindows;
 };
 
@@ -117,7 +117,9 @@ export function createQuicheConfig(settings: QuicheSettings): QuicheConfig {
   config.setMaxIdleTimeout(settings.idleTimeoutMs);
   config.setMaxRecvUdpPayloadSize(MAX_UDP_PAYLOAD);
   config.setMaxSendUdpPayloadSize(MAX_UDP_PAYLOAD);
-  const windows = settings.receiveWindows ?? CLIENT_RECEIVE_WINDOWS;
+  const windows =
+    settings.receiveWindows ??
+    (settings.certificatePem === undefined ? CLIENT_RECEIVE_WINDOWS : SERVER_RECEIVE_WINDOWS);
   config.setInitialMaxData(windows.connection);
   config.setInitialMaxStreamDataBidiLocal(windows.bidiLocal);
   config.setInitialMaxStreamDataBidiRemote(windows.bidiRemote);

@@ -21,7 +21,7 @@
  * - the first byte is 0b01xxxxxx and the rest up to the token unpredictable, so the reset
  *   looks like any short-header packet.
  */
-import { createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHmac, createPrivateKey, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { TokenBucket } from '../../core/tokenBucket.ts';
 
 export const STATELESS_RESET_TOKEN_BYTES = 16;
@@ -106,4 +106,13 @@ export class StatelessResets {
 export function deriveEndpointKey(material: Uint8Array | undefined, purpose: string): Buffer {
   if (material === undefined || material.length === 0) return randomBytes(32);
   return Buffer.from(hkdfSync('sha256', material, 'odin-grid quic endpoint', purpose, 32));
+}
+
+/**
+ * Secret bytes that survive a restart, for `deriveEndpointKey`: a TLS private key in a
+ * canonical form (PKCS#8 DER), so a re-encoded PEM of the same key gives the same keys. The key
+ * itself is never used for anything but HKDF input.
+ */
+export function keyMaterialFromPrivateKey(privateKeyPem: string): Uint8Array {
+  return createPrivateKey(privateKeyPem).export({ format: 'der', type: 'pkcs8' });
 }

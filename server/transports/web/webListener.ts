@@ -22,7 +22,13 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { OdinJwk, TokenVerifier } from '../../../shared/auth/index.ts';
-import { type GridConfig, type HttpConfig, publicAddressFor } from '../../config/index.ts';
+import {
+  announcedAddress,
+  formatHostPort,
+  type HttpConfig,
+  type Jwk,
+  splitBinding,
+} from '../../config/index.ts';
 import { AttachGuard } from '../../core/attachGuard.ts';
 import type { SignalingRequest } from '../../core/connection.ts';
 import { RpcError } from '../../core/errors.ts';
@@ -46,7 +52,12 @@ import {
 import { CloseCode, WebSocketConnection } from './webSocketConnection.ts';
 
 export type WebListenerParams = {
-  config: GridConfig & { http: HttpConfig };
+  /** `[http]`: the listener gets its own section only. */
+  config: HttpConfig;
+  /** The root `public_address`, announced unless `[http] public_address_override` is set. */
+  publicAddress: string;
+  /** `[[authorization.keys]]`: those with `d` sign the gateway `Connect` answers. */
+  authorizationKeys: readonly Jwk[];
   sfu: Sfu;
   verifier: TokenVerifier;
   logger: Logger;
@@ -59,15 +70,6 @@ function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   socket.end(
     `HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${message}\n`,
   );
-}
-
-function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function splitBinding(binding: string): { host: string; port: number } {
-  const at = binding.lastIndexOf(':');
-  return { host: binding.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(binding.slice(at + 1)) };
 }
 
 export class WebListener implements Listener {
@@ -100,13 +102,11 @@ export class WebListener implements Listener {
 
   constructor(params: WebListenerParams) {
     this.#params = params;
-    this.#http = params.config.http;
+    this.#http = params.config;
     this.#logger = params.logger;
-    this.#publicAddress = publicAddressFor(params.config, 'http');
+    this.#publicAddress = announcedAddress(params.publicAddress, params.config);
     this.#signingKeys = new Map(
-      params.config.authorization.keys
-        .filter((key) => key.d !== undefined)
-        .map((key) => [key.kid, key as OdinJwk]),
+      params.authorizationKeys.filter((key) => key.d !== undefined).map((key) => [key.kid, key as OdinJwk]),
     );
   }
 
@@ -204,7 +204,7 @@ export class WebListener implements Listener {
       // `binding = "host:0"` asks the OS for a port; an announced address without a port must
       // carry the one we got, or clients would be sent to port 0.
       const bound = { ...http, binding: formatHostPort(host, this.port) };
-      this.#publicAddress = publicAddressFor({ ...this.#params.config, http: bound }, 'http');
+      this.#publicAddress = announcedAddress(this.#params.publicAddress, bound);
     }
     const webrtc = splitBinding(http.webrtc_binding);
     this.#mux = await UdpMux.bind({ host: webrtc.host, port: webrtc.port, logger: this.#logger });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { after, test } from 'node:test';
 import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import type { QuicCloseInfo, QuicConnection } from '../../../server/transports/quic/quicConnection.ts';
@@ -133,41 +132,4 @@ test('a connection closed by the client is reported closed on the server with it
   await waitFor(() => closedInfo !== undefined, 'the close on the server');
   assert.ok(serverSide);
   assert.deepEqual(closedInfo, { by: 'peer', isApp: true, code: 0x100, reason: 'bye' });
-});
-
-/** A long-header Initial-type packet of QUIC `version`, padded to `length` bytes. */
-function longHeaderPacket(version: number, length: number): Buffer {
-  const packet = Buffer.alloc(length);
-  packet[0] = 0xc0; // long header, fixed bit, type Initial
-  packet.writeUInt32BE(version, 1);
-  packet[5] = 8; // DCID length
-  packet.fill(0xaa, 6, 14);
-  packet[14] = 8; // SCID length
-  packet.fill(0xbb, 15, 23);
-  return packet;
-}
-
-test('no Version Negotiation, Retry or reset answers a datagram under 1200 bytes; a full-size one gets its Version Negotiation', async () => {
-  const server = await echoServer();
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const answers: Buffer[] = [];
-  socket.on('message', (message) => answers.push(message));
-  try {
-    for (const length of [40, 200, 1199]) {
-      socket.send(longHeaderPacket(0x1a2a3a4a, length), server.port, '127.0.0.1'); // unknown version
-      socket.send(longHeaderPacket(1, length), server.port, '127.0.0.1'); // QUIC v1 Initial, no token
-    }
-    await waitFor(() => server.stats.shortInitial === 6, 'six short datagrams counted');
-    socket.send(longHeaderPacket(0x1a2a3a4a, 1200), server.port, '127.0.0.1');
-    await waitFor(() => answers.length === 1, 'the Version Negotiation');
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(answers.length, 1, 'only the full-size datagram was answered');
-    assert.equal(answers[0]!.readUInt32BE(1), 0, 'a Version Negotiation packet (version 0)');
-    assert.equal(server.stats.versionNegotiations, 1);
-    assert.equal(server.stats.retriesSent, 0);
-    assert.equal(server.stats.statelessResetsSent, 0);
-  } finally {
-    socket.close();
-  }
 });

@@ -2,7 +2,11 @@
 import { createSocket } from 'node:dgram';
 import { createDevCertificate, type DevCertificate } from '../../../server/dev/certificate.ts';
 import { QuicEndpoint, type QuicEndpointParams } from '../../../server/transports/quic/endpoint.ts';
-import { createQuicheConfig } from '../../../server/transports/quic/quiche.ts';
+import {
+  CLIENT_RECEIVE_WINDOWS,
+  createQuicheConfig,
+  type ReceiveWindows,
+} from '../../../server/transports/quic/quiche.ts';
 
 let certificate: Promise<DevCertificate> | undefined;
 
@@ -12,8 +16,17 @@ export function testCertificate(): Promise<DevCertificate> {
   return certificate;
 }
 
+/**
+ * A server endpoint on loopback. Its receive windows default to the generous client ones: these
+ * tests move megabytes through a bare endpoint; the [quic] listener's small windows
+ * (SERVER_RECEIVE_WINDOWS) are tested through the listener.
+ */
 export async function serverEndpoint(
-  params: Partial<QuicEndpointParams> & { alpn?: string[]; idleTimeoutMs?: number } = {},
+  params: Partial<QuicEndpointParams> & {
+    alpn?: string[];
+    idleTimeoutMs?: number;
+    receiveWindows?: ReceiveWindows;
+  } = {},
 ): Promise<QuicEndpoint> {
   const cert = await testCertificate();
   return QuicEndpoint.bind({
@@ -29,6 +42,7 @@ export async function serverEndpoint(
       verifyPeer: false,
       datagramRecvQueue: 256,
       datagramSendQueue: 256,
+      receiveWindows: params.receiveWindows ?? CLIENT_RECEIVE_WINDOWS,
     }),
     ...params,
   });

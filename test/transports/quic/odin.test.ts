@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { OdinQuicClient, type QuicRoom } from '../../../client/quic/odinQuicClient.ts';
+import { OdinQuicClient, type OdinRoom } from '../../../client/quic/odinQuicClient.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../helpers/voice.ts';
 import { freeUdpPort } from './helpers.ts';
@@ -31,7 +31,7 @@ describe('ODIN over WebTransport', () => {
   async function native(
     user: string,
     room = 'mixed',
-  ): Promise<{ client: OdinQuicClient; room: QuicRoom; inbox: QuicInbox }> {
+  ): Promise<{ client: OdinQuicClient; room: OdinRoom; inbox: QuicInbox }> {
     const client = await OdinQuicClient.connect({ host: '127.0.0.1', port, insecure: true });
     clients.push(client);
     const inbox = new QuicInbox(client);

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { encode } from '@msgpack/msgpack';
-import { OdinQuicClient, type QuicRoom, RpcStream } from '../../../client/quic/odinQuicClient.ts';
+import { OdinQuicClient, RpcStream } from '../../../client/quic/odinQuicClient.ts';
 import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import { MAX_UNAUTHENTICATED_PER_ADDRESS } from '../../../server/transports/quic/preAuthBudget.ts';
 import type { QuicConnection } from '../../../server/transports/quic/quicConnection.ts';
@@ -22,7 +22,8 @@ import { clientEndpoint, freeUdpPort } from './helpers.ts';
 /** Bystanders connect from another loopback address, so a per-address budget of 127.0.0.1 spares them. */
 const BYSTANDER_HOST = '127.0.0.2';
 
-type Bystanders = { alice: OdinQuicClient; bob: OdinQuicClient; aliceRoom: QuicRoom; bobRoom: QuicRoom };
+type Room = Awaited<ReturnType<OdinQuicClient['joinRoom']>>;
+type Bystanders = { alice: OdinQuicClient; bob: OdinQuicClient; aliceRoom: Room; bobRoom: Room };
 
 async function bystanderPair(grid: TestGrid, port: number, room: string): Promise<Bystanders> {
   const connect = () =>
@@ -54,11 +55,15 @@ async function stillTalking(pair: Bystanders): Promise<void> {
     5_000,
   );
   const message = randomBytes(16);
-  const received = pair.bobRoom.next(
-    (method, params) =>
-      method === 'MessageReceived' &&
-      Buffer.from((params as { message: Uint8Array }).message).equals(message),
-  );
+  const received = new Promise<void>((resolve) => {
+    const listener = (method: string, params: unknown) => {
+      if (method !== 'MessageReceived') return;
+      if (!Buffer.from((params as { message: Uint8Array }).message).equals(message)) return;
+      pair.bobRoom.stream.off('notification', listener);
+      resolve();
+    };
+    pair.bobRoom.stream.on('notification', listener);
+  });
   await pair.aliceRoom.request('SendMessage', { message });
   await received;
 }
@@ -115,7 +120,7 @@ describe('[quic] before authentication and room stream binding', () => {
     const client = await unauthenticated();
     const streams = Array.from({ length: MAX_FAILED_ROOM_STREAMS }, () => {
       const stream = new RpcStream(client.transport.session.openBidiStream(), 2_000);
-      stream.sendRaw(encode(pair.aliceRoom.peerId));
+      stream.sendRaw(encode(12345));
       return stream;
     });
     await eventually(() => client.closeInfo !== undefined, 'the session close');

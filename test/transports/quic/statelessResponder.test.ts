@@ -1,9 +1,11 @@
 /**
- * Stateless resets (RFC 9000 section 10.3) and Retry tokens: the rules of what is sent, and a
- * real client on loopback that learns at once that a restarted server has lost its connection.
+ * What a server answers without connection state: no answer to datagrams under 1200 bytes,
+ * Version Negotiation, Retry tokens, stateless resets (RFC 9000 section 10.3), and a real
+ * client on loopback that learns at once that a restarted server has lost its connection.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { after, describe, test } from 'node:test';
 import { AddressTokens, RETRY_TOKEN_LIFETIME_MS } from '../../../server/transports/quic/addressToken.ts';
 import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
@@ -13,7 +15,8 @@ import {
   STATELESS_RESET_TOKEN_BYTES,
   StatelessResets,
 } from '../../../server/transports/quic/statelessReset.ts';
-import { clientEndpoint, serverEndpoint, waitFor } from './helpers.ts';
+import { eventually } from '../../helpers/testGrid.ts';
+import { clientEndpoint, serverEndpoint } from './helpers.ts';
 
 const key = randomBytes(32);
 const dcid = randomBytes(16);
@@ -129,7 +132,7 @@ describe('a client whose server restarted', () => {
       onEstablished: () => (established = true),
       onClosed: (info) => (closed = info),
     };
-    await waitFor(() => established, 'the handshake');
+    await eventually(() => established, 'the handshake');
     await first.abort();
     const second = await serverEndpoint({
       keyMaterial: newKey,
@@ -144,7 +147,7 @@ describe('a client whose server restarted', () => {
     const { client, connection, second, closed } = await restartUnder(key);
     const started = performance.now();
     connection.streamSend(connection.openStream(true), new Uint8Array(200));
-    await waitFor(() => closed() !== undefined, 'the reset');
+    await eventually(() => closed() !== undefined, 'the reset');
     const ms = performance.now() - started;
     assert.deepEqual(closed(), { by: 'peer', isApp: false, code: 0, reason: 'stateless reset' });
     assert.ok(ms < 10_000, `closed after ${ms} ms, far less than the 30 s idle timeout`);
@@ -155,10 +158,55 @@ describe('a client whose server restarted', () => {
   test('with another key the reset is sent but not believed: a token guess does not end a connection', async () => {
     const { client, connection, second, closed } = await restartUnder(randomBytes(32));
     connection.streamSend(connection.openStream(true), new Uint8Array(200));
-    await waitFor(() => second.stats.statelessResetsSent >= 1, 'a reset sent');
-    await waitFor(() => client.stats.unknownConnection >= 1, 'the reset received');
+    await eventually(() => second.stats.statelessResetsSent >= 1, 'a reset sent');
+    await eventually(() => client.stats.unknownConnection >= 1, 'the reset received');
     assert.equal(closed(), undefined);
     assert.equal(client.stats.statelessResetsReceived, 0);
     connection.close(false, 0, '');
+  });
+});
+
+/** A long-header Initial-type packet of QUIC `version`, padded to `length` bytes. */
+function longHeaderPacket(version: number, length: number): Buffer {
+  const packet = Buffer.alloc(length);
+  packet[0] = 0xc0; // long header, fixed bit, type Initial
+  packet.writeUInt32BE(version, 1);
+  packet[5] = 8; // DCID length
+  packet.fill(0xaa, 6, 14);
+  packet[14] = 8; // SCID length
+  packet.fill(0xbb, 15, 23);
+  return packet;
+}
+
+describe('datagrams for no known connection', () => {
+  const endpoints: QuicEndpoint[] = [];
+  after(async () => {
+    for (const endpoint of endpoints) await endpoint.close();
+  });
+
+  test('no Version Negotiation, Retry or reset answers a datagram under 1200 bytes; a full-size one gets its Version Negotiation', async () => {
+    const server = await serverEndpoint();
+    endpoints.push(server);
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const answers: Buffer[] = [];
+    socket.on('message', (message) => answers.push(message));
+    try {
+      for (const length of [40, 200, 1199]) {
+        socket.send(longHeaderPacket(0x1a2a3a4a, length), server.port, '127.0.0.1'); // unknown version
+        socket.send(longHeaderPacket(1, length), server.port, '127.0.0.1'); // QUIC v1 Initial, no token
+      }
+      await eventually(() => server.stats.shortInitial === 6, 'six short datagrams counted');
+      socket.send(longHeaderPacket(0x1a2a3a4a, 1200), server.port, '127.0.0.1');
+      await eventually(() => answers.length === 1, 'the Version Negotiation');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(answers.length, 1, 'only the full-size datagram was answered');
+      assert.equal(answers[0]!.readUInt32BE(1), 0, 'a Version Negotiation packet (version 0)');
+      assert.equal(server.stats.versionNegotiations, 1);
+      assert.equal(server.stats.retriesSent, 0);
+      assert.equal(server.stats.statelessResetsSent, 0);
+    } finally {
+      socket.close();
+    }
   });
 });
