@@ -34,6 +34,11 @@ export function limitParamsFromConfig(limit: LimitConfig): LimitParams {
     incomingMessages: { ...limit.peer.incoming_messages },
     mediasPerPeer: limit.peer.medias,
     concurrentStreams: limit.peer.concurrent_streams,
+    unauthenticated: {
+      maxPending: limit.max_unauthenticated,
+      maxPendingPerSource: limit.max_unauthenticated_per_address,
+      timeoutMs: limit.authentication_timeout,
+    },
   };
   if (limit.max_clients !== undefined) params.maxClients = limit.max_clients;
   if (limit.max_rooms !== undefined) params.maxRooms = limit.max_rooms;

@@ -28,6 +28,10 @@ export type GridServer = {
   pid: number;
   httpPort: number;
   webRtcPort: number;
+  /** The `[quic]` UDP port (0 without `quic`). */
+  quicPort: number;
+  /** The `[metrics]` TCP port (0 without `metrics`). */
+  metricsPort: number;
   /** Where the SDK POSTs the gateway `Connect` call: the [http] listener's `/`. */
   gatewayUrl: string;
   /** `localhost:<httpPort>`: what `Connect` answers and the SDK opens its WebSockets on. */
@@ -46,6 +50,16 @@ export type StartGridOptions = {
   verbosity?: number;
   /** Milliseconds to wait for the listener; default 30 s (a cold start compiles a lot of TS). */
   startTimeoutMs?: number;
+  /** Node flags for the server process, e.g. `['--max-old-space-size=256']`. */
+  nodeArgs?: string[];
+  /** Lines added to the `[http]` table, e.g. `['max_connections = 2000']`. */
+  httpLines?: string[];
+  /** TOML tables appended to the config (e.g. `[limit]`, `[metrics]`). */
+  extraToml?: string;
+  /** Also open a `[quic]` listener (on a free UDP port, the same certificate). */
+  quic?: boolean;
+  /** Also open a `[metrics]` listener on a free TCP port. */
+  metrics?: boolean;
 };
 
 /** Starts the server; retries with other ports when a picked port was taken meanwhile. */
@@ -78,6 +92,8 @@ async function startOnce(
 ): Promise<GridServer> {
   const httpPort = await freeTcpPort();
   const webRtcPort = await freeUdpPort();
+  const quicPort = options.quic ? await freeUdpPort() : 0;
+  const metricsPort = options.metrics ? await freeTcpPort() : 0;
   const verbosity = Number(process.env.ODIN_E2E_GRID_VERBOSITY ?? options.verbosity ?? 0);
   const configFile = join(dir, 'config.toml');
   writeFileSync(
@@ -96,7 +112,19 @@ async function startOnce(
       `privatekey_file = ${JSON.stringify(join(dir, 'tls.key'))}`,
       `webrtc_binding = "${host}:${webRtcPort}"`,
       `webrtc_candidates = ["${host}"]`,
+      ...(options.httpLines ?? []),
       '',
+      ...(options.quic
+        ? [
+            '[quic]',
+            `binding = "${host}:${quicPort}"`,
+            `certificate_file = ${JSON.stringify(join(dir, 'tls.crt'))}`,
+            `privatekey_file = ${JSON.stringify(join(dir, 'tls.key'))}`,
+            '',
+          ]
+        : []),
+      ...(options.metrics ? ['[metrics]', `binding = "${host}:${metricsPort}"`, ''] : []),
+      options.extraToml ?? '',
       '[shutdown]',
       'grace_period = 0',
       '',
@@ -109,7 +137,8 @@ async function startOnce(
     ].join('\n'),
   );
 
-  const child = spawn(process.execPath, [join(repoRoot, 'server', 'main.ts'), '--config', configFile], {
+  const args = [...(options.nodeArgs ?? []), join(repoRoot, 'server', 'main.ts'), '--config', configFile];
+  const child = spawn(process.execPath, args, {
     cwd: dir,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -121,6 +150,8 @@ async function startOnce(
   const stopOnExit = () => killGroup(pid, 'SIGKILL');
   process.once('exit', stopOnExit);
 
+  const expectedListeners = 1 + (options.quic ? 1 : 0) + (options.metrics ? 1 : 0);
+  let listeners = 0;
   const listening = new Promise<void>((resolve, reject) => {
     let buffered = '';
     const onData = (chunk: Buffer) => {
@@ -131,7 +162,8 @@ async function startOnce(
         buffered = buffered.slice(newline + 1);
         lines.push(line);
         if (process.env.ODIN_E2E_GRID_ECHO === '1') process.stderr.write(`grid: ${line}\n`);
-        if (parseLogLine(line)?.msg === 'listening') resolve();
+        // One `listening` line per listener; the server is up when all of them are.
+        if (parseLogLine(line)?.msg === 'listening' && ++listeners === expectedListeners) resolve();
         newline = buffered.indexOf('\n');
       }
     };
@@ -168,6 +200,8 @@ async function startOnce(
     pid,
     httpPort,
     webRtcPort,
+    quicPort,
+    metricsPort,
     gatewayUrl: `https://localhost:${httpPort}/`,
     publicAddress: `localhost:${httpPort}`,
     accessKey,

@@ -364,7 +364,12 @@ export const MetricsSchema = Type.Object(
 export const LimitSchema = Type.Object(
   {
     max_clients: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Most connected clients. Absent: unlimited.' }),
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Most connected clients that have authenticated (connections still waiting for their ' +
+          'token count against `max_unauthenticated` instead). Absent: unlimited.',
+      }),
     ),
     max_rooms: Type.Optional(
       Type.Integer({ minimum: 0, description: 'Most open rooms. Absent: unlimited.' }),
@@ -372,6 +377,36 @@ export const LimitSchema = Type.Object(
     max_peers: Type.Optional(
       Type.Integer({ minimum: 0, description: 'Most peers over all rooms. Absent: unlimited.' }),
     ),
+    max_unauthenticated: Type.Integer({
+      minimum: 1,
+      default: 256,
+      'x-extension': true,
+      description:
+        'Most main connections (web `/main` sockets, QUIC sessions) that have not authenticated ' +
+        'yet, server-wide. They do not count towards `max_clients`; when a new one would exceed ' +
+        'this, the oldest waiting one is closed (a real client authenticates within a round trip, ' +
+        'an idle socket is the one to go). 256: a burst of connects far above normal, small in memory.',
+    }),
+    max_unauthenticated_per_address: Type.Integer({
+      minimum: 1,
+      default: 16,
+      'x-extension': true,
+      description:
+        'Most unauthenticated main connections from one source address (an IPv6 /64 counts as one ' +
+        'address); one more is closed at once. 16: room for a household or office behind one NAT. ' +
+        "Behind a reverse proxy every client has the proxy's address: raise it to " +
+        '`max_unauthenticated` there.',
+    }),
+    authentication_timeout: Type.Integer({
+      minimum: 1,
+      default: 5000,
+      'x-unit': 'ms',
+      'x-extension': true,
+      description:
+        'A main connection must authenticate (`Authenticate`, or a generation B `JoinRoom` with its ' +
+        'token) within this long of opening, else it is closed. 5000: the SDKs authenticate as ' +
+        'their first request; the 0.16 web SDK itself gives up on a request after 5 s.',
+    }),
     network: Type.Object(
       {
         incoming_media_packets: Type.Optional(

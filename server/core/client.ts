@@ -41,15 +41,12 @@ export type ClientInit = {
   connection: Connection;
   roomStreamOnMain: boolean;
   noPeersTimeoutMs?: number;
-  /** Set when `[limit] max_clients` was reached: the first request is answered with it, then the client is closed. */
-  refusal: string | undefined;
 };
 
 export class Client implements RpcEndpoint {
   readonly id: number;
   readonly connection: Connection;
   readonly roomStreamOnMain: boolean;
-  readonly refusal: string | undefined;
   readonly noPeersTimeoutMs: number;
   /** Internal (sfu.ts): runs out while the client has no peers. */
   noPeersTimer: TimerHandle | undefined;
@@ -64,12 +61,12 @@ export class Client implements RpcEndpoint {
   voiceStamp = 0;
   closed = false;
   #endpoint: RpcEndpoint | undefined;
+  #onAuthenticated: (() => void) | undefined;
 
   constructor(init: ClientInit) {
     this.id = init.id;
     this.connection = init.connection;
     this.roomStreamOnMain = init.roomStreamOnMain;
-    this.refusal = init.refusal;
     this.noPeersTimeoutMs = init.noPeersTimeoutMs ?? 0;
   }
 
@@ -78,8 +75,17 @@ export class Client implements RpcEndpoint {
     this.#endpoint = endpoint;
   }
 
-  /** The transport authenticated the client itself (instead of the `Authenticate` RPC). */
+  /** Internal: the Sfu's admission of an authenticated client (it may throw `server_full`). */
+  bindAuthenticated(onAuthenticated: () => void): void {
+    this.#onAuthenticated = onAuthenticated;
+  }
+
+  /**
+   * The client authenticated with `grant` (the `Authenticate` RPC, or the transport itself).
+   * Throws an RpcError `server_full` when `[limit] max_clients` authenticated clients exist.
+   */
   setGrant(grant: Grant): void {
+    this.#onAuthenticated?.();
     this.grant = grant;
   }
 

@@ -3,6 +3,7 @@
  * The wiring maps config.toml `[limit]`, `[limit.peer]` and `[limit.network]` onto
  * {@link LimitParams}; absent `max_*` keys mean unlimited.
  */
+import type { AdmissionParams } from './admission.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import { TokenBucket, type TokenBucketParams } from './tokenBucket.ts';
 
@@ -26,6 +27,11 @@ export type LimitParams = {
   concurrentStreams: number;
   /** `[limit.network] incoming_media_packets`: voice packets per second per media. Absent: unlimited. */
   incomingMediaPackets?: TokenBucketParams;
+  /**
+   * `[limit] max_unauthenticated`, `max_unauthenticated_per_address`, `authentication_timeout`:
+   * the budget and deadline of main connections that have not authenticated (admission.ts).
+   */
+  unauthenticated: AdmissionParams;
 };
 
 /**

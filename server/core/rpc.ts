@@ -71,6 +71,9 @@ export interface RpcHost {
   reconnectTokenFor(peer: Peer): Promise<string>;
   leave(peer: Peer): void;
   disconnect(client: Client, reason: string): void;
+  /** The client authenticated: it counts towards `max_clients` (throws `server_full`). */
+  admit(client: Client): void;
+  isAuthenticated(client: Client): boolean;
 }
 
 /** What a channel needs from its server. */
@@ -179,11 +182,6 @@ export class RpcChannel implements RpcEndpoint {
   #execute(request: RpcRequest): void {
     if (this.#closed || this.client.closed) return;
     const { sfu, logger, clock } = this.#context;
-    if (this.client.refusal !== undefined) {
-      this.#reject(request, new RpcError('server_full', this.client.refusal));
-      sfu.disconnect(this.client, this.client.refusal);
-      return;
-    }
     const method = request.method;
     if (!isMethodName(method)) {
       this.#reject(
@@ -295,7 +293,30 @@ async function authenticate(call: Call, method: string, token: string): Promise<
   }
 }
 
+/**
+ * Runs `admit` (the client authenticated: it counts towards `[limit] max_clients` from now);
+ * when the server is full the call is answered with that refusal and then the client is closed.
+ */
+function admitted(call: Call, admit: () => void): void {
+  try {
+    admit();
+  } catch (error) {
+    call.after.push(() => call.sfu.disconnect(call.client, (error as Error).message));
+    throw error;
+  }
+}
+
+/**
+ * WebRTC set-up builds a whole ICE/DTLS/SCTP session: only for a client that authenticated
+ * (the 0.16 SDK sends `SetupWebRtc` after `Authenticate`; generation B after its `JoinRoom`).
+ */
 async function signal(call: Call, request: SignalingRequest): Promise<unknown> {
+  if (!call.sfu.isAuthenticated(call.client)) {
+    throw new RpcError(
+      'not_authenticated',
+      `${request.method}: authenticate first (Authenticate, or JoinRoom with a token)`,
+    );
+  }
   const connection = call.client.connection;
   if (connection.signal === undefined) {
     throw new RpcError('not_supported', `${request.method} is not supported on this transport`);
@@ -311,7 +332,7 @@ function peerOf(call: Call): Peer {
 const handlers: { [M in MethodName]: Handler<M> } = {
   Authenticate: async (call, { token }) => {
     const grant = await authenticate(call, 'Authenticate', token);
-    call.client.setGrant(grant);
+    admitted(call, () => call.client.setGrant(grant));
     return { room_ids: [...grant.roomIds] };
   },
   SetupWebRtc: (call, params) => signal(call, { method: 'SetupWebRtc', params }),
@@ -334,6 +355,7 @@ const handlers: { [M in MethodName]: Handler<M> } = {
     // Generation B: the token comes with the join.
     const token = params.token;
     return authenticate(call, 'JoinRoom', token).then(async (grant) => {
+      admitted(call, () => call.sfu.admit(call.client));
       const peer = join(grant);
       // `token` opens the room stream (`/room?token=<token>`); `stream_id` does too
       // (`/room?<stream_id>`, or the first message of a QUIC room stream).

@@ -12,6 +12,7 @@ import { DEFAULT_MAX_RPC_FRAME_SIZE } from '../protocol/msgpackRpc.ts';
 import type { LeftReason } from '../protocol/notifications.ts';
 import * as note from '../protocol/notifications.ts';
 import { newStreamId } from '../protocol/streamId.ts';
+import { Admission } from './admission.ts';
 import { Bans } from './bans.ts';
 import { type Authenticator, Client, type ConnectOptions, type Grant } from './client.ts';
 import { type Clock, systemClock, type TimerHandle } from './clock.ts';
@@ -116,6 +117,7 @@ export class Sfu {
   readonly #streamTokens = new Map<string, number>();
   readonly #streams = new Map<Peer, RpcChannel>();
   readonly #bans = new Bans();
+  readonly #admission: Admission;
   readonly #roomContext: RoomContext;
   #nextClientId = 1;
   #nextPeerId = 1;
@@ -132,6 +134,10 @@ export class Sfu {
     this.#clock = full.clock;
     this.#logger = full.logger;
     this.#router = new VoiceRouter(full.clock);
+    this.#admission = new Admission(full.limits.unauthenticated, full.clock, (client, refusal) => {
+      this.#logger.debug({ client: client.id, reason: refusal.reason }, 'closing unauthenticated client');
+      this.disconnect(client, refusal.reason);
+    });
     this.counters = {
       refused: {
         bad_request: 0,
@@ -184,8 +190,19 @@ export class Sfu {
     return this.#draining;
   }
 
+  /** Authenticated clients: what `[limit] max_clients` counts. */
   get clientCount(): number {
     return this.#clients.size;
+  }
+
+  /** Main connections waiting to authenticate (admission.ts). */
+  get unauthenticatedCount(): number {
+    return this.#admission.size;
+  }
+
+  /** Unauthenticated connections closed, by why (a source over its share, evicted, timed out). */
+  get admissionClosures(): Readonly<Admission['closed']> {
+    return this.#admission.closed;
   }
 
   get peerCount(): number {
@@ -207,21 +224,17 @@ export class Sfu {
   // ---- transport seam ----
 
   /**
-   * A new main connection. Over `[limit] max_clients` the client is still returned, but its
-   * first request is answered with the refusal and the connection is closed (so the SDK shows
-   * the reason rather than a bare close).
+   * A new main connection. It waits for its authentication within the admission budget and
+   * deadline (admission.ts: `[limit] max_unauthenticated`, `max_unauthenticated_per_address`,
+   * `authentication_timeout`); a source over its share is closed at once, with the reason.
+   * `[limit] max_clients` is checked when the client authenticates ({@link admit}).
    */
   connect(connection: Connection, options: ConnectOptions = {}): Client {
-    const max = this.limits.maxClients;
-    const full = max !== undefined && this.#clients.size >= max;
     const client = new Client({
       id: this.#nextClientId++,
       connection,
       roomStreamOnMain: options.roomStreamOnMain ?? false,
       noPeersTimeoutMs: options.noPeersTimeoutMs ?? 0,
-      refusal: full
-        ? `server full: the server accepts at most ${max} clients ([limit] max_clients)`
-        : undefined,
     });
     const channel = new RpcChannel(
       { sfu: this, clock: this.#clock, logger: this.#logger },
@@ -230,16 +243,39 @@ export class Sfu {
       undefined,
     );
     client.bindEndpoint(channel);
+    client.bindAuthenticated(() => this.admit(client));
     this.#channels.set(client, channel);
-    // Also bounds a refused client that never sends the request its refusal answers.
     this.#armNoPeersTimer(client);
-    if (full) {
-      this.#refuse('server_full', client.refusal!);
-      return client;
+    const refusal = this.#admission.enter(client);
+    // Closed after the transport has the client (it wires the socket's close to it first).
+    if (refusal !== undefined) queueMicrotask(() => this.disconnect(client, refusal.reason));
+    return client;
+  }
+
+  /** Whether `client` has authenticated (and was admitted). */
+  isAuthenticated(client: Client): boolean {
+    return this.#clients.has(client);
+  }
+
+  /**
+   * `client` authenticated (generation A `Authenticate`, the first generation B `JoinRoom`, or
+   * the transport): it stops waiting and counts towards `[limit] max_clients`. Throws an
+   * RpcError `server_full` when the server has that many; the caller closes the client.
+   * Idempotent.
+   */
+  admit(client: Client): void {
+    if (this.#clients.has(client)) return;
+    if (client.closed) throw new RpcError('bad_request', 'the client has disconnected');
+    this.#admission.leave(client);
+    const max = this.limits.maxClients;
+    if (max !== undefined && this.#clients.size >= max) {
+      throw this.#refuse(
+        'server_full',
+        `server full: the server accepts at most ${max} clients ([limit] max_clients)`,
+      );
     }
     this.#clients.add(client);
     this.observer.emit('clientconnected', client);
-    return client;
   }
 
   /**
@@ -465,6 +501,7 @@ export class Sfu {
       if (stream !== undefined && leftReason === undefined) stream.connection.close(reason);
     }
     client.closed = true;
+    this.#admission.leave(client);
     this.#disarmNoPeersTimer(client);
     this.#channels.get(client)?.close();
     this.#channels.delete(client);
@@ -560,7 +597,8 @@ export class Sfu {
     // Every peer learns the server closes before any leaves (no PeerLeft ahead of its own Left).
     const left = note.left('ServerClosing');
     for (const peer of this.#peers.values()) peer.sendLast(left);
-    for (const client of [...this.#clients]) this.disconnect(client, reason, 'ServerClosing');
+    // Every client, authenticated or still waiting (#channels holds both).
+    for (const client of [...this.#channels.keys()]) this.disconnect(client, reason, 'ServerClosing');
   }
 
   /** Forgets bans that have ended (call now and then; bans are also checked lazily on join). */

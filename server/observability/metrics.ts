@@ -196,7 +196,12 @@ export class GridMetrics {
   #defineGauges(): void {
     const { sfu, system, load, ready } = this.#params;
     if (sfu !== undefined) {
-      this.#gauge('grid_clients', 'Connected clients.', () => sfu.clientCount);
+      this.#gauge('grid_clients', 'Connected clients that have authenticated.', () => sfu.clientCount);
+      this.#gauge(
+        'grid_unauthenticated_clients',
+        'Main connections waiting to authenticate ([limit] max_unauthenticated).',
+        () => sfu.unauthenticatedCount,
+      );
       this.#gauge('grid_peers', 'Peers in rooms.', () => sfu.peerCount);
       this.#gauge('grid_rooms', 'Open rooms.', () => {
         let rooms = 0;

@@ -54,13 +54,17 @@ type Frame = unknown[];
 export class FakeConnection implements Connection {
   static #next = 1;
   readonly id = `fake-${FakeConnection.#next++}`;
-  readonly remoteAddress = '127.0.0.1:5000';
+  readonly remoteAddress: string;
   readonly frames: Frame[] = [];
   readonly voice: Uint8Array[] = [];
   closedWith: string | undefined;
   /** When true, sendVoice refuses (queue full). */
   voiceFull = false;
   signalCalls: SignalingRequest[] = [];
+
+  constructor(remoteAddress = '127.0.0.1:5000') {
+    this.remoteAddress = remoteAddress;
+  }
 
   sendRpc(bytes: Uint8Array): void {
     // What a client reads from a server: deeper than what a server accepts from a client.
@@ -221,7 +225,7 @@ export class TestPeer {
 }
 
 /** The core's limits as a config.toml without `[limit]` sets them: the schema's defaults. */
-const defaultLimits = limitParamsFromConfig(defaultLimitConfig);
+export const defaultLimits = limitParamsFromConfig(defaultLimitConfig);
 
 export class Harness {
   readonly clock = new FakeClock();

@@ -3,9 +3,10 @@ import { describe, test } from 'node:test';
 import { INCOMING_MESSAGES_OVERFLOW, type LimitParams, RpcRateLimiter } from '../../server/core/limits.ts';
 import { TokenBucket } from '../../server/core/tokenBucket.ts';
 import { encodeRequest } from '../../server/protocol/msgpackRpc.ts';
-import { bytes, FakeClock, Harness } from './helpers.ts';
+import { bytes, defaultLimits, FakeClock, flush, Harness } from './helpers.ts';
 
 const base: LimitParams = {
+  ...defaultLimits,
   incomingMessages: { rate: 10, capacity: 50, overflow: 20 },
   mediasPerPeer: 8,
   concurrentStreams: 0,
@@ -98,11 +99,17 @@ describe('RPC rate limit on a connection', () => {
 });
 
 describe('capacity limits', () => {
-  test('max_clients: the client over the limit gets the reason as the answer to its first call, then is closed', () => {
+  test('max_clients counts authenticated clients: the one over it gets the reason as the answer to Authenticate, then is closed', async () => {
     const h = new Harness({ limits: { ...base, maxClients: 1 } });
-    h.client();
+    const first = h.client();
+    h.client(); // never authenticates: does not count
+    first.call('Authenticate', { token: 'alice@lobby' });
+    await flush();
+    assert.equal(h.sfu.clientCount, 1);
     const second = h.client();
-    const r = second.call('Authenticate', { token: 'bob@lobby' });
+    second.call('Authenticate', { token: 'bob@lobby' });
+    await flush();
+    const r = second.main.responses()[0]!;
     assert.match(
       String(r.error),
       /server full: the server accepts at most 1 clients \(\[limit\] max_clients\)/,

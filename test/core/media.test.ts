@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Media } from '../../server/core/media.ts';
 import { encodeVoicePacket } from '../../server/protocol/voicePacket.ts';
-import { bytes, Harness } from './helpers.ts';
+import { bytes, defaultLimits, Harness } from './helpers.ts';
 
 describe('medias', () => {
   test('StartMedia sends MediaStarted to the peers in range; StopMedia sends MediaStopped', () => {
@@ -57,6 +57,7 @@ describe('medias', () => {
   test('[limit.peer] medias sizes the pool', () => {
     const h = new Harness({
       limits: {
+        ...defaultLimits,
         incomingMessages: { rate: 10, capacity: 50, overflow: 20 },
         mediasPerPeer: 2,
         concurrentStreams: 0,
@@ -79,6 +80,7 @@ describe('medias', () => {
   test('media ids of a peer that left are reused; pauses of them are forgotten', () => {
     const h = new Harness({
       limits: {
+        ...defaultLimits,
         incomingMessages: { rate: 10, capacity: 50, overflow: 20 },
         mediasPerPeer: 65535,
         concurrentStreams: 0,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { encodeVoicePacket } from '../../server/protocol/voicePacket.ts';
-import { Harness, type TestPeer } from './helpers.ts';
+import { defaultLimits, Harness, type TestPeer } from './helpers.ts';
 
 const packet = (mediaId: number) =>
   encodeVoicePacket({ mediaIds: [mediaId], seq: 1, ts: 1800, opus: new Uint8Array([1, 2, 3]) });
@@ -88,6 +88,7 @@ describe('concurrent_streams', () => {
   test('a receiver gets at most N streams, nearest first; moving changes the choice', () => {
     const h = new Harness({
       limits: {
+        ...defaultLimits,
         incomingMessages: { rate: 100, capacity: 100, overflow: 10 },
         mediasPerPeer: 2,
         concurrentStreams: 2,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MAX_PENDING_NOTIFICATIONS } from '../../server/core/peer.ts';
 import { encodeRequest } from '../../server/protocol/msgpackRpc.ts';
-import { bytes, FakeConnection, flush, Harness } from './helpers.ts';
+import { bytes, defaultLimits, FakeConnection, flush, Harness } from './helpers.ts';
 
 describe('joining and leaving', () => {
   test('the joiner gets Joined with the room, its media ids and its peer id; others get PeerJoined', () => {
@@ -299,6 +299,7 @@ describe('robustness', () => {
   test('a peer whose room stream never attaches and whose queue overflows leaves', async () => {
     const h = new Harness({
       limits: {
+        ...defaultLimits,
         incomingMessages: { rate: 1e6, capacity: 1e6, overflow: 0 },
         mediasPerPeer: 1,
         concurrentStreams: 0,

@@ -65,10 +65,25 @@ describe('RPC dispatch', () => {
   test('SetupWebRtc goes to the transport signal function and answers what it returns', async () => {
     const h = new Harness();
     const c = h.client();
+    c.call('Authenticate', { token: 'alice@lobby' });
+    await flush();
     c.client.handleRpc(encodeRequest(3, 'SetupWebRtc', { sdp: 'offer' }));
     await flush();
-    assert.deepEqual(c.main.responses()[0], { msgid: 3, error: null, result: { sdp: 'answer' } });
+    assert.deepEqual(c.main.responses()[1], { msgid: 3, error: null, result: { sdp: 'answer' } });
     assert.deepEqual(c.main.signalCalls, [{ method: 'SetupWebRtc', params: { sdp: 'offer' } }]);
+  });
+
+  test('SetupWebRtc and WebRtcUpdate before authentication are refused; the transport builds nothing', async () => {
+    const h = new Harness();
+    const c = h.client();
+    c.client.handleRpc(encodeRequest(1, 'SetupWebRtc', { sdp: 'offer' }));
+    c.client.handleRpc(encodeRequest(2, 'WebRtcUpdate', { kind: 'TrickleFinished' }));
+    await flush();
+    for (const response of c.main.responses()) {
+      assert.match(String(response.error), /authenticate first \(Authenticate, or JoinRoom with a token\)/);
+    }
+    assert.equal(c.main.responses().length, 2);
+    assert.deepEqual(c.main.signalCalls, []);
   });
 
   test('log_rejected_api_calls logs refused calls at info', () => {

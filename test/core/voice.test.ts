@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { LimitParams } from '../../server/core/limits.ts';
 import { createVoiceHeader, encodeVoicePacket, readVoiceHeader } from '../../server/protocol/voicePacket.ts';
-import { Harness } from './helpers.ts';
+import { defaultLimits, Harness } from './helpers.ts';
 
 const opus = new Uint8Array([0xfc, 0xff, 0xfe]);
 const packet = (mediaIds: number[], seq = 1) => encodeVoicePacket({ mediaIds, seq, ts: seq * 1800, opus });
@@ -70,6 +70,7 @@ describe('voice routing', () => {
 
   test('incoming_media_packets limits each media; excess packets are dropped and counted', () => {
     const limits: LimitParams = {
+      ...defaultLimits,
       incomingMessages: { rate: 10, capacity: 50, overflow: 20 },
       mediasPerPeer: 2,
       concurrentStreams: 0,

@@ -107,11 +107,21 @@ test('WebRtcUpdate negotiates voice: the offer goes in, the answer comes back as
 });
 
 test('a WebRtcUpdate before any offer is refused with what to send first', async () => {
-  const main = await grid.socket('/main');
+  const { main } = await joinGenerationB('ivy', 'gen-b-no-offer');
   await assert.rejects(
     main.request('WebRtcUpdate', { kind: 'TrickleFinished' }),
     /send the offer \(kind Sdp, type Offer\) first/,
   );
+});
+
+test('a WebRtcUpdate offer before the JoinRoom that authenticates is refused, and builds no session', async () => {
+  const main = await grid.socket('/main');
+  const sessions = grid.webListener.mux?.sizes.endpoints;
+  await assert.rejects(
+    main.request('WebRtcUpdate', { kind: 'Sdp', type: 'Offer', sdp: 'v=0', media_map: [] }),
+    /WebRtcUpdate: authenticate first/,
+  );
+  assert.equal(grid.webListener.mux?.sizes.endpoints, sessions);
 });
 
 test('RequestReconnectToken answers a fresh sfu token for the same user and room, and a new connection joins with it', async () => {

@@ -54,7 +54,8 @@ describe('metrics endpoint', () => {
       assert.equal(sample.labels.region, 'eu', `${sample.name} lacks region`);
       assert.equal(sample.labels.pod, 'grid-0', `${sample.name} lacks pod`);
     }
-    assert.equal(sampleValue(samples, 'grid_clients'), 3);
+    assert.equal(sampleValue(samples, 'grid_clients'), 2);
+    assert.equal(sampleValue(samples, 'grid_unauthenticated_clients'), 1, 'the Teleport client');
     assert.equal(sampleValue(samples, 'grid_peers'), 2);
     assert.equal(sampleValue(samples, 'grid_rooms'), 1);
     assert.equal(sampleValue(samples, 'grid_medias'), 1);
@@ -92,6 +93,9 @@ describe('metrics endpoint', () => {
     c.call('Authenticate', { token: 'x' });
     await flush();
     h.sfu.disconnect(c.client, 'bye');
+    // Connection durations are of clients that authenticated.
+    const d = h.client({ userId: 'dora', roomIds: ['r'], namespace: '' });
+    h.sfu.disconnect(d.client, 'bye');
     h.sfu.setDraining(true);
     assert.throws(() => h.join('late'));
     metrics.watchSupervisor({ successes: 4, failures: 1 });

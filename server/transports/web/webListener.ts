@@ -11,7 +11,6 @@
  * plus the single WebRTC UDP port (`webrtc_binding`) through `UdpMux`. This module only
  * adapts sockets to the core (`Connection`); rooms, peers and routing are the core's.
  */
-import { lookup } from 'node:dns/promises';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -19,7 +18,6 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -42,6 +40,8 @@ import { DEFAULT_MAX_RPC_FRAME_SIZE, encodeNotification } from '../../protocol/m
 import { parseStreamIdText } from '../../protocol/streamId.ts';
 import { CertificateReloader, type CertificateReloadStats } from '../../tls/certificateReloader.ts';
 import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
+import { httpServerLimits } from './httpLimits.ts';
+import { resolveCandidates, webRtcCandidates } from './webRtcCandidates.ts';
 import { UdpMux } from './webrtc/udpMux.ts';
 import {
   createWebRtcSession,
@@ -432,69 +432,4 @@ export class WebListener implements Listener {
       endpoint.handleClose();
     });
   }
-}
-
-/**
- * The timeouts of the `[http]` listener's HTTP(S) server (docs/security.md). Node's defaults
- * hold a silent TCP connection 120 s before its TLS hello and a slowloris 60 s per header set.
- */
-export function httpServerLimits(http: HttpConfig) {
-  return {
-    // tls.Server: the whole TLS handshake, from the TCP accept.
-    handshakeTimeout: http.handshake_timeout,
-    // http.Server: complete headers, and the complete request, within request_timeout of the
-    // connection (or of the previous request on a kept-alive connection). Node checks these
-    // every connectionsCheckingInterval (30 s by default, far coarser than the timeouts).
-    headersTimeout: http.request_timeout,
-    requestTimeout: http.request_timeout,
-    connectionsCheckingInterval: Math.min(1_000, http.request_timeout),
-    // An idle kept-alive connection between requests (Node's default, stated here on purpose).
-    keepAliveTimeout: 5_000,
-  };
-}
-
-/**
- * The addresses the WebRTC answer advertises: `[http] webrtc_candidates`, or when that is empty
- * (its default) the host of the address this listener announces (`public_address_override`,
- * else `public_address`).
- */
-export function webRtcCandidates(http: HttpConfig, publicAddress: string): string[] {
-  if (http.webrtc_candidates.length > 0) return [...http.webrtc_candidates];
-  return [splitHost(publicAddress)];
-}
-
-/**
- * Host names among the candidates become IP addresses, resolved once at start: ICE candidates
- * are addresses (RFC 8445 section 5.1.1), and whether a client resolves a name in a remote
- * candidate is up to the client. A name that does not resolve is kept, with a warning.
- */
-export async function resolveCandidates(
-  candidates: readonly string[],
-  logger?: { warn(fields: object, message: string): void },
-): Promise<string[]> {
-  const resolved: string[] = [];
-  for (const candidate of candidates) {
-    if (isIP(candidate) !== 0) {
-      resolved.push(candidate);
-      continue;
-    }
-    try {
-      resolved.push((await lookup(candidate)).address);
-    } catch (error) {
-      logger?.warn(
-        { candidate, error: (error as Error).message },
-        'cannot resolve a WebRTC candidate host name; advertising the name as it is',
-      );
-      resolved.push(candidate);
-    }
-  }
-  return resolved;
-}
-
-/** The host part of `host` or `host:port` (IPv6 in brackets). */
-/** The host part of `host` or `host:port` (IPv6 in brackets). */
-function splitHost(address: string): string {
-  if (address.startsWith('[')) return address.slice(1, address.indexOf(']'));
-  const colons = address.split(':').length - 1;
-  return colons === 1 ? address.slice(0, address.indexOf(':')) : address;
 }

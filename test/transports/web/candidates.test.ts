@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { defaultHttpConfig } from '../../../server/config/index.ts';
-import { resolveCandidates, webRtcCandidates } from '../../../server/transports/web/webListener.ts';
+import { resolveCandidates, webRtcCandidates } from '../../../server/transports/web/webRtcCandidates.ts';
 import { startTestGrid } from '../../helpers/testGrid.ts';
 
 test('empty webrtc_candidates advertise the host of the announced address', () => {
