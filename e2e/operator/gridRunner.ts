@@ -11,6 +11,10 @@
  *   status.hostIP and status.podIP become 127.0.0.1), `secretKeyRef` and `configMapKeyRef`;
  * - `volumeMounts` of ConfigMap and Secret volumes, written under a temp root; absolute mount
  *   paths in the args and in the mounted files (config.toml names TLS files) point there.
+ *   Laid out as the kubelet does (`name -> ..data/name`, `..data` -> a timestamped directory,
+ *   test/helpers/atomicWriter.ts) and re-synced while the pod runs (every `volumeSyncMs`): a
+ *   changed Secret or ConfigMap swaps `..data` atomically, as a renewed TLS Secret does in a
+ *   cluster (the kubelet's sync period is about a minute; here it is short for the tests).
  *
  * Signals as the kubelet sends them: one SIGTERM when the pod goes (grid takes a second signal
  * as "stop now", so repeating it would cut the drain short), nothing more; the grace period is
@@ -28,7 +32,7 @@
  * status.hostIP) and, having no port, takes the listener's new port (publicAddressFor).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -38,8 +42,10 @@ import {
   setHeaderOptions,
   type V1Container,
   type V1Pod,
+  type V1Volume,
 } from '@kubernetes/client-node';
 import { parse } from 'smol-toml';
+import { writeAtomically } from '../../test/helpers/atomicWriter.ts';
 import { freePorts } from '../cluster/index.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -61,6 +67,19 @@ export type GridProcess = {
   terminating: boolean;
   /** What the runner last wrote as the pod's Ready condition (undefined: not yet). */
   ready?: boolean;
+  /** The pod's ConfigMap/Secret volumes as written, re-synced while it runs. */
+  volumes: MountedVolume[];
+};
+
+/** One ConfigMap or Secret volume of a pod, written under the runner's root. */
+type MountedVolume = {
+  volume: V1Volume;
+  /** The local directory the mount path points to. */
+  local: string;
+  /** [mount path, local path] of every mount of the pod, longest first: rewrites file contents. */
+  pairs: [string, string][];
+  /** What was written last (JSON of the files), to write only changes. */
+  written: string;
 };
 
 export type GridRunnerOptions = {
@@ -72,6 +91,8 @@ export type GridRunnerOptions = {
   pollMs?: number;
   /** Write the pod's Ready condition from the process's `/readyz` (default true). */
   reflectReadiness?: boolean;
+  /** How often mounted Secrets/ConfigMaps are re-read for running pods, ms (default 1000). */
+  volumeSyncMs?: number;
 };
 
 export class GridRunner {
@@ -82,6 +103,7 @@ export class GridRunner {
   #timer: NodeJS.Timeout | undefined;
   #busy = false;
   #stopped = false;
+  #volumesSyncedAt = 0;
 
   constructor(options: GridRunnerOptions) {
     this.#o = options;
@@ -128,6 +150,13 @@ export class GridRunner {
         await Promise.all(
           [...pods].map(([name, pod]) => this.#reflectReadiness(pod, this.processes.get(name)!)),
         );
+      if (Date.now() - this.#volumesSyncedAt >= (this.#o.volumeSyncMs ?? 1000)) {
+        this.#volumesSyncedAt = Date.now();
+        for (const [name, p] of this.processes) {
+          if (!live.has(name) || p.child.exitCode !== null) continue;
+          for (const volume of p.volumes) await this.#writeVolume(p.namespace, volume);
+        }
+      }
     } catch {
       // The next round retries.
     } finally {
@@ -190,7 +219,8 @@ export class GridRunner {
     if (!container) throw new Error(`pod ${name} has no container ${this.#o.container ?? 'grid'}`);
     const dir = join(this.#root, name);
     mkdirSync(dir, { recursive: true });
-    const mounts = await this.#materialiseVolumes(pod, container, dir);
+    const volumes = await this.#materialiseVolumes(pod, container, dir);
+    const mounts = volumes[0]?.pairs ?? [];
     const rewrite = (text: string) => mounts.reduce((t, [from, to]) => t.split(from).join(to), text);
     const env = await this.#resolveEnv(pod, container);
     // Listener ports: one free loopback port each, by the server's own variables.
@@ -251,6 +281,7 @@ export class GridRunner {
       log,
       exited,
       terminating: false,
+      volumes,
     };
   }
 
@@ -283,42 +314,53 @@ export class GridRunner {
     return out;
   }
 
-  /** Writes ConfigMap and Secret volumes under `dir`; returns [mountPath, local path] pairs. */
-  async #materialiseVolumes(pod: V1Pod, container: V1Container, dir: string): Promise<[string, string][]> {
+  /** Writes ConfigMap and Secret volumes under `dir`, as the kubelet lays them out. */
+  async #materialiseVolumes(pod: V1Pod, container: V1Container, dir: string): Promise<MountedVolume[]> {
     const namespace = pod.metadata!.namespace!;
     const pairs: [string, string][] = [];
-    const files: [string, string][] = [];
+    const volumes: MountedVolume[] = [];
     for (const mount of container.volumeMounts ?? []) {
       const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
-      if (!volume) continue;
-      let data: Record<string, string> = {};
-      let items: { key: string; path: string }[] | undefined;
-      if (volume.configMap) {
-        const cm = await this.#core.readNamespacedConfigMap({ name: volume.configMap.name!, namespace });
-        data = cm.data ?? {};
-        items = volume.configMap.items;
-      } else if (volume.secret) {
-        const secret = await this.#core.readNamespacedSecret({ name: volume.secret.secretName!, namespace });
-        data = Object.fromEntries(
-          Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
-        );
-        items = volume.secret.items;
-      } else continue;
+      if (!volume || !(volume.configMap || volume.secret)) continue;
       const local = join(dir, 'volumes', mount.mountPath.replace(/^\/+/, ''));
       pairs.push([mount.mountPath, local]);
-      const entries = items
-        ? items.map((i) => [i.path, data[i.key] ?? ''] as [string, string])
-        : Object.entries(data);
-      for (const [path, content] of entries) files.push([join(local, path), content]);
+      volumes.push({ volume, local, pairs, written: '' });
     }
     // Longest mount path first, so /etc/odin/config never rewrites part of a longer path wrongly.
     pairs.sort((a, b) => b[0].length - a[0].length);
-    for (const [path, content] of files) {
-      mkdirSync(dirname(path), { recursive: true });
-      const rewritten = pairs.reduce((t, [from, to]) => t.split(from).join(to), content);
-      writeFileSync(path, rewritten, { mode: 0o600 });
+    for (const volume of volumes) await this.#writeVolume(namespace, volume);
+    return volumes;
+  }
+
+  /** Reads the volume's source and swaps its files in when they changed (kubelet's atomic writer). */
+  async #writeVolume(namespace: string, mounted: MountedVolume): Promise<void> {
+    const { volume } = mounted;
+    let data: Record<string, string>;
+    let items: { key: string; path: string }[] | undefined;
+    if (volume.configMap) {
+      const cm = await this.#core.readNamespacedConfigMap({ name: volume.configMap.name!, namespace });
+      data = cm.data ?? {};
+      items = volume.configMap.items;
+    } else {
+      const secret = await this.#core.readNamespacedSecret({ name: volume.secret!.secretName!, namespace });
+      data = Object.fromEntries(
+        Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+      );
+      items = volume.secret!.items;
     }
-    return pairs;
+    const entries = items
+      ? items.map((i) => [i.path, data[i.key] ?? ''] as [string, string])
+      : Object.entries(data);
+    const files = Object.fromEntries(
+      entries.map(([path, content]) => [
+        path,
+        mounted.pairs.reduce((t, [from, to]) => t.split(from).join(to), content),
+      ]),
+    );
+    const text = JSON.stringify(files);
+    if (text === mounted.written) return;
+    await writeAtomically(mounted.local, files);
+    mounted.written = text;
   }
 }
 

@@ -26,7 +26,7 @@ export async function startOperator(params: {
   leaseNamespace: string;
   supervisorPort?: number;
   leaseDurationMs?: number;
-  /** More command-line options (e.g. shorter timeouts for a test). */
+  /** More command-line options (e.g. shorter timeouts for a test, `--license-issuers=...`). */
   extraArgs?: string[];
 }): Promise<OperatorProcess> {
   const [freeSupervisor, healthPort] = await freePorts(2);

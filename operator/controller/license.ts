@@ -137,7 +137,7 @@ export class LicenseExpiryTimers {
 export function licenseCondition(check: LicenseCheck): ExtraCondition | undefined {
   if (check.state === 'none') return undefined;
   return check.state === 'valid'
-    ? { type: 'LicenseValid', ok: true, reason: 'Valid', message: check.message }
+    ? { type: 'LicenseValid', ok: true, reason: 'LicenseValid', message: check.message }
     : {
         type: 'LicenseValid',
         ok: false,

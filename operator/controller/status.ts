@@ -163,7 +163,10 @@ export function computeStatus(input: StatusInput, previous: OdinServerStatus | u
     : input.failure !== undefined
       ? { reason: 'ReconcileError', message: input.failure }
       : (secretProblems[0] ??
-        extraProblems[0] ??
+        (extraProblems[0] && {
+          reason: extraProblems[0].blocksRolloutAs ?? extraProblems[0].reason,
+          message: extraProblems[0].message,
+        }) ??
         (unschedulable.length > 0 ? { reason: 'Unschedulable', message: unschedulableMessage } : undefined));
   set(
     'Degraded',
