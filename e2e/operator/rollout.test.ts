@@ -12,7 +12,8 @@ describe('conversation-safe rollouts', () => {
   let h: Harness;
   before(
     async () => {
-      h = await startHarness();
+      // HostPort: one grid per node; the held server, its replacement and a surge pod need 3.
+      h = await startHarness({ nodes: 4 });
       await h.startOperator();
     },
     { timeout: 60 * 60_000 },
