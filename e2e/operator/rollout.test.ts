@@ -59,9 +59,16 @@ describe('conversation-safe rollouts', () => {
     ).catch((e: Error) => {
       throw h.explain(e);
     });
-    const s = await h.read(ns, 'voice');
-    assert.equal(s.status?.replicas, 1, 'the held server is extra');
-    assert.equal(h.condition(s, 'Progressing')?.status, 'True');
+    // The held server is extra: replicas counts the Deployment's servers only.
+    await waitUntil('the Deployment rolled; one server held', async () => {
+      const st = await h.read(ns, 'voice');
+      const progressing = h.condition(st, 'Progressing');
+      return (
+        st.status?.replicas === 1 &&
+        progressing?.status === 'True' &&
+        progressing.reason === 'HeldForConversations'
+      );
+    });
     // Longer than drainGracePeriodSeconds: a SIGTERM drain would have ended the room by now.
     await new Promise((r) => setTimeout(r, 5000));
     assert.ok(alice.main.isOpen, 'the conversation on the old server goes on');
