@@ -143,6 +143,14 @@ export class Reconciler {
       ...(this.#p.silentRemovableMs !== undefined ? { silentRemovableMs: this.#p.silentRemovableMs } : {}),
     });
     if (fleet) fleet.update({ draining: [...scaleDown.draining, ...heldBefore] }, now);
+    // A silent draining server becomes removable by time alone: come back when it does.
+    const silentRemovableMs = this.#p.silentRemovableMs ?? SILENT_REMOVABLE_MS;
+    for (const v of views) {
+      if (!scaleDown.draining.includes(v.name) || scaleDown.removable.includes(v.name)) continue;
+      if (v.silentForMs === undefined || !v.ready) continue;
+      const wait = Math.max(0, silentRemovableMs - v.silentForMs) + 100;
+      result.requeueAfterMs = Math.min(result.requeueAfterMs ?? wait, wait);
+    }
 
     // 4. render (with the access keys the fleet serves: a lost Secret never rotates them)
     const keys = planKeys(observation);
