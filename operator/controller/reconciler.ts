@@ -80,6 +80,9 @@ export type ReconcilerParams = {
 /** What the work queue should do with the key afterwards. */
 export type ReconcileResult = { requeueAfterMs?: number };
 
+/** How long a hold this reconciler made may take to reach the pod cache. */
+const HOLD_CACHE_LAG_MS = 60_000;
+
 /** While the autoscaler stabilises, it re-evaluates this often even when no report arrives. */
 export const AUTOSCALE_RESYNC_MS = 5_000;
 
@@ -89,6 +92,8 @@ export class Reconciler {
   readonly #since: number;
   /** The autoscaler's stabilisation history per OdinServer key. */
   readonly #history = new Map<string, Recommendation[]>();
+  /** Pods held by this reconciler (namespace/pod → when), until the cache shows the hold. */
+  readonly #holding = new Map<string, number>();
   /** The last spec generation seen per key, and when it was first seen (settle time). */
   readonly #generations = new Map<string, { generation: number; at: number }>();
 
@@ -193,13 +198,14 @@ export class Reconciler {
     }
     let failure: string | undefined;
     try {
+      // Hold first: once the new template is applied, the Deployment may replace old pods at once.
+      const rollout = await this.#rollout(observation, views, rendered.configHash, now);
       await this.#applyChildren(server, rendered.objects);
       await this.#markPods(
         server,
-        pods.filter((p) => !heldBefore.has(p.metadata!.name!)),
+        pods.filter((p) => !heldBefore.has(p.metadata!.name!) && !rollout.hold.includes(p.metadata!.name!)),
         scaleDown,
       );
-      const rollout = await this.#rollout(observation, views, rendered.configHash, now);
       statusInput.draining = [...scaleDown.draining, ...rollout.held];
       statusInput.held = rollout.held;
       if (fleet) fleet.update({ draining: [...statusInput.draining, ...rollout.outdated] }, now);
@@ -265,7 +271,11 @@ export class Reconciler {
       silentRemovableMs: this.#p.silentRemovableMs ?? SILENT_REMOVABLE_MS,
       now,
     });
+    for (const [key, at] of this.#holding) if (now - at > HOLD_CACHE_LAG_MS) this.#holding.delete(key);
     for (const pod of rollout.hold) {
+      // The informer may not show our hold yet: patching again is harmless, a second event is noise.
+      if (this.#holding.has(`${namespace}/${pod}`)) continue;
+      this.#holding.set(`${namespace}/${pod}`, now);
       await writer.patchPod(namespace, pod, holdPatch(server, now));
       const rooms = views.find((v) => v.name === pod)?.report?.rooms ?? 0;
       await events.record(
