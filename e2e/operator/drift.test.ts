@@ -14,7 +14,7 @@ describe('reconcile: drift repair, rapid edits', () => {
   let ns = '';
   before(
     async () => {
-      h = await startHarness({ nodes: 2, operatorArgs: ['--silent-server-timeout-seconds', '10'] });
+      h = await startHarness({ nodes: 5, operatorArgs: ['--silent-server-timeout-seconds', '10'] });
       await h.startOperator();
       ns = await h.cluster.newNamespace('drift');
       await h.apply(h.odin(ns, 'voice', { replicas: 1, image: 'grid:1' }));

@@ -12,7 +12,8 @@ describe('conversation-safe rollouts', () => {
   let h: Harness;
   before(
     async () => {
-      h = await startHarness();
+      // HostPort: one grid per node; the held server, its replacement and a surge pod need 3.
+      h = await startHarness({ nodes: 4 });
       await h.startOperator();
     },
     { timeout: 60 * 60_000 },
@@ -55,12 +56,23 @@ describe('conversation-safe rollouts', () => {
         return held && fresh ? fresh : undefined;
       },
       { timeoutMs: 120_000 },
-    ).catch((e: Error) => {
-      throw h.explain(e);
+    ).catch(async (e: Error) => {
+      const events = await h.core.listNamespacedEvent({ namespace: ns });
+      const lines = events.items.map(
+        (x) => `${x.reason} ${x.involvedObject.kind}/${x.involvedObject.name}: ${x.message}`,
+      );
+      throw h.explain(new Error(`${e.message}\n--- events\n${lines.join('\n')}`));
     });
-    const s = await h.read(ns, 'voice');
-    assert.equal(s.status?.replicas, 1, 'the held server is extra');
-    assert.equal(h.condition(s, 'Progressing')?.status, 'True');
+    // The held server is extra: replicas counts the Deployment's servers only.
+    await waitUntil('the Deployment rolled; one server held', async () => {
+      const st = await h.read(ns, 'voice');
+      const progressing = h.condition(st, 'Progressing');
+      return (
+        st.status?.replicas === 1 &&
+        progressing?.status === 'True' &&
+        progressing.reason === 'HeldForConversations'
+      );
+    });
     // Longer than drainGracePeriodSeconds: a SIGTERM drain would have ended the room by now.
     await new Promise((r) => setTimeout(r, 5000));
     assert.ok(alice.main.isOpen, 'the conversation on the old server goes on');
@@ -70,8 +82,9 @@ describe('conversation-safe rollouts', () => {
     const bobPlaced = await h.connect(ns, 'voice', accessKey, 'lobby', 'bob');
     assert.equal(bobPlaced.address, old.address);
     const bob = await h.join(bobPlaced.address, bobPlaced.token, 'lobby', ca);
-    const held = await h.events(ns, 'HeldForConversations');
-    assert.equal(held.length, 1);
+    // One hold event (the Progressing condition's transition has the same reason).
+    const held = (await h.events(ns, 'HeldForConversations')).filter((e) => e.message.startsWith('server '));
+    assert.equal(held.length, 1, JSON.stringify(held));
 
     // The conversation ends: the old server goes.
     await alice.close();

@@ -136,7 +136,9 @@ describe('status that tells the truth', () => {
   test('operator memory with 20 OdinServers (printed; the chart requests follow it)', async () => {
     const ns = await h.cluster.newNamespace('many');
     const names = Array.from({ length: 20 }, (_, i) => `fleet-${i}`);
-    for (const name of names) await h.apply(h.odin(ns, name, { replicas: 2 }));
+    // LoadBalancer mode: no host ports, so 40 pods fit on 3 nodes (HostPort allows one per node).
+    for (const name of names)
+      await h.apply(h.odin(ns, name, { replicas: 2, networking: { mode: 'LoadBalancer' } }));
     await waitUntil(
       'every OdinServer Ready',
       async () => {

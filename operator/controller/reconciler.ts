@@ -8,11 +8,11 @@
  * Level-based and idempotent: the same world gives the same writes, and a world that already
  * matches gives none (docs/operator.md, "No change, no write").
  */
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import type { OdinJwk } from '../../shared/auth/index.ts';
 import type { DefaultedOdinServer, OdinServer, OdinServerStatus } from '../api/types.ts';
 import type { Recommendation } from '../autoscale/recommend.ts';
-import { SILENT_REMOVABLE_MS } from '../autoscale/scaleDown.ts';
+import { type ScaleDownPlan, SILENT_REMOVABLE_MS } from '../autoscale/scaleDown.ts';
 import { DRAINING_ANNOTATION, HELD_ANNOTATION, ownerReference } from '../render/labels.ts';
 import type { Fleet } from '../supervisor/fleet.ts';
 import { childrenToApply, fleetCredentials, podMarks } from './apply.ts';
@@ -21,9 +21,9 @@ import { render } from './desired.ts';
 import type { OperatorMetrics } from './health.ts';
 import { planKeys, secretProblems } from './keys.ts';
 import { checkLicense, type LicenseCheck, licenseCondition } from './license.ts';
-import { type Observation, observe, serverViews } from './observe.ts';
+import { type Observation, observe, type ServerView, serverViews } from './observe.ts';
 import { autoscale, plan } from './plan.ts';
-import { isHeld, planRollout } from './rollout.ts';
+import { isHeld, planRollout, type RolloutPlan } from './rollout.ts';
 import { computeStatus, type ExtraCondition, type StatusInput, sameStatus } from './status.ts';
 
 /** The writes a reconcile makes. */
@@ -86,6 +86,9 @@ export type ReconcilerParams = {
 /** What the work queue should do with the key afterwards. */
 export type ReconcileResult = { requeueAfterMs?: number };
 
+/** How long a hold this reconciler made may take to reach the pod cache. */
+const HOLD_CACHE_LAG_MS = 60_000;
+
 /** While the autoscaler stabilises, it re-evaluates this often even when no report arrives. */
 export const AUTOSCALE_RESYNC_MS = 5_000;
 
@@ -95,6 +98,8 @@ export class Reconciler {
   readonly #since: number;
   /** The autoscaler's stabilisation history per OdinServer key. */
   readonly #history = new Map<string, Recommendation[]>();
+  /** Pods held by this reconciler (namespace/pod → when), until the cache shows the hold. */
+  readonly #holding = new Map<string, number>();
   /** The last spec generation seen per key, and when it was first seen (settle time). */
   readonly #generations = new Map<string, { generation: number; at: number }>();
 
@@ -149,6 +154,14 @@ export class Reconciler {
       ...(this.#p.silentRemovableMs !== undefined ? { silentRemovableMs: this.#p.silentRemovableMs } : {}),
     });
     if (fleet) fleet.update({ draining: [...scaleDown.draining, ...heldBefore] }, now);
+    // A silent draining server becomes removable by time alone: come back when it does.
+    const silentRemovableMs = this.#p.silentRemovableMs ?? SILENT_REMOVABLE_MS;
+    for (const v of views) {
+      if (!scaleDown.draining.includes(v.name) || scaleDown.removable.includes(v.name)) continue;
+      if (v.silentForMs === undefined || !v.ready) continue;
+      const wait = Math.max(0, silentRemovableMs - v.silentForMs) + 100;
+      result.requeueAfterMs = Math.min(result.requeueAfterMs ?? wait, wait);
+    }
 
     // 4. render (with the access keys the fleet serves: a lost Secret never rotates them, and
     // only a licence verified as grid will verify it: license.ts)
@@ -208,54 +221,14 @@ export class Reconciler {
     }
     let failure: string | undefined;
     try {
-      for (const write of childrenToApply(rendered.objects, caches)) {
-        await writer.apply(write.object);
-        const child = `${write.object.kind}/${write.object.metadata?.name}`;
-        if (write.why === 'new') await events.record(server, 'Normal', 'Created', `created ${child}`);
-        if (write.why === 'drift')
-          await events.record(
-            server,
-            'Warning',
-            'DriftReverted',
-            `${child}: ${write.field} was changed outside the operator; restored`,
-          );
-      }
-      for (const mark of podMarks(
+      // Hold first: once the new template is applied, the Deployment may replace old pods at once.
+      const rollout = await this.#rollout(observation, views, rendered.configHash, now);
+      await this.#applyChildren(server, rendered.objects);
+      await this.#markPods(
         server,
-        pods.filter((p) => !heldBefore.has(p.metadata!.name!)),
+        pods.filter((p) => !heldBefore.has(p.metadata!.name!) && !rollout.hold.includes(p.metadata!.name!)),
         scaleDown,
-      )) {
-        await writer.apply(mark.patch);
-        for (const e of mark.events) await events.record(server, 'Normal', e.reason, e.message);
-      }
-      const rollout = planRollout({
-        server,
-        pods,
-        views,
-        configHash: rendered.configHash,
-        builtIn: observation.builtIn,
-        silentRemovableMs: this.#p.silentRemovableMs ?? SILENT_REMOVABLE_MS,
-        now,
-      });
-      for (const pod of rollout.hold) {
-        await writer.patchPod(namespace, pod, holdPatch(server, now));
-        const rooms = views.find((v) => v.name === pod)?.report?.rooms ?? 0;
-        await events.record(
-          server,
-          'Normal',
-          'HeldForConversations',
-          `server ${pod} of the previous config keeps its ${rooms} room(s) through the rollout; no new rooms go there`,
-        );
-      }
-      for (const { pod, why } of rollout.release) {
-        await writer.deletePod(namespace, pod);
-        await events.record(
-          server,
-          'Normal',
-          'Replaced',
-          `server ${pod} of the previous config goes: ${why}`,
-        );
-      }
+      );
       statusInput.draining = [...scaleDown.draining, ...rollout.held];
       statusInput.held = rollout.held;
       if (fleet) fleet.update({ draining: [...statusInput.draining, ...rollout.outdated] }, now);
@@ -271,6 +244,75 @@ export class Reconciler {
       await this.#status(found, server, { ...statusInput, ...(failure ? { failure } : {}) });
     }
     return result;
+  }
+
+  /** Step 5a: server-side apply of the children that differ (apply.ts), with their events. */
+  async #applyChildren(server: DefaultedOdinServer, objects: readonly KubernetesObject[]): Promise<void> {
+    const { writer, events } = this.#p;
+    for (const write of childrenToApply(objects, this.#p.caches)) {
+      await writer.apply(write.object);
+      const child = `${write.object.kind}/${write.object.metadata?.name}`;
+      if (write.why === 'new') await events.record(server, 'Normal', 'Created', `created ${child}`);
+      if (write.why === 'drift')
+        await events.record(
+          server,
+          'Warning',
+          'DriftReverted',
+          `${child}: ${write.field} was changed outside the operator; restored`,
+        );
+    }
+  }
+
+  /** Step 5b: draining marks and deletion costs of the scale-down plan. */
+  async #markPods(
+    server: DefaultedOdinServer,
+    pods: readonly V1Pod[],
+    scaleDown: ScaleDownPlan,
+  ): Promise<void> {
+    for (const mark of podMarks(server, pods, scaleDown)) {
+      await this.#p.writer.apply(mark.patch);
+      for (const e of mark.events) await this.#p.events.record(server, 'Normal', e.reason, e.message);
+    }
+  }
+
+  /** Step 5c: hold old servers with conversations through a rollout, release the empty ones (rollout.ts). */
+  async #rollout(
+    observation: Observation,
+    views: readonly ServerView[],
+    configHash: string,
+    now: number,
+  ): Promise<RolloutPlan> {
+    const { server, pods } = observation;
+    const { namespace } = server.metadata;
+    const { writer, events } = this.#p;
+    const rollout = planRollout({
+      server,
+      pods,
+      views,
+      configHash,
+      builtIn: observation.builtIn,
+      silentRemovableMs: this.#p.silentRemovableMs ?? SILENT_REMOVABLE_MS,
+      now,
+    });
+    for (const [key, at] of this.#holding) if (now - at > HOLD_CACHE_LAG_MS) this.#holding.delete(key);
+    for (const pod of rollout.hold) {
+      // The informer may not show our hold yet: patching again is harmless, a second event is noise.
+      if (this.#holding.has(`${namespace}/${pod}`)) continue;
+      this.#holding.set(`${namespace}/${pod}`, now);
+      await writer.patchPod(namespace, pod, holdPatch(server, now));
+      const rooms = views.find((v) => v.name === pod)?.report?.rooms ?? 0;
+      await events.record(
+        server,
+        'Normal',
+        'HeldForConversations',
+        `server ${pod} of the previous config keeps its ${rooms} room(s) through the rollout; no new rooms go there`,
+      );
+    }
+    for (const { pod, why } of rollout.release) {
+      await writer.deletePod(namespace, pod);
+      await events.record(server, 'Normal', 'Replaced', `server ${pod} of the previous config goes: ${why}`);
+    }
+    return rollout;
   }
 
   /**

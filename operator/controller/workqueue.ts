@@ -14,7 +14,7 @@ export class WorkQueue {
   readonly #processing = new Set<string>();
   readonly #dirty = new Set<string>();
   readonly #failures = new Map<string, number>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new Map<string, { timer: NodeJS.Timeout; due: number }>();
   readonly #waiters: ((key: string | undefined) => void)[] = [];
   readonly #base: number;
   readonly #max: number;
@@ -46,20 +46,25 @@ export class WorkQueue {
     this.#queue.push(key);
   }
 
-  /** Adds the key after `ms`, unless an earlier delayed add is already pending. */
+  /** Adds the key after `ms`, unless a delayed add at least as early is already pending. */
   addAfter(key: string, ms: number): void {
-    if (this.#shutdown || this.#timers.has(key)) return;
+    if (this.#shutdown) return;
+    const due = Date.now() + ms;
+    const pending = this.#timers.get(key);
+    if (pending) {
+      if (pending.due <= due) return;
+      clearTimeout(pending.timer);
+      this.#timers.delete(key);
+    }
     if (ms <= 0) {
       this.add(key);
       return;
     }
-    this.#timers.set(
-      key,
-      setTimeout(() => {
-        this.#timers.delete(key);
-        this.add(key);
-      }, ms).unref(),
-    );
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      this.add(key);
+    }, ms).unref();
+    this.#timers.set(key, { timer, due });
   }
 
   /** After a failure: retry with this key's backoff (base × 2^failures, capped). */
@@ -67,9 +72,9 @@ export class WorkQueue {
     const n = this.#failures.get(key) ?? 0;
     this.#failures.set(key, n + 1);
     const delay = Math.min(this.#max, this.#base * 2 ** n);
-    const timer = this.#timers.get(key);
-    if (timer) {
-      clearTimeout(timer);
+    const pending = this.#timers.get(key);
+    if (pending) {
+      clearTimeout(pending.timer);
       this.#timers.delete(key);
     }
     this.addAfter(key, delay);
@@ -100,7 +105,7 @@ export class WorkQueue {
 
   shutdown(): void {
     this.#shutdown = true;
-    for (const t of this.#timers.values()) clearTimeout(t);
+    for (const t of this.#timers.values()) clearTimeout(t.timer);
     this.#timers.clear();
     for (const w of this.#waiters.splice(0)) w(undefined);
   }

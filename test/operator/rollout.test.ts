@@ -139,10 +139,11 @@ test('reconcile: a config change holds the busy old server, draining, and remove
   });
   writer.writes.length = 0;
   await reconciler.reconcile('games', 'voice');
+  // Held before the new template is applied: the Deployment could replace it at once.
   assert.deepEqual(writer.writes.slice(0, 3), [
+    'PodPatch/voice-old',
     'ConfigMap/voice-config',
     'Deployment/voice',
-    'PodPatch/voice-old',
   ]);
   const held = caches.pods.get('voice-old', 'games')!;
   assert.equal(held.metadata?.labels?.['pod-template-hash'], undefined);
