@@ -28,7 +28,7 @@ RUN npm install --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 # Stage 2: the runtime, non-root, nothing but Node, node_modules and the two programs (with
-# shared/, the code both of them use).
+# common/, the code both of them use).
 FROM node:${NODE_VERSION}-slim
 ENV NODE_ENV=production
 WORKDIR /app
@@ -36,7 +36,7 @@ RUN groupadd --gid 10001 odin \
  && useradd --uid 10001 --gid odin --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin odin
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY shared ./shared
+COPY common ./common
 COPY server ./server
 COPY operator ./operator
 # Entry points on the PATH; Node follows the link, so the file keeps its .ts name (type stripping).

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as stringifyToml } from 'smol-toml';
+import { accessKeyToJwk, generateAccessKey } from '../common/auth/index.ts';
 import { createDevCertificate } from '../server/dev/certificate.ts';
-import { accessKeyToJwk, generateAccessKey } from '../shared/auth/index.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 

@@ -8,7 +8,7 @@
  * more than two frames behind skips the missed sends (and counts them) instead of bursting.
  */
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { signToken } from '../shared/auth/index.ts';
+import { signToken } from '../common/auth/index.ts';
 import { monotonicMicros } from './clock.ts';
 import { type BenchPeer, joinPeer } from './peers.ts';
 import { Histogram } from './stats.ts';

@@ -7,6 +7,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { signToken } from '../common/auth/token.ts';
 import { mainMethods, roomMethods } from '../server/protocol/methods.ts';
 import {
   encodeMsgpack,
@@ -27,7 +28,6 @@ import { huffmanEncode } from '../server/transports/quic/huffman.ts';
 import { frameMessage } from '../server/transports/quic/messageFraming.ts';
 import { encodeFieldSection } from '../server/transports/quic/qpack.ts';
 import { concatBytes, encodeVarint } from '../server/transports/quic/varint.ts';
-import { signToken } from '../shared/auth/token.ts';
 import { deepNesting, rpcFrameBomb } from '../test/helpers/msgpackBombs.ts';
 import { FUZZ_ACCESS_KEY, FUZZ_NOW_MS } from './targets/jwt.ts';
 

@@ -3,8 +3,8 @@
  * limits, and the listeners of the configured sections. The one place where config.toml keys
  * meet the modules that use them (each module takes its own params type).
  */
-import { signToken, TokenVerifier, type VerifiedToken } from '../shared/auth/index.ts';
-import type { LicenseFields } from '../shared/license/format.ts';
+import { signToken, TokenVerifier, type VerifiedToken } from '../common/auth/index.ts';
+import type { LicenseFields } from '../common/license/format.ts';
 import {
   defaultMetricsConfig,
   type GridConfig,

@@ -10,8 +10,8 @@
  *
  * This file only dispatches; each command lives in `server/cli/`.
  */
-import { AuthError } from '../shared/auth/index.ts';
-import { LicenseError } from '../shared/license/index.ts';
+import { AuthError } from '../common/auth/index.ts';
+import { LicenseError } from '../common/license/index.ts';
 import { UsageError } from './cli/args.ts';
 import { checkCommand, checkHelp } from './cli/check.ts';
 import { loadEffectiveConfig } from './cli/effectiveConfig.ts';

@@ -1,6 +1,6 @@
 /**
  * The layering of docs/architecture.md, kept by reading every import of the product code
- * (shared/, server/, operator/, client/, bench/). The rules are parsed from the page itself,
+ * (common/, server/, operator/, client/, bench/). The rules are parsed from the page itself,
  * so the page and this test cannot disagree: change a rule there, and this test follows.
  */
 import assert from 'node:assert/strict';

@@ -6,7 +6,7 @@
  */
 import { OdinQuicClient } from '../../client/quic/odinQuicClient.ts';
 import { voiceBlast } from '../../client/quic/voiceBlast.ts';
-import { signToken } from '../../shared/auth/index.ts';
+import { signToken } from '../../common/auth/index.ts';
 import { cpuShare, sampleProcess } from '../procStat.ts';
 import { readServerCounters, startGrid } from '../serverProcess.ts';
 

@@ -14,9 +14,9 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { OdinClient } from '../../client/odinClient.ts';
+import { signToken } from '../../common/auth/index.ts';
 import { GROUP, type OdinServer, PLURAL, VERSION } from '../../operator/api/types.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
-import { signToken } from '../../shared/auth/index.ts';
 import { type Cluster, startCluster, waitUntil } from '../cluster/index.ts';
 import { GridRunner } from './gridRunner.ts';
 import { type OperatorProcess, startOperator } from './operatorProcess.ts';

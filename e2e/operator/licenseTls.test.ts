@@ -19,11 +19,11 @@ import {
   PatchStrategy,
 } from '@kubernetes/client-node';
 import { OdinClient } from '../../client/odinClient.ts';
+import { accessKeyToJwk, generateAccessKey, publicJwk, signToken } from '../../common/auth/index.ts';
+import { signLicense } from '../../common/license/index.ts';
 import { GROUP, type OdinServer, PLURAL, VERSION } from '../../operator/api/types.ts';
 import { CONFIG_HASH_ANNOTATION } from '../../operator/render/labels.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
-import { accessKeyToJwk, generateAccessKey, publicJwk, signToken } from '../../shared/auth/index.ts';
-import { signLicense } from '../../shared/license/index.ts';
 import { pemFingerprint, quicFingerprint, tlsFingerprint } from '../../test/helpers/fingerprints.ts';
 import { type Cluster, startCluster, waitUntil } from '../cluster/index.ts';
 import { GridRunner } from './gridRunner.ts';

@@ -17,9 +17,9 @@ import {
   type V1Deployment,
 } from '@kubernetes/client-node';
 import { OdinClient } from '../../client/odinClient.ts';
+import { signToken } from '../../common/auth/index.ts';
 import { GROUP, type OdinServer, PLURAL, VERSION } from '../../operator/api/types.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
-import { signToken } from '../../shared/auth/index.ts';
 import { type Cluster, startCluster, waitUntil } from '../cluster/index.ts';
 import { GridRunner } from './gridRunner.ts';
 import { type OperatorProcess, startOperator } from './operatorProcess.ts';

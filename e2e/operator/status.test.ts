@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { signToken } from '../../common/auth/index.ts';
 import type { OdinServer } from '../../operator/api/types.ts';
-import { signToken } from '../../shared/auth/index.ts';
 import { waitUntil } from '../cluster/index.ts';
 import { type Harness, startHarness } from './harness.ts';
 

@@ -18,8 +18,8 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFile
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { accessKeyToJwk, generateAccessKey, jwkToTomlSection } from '../../common/auth/index.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
-import { accessKeyToJwk, generateAccessKey, jwkToTomlSection } from '../../shared/auth/index.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 const host = '127.0.0.1';

@@ -6,7 +6,7 @@
 #   bash e2e/ship/image-context.sh
 #
 # 1. The context: the tracked files the .dockerignore allow-list lets through (package.json,
-#    package-lock.json, patches/, shared/, server/, operator/), copied to a temp dir.
+#    package-lock.json, patches/, common/, server/, operator/), copied to a temp dir.
 # 2. Stage 1: `npm install --omit=dev` there (not `npm ci`: npm/cli#9846, see .ci/run);
 #    no devDependency may be installed.
 # 3. Stage 2: `grid` and `odin-operator` as links to the .ts entry points, on Node 24 (the
@@ -33,15 +33,15 @@ fail() { echo "image-context: $*" >&2; exit 1; }
 echo "== build context (.dockerignore allow-list)"
 app="$tmp/app"
 mkdir -p "$app"
-git ls-files -z package.json package-lock.json patches shared server operator |
+git ls-files -z package.json package-lock.json patches common server operator |
   grep -zv -e '\.test\.ts$' -e '/\.grid-dev/' | xargs -0 cp --parents -t "$app"
-for p in package.json package-lock.json patches shared server operator; do
+for p in package.json package-lock.json patches common server operator; do
   grep -q "^!$p/\?$" .dockerignore || fail ".dockerignore does not allow $p"
   grep -q "^COPY $p\b\|^COPY .*\b$p\b" Dockerfile || fail "Dockerfile does not copy $p"
 done
 echo "   $(find "$app" -type f | wc -l) files, $(du -sh "$app" | cut -f1)"
-# Nothing in the image may import from outside shared/, server/ and operator/.
-if grep -rnE "from '(\.\./)+(client|bench|test|e2e|docs)/" "$app/shared" "$app/server" "$app/operator"; then
+# Nothing in the image may import from outside common/, server/ and operator/.
+if grep -rnE "from '(\.\./)+(client|bench|test|e2e|docs)/" "$app/common" "$app/server" "$app/operator"; then
   fail "an import leaves the image's sources"
 fi
 

@@ -27,9 +27,9 @@ import {
 } from '@kubernetes/client-node';
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
 import { OdinClient, type OdinRoom } from '../../client/odinClient.ts';
+import { signToken } from '../../common/auth/index.ts';
 import { GROUP, type OdinServer, PLURAL, VERSION } from '../../operator/api/types.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
-import { signToken } from '../../shared/auth/index.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../test/helpers/voice.ts';
 import { type Cluster, startCluster, waitUntil } from '../cluster/index.ts';
 import { GridRunner } from '../operator/gridRunner.ts';

@@ -5,9 +5,9 @@
  * TokenError/AuthError, and a token accepted without a valid signature by the strict verifier.
  */
 
-import { AuthError } from '../../shared/auth/errors.ts';
-import { accessKeyToJwk } from '../../shared/auth/jwk.ts';
-import { TokenVerifier } from '../../shared/auth/verifier.ts';
+import { AuthError } from '../../common/auth/errors.ts';
+import { accessKeyToJwk } from '../../common/auth/jwk.ts';
+import { TokenVerifier } from '../../common/auth/verifier.ts';
 import { invariant } from './cursor.ts';
 
 /** The access key of the ODIN server README (public documentation, not a secret). */

@@ -22,7 +22,7 @@ import {
   type V1Secret,
   type V1Service,
 } from '@kubernetes/client-node';
-import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { OdinJwk } from '../../common/auth/index.ts';
 import { applyDefaults } from '../api/defaults.ts';
 import { API_VERSION, FIELD_MANAGER, GROUP, KIND, type OdinServer, PLURAL, VERSION } from '../api/types.ts';
 import { childNames, SERVER_LABEL } from '../render/labels.ts';

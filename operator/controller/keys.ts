@@ -8,7 +8,7 @@
  * keys its servers have (from the rendered config.toml) and says so; the user restores the
  * Secret, or creates it with a new key to rotate on purpose.
  */
-import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { OdinJwk } from '../../common/auth/index.ts';
 import type { FieldError } from '../api/types.ts';
 import { childNames } from '../render/labels.ts';
 import type { Observation } from './observe.ts';

@@ -1,6 +1,6 @@
 /**
  * The licence of an OdinServer, verified by the operator exactly as `grid` will verify it
- * (shared/license: same parser, same signature check, same expiry), against the issuer keys
+ * (common/license: same parser, same signature check, same expiry), against the issuer keys
  * the operator trusts (`--license-issuers`, the chart's `licenseIssuers`), which it also gives
  * the pods as `GRID_LICENSE_ISSUERS`.
  *
@@ -10,14 +10,14 @@
  * new pods (docs/operator.md).
  */
 import type { V1Secret } from '@kubernetes/client-node';
-import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { OdinJwk } from '../../common/auth/index.ts';
 import {
   LicenseError,
   type LicenseErrorCode,
   parseLicenseToml,
   type VerifiedLicense,
   verifyLicense,
-} from '../../shared/license/index.ts';
+} from '../../common/license/index.ts';
 import type { DefaultedOdinServer } from '../api/types.ts';
 import { secretValues } from '../render/secrets.ts';
 import type { ExtraCondition } from './status.ts';

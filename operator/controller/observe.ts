@@ -4,7 +4,7 @@
  */
 import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { parse } from 'smol-toml';
-import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { OdinJwk } from '../../common/auth/index.ts';
 import { applyDefaults } from '../api/defaults.ts';
 import type { DefaultedOdinServer, OdinServer } from '../api/types.ts';
 import { type PodView, REMOVABLE_DELETION_COST } from '../autoscale/scaleDown.ts';

@@ -9,7 +9,7 @@
  * matches gives none (docs/operator.md, "No change, no write").
  */
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
-import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { OdinJwk } from '../../common/auth/index.ts';
 import type { DefaultedOdinServer, OdinServer, OdinServerStatus } from '../api/types.ts';
 import type { Recommendation } from '../autoscale/recommend.ts';
 import { type ScaleDownPlan, SILENT_REMOVABLE_MS } from '../autoscale/scaleDown.ts';

@@ -9,13 +9,13 @@
  * (with credentials from a Secret): neither lives in the ConfigMap.
  */
 import { createHash } from 'node:crypto';
+import type { OdinJwk } from '../../common/auth/index.ts';
 import {
   ConfigError,
   type ConfigProblem,
   parseConfigText,
   renderConfigToml,
 } from '../../server/config/index.ts';
-import type { OdinJwk } from '../../shared/auth/index.ts';
 import { operatorOwnedConfigKeys } from '../api/configSchema.ts';
 import type { DefaultedOdinServer, FieldError } from '../api/types.ts';
 

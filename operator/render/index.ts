@@ -4,7 +4,7 @@
  * renders nothing but its field errors (the controller then rolls out nothing).
  */
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
-import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { OdinJwk } from '../../common/auth/index.ts';
 import type { DefaultedOdinServer, FieldError } from '../api/types.ts';
 import { validateSpec } from '../api/validate.ts';
 import { configHash, renderGridConfig } from './config.ts';

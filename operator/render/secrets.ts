@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
-import { accessKeyToJwk, generateAccessKey, type OdinJwk, publicJwk } from '../../shared/auth/index.ts';
+import { accessKeyToJwk, generateAccessKey, type OdinJwk, publicJwk } from '../../common/auth/index.ts';
 import type { DefaultedOdinServer } from '../api/types.ts';
 import { childNames, commonLabels, ownerReference } from './labels.ts';
 

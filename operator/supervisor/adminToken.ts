@@ -4,7 +4,7 @@
  * join subjects, so these are checked here: EdDSA with a known `kid`, `nbf`/`exp` within the
  * leeway, `aud` absent or "gateway", `sub` holding the call, `rid` and `uid` present.
  */
-import { type OdinJwk, verifyEd25519 } from '../../shared/auth/index.ts';
+import { type OdinJwk, verifyEd25519 } from '../../common/auth/index.ts';
 
 export type AdminToken = { namespace: string; roomIds: string[]; userId: string; subjects: string[] };
 

@@ -5,8 +5,8 @@
  * round of reports (docs/operator.md, "Several operator replicas").
  */
 
-import type { OdinJwk } from '../../shared/auth/index.ts';
-import type { ReportParams } from '../../shared/gateway/protocol.ts';
+import type { OdinJwk } from '../../common/auth/index.ts';
+import type { ReportParams } from '../../common/gateway/protocol.ts';
 import type { WireTask } from './wire.ts';
 
 /** A server not heard from for this long takes no new rooms (the gateway's 7.5 s rule). */

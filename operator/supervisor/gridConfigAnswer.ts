@@ -10,6 +10,7 @@
  * reports), so a restarted operator derives the same key from a report.
  */
 import { parse } from 'smol-toml';
+import { deriveServerKey, type OdinJwk } from '../../common/auth/index.ts';
 import {
   defaultLimitConfig,
   type GridConfig,
@@ -18,7 +19,6 @@ import {
   renderConfigToml,
   requirePublicAddress,
 } from '../../server/config/index.ts';
-import { deriveServerKey, type OdinJwk } from '../../shared/auth/index.ts';
 
 type Table = Record<string, unknown>;
 const isTable = (v: unknown): v is Table => v !== null && typeof v === 'object' && !Array.isArray(v);

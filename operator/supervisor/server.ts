@@ -14,9 +14,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { signToken, TokenError, TokenVerifier } from '../../common/auth/index.ts';
+import type { RoomIdWire } from '../../common/gateway/protocol.ts';
 import { ConfigError } from '../../server/config/index.ts';
-import { signToken, TokenError, TokenVerifier } from '../../shared/auth/index.ts';
-import type { RoomIdWire } from '../../shared/gateway/protocol.ts';
 import { AdminTokenError, verifyAdminToken } from './adminToken.ts';
 import { chooseServer, Fleet, roomKey, type ServerEntry, SILENT_AFTER_MS } from './fleet.ts';
 import { answerGridConfig, serverKeyFor } from './gridConfigAnswer.ts';

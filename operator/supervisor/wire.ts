@@ -1,13 +1,13 @@
 /**
  * Reading `sfu.Report` params (untrusted: they come over the network) and writing tasks in the
- * gateway's wire shape (ODIN-PROTOCOL.md section 5; shared/gateway/protocol.ts reads them).
+ * gateway's wire shape (ODIN-PROTOCOL.md section 5; common/gateway/protocol.ts reads them).
  */
 import {
   durationFromMs,
   type ReportParams,
   type RoomIdWire,
   type RoomReport,
-} from '../../shared/gateway/protocol.ts';
+} from '../../common/gateway/protocol.ts';
 
 export class WireError extends Error {
   constructor(message: string) {

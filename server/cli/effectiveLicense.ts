@@ -10,13 +10,13 @@
  * builds trust no issuer by default: whoever distributes licensed builds sets it, and a
  * license.toml that no trusted key signed is refused like a tampered one.
  */
-import { keyIdFor, type OdinJwk } from '../../shared/auth/index.ts';
+import { keyIdFor, type OdinJwk } from '../../common/auth/index.ts';
 import {
   LicenseError,
   loadLicenseFile,
   parseLicenseIssuers,
   type VerifiedLicense,
-} from '../../shared/license/index.ts';
+} from '../../common/license/index.ts';
 
 export const defaultLicensePath = 'license.toml';
 

@@ -3,7 +3,7 @@
  * that lets a server verify (and, with `d`, mint) tokens signed with it, as
  * `@4players/odin-cli` does.
  */
-import { accessKeyToJwk, generateAccessKey, jwkToTomlSection } from '../../shared/auth/index.ts';
+import { accessKeyToJwk, generateAccessKey, jwkToTomlSection } from '../../common/auth/index.ts';
 import { parseCommandArgs, UsageError } from './args.ts';
 
 export const keysHelp = `Usage: grid keys new [--public-only]

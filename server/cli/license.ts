@@ -3,8 +3,8 @@
  * check one against trusted issuer keys.
  */
 import { writeFile } from 'node:fs/promises';
-import { accessKeyToJwk, parseAccessKey } from '../../shared/auth/index.ts';
-import { signLicense } from '../../shared/license/index.ts';
+import { accessKeyToJwk, parseAccessKey } from '../../common/auth/index.ts';
+import { signLicense } from '../../common/license/index.ts';
 import { parseCommandArgs, requireFlag, UsageError } from './args.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';
 import { ExitCode, type ExitCodeValue } from './exitCodes.ts';

@@ -3,8 +3,8 @@
  * error stops it. Exit codes: see exitCodes.ts.
  */
 
-import { signToken } from '../../shared/auth/index.ts';
-import { type LicenseExpiryWatch, watchLicenseExpiry } from '../../shared/license/index.ts';
+import { signToken } from '../../common/auth/index.ts';
+import { type LicenseExpiryWatch, watchLicenseExpiry } from '../../common/license/index.ts';
 import { assembleGrid, startGridServices, supervisorCallTimeoutMs } from '../assembly.ts';
 import { type GridConfig, redactUrl, type SupervisorConfig, splitBinding } from '../config/index.ts';
 import type { DevEnvironment } from '../dev/devEnvironment.ts';

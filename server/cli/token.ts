@@ -2,7 +2,7 @@
  * `grid token`: mint a token for testing, signed with an access key given on the command
  * line or, failing that, the first key with a private part (`d`) in the effective config.
  */
-import { maxTokenLifetimeMs, type OdinJwk, signToken } from '../../shared/auth/index.ts';
+import { maxTokenLifetimeMs, type OdinJwk, signToken } from '../../common/auth/index.ts';
 import { parseCommandArgs, requireFlag, UsageError } from './args.ts';
 
 export const tokenHelp = `Usage: grid token --room ROOM --user USER [--access-key KEY] [--aud sfu]

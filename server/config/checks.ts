@@ -7,8 +7,8 @@
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { decodeBase64url } from '../../shared/auth/base64.ts';
-import { publicKeyFromSeed } from '../../shared/auth/ed25519.ts';
+import { decodeBase64url } from '../../common/auth/base64.ts';
+import { publicKeyFromSeed } from '../../common/auth/ed25519.ts';
 import type { PathProblem } from './validate.ts';
 
 type Table = Record<string, unknown>;

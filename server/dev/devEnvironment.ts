@@ -11,7 +11,7 @@
  */
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { accessKeyToJwk, generateAccessKey, jwkToTomlSection } from '../../shared/auth/index.ts';
+import { accessKeyToJwk, generateAccessKey, jwkToTomlSection } from '../../common/auth/index.ts';
 import { certificateHash, certificateRemainingMs, createDevCertificate } from './certificate.ts';
 
 export const defaultDevDirectory = '.grid-dev';

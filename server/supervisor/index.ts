@@ -14,7 +14,7 @@ export {
   type RoomReport,
   type SupervisorTask,
   TaskParseError,
-} from '../../shared/gateway/protocol.ts';
+} from '../../common/gateway/protocol.ts';
 export { SupervisorError, type SupervisorErrorCode } from './errors.ts';
 export { JsonRpcClient, type JsonRpcClientParams, splitUrlCredentials } from './jsonRpcClient.ts';
 export { computeLoad, type LoadInputs } from './load.ts';

@@ -14,7 +14,7 @@
  *   (`grid.shutdown('supervisor-gone')`).
  */
 import type { Logger } from 'pino';
-import { durationFromMs, parseReportResult, type ReportParams } from '../../shared/gateway/protocol.ts';
+import { durationFromMs, parseReportResult, type ReportParams } from '../../common/gateway/protocol.ts';
 import type { SupervisorConfig } from '../config/index.ts';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.ts';
 import type { Room } from '../core/room.ts';

@@ -7,7 +7,7 @@
  * fallback to the local config.
  */
 
-import type { GridConfigParams } from '../../shared/gateway/protocol.ts';
+import type { GridConfigParams } from '../../common/gateway/protocol.ts';
 import {
   ConfigError,
   type GridConfig,

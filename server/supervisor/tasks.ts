@@ -10,7 +10,7 @@
  *   `user_id` in the room (every peer when `user_id` is empty).
  */
 
-import type { SupervisorTask } from '../../shared/gateway/protocol.ts';
+import type { SupervisorTask } from '../../common/gateway/protocol.ts';
 import type { Sfu } from '../core/sfu.ts';
 
 /** What the tasks need of the core (server/core/sfu.ts fits). */

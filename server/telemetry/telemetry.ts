@@ -10,7 +10,7 @@
  * docs/operations.md ("Telemetry").
  */
 import type { Logger } from 'pino';
-import type { LicenseFields } from '../../shared/license/format.ts';
+import type { LicenseFields } from '../../common/license/format.ts';
 import { redactUrl, type TelemetryConfig, type TelemetryLicenseField } from '../config/index.ts';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.ts';
 import type { OutcomeCounts } from '../observability/metrics.ts';

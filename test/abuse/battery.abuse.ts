@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { WebRtcVoice } from '../../client/webrtc/webRtcVoice.ts';
+import { signToken } from '../../common/auth/index.ts';
 import { type GridServer, parseLogLine, startGridServer } from '../../e2e/sdk/gridServer.ts';
-import { signToken } from '../../shared/auth/index.ts';
 import * as attack from './attacks.ts';
 import { type Exchange, type LegitPair, quicPair, webPair } from './legit.ts';
 

@@ -8,7 +8,7 @@ import {
   generateAccessKey,
   keyIdFor,
   parseAccessKey,
-} from '../../shared/auth/index.ts';
+} from '../../common/auth/index.ts';
 import { vectors } from './vectors.ts';
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');

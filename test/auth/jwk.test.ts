@@ -9,7 +9,7 @@ import {
   generateAccessKey,
   jwkToTomlSection,
   publicJwk,
-} from '../../shared/auth/index.ts';
+} from '../../common/auth/index.ts';
 import { vectors } from './vectors.ts';
 
 const readme = vectors.access_keys.find((v) => v.jwk?.kid === 'Afkwfu4BVHDh')!;

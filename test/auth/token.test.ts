@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TokenGenerator } from '@4players/odin-tokens';
-import { accessKeyToJwk, generateAccessKey, signToken } from '../../shared/auth/index.ts';
+import { accessKeyToJwk, generateAccessKey, signToken } from '../../common/auth/index.ts';
 import { vectors, year3000 } from './vectors.ts';
 
 const decode = (segment: string) => JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));

@@ -5,7 +5,7 @@
  * values once. The repository carries them: a clone has nothing beside it.
  */
 import { readFileSync } from 'node:fs';
-import type { OdinJwk } from '../../shared/auth/index.ts';
+import type { OdinJwk } from '../../common/auth/index.ts';
 
 type AccessKeyVector = {
   access_key: string;

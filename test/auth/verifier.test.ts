@@ -15,7 +15,7 @@ import {
   type TokenErrorCode,
   TokenVerifier,
   type TokenVerifierParams,
-} from '../../shared/auth/index.ts';
+} from '../../common/auth/index.ts';
 import { vectors, year3000 } from './vectors.ts';
 
 const vectorKey = vectors.access_keys[0]!.access_key;

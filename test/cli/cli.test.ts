@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { accessKeyToJwk, TokenVerifier } from '../../shared/auth/index.ts';
-import { signLicense } from '../../shared/license/index.ts';
+import { accessKeyToJwk, TokenVerifier } from '../../common/auth/index.ts';
+import { signLicense } from '../../common/license/index.ts';
 import { waitFor } from '../helpers/waitFor.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));

@@ -9,10 +9,10 @@ import { copyFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { LicenseError, parseLicenseToml, verifyLicense } from '../../common/license/index.ts';
 import { createTokenVerifier, sfuParamsFromConfig } from '../../server/assembly.ts';
 import { parseConfigText, supervisorSuppliedKeys } from '../../server/config/index.ts';
 import { silentLogger } from '../../server/observability/log.ts';
-import { LicenseError, parseLicenseToml, verifyLicense } from '../../shared/license/index.ts';
 import { problemsOf, selfSignedCert, tempDir } from './helpers.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));

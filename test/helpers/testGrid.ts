@@ -19,6 +19,7 @@ import { Writable } from 'node:stream';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { OdinClient, type OdinClientOptions } from '../../client/odinClient.ts';
 import { RpcSocket } from '../../client/rpcSocket.ts';
+import { accessKeyToJwk, generateAccessKey, signToken, type TokenAudience } from '../../common/auth/index.ts';
 import { assembleGrid } from '../../server/assembly.ts';
 import { parseConfigText } from '../../server/config/index.ts';
 import type { Sfu } from '../../server/core/sfu.ts';
@@ -28,7 +29,6 @@ import type { Listener } from '../../server/listener.ts';
 import { createLogger } from '../../server/observability/log.ts';
 import { QuicListener } from '../../server/transports/quic/quicListener.ts';
 import { WebListener } from '../../server/transports/web/webListener.ts';
-import { accessKeyToJwk, generateAccessKey, signToken, type TokenAudience } from '../../shared/auth/index.ts';
 import { writeAtomically } from './atomicWriter.ts';
 
 export const LOOPBACK = '127.0.0.1';

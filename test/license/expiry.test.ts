@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { maxTimeoutMs, watchLicenseExpiry } from '../../shared/license/index.ts';
+import { maxTimeoutMs, watchLicenseExpiry } from '../../common/license/index.ts';
 
 const day = 24 * 60 * 60 * 1000;
 

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../shared/auth/index.ts';
+import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../common/auth/index.ts';
 import {
   canonicalLicenseBytes,
   LicenseError,
@@ -13,7 +13,7 @@ import {
   parseLicenseToml,
   signLicense,
   verifyLicense,
-} from '../../shared/license/index.ts';
+} from '../../common/license/index.ts';
 
 const issuerKey = generateAccessKey();
 const trusted = [publicJwk(accessKeyToJwk(issuerKey))];

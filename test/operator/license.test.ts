@@ -1,22 +1,22 @@
 /**
- * Licences under the operator: the operator verifies spec.license as grid will (shared/license)
+ * Licences under the operator: the operator verifies spec.license as grid will (common/license)
  * against the issuers it trusts, gives the pods those issuers, and reports a refused licence
  * in the LicenseValid condition.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
-import { checkLicense, LicenseExpiryTimers, licenseCondition } from '../../operator/controller/license.ts';
-import { computeStatus } from '../../operator/controller/status.ts';
-import { renderChildren } from '../../operator/render/index.ts';
-import { trustedLicenseIssuers } from '../../server/cli/effectiveLicense.ts';
-import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../shared/auth/index.ts';
+import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../common/auth/index.ts';
 import {
   parseLicenseIssuers,
   parseLicenseToml,
   signLicense,
   verifyLicense,
-} from '../../shared/license/index.ts';
+} from '../../common/license/index.ts';
+import { checkLicense, LicenseExpiryTimers, licenseCondition } from '../../operator/controller/license.ts';
+import { computeStatus } from '../../operator/controller/status.ts';
+import { renderChildren } from '../../operator/render/index.ts';
+import { trustedLicenseIssuers } from '../../server/cli/effectiveLicense.ts';
 import { odinServer } from './helpers.ts';
 
 const issuerKey = generateAccessKey();

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { generateAccessKey } from '../../common/auth/index.ts';
 import { childrenToApply, fleetCredentials, podMarks } from '../../operator/controller/apply.ts';
 import { appliedHash, render, withAppliedHash } from '../../operator/controller/desired.ts';
 import { observe, serverViews } from '../../operator/controller/observe.ts';
 import { autoscale, plan } from '../../operator/controller/plan.ts';
 import { APPLIED_HASH_ANNOTATION, DRAINING_ANNOTATION } from '../../operator/render/labels.ts';
-import { generateAccessKey } from '../../shared/auth/index.ts';
 import { fakeCaches, storedServer } from './fakeCaches.ts';
 import { gridPod } from './podFixtures.ts';
 

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
+import { generateAccessKey } from '../../common/auth/index.ts';
 import { crdPath, crdYaml } from '../../operator/api/crd.ts';
 import { renderGridConfig, sampleGridEnv } from '../../operator/render/config.ts';
 import { renderChildren, validate } from '../../operator/render/index.ts';
 import { CONFIG_HASH_ANNOTATION } from '../../operator/render/labels.ts';
 import { parseConfigText, publicAddressFor } from '../../server/config/index.ts';
-import { generateAccessKey } from '../../shared/auth/index.ts';
 import { odinServer } from './helpers.ts';
 
 const accessKey = generateAccessKey();

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { OperatorMetrics } from '../../operator/controller/health.ts';
-import { SupervisorServer } from '../../operator/supervisor/server.ts';
-import { parseConfigText, renderConfigToml } from '../../server/config/index.ts';
 import {
   accessKeyToJwk,
   generateAccessKey,
   publicJwk,
   signToken,
   TokenVerifier,
-} from '../../shared/auth/index.ts';
-import { parseReportResult } from '../../shared/gateway/protocol.ts';
+} from '../../common/auth/index.ts';
+import { parseReportResult } from '../../common/gateway/protocol.ts';
+import { OperatorMetrics } from '../../operator/controller/health.ts';
+import { SupervisorServer } from '../../operator/supervisor/server.ts';
+import { parseConfigText, renderConfigToml } from '../../server/config/index.ts';
 
 const accessKey = generateAccessKey();
 const masterKey = new Uint8Array(32).fill(9);

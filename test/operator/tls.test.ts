@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Deployment } from '@kubernetes/client-node';
+import { generateAccessKey } from '../../common/auth/index.ts';
 import { TLS_DIR } from '../../operator/render/config.ts';
 import { renderChildren } from '../../operator/render/index.ts';
 import { CONFIG_HASH_ANNOTATION } from '../../operator/render/labels.ts';
-import { generateAccessKey } from '../../shared/auth/index.ts';
 import { odinServer } from './helpers.ts';
 
 const accessKey = generateAccessKey();

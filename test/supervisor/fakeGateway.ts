@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse, stringify } from 'smol-toml';
-import { deriveServerKey } from '../../shared/auth/index.ts';
+import { deriveServerKey } from '../../common/auth/index.ts';
 
 export type RecordedCall = {
   method: string;

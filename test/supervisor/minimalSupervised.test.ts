@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { signToken } from '../../shared/auth/index.ts';
+import { signToken } from '../../common/auth/index.ts';
 import { get } from '../observability/metricsHelpers.ts';
 import { FakeGateway } from './fakeGateway.ts';
 

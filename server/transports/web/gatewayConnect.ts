@@ -28,7 +28,7 @@ import {
   TokenError,
   type TokenVerifier,
   type VerifiedToken,
-} from '../../../shared/auth/index.ts';
+} from '../../../common/auth/index.ts';
 import type { LogThrottle } from '../../observability/logThrottle.ts';
 
 export type GatewayConnectParams = {

@@ -21,7 +21,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { OdinJwk, TokenVerifier } from '../../../shared/auth/index.ts';
+import type { OdinJwk, TokenVerifier } from '../../../common/auth/index.ts';
 import {
   announcedAddress,
   formatHostPort,

@@ -13,8 +13,8 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'smol-toml';
 import { OdinQuicClient } from '../../../client/quic/odinQuicClient.ts';
+import { accessKeyToJwk, generateAccessKey, signToken } from '../../../common/auth/index.ts';
 import { createDevCertificate } from '../../../server/dev/certificate.ts';
-import { accessKeyToJwk, generateAccessKey, signToken } from '../../../shared/auth/index.ts';
 import { eventually } from '../../helpers/testGrid.ts';
 import { freeUdpPort } from './helpers.ts';
 

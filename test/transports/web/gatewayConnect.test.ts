@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gatewayConnect } from '../../../client/gateway.ts';
 import { OdinClient } from '../../../client/odinClient.ts';
-import { generateAccessKey, signToken } from '../../../shared/auth/index.ts';
+import { generateAccessKey, signToken } from '../../../common/auth/index.ts';
 import { httpsRequest, jsonRpc, tokenClaims } from '../../helpers/http.ts';
 import { startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 

@@ -1,5 +1,5 @@
 /**
- * `shared/license`: license.toml, our signature scheme `odin-grid-license-v1` and licence
+ * `common/license`: license.toml, our signature scheme `odin-grid-license-v1` and licence
  * expiry. docs/license.md is the user-facing description.
  */
 export { LicenseError, type LicenseErrorCode } from './errors.ts';

@@ -1,5 +1,5 @@
 /**
- * Every way `shared/auth` refuses an input, in one place (ODIN-PROTOCOL.md section 1).
+ * Every way `common/auth` refuses an input, in one place (ODIN-PROTOCOL.md section 1).
  *
  * Codes are stable: the transports map them to the RPC error a client sees, metrics count
  * them, and tests assert them. Messages name the field at fault and the fix, and never hold
@@ -49,7 +49,7 @@ export type KeyErrorCode = 'invalid_access_key' | 'invalid_key';
 
 export type AuthErrorCode = KeyErrorCode | TokenErrorCode;
 
-/** Base of every error `shared/auth` throws on purpose. */
+/** Base of every error `common/auth` throws on purpose. */
 export class AuthError extends Error {
   readonly code: AuthErrorCode;
 

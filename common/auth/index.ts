@@ -1,5 +1,5 @@
 /**
- * `shared/auth`: ODIN access keys, key ids, JWKs and tokens (ODIN-PROTOCOL.md sections 1
+ * `common/auth`: ODIN access keys, key ids, JWKs and tokens (ODIN-PROTOCOL.md sections 1
  * and 5). Everything other modules may use is exported here.
  */
 export {
