@@ -2,28 +2,35 @@
 /**
  * `odin-operator`: the OdinServer controller and the built-in supervisor in one process.
  *
- *   odin-operator [--kubeconfig F] [--supervisor-listen 0.0.0.0:7000]
+ *   odin-operator [--kubeconfig F] [--supervisor-listen 0.0.0.0:7000] [--connect-listen 0.0.0.0:7001]
  *                 [--supervisor-url http://odin-operator.odin-system:7000]
  *                 [--health-listen 0.0.0.0:8080] [--lease-namespace NS] [--lease-name odin-operator]
  *                 [--identity ID]
  *
- * Every replica runs informers, the health server and the supervisor listener; only the Lease
+ * Every replica runs informers, the health server and the supervisor listeners (internal: grid
+ * pods' sfu.GridConfig/sfu.Report; connect: Connect and the admin calls); only the Lease
  * holder reconciles and answers supervisor calls (docs/operator.md). SIGTERM/SIGINT: stop
  * working, release the Lease, close listeners, exit 0.
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { AuthenticationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { OdinServerController } from './controller/controller.ts';
 import { OperatorMetrics, startHealthServer } from './controller/health.ts';
 import { LeaderElector } from './controller/leaderElection.ts';
+import { SUPERVISOR_TOKEN_AUDIENCE } from './render/labels.ts';
+import { PodAuthenticator } from './supervisor/podIdentity.ts';
 import { SupervisorServer } from './supervisor/server.ts';
 
 const usage = `usage: odin-operator [options]
   --kubeconfig FILE          kubeconfig (default: in-cluster, else $KUBECONFIG / ~/.kube/config)
-  --supervisor-listen H:P    built-in supervisor listener (default 0.0.0.0:7000)
-  --supervisor-url URL       how grid pods reach it (default http://odin-operator.<lease ns>.svc:7000)
+  --supervisor-listen H:P    built-in supervisor, internal listener: grid pods' sfu.GridConfig and
+                             sfu.Report (default 0.0.0.0:7000)
+  --connect-listen H:P       built-in supervisor, public listener: Connect and the admin calls of
+                             game clients and backends (default 0.0.0.0:7001)
+  --supervisor-url URL       how grid pods reach the internal listener
+                             (default http://odin-operator.<lease ns>.svc:7000)
   --health-listen H:P        /healthz /readyz /metrics /leader (default 0.0.0.0:8080)
   --lease-namespace NS       namespace of the leader Lease (default: the pod's, else "default")
   --lease-name NAME          (default odin-operator)
@@ -48,6 +55,7 @@ async function main(): Promise<number> {
       options: {
         kubeconfig: { type: 'string' },
         'supervisor-listen': { type: 'string', default: '0.0.0.0:7000' },
+        'connect-listen': { type: 'string', default: '0.0.0.0:7001' },
         'supervisor-url': { type: 'string' },
         'health-listen': { type: 'string', default: '0.0.0.0:8080' },
         'lease-namespace': { type: 'string' },
@@ -79,6 +87,7 @@ async function main(): Promise<number> {
   const leaseNamespace = o['lease-namespace'] ?? podNamespace ?? 'default';
   const identity = o.identity ?? `${hostname()}-${process.pid}`;
   const supervisorListen = hostPort(o['supervisor-listen']!, '--supervisor-listen');
+  const connectListen = hostPort(o['connect-listen']!, '--connect-listen');
   const healthListen = hostPort(o['health-listen']!, '--health-listen');
   const supervisorUrl =
     o['supervisor-url'] ?? `http://odin-operator.${leaseNamespace}.svc:${supervisorListen.port}`;
@@ -87,15 +96,37 @@ async function main(): Promise<number> {
   const metrics = new OperatorMetrics();
   let elector: LeaderElector | undefined;
   let controller: OdinServerController | undefined;
+  const tokenReviews = kubeConfig.makeApiClient(AuthenticationV1Api);
   const supervisor = new SupervisorServer({
-    ...supervisorListen,
+    internal: supervisorListen,
+    connect: connectListen,
+    pods: new PodAuthenticator({
+      audience: SUPERVISOR_TOKEN_AUDIENCE,
+      review: async (token, audience) => {
+        const review = await tokenReviews.createTokenReview({
+          body: {
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenReview',
+            spec: { token, audiences: [audience] },
+          },
+        });
+        const status = review.status ?? {};
+        return {
+          authenticated: status.authenticated === true,
+          ...(status.audiences ? { audiences: status.audiences } : {}),
+          ...(status.user?.username ? { username: status.user.username } : {}),
+          ...(status.user?.extra ? { extra: status.user.extra } : {}),
+          ...(status.error ? { error: status.error } : {}),
+        };
+      },
+    }),
     isLeader: () => elector?.isLeader ?? false,
     onReport: (fleet) => controller?.onReport(fleet.namespace, fleet.name),
     log,
   });
   metrics.countSupervisedServers = () => supervisor.reportingServers();
   controller = new OdinServerController({ kubeConfig, supervisor, supervisorUrl, metrics, identity, log });
-  const supervisorPort = await supervisor.listen();
+  const ports = await supervisor.listen();
   const health = await startHealthServer({
     ...healthListen,
     metrics,
@@ -104,7 +135,8 @@ async function main(): Promise<number> {
   });
   log('info', 'odin-operator listening', {
     identity,
-    supervisorPort,
+    supervisorPort: ports.internal,
+    connectPort: ports.connect,
     healthPort: health.port,
     supervisorUrl,
   });

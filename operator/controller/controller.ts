@@ -39,6 +39,7 @@ import {
 } from '../api/types.ts';
 import { type Recommendation, recommendReplicas, stabilize } from '../autoscale/recommend.ts';
 import { type PodView, planScaleDown, REMOVABLE_DELETION_COST } from '../autoscale/scaleDown.ts';
+import { parseRenderedConfig, podEndpoint, podPublicAddress } from '../render/endpoint.ts';
 import { renderChildren } from '../render/index.ts';
 import {
   APPLIED_HASH_ANNOTATION,
@@ -401,7 +402,7 @@ export class OdinServerController {
       try {
         for (const object of rendered.objects) await this.#apply(object);
         await this.#markPods(server, pods, plan.draining, plan.removable);
-        if (fleet) this.#updateFleet(server, fleet, rendered.objects);
+        if (fleet) this.#updateFleet(server, fleet, rendered.objects, rendered.configToml);
         if (!previousValid)
           await this.#events.record(server, 'Normal', 'ConfigValid', 'spec is valid again; rolling out');
         this.#p.metrics.reconciles.inc({ result: 'ok' });
@@ -429,36 +430,43 @@ export class OdinServerController {
     });
   }
 
-  /** Credentials, keys and LoadBalancer addresses of the fleet for the built-in supervisor. */
+  /**
+   * Keys of the fleet for the built-in supervisor, and its members: every pod of the fleet that
+   * may call it (terminating ones too: they drain and report), with the address and endpoint
+   * computed from the Pod/Service objects (render/endpoint.ts).
+   */
   #updateFleet(
     server: DefaultedOdinServer,
     fleet: import('../supervisor/fleet.ts').Fleet,
     objects: KubernetesObject[],
+    configToml: string,
   ): void {
     const names = childNames(server.metadata.name);
+    const namespace = server.metadata.namespace;
     const supervisorSecret = objects.find(
       (o) => o.kind === 'Secret' && o.metadata?.name === names.supervisorSecret,
     ) as V1Secret | undefined;
     const values = secretValues(supervisorSecret);
     const keyName = server.spec.authorization.accessKeysSecretRef?.name;
     const keySecret = keyName
-      ? this.#secrets.get(keyName, server.metadata.namespace)
+      ? this.#secrets.get(keyName, namespace)
       : (objects.find((o) => o.kind === 'Secret' && o.metadata?.name === names.accessKeySecret) as
           | V1Secret
           | undefined);
     const accessKeys = accessKeysFrom(secretValues(keySecret) as SecretData).jwks;
-    if (values.password && values.masterKey)
-      fleet.credentials = {
-        password: values.password,
-        masterKey: Buffer.from(values.masterKey, 'base64'),
-        accessKeys,
-      };
-    fleet.addressOverrides.clear();
-    for (const service of this.#services.list(server.metadata.namespace)) {
-      const pod = service.metadata?.labels?.[POD_LABEL];
-      const ingress = service.status?.loadBalancer?.ingress?.[0];
-      const host = ingress?.ip ?? ingress?.hostname;
-      if (pod && host) fleet.addressOverrides.set(pod, host);
+    if (values.masterKey)
+      fleet.credentials = { masterKey: Buffer.from(values.masterKey, 'base64'), accessKeys };
+    const config = parseRenderedConfig(configToml);
+    const services = this.#services.list(namespace);
+    fleet.members = new Map();
+    for (const pod of this.#pods.list(namespace)) {
+      const podName = pod.metadata?.name;
+      const uid = pod.metadata?.uid;
+      if (pod.metadata?.labels?.[SERVER_LABEL] !== server.metadata.name || !podName || !uid) continue;
+      if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') continue;
+      const address = podPublicAddress(server, pod, services);
+      const endpoint = address ? podEndpoint(config, address) : undefined;
+      fleet.members.set(podName, { uid, ...(address && endpoint ? { address, endpoint } : {}) });
     }
   }
 

@@ -10,6 +10,11 @@ export const CONFIG_HASH_ANNOTATION = `${GROUP}/config-hash`;
 export const APPLIED_HASH_ANNOTATION = `${GROUP}/applied-hash`;
 /** On a pod the operator drains for a scale-down: no new rooms go there. */
 export const DRAINING_ANNOTATION = `${GROUP}/draining`;
+/**
+ * Audience of the projected ServiceAccount token each grid pod sends to the built-in supervisor:
+ * a token for this audience is useless to any other service, and the supervisor accepts no other.
+ */
+export const SUPERVISOR_TOKEN_AUDIENCE = 'odin-grid.io/supervisor';
 export const DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 
 export function selectorLabels(server: DefaultedOdinServer): Record<string, string> {

@@ -24,11 +24,12 @@ export type ServerEntry = {
 };
 
 export type FleetCredentials = {
-  password: string;
   masterKey: Uint8Array;
   /** Public JWKs of the fleet's access keys: client tokens for Connect are checked with them. */
   accessKeys: OdinJwk[];
 };
+
+export type PodMember = { uid: string; address?: string; endpoint?: string };
 
 export const roomKey = (namespace: string, roomId: string) => `${namespace}\u0000${roomId}`;
 
@@ -40,8 +41,12 @@ export class Fleet {
   pods = new Set<string>();
   /** Pods marked draining for a scale-down: no new rooms. */
   draining = new Set<string>();
-  /** Per-pod address overrides (LoadBalancer ingress), set by the controller. */
-  addressOverrides = new Map<string, string>();
+  /**
+   * Pods that may call the internal endpoints (running or terminating: a draining server keeps
+   * reporting), by name: their uid (the TokenReview must name it) and, once known, the public
+   * address and endpoint the operator computed from the Pod/Service objects (never the caller's).
+   */
+  members = new Map<string, PodMember>();
   readonly servers = new Map<string, ServerEntry>();
   /** Rooms placed by Connect but not yet reported: room key → pod and when. */
   readonly placements = new Map<string, { pod: string; at: number }>();
