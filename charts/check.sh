@@ -48,7 +48,8 @@ reject() {
 }
 reject --set replicaCount=0
 reject --set unknownValue=1
-reject --set service.type=Ingress
+reject --set connectService.type=Ingress
+reject --set service.type=LoadBalancer
 reject --set image.pullPolicy=Sometimes
 reject --set service.supervisorPort=70000
 reject --set 'odinServers[0].name=Bad_Name' --set 'odinServers[0].spec.replicas=1'

@@ -311,7 +311,11 @@ describe('odin-operator on a real control plane', () => {
 
   test('real grid servers: Connect places rooms; reports drive status and autoscaling; scale-down waits for the room to empty', async () => {
     const ns = await cluster.newNamespace('fleet');
-    const cert = await createDevCertificate(['localhost', '127.0.0.1']);
+    const cert = await createDevCertificate([
+      'localhost',
+      '127.0.0.1',
+      ...Object.values(cluster.nodeAddresses),
+    ]);
     await core.createNamespacedSecret({
       namespace: ns,
       body: {
@@ -352,7 +356,7 @@ describe('odin-operator on a real control plane', () => {
     });
     const keySecret = await core.readNamespacedSecret({ name: 'fleet-access-key', namespace: ns });
     const accessKey = Buffer.from(keySecret.data!.accessKey!, 'base64').toString();
-    const gateway = `http://127.0.0.1:${operator.supervisorPort}/${ns}/fleet`;
+    const gateway = `http://127.0.0.1:${operator.connectPort}/${ns}/fleet`;
     const connect = async (room: string, user: string) => {
       const token = await signToken(accessKey, { rid: room, uid: user }, { audience: 'gateway' });
       const res = await fetch(gateway, {

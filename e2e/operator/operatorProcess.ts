@@ -11,7 +11,10 @@ const operatorMain = join(import.meta.dirname, '..', '..', 'operator', 'main.ts'
 export type OperatorProcess = {
   identity: string;
   child: ChildProcess;
+  /** The internal listener (grid pods' sfu.*). */
   supervisorPort: number;
+  /** The public listener (Connect and the admin calls). */
+  connectPort: number;
   healthPort: number;
   log: string[];
   get(path: string): Promise<{ status: number; body: string }>;
@@ -27,7 +30,7 @@ export async function startOperator(params: {
   supervisorPort?: number;
   leaseDurationMs?: number;
 }): Promise<OperatorProcess> {
-  const [freeSupervisor, healthPort] = await freePorts(2);
+  const [freeSupervisor, healthPort, connectPort] = await freePorts(3);
   const supervisorPort = params.supervisorPort ?? freeSupervisor!;
   const child = spawn(
     process.execPath,
@@ -37,6 +40,8 @@ export async function startOperator(params: {
       params.kubeconfigPath,
       '--supervisor-listen',
       `127.0.0.1:${supervisorPort}`,
+      '--connect-listen',
+      `127.0.0.1:${connectPort}`,
       '--supervisor-url',
       `http://127.0.0.1:${supervisorPort}`,
       '--health-listen',
@@ -66,6 +71,7 @@ export async function startOperator(params: {
     identity: params.identity,
     child,
     supervisorPort,
+    connectPort: connectPort!,
     healthPort: healthPort!,
     log,
     get,
