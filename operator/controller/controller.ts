@@ -169,6 +169,7 @@ export class OdinServerController {
           d.spec.authorization.accessKeysSecretRef?.name,
           d.spec.license?.secretRef.name,
           d.spec.tls?.secretName,
+          d.spec.telemetry?.credentialsSecretRef?.name,
           names.accessKeySecret,
           names.supervisorSecret,
         ];

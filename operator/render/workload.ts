@@ -101,7 +101,32 @@ function env(input: WorkloadInput): V1EnvVar[] {
       });
     } else vars.push({ name: 'GRID_SUPERVISOR_URL', value: external.url });
   }
+  // Telemetry credentials: from a Secret into the address, expanded by the kubelet.
+  const telemetry = spec.config.telemetry as { address?: string } | undefined;
+  const telemetryRef = spec.telemetry?.credentialsSecretRef;
+  if (telemetryRef && telemetry?.address) {
+    vars.push(
+      {
+        name: 'ODIN_TELEMETRY_USERNAME',
+        valueFrom: { secretKeyRef: { name: telemetryRef.name, key: 'username' } },
+      },
+      {
+        name: 'ODIN_TELEMETRY_PASSWORD',
+        valueFrom: { secretKeyRef: { name: telemetryRef.name, key: 'password' } },
+      },
+      {
+        name: 'GRID_TELEMETRY_ADDRESS',
+        value: withUserinfo(telemetry.address, '$(ODIN_TELEMETRY_USERNAME):$(ODIN_TELEMETRY_PASSWORD)'),
+      },
+    );
+  }
   return vars;
+}
+
+/** The URL with `userinfo@` before its host, path and query kept exactly. */
+function withUserinfo(url: string, userinfo: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${userinfo}@${parsed.host}${parsed.pathname}${parsed.search}`;
 }
 
 export function renderDeployment(input: WorkloadInput): V1Deployment {

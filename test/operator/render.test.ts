@@ -215,3 +215,46 @@ test("a pod's endpoint comes from its Pod/Service objects, as its GRID_PUBLIC_AD
   assert.equal(podPublicAddress(lb, pod({ hostIP: '10.0.0.5' }), [service('203.0.113.7')]), '203.0.113.7');
   assert.equal(podEndpoint(config, 'not an address!'), undefined);
 });
+
+test('telemetry credentials come from a Secret; inline ones in the address are refused', () => {
+  const inline = renderChildren(
+    input({ config: { telemetry: { address: 'https://u:p@telemetry.example.com/in' } } }),
+  );
+  assert.equal(inline.objects.length, 0);
+  assert.equal(inline.errors[0]?.path, 'spec.config.telemetry.address');
+  assert.match(
+    inline.errors[0]!.message,
+    /must not carry credentials.*spec\.telemetry\.credentialsSecretRef/,
+  );
+  const rendered = renderChildren(
+    input({
+      config: { telemetry: { address: 'https://telemetry.example.com/in?x=1' } },
+      telemetry: { credentialsSecretRef: { name: 'telemetry-creds' } },
+    }),
+  );
+  assert.deepEqual(rendered.errors, []);
+  const configMap = rendered.objects.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> };
+  assert.match(configMap.data['config.toml']!, /address = "https:\/\/telemetry\.example\.com\/in\?x=1"/);
+  const deployment = rendered.objects.find((o) => o.kind === 'Deployment') as V1Deployment;
+  const env = Object.fromEntries(
+    deployment.spec!.template.spec!.containers[0]!.env!.map((e) => [e.name, e.value ?? e.valueFrom]),
+  );
+  assert.equal(
+    env.GRID_TELEMETRY_ADDRESS,
+    'https://$(ODIN_TELEMETRY_USERNAME):$(ODIN_TELEMETRY_PASSWORD)@telemetry.example.com/in?x=1',
+  );
+  assert.deepEqual(env.ODIN_TELEMETRY_PASSWORD, {
+    secretKeyRef: { name: 'telemetry-creds', key: 'password' },
+  });
+  // The variable parses as the server will read it once the kubelet expanded it.
+  const expanded = String(env.GRID_TELEMETRY_ADDRESS)
+    .replace('$(ODIN_TELEMETRY_USERNAME)', 'u')
+    .replace('$(ODIN_TELEMETRY_PASSWORD)', 'p');
+  const config = parseConfigText(configMap.data['config.toml']!, {
+    env: { ...sampleGridEnv, GRID_TELEMETRY_ADDRESS: expanded },
+    checkFiles: false,
+  });
+  assert.equal(config.telemetry?.address, 'https://u:p@telemetry.example.com/in?x=1');
+  const orphan = renderChildren(input({ telemetry: { credentialsSecretRef: { name: 'telemetry-creds' } } }));
+  assert.equal(orphan.errors[0]?.path, 'spec.telemetry.credentialsSecretRef');
+});
