@@ -40,6 +40,9 @@ for kind in ServiceMonitor PodMonitor NetworkPolicy OdinServer; do
 done
 grep -q 'readOnlyRootFilesystem: true' "$tmp/default.yaml" || fail "root filesystem not read-only"
 grep -q 'path: /leader' "$tmp/full.yaml" || fail "several replicas: readiness is not on /leader"
+"$HELM" template odin-operator "$chart" -n odin-system --set 'watchNamespaces={games,lobby}' >"$tmp/ns.yaml"
+[ "$(grep -c '^kind: Role$' "$tmp/ns.yaml")" = 3 ] || fail "watchNamespaces: expected a Role in games, lobby and the Lease's"
+grep -q -- '--watch-namespaces=games,lobby' "$tmp/ns.yaml" || fail "watchNamespaces: not passed to the operator"
 
 echo "== values.schema.json rejects wrong values"
 reject() {
@@ -54,4 +57,5 @@ reject --set image.pullPolicy=Sometimes
 reject --set service.supervisorPort=70000
 reject --set 'odinServers[0].name=Bad_Name' --set 'odinServers[0].spec.replicas=1'
 reject --set metrics.podMonitor.interval=soon
+reject --set 'watchNamespaces={Bad_NS}'
 echo "charts/check.sh: ok ($root/$chart)"

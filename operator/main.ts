@@ -5,7 +5,7 @@
  *   odin-operator [--kubeconfig F] [--supervisor-listen 0.0.0.0:7000] [--connect-listen 0.0.0.0:7001]
  *                 [--supervisor-url http://odin-operator.odin-system:7000]
  *                 [--health-listen 0.0.0.0:8080] [--lease-namespace NS] [--lease-name odin-operator]
- *                 [--identity ID]
+ *                 [--identity ID] [--watch-namespaces A,B]
  *
  * Every replica runs informers, the health server and the supervisor listeners (internal: grid
  * pods' sfu.GridConfig/sfu.Report; connect: Connect and the admin calls); only the Lease
@@ -32,6 +32,8 @@ const usage = `usage: odin-operator [options]
   --supervisor-url URL       how grid pods reach the internal listener
                              (default http://odin-operator.<lease ns>.svc:7000)
   --health-listen H:P        /healthz /readyz /metrics /leader (default 0.0.0.0:8080)
+  --watch-namespaces A,B     watch OdinServers and their children only in these namespaces
+                             (Roles there suffice); default: the whole cluster
   --lease-namespace NS       namespace of the leader Lease (default: the pod's, else "default")
   --lease-name NAME          (default odin-operator)
   --identity ID              leader election identity (default <hostname>-<pid>)
@@ -58,6 +60,7 @@ async function main(): Promise<number> {
         'connect-listen': { type: 'string', default: '0.0.0.0:7001' },
         'supervisor-url': { type: 'string' },
         'health-listen': { type: 'string', default: '0.0.0.0:8080' },
+        'watch-namespaces': { type: 'string' },
         'lease-namespace': { type: 'string' },
         'lease-name': { type: 'string', default: 'odin-operator' },
         identity: { type: 'string' },
@@ -92,6 +95,13 @@ async function main(): Promise<number> {
   const supervisorUrl =
     o['supervisor-url'] ?? `http://odin-operator.${leaseNamespace}.svc:${supervisorListen.port}`;
   const leaseDurationMs = Number(o['lease-duration-ms']);
+  const watchNamespaces = o['watch-namespaces']
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  for (const ns of watchNamespaces ?? [])
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63)
+      throw new Error(`--watch-namespaces: ${JSON.stringify(ns)} is not a namespace name`);
 
   const metrics = new OperatorMetrics();
   let elector: LeaderElector | undefined;
@@ -125,7 +135,15 @@ async function main(): Promise<number> {
     log,
   });
   metrics.countSupervisedServers = () => supervisor.reportingServers();
-  controller = new OdinServerController({ kubeConfig, supervisor, supervisorUrl, metrics, identity, log });
+  controller = new OdinServerController({
+    kubeConfig,
+    supervisor,
+    supervisorUrl,
+    metrics,
+    identity,
+    log,
+    ...(watchNamespaces?.length ? { namespaces: watchNamespaces } : {}),
+  });
   const ports = await supervisor.listen();
   const health = await startHealthServer({
     ...healthListen,
@@ -137,6 +155,7 @@ async function main(): Promise<number> {
     identity,
     supervisorPort: ports.internal,
     connectPort: ports.connect,
+    watchNamespaces: watchNamespaces?.length ? watchNamespaces : 'all',
     healthPort: health.port,
     supervisorUrl,
   });

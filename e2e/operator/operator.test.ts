@@ -18,7 +18,7 @@ import {
 } from '@kubernetes/client-node';
 import { OdinClient } from '../../client/odinClient.ts';
 import { GROUP, type OdinServer, PLURAL, VERSION } from '../../operator/api/types.ts';
-import { signToken } from '../../server/auth/index.ts';
+import { generateAccessKey, signToken } from '../../server/auth/index.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { type Cluster, startCluster, waitUntil } from '../cluster/index.ts';
 import { GridRunner } from './gridRunner.ts';
@@ -354,6 +354,50 @@ describe('odin-operator on a real control plane', () => {
       const logs = [...runner.processes.values()].flatMap((p) => p.log.slice(-10));
       throw new Error(`${e.message}\n${logs.join('\n')}\n${operator.log.slice(-10).join('\n')}`);
     });
+    // Identity on the real control plane: the server reports with its own projected token
+    // (TokenRequest bound to the pod, checked by a TokenReview), and its address is the one of
+    // its Pod object (status.hostIP: each kwok node has its own loopback address).
+    const [gridPod] = (
+      await core.listNamespacedPod({ namespace: ns, labelSelector: 'odin-grid.io/server=fleet' })
+    ).items;
+    assert.equal(first.address, `${gridPod!.status!.hostIP}:4433`, 'the endpoint comes from the Pod');
+    const podName = gridPod!.metadata!.name!;
+    const tokenFor = async (audience: string) =>
+      (
+        await core.createNamespacedServiceAccountToken({
+          name: 'default',
+          namespace: ns,
+          body: {
+            spec: {
+              audiences: [audience],
+              expirationSeconds: 600,
+              boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: gridPod!.metadata!.uid! },
+            },
+          },
+        })
+      ).status!.token!;
+    const internal = (pod: string, token: string, params: Record<string, unknown>) =>
+      fetch(`http://127.0.0.1:${operator.supervisorPort}/internal/${ns}/fleet/${pod}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'sfu.Report', params }),
+      }).then((r) => r.status);
+    const own = await tokenFor('odin-grid.io/supervisor');
+    const claim = { server: 'grid', version: '1', load: 0, clients: 0, rooms: [] };
+    assert.equal(await internal(podName, own, claim), 200, 'the pod as itself');
+    assert.equal(await internal('fleet-impostor', own, claim), 401, 'not as another pod');
+    const apiToken = await tokenFor('https://kubernetes.default.svc.cluster.local');
+    assert.equal(await internal(podName, apiToken, claim), 401, 'not with a token for another audience');
+    const basic = await fetch(`http://127.0.0.1:${operator.supervisorPort}/internal/${ns}/fleet/${podName}`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('odin:guess').toString('base64')}` },
+    });
+    assert.equal(basic.status, 401, 'no shared password');
+    // A report naming a foreign endpoint moves nothing: the address stays the Pod's.
+    assert.equal(await internal(podName, own, { ...claim, public_endpoint: '192.0.2.66:4433' }), 200);
+    await new Promise((r) => setTimeout(r, 3000)); // a status refresh (REPORT_RESYNC_MS 2 s)
+    assert.equal((await servers()).find((x) => x.pod === podName)?.address, first.address);
+
     const keySecret = await core.readNamespacedSecret({ name: 'fleet-access-key', namespace: ns });
     const accessKey = Buffer.from(keySecret.data!.accessKey!, 'base64').toString();
     const gateway = `http://127.0.0.1:${operator.connectPort}/${ns}/fleet`;
@@ -448,6 +492,50 @@ describe('odin-operator on a real control plane', () => {
     assert.notEqual(remaining.address, drainingServer.address);
     assert.equal(remaining.peers, 1, 'the other conversation was not cut');
     await stays.close();
+  });
+
+  test('only its own Secrets and the ones a spec names are cached, whatever else the cluster holds', async () => {
+    const cached = async () =>
+      Number(/^odin_operator_cached_secrets (\d+)$/m.exec((await operator.get('/metrics')).body)?.[1]);
+    const ns = await cluster.newNamespace('secrets');
+    const before = await cached();
+    for (let i = 0; i < 20; i++)
+      await core.createNamespacedSecret({
+        namespace: ns,
+        body: { metadata: { name: `unrelated-${i}` }, stringData: { token: `s3cret-${i}` } },
+      });
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'my-keys' }, stringData: { key: generateAccessKey() } },
+    });
+    await apply(
+      odin(ns, 'voice', { replicas: 0, authorization: { accessKeysSecretRef: { name: 'my-keys' } } }),
+    );
+    // Its generated <name>-supervisor Secret and the named my-keys: two more, not 23.
+    await waitUntil(
+      'the named Secret and the own one are cached',
+      async () => (await cached()) === before + 2,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    const s = await waitUntil('ConfigValid', async () => {
+      const x = await read(ns, 'voice');
+      return condition(x, 'ConfigValid')?.status === 'True' ? x : undefined;
+    });
+    assert.ok(s);
+    assert.equal(await cached(), before + 2);
+    // The spec stops naming it: its watch goes.
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: PLURAL,
+      name: 'voice',
+    });
+    await waitUntil('the named Secret is no longer cached', async () => (await cached()) <= before + 1, {
+      timeoutMs: 60_000,
+    });
   });
 
   test('deleting an OdinServer garbage-collects its children', async () => {

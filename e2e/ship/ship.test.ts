@@ -168,10 +168,23 @@ describe('ship: helm install, an OdinServer, Connect and voice, autoscaling, a r
       '-f',
       join(repo, 'examples/operator/helm-values.yaml'),
     ]);
+    // watchNamespaces: Roles in the namespace instead of the ClusterRole (another release name).
+    const { stdout: namespaced } = await cluster.helm([
+      'template',
+      'dryrun-ns',
+      chart,
+      '-n',
+      ns,
+      '--set',
+      `watchNamespaces={${ns}}`,
+    ]);
+    assert.match(namespaced, /kind: Role\n/);
+    assert.match(namespaced, /--watch-namespaces=/);
     const crd = readFileSync(join(chart, 'crds', 'odinservers.odin-grid.io.yaml'), 'utf8');
     const docs = [
       crd,
       stdout,
+      namespaced,
       // The examples, each into this namespace.
       ...['minimal.yaml', 'odinserver.yaml'].map((f) => {
         const o = parseYaml(readFileSync(join(repo, 'examples/operator', f), 'utf8'));

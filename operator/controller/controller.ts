@@ -9,15 +9,11 @@
  * status is written only when it differs. A restarted operator therefore writes nothing.
  */
 import {
-  AppsV1Api,
-  CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
-  makeInformer,
   PatchStrategy,
-  PolicyV1Api,
   setHeaderOptions,
   type V1ConfigMap,
   type V1Deployment,
@@ -54,14 +50,12 @@ import { SILENT_AFTER_MS } from '../supervisor/fleet.ts';
 import type { SupervisorServer } from '../supervisor/server.ts';
 import { EventRecorder } from './events.ts';
 import type { OperatorMetrics } from './health.ts';
+import { type Cache, makeCaches, SecretRefs } from './informers.ts';
 import { computeStatus, sameStatus, stableJson } from './status.ts';
 import { WorkQueue } from './workqueue.ts';
 
-const MANAGED = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
 /** After a report, the fleet's status and autoscaling are refreshed at most this often. */
 export const REPORT_RESYNC_MS = 2_000;
-
-type Informer<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>;
 
 export type ControllerParams = {
   kubeConfig: KubeConfig;
@@ -69,6 +63,8 @@ export type ControllerParams = {
   /** Base URL pods reach the built-in supervisor on. */
   supervisorUrl: string;
   metrics: OperatorMetrics;
+  /** Watch only these namespaces (Roles suffice); undefined: the whole cluster. */
+  namespaces?: readonly string[];
   identity: string;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
@@ -80,13 +76,16 @@ export class OdinServerController {
   readonly #objects: KubernetesObjectApi;
   readonly #custom: CustomObjectsApi;
   readonly #events: EventRecorder;
-  readonly #servers: Informer<OdinServer>;
-  readonly #deployments: Informer<V1Deployment>;
-  readonly #configMaps: Informer<V1ConfigMap>;
-  readonly #services: Informer<V1Service>;
-  readonly #pdbs: Informer<V1PodDisruptionBudget>;
-  readonly #secrets: Informer<V1Secret>;
-  readonly #pods: Informer<V1Pod>;
+  readonly #servers: Cache<OdinServer>;
+  readonly #deployments: Cache<V1Deployment>;
+  readonly #configMaps: Cache<V1ConfigMap>;
+  readonly #services: Cache<V1Service>;
+  readonly #pdbs: Cache<V1PodDisruptionBudget>;
+  /** The operator's own Secrets (by label). */
+  readonly #secrets: Cache<V1Secret>;
+  /** Secrets the OdinServers name (one watch per name). */
+  readonly #secretRefs: SecretRefs;
+  readonly #pods: Cache<V1Pod>;
   readonly #history = new Map<string, Recommendation[]>();
   readonly #now: () => number;
   #synced = false;
@@ -100,47 +99,14 @@ export class OdinServerController {
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#events = new EventRecorder(kc, params.identity);
-    const core = kc.makeApiClient(CoreV1Api);
-    const apps = kc.makeApiClient(AppsV1Api);
-    const policy = kc.makeApiClient(PolicyV1Api);
-    this.#servers = makeInformer<OdinServer>(
-      kc,
-      `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-      () => this.#custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as never,
-    );
-    this.#deployments = makeInformer(
-      kc,
-      '/apis/apps/v1/deployments',
-      () => apps.listDeploymentForAllNamespaces({ labelSelector: MANAGED }),
-      MANAGED,
-    );
-    this.#configMaps = makeInformer(
-      kc,
-      '/api/v1/configmaps',
-      () => core.listConfigMapForAllNamespaces({ labelSelector: MANAGED }),
-      MANAGED,
-    );
-    this.#services = makeInformer(
-      kc,
-      '/api/v1/services',
-      () => core.listServiceForAllNamespaces({ labelSelector: MANAGED }),
-      MANAGED,
-    );
-    this.#pdbs = makeInformer(
-      kc,
-      '/apis/policy/v1/poddisruptionbudgets',
-      () => policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: MANAGED }),
-      MANAGED,
-    );
-    // All Secrets: the access-key, licence and TLS Secrets a spec names are the user's own.
-    this.#secrets = makeInformer(kc, '/api/v1/secrets', () => core.listSecretForAllNamespaces());
-    this.#pods = makeInformer(
-      kc,
-      '/api/v1/pods',
-      () => core.listPodForAllNamespaces({ labelSelector: SERVER_LABEL }),
-      SERVER_LABEL,
-    );
-
+    const caches = makeCaches(kc, params.namespaces);
+    this.#servers = caches.servers;
+    this.#deployments = caches.deployments;
+    this.#configMaps = caches.configMaps;
+    this.#services = caches.services;
+    this.#pdbs = caches.pdbs;
+    this.#secrets = caches.ownSecrets;
+    this.#pods = caches.pods;
     const enqueueServer = (o: OdinServer) => this.queue.add(keyOf(o.metadata?.namespace, o.metadata?.name));
     for (const verb of ['add', 'update', 'delete'] as const) this.#servers.on(verb, enqueueServer);
     const enqueueOwner = (o: KubernetesObject) => {
@@ -152,7 +118,7 @@ export class OdinServerController {
       this.#configMaps,
       this.#services,
       this.#pdbs,
-    ] as Informer<KubernetesObject>[])
+    ] as Cache<KubernetesObject>[])
       for (const verb of ['add', 'update', 'delete'] as const) inf.on(verb, enqueueOwner);
     const enqueuePod = (p: V1Pod) => {
       const server = p.metadata?.labels?.[SERVER_LABEL];
@@ -177,15 +143,24 @@ export class OdinServerController {
       }
     };
     for (const verb of ['add', 'update', 'delete'] as const) this.#secrets.on(verb, enqueueSecret);
+    this.#secretRefs = new SecretRefs(kc, enqueueSecret, (err) =>
+      params.log('warn', 'watch of a named Secret failed; restarting', { error: String(err) }),
+    );
+    params.metrics.countCachedSecrets = () =>
+      this.#secrets.list().length +
+      this.#secretRefs.watched.filter((k) => {
+        const [ns = '', n = ''] = k.split('/');
+        return this.#secretRefs.get(ns, n) !== undefined;
+      }).length;
     for (const inf of this.#informers())
-      inf.on('error', (err) => {
+      inf.onError((err, restart) => {
         params.log('warn', 'watch failed; restarting', { error: String(err) });
-        setTimeout(() => void inf.start().catch(() => {}), 2000).unref();
+        setTimeout(() => void restart().catch(() => {}), 2000).unref();
       });
     params.supervisor.fleets.clear();
   }
 
-  #informers(): Informer<KubernetesObject>[] {
+  #informers(): Cache<KubernetesObject>[] {
     return [
       this.#servers,
       this.#deployments,
@@ -194,7 +169,7 @@ export class OdinServerController {
       this.#pdbs,
       this.#secrets,
       this.#pods,
-    ] as Informer<KubernetesObject>[];
+    ] as Cache<KubernetesObject>[];
   }
 
   /** Starts the informers (every replica keeps warm caches); resolves when they have listed. */
@@ -222,6 +197,7 @@ export class OdinServerController {
     this.queue.shutdown();
     await Promise.all(this.#workers);
     await Promise.all(this.#informers().map((i) => i.stop().catch(() => {})));
+    await this.#secretRefs.stop();
   }
 
   /** A fleet reported: refresh its status and autoscaling soon (rate-limited per fleet). */
@@ -255,6 +231,7 @@ export class OdinServerController {
       // Children carry owner references: the garbage collector removes them.
       supervisor.forget(namespace, name);
       this.#history.delete(key);
+      await this.#secretRefs.forget(key);
       return;
     }
     const server = applyDefaults(found);
@@ -262,9 +239,15 @@ export class OdinServerController {
     const spec = server.spec;
     const now = this.#now();
 
-    // --- the world, from the caches
+    // --- the world, from the caches (named Secrets: watched from now on, listed before we read)
+    await this.#secretRefs.use(key, namespace, [
+      spec.authorization.accessKeysSecretRef?.name,
+      spec.license?.secretRef.name,
+      spec.tls?.secretName,
+      spec.telemetry?.credentialsSecretRef?.name,
+    ]);
     const secret = (n: string | undefined): V1Secret | undefined =>
-      n ? this.#secrets.get(n, namespace) : undefined;
+      n ? (this.#secretRefs.get(namespace, n) ?? this.#secrets.get(n, namespace)) : undefined;
     const keySecretName = spec.authorization.accessKeysSecretRef?.name ?? names.accessKeySecret;
     const accessKeys = secretValues(secret(keySecretName));
     const supervisorValues = secretValues(secret(names.supervisorSecret));
@@ -450,7 +433,7 @@ export class OdinServerController {
     const values = secretValues(supervisorSecret);
     const keyName = server.spec.authorization.accessKeysSecretRef?.name;
     const keySecret = keyName
-      ? this.#secrets.get(keyName, namespace)
+      ? this.#secretRefs.get(namespace, keyName)
       : (objects.find((o) => o.kind === 'Secret' && o.metadata?.name === names.accessKeySecret) as
           | V1Secret
           | undefined);
