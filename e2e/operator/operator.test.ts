@@ -4,6 +4,8 @@
  * `grid` processes started by the pod runner (gridRunner.ts) for the reporting tests.
  */
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
@@ -25,6 +27,7 @@ import { GridRunner } from './gridRunner.ts';
 import { type OperatorProcess, startOperator } from './operatorProcess.ts';
 
 const crdFile = fileURLToPath(new URL('../../crds/odinservers.odin-grid.io.yaml', import.meta.url));
+const chartDir = fileURLToPath(new URL('../../charts/odin-operator', import.meta.url));
 
 const statusCode = (err: unknown) => (err as { code?: number }).code;
 
@@ -536,6 +539,89 @@ describe('odin-operator on a real control plane', () => {
     await waitUntil('the named Secret is no longer cached', async () => (await cached()) <= before + 1, {
       timeoutMs: 60_000,
     });
+  });
+
+  test("--watch-namespaces: with only the chart's Roles in one namespace it manages that namespace alone", async () => {
+    const [mine, other] = [await cluster.newNamespace('mine'), await cluster.newNamespace('other')];
+    // The chart's ServiceAccount and RBAC for watchNamespaces=[mine], as `helm install` makes them.
+    const { stdout: rbac } = await cluster.helm([
+      'template',
+      'scoped',
+      chartDir,
+      '-n',
+      leaseNs,
+      '--set',
+      `watchNamespaces={${mine}}`,
+      '--show-only',
+      'templates/rbac.yaml',
+      '--show-only',
+      'templates/serviceaccount.yaml',
+    ]);
+    const docs = rbac.split(/^---$/m);
+    const clusterRole = docs.find((d) => /^kind: ClusterRole$/m.test(d)) ?? '';
+    assert.match(clusterRole, /tokenreviews/);
+    assert.doesNotMatch(clusterRole, /secrets|odinservers|pods/, 'nothing namespaced cluster-wide');
+    assert.ok(docs.some((d) => /^kind: Role$/m.test(d) && d.includes(`namespace: ${mine}`)));
+    await cluster.kubectl(['apply', '-f', '-'], { input: rbac });
+    const { stdout: token } = await cluster.kubectl([
+      '-n',
+      leaseNs,
+      'create',
+      'token',
+      'scoped-odin-operator',
+    ]);
+    const admin = cluster.kubeConfig.getCurrentCluster()!;
+    const ca = admin.caData ?? readFileSync(admin.caFile!).toString('base64');
+    const kubeconfigPath = join(cluster.dir, 'scoped.kubeconfig');
+    writeFileSync(
+      kubeconfigPath,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'e2e', cluster: { server: cluster.apiUrl, 'certificate-authority-data': ca } }],
+        users: [{ name: 'scoped', user: { token: token.trim() } }],
+        contexts: [{ name: 'scoped', context: { cluster: 'e2e', user: 'scoped' } }],
+        'current-context': 'scoped',
+      }),
+      { mode: 0o600 },
+    );
+    // The cluster-wide operator steps aside; the scoped one runs as that ServiceAccount.
+    assert.equal(await operator.stop(), 0);
+    const scoped = await startOperator({
+      kubeconfigPath,
+      identity: 'scoped-1',
+      leaseNamespace: leaseNs,
+      leaseName: 'scoped-odin-operator',
+      args: ['--watch-namespaces', mine],
+    });
+    try {
+      await waitUntil('the scoped operator leads', () => scoped.isLeader(), { timeoutMs: 30_000 });
+      await apply(odin(other, 'voice', { replicas: 1 }));
+      await apply(odin(mine, 'voice', { replicas: 1 }));
+      await waitUntil(
+        'the OdinServer in its namespace is Ready',
+        async () => condition(await read(mine, 'voice'), 'Ready')?.status === 'True',
+        { timeoutMs: 90_000 },
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}\n${scoped.log.slice(-15).join('\n')}`);
+      });
+      // Reconciled after the other one was created: the other namespace is simply not seen.
+      assert.equal((await read(other, 'voice')).status, undefined, 'no status outside its namespaces');
+      const deployments = await apps.listNamespacedDeployment({ namespace: other });
+      assert.equal(deployments.items.length, 0, 'no children outside its namespaces');
+      assert.ok(
+        !scoped.log.some((l) => /forbidden|watch failed/i.test(l)),
+        `no call outside its Roles: ${scoped.log.filter((l) => /forbidden|watch failed/i.test(l)).join('\n')}`,
+      );
+    } finally {
+      await scoped.stop();
+      operator = await startOperator({
+        kubeconfigPath: cluster.kubeconfigPath,
+        identity: 'op-4',
+        leaseNamespace: leaseNs,
+      });
+      await waitUntil('op-4 leads', () => operator.isLeader(), { timeoutMs: 30_000 });
+    }
   });
 
   test('deleting an OdinServer garbage-collects its children', async () => {

@@ -29,6 +29,9 @@ export async function startOperator(params: {
   leaseNamespace: string;
   supervisorPort?: number;
   leaseDurationMs?: number;
+  leaseName?: string;
+  /** More command-line arguments (e.g. --watch-namespaces). */
+  args?: string[];
 }): Promise<OperatorProcess> {
   const [freeSupervisor, healthPort, connectPort] = await freePorts(3);
   const supervisorPort = params.supervisorPort ?? freeSupervisor!;
@@ -52,6 +55,8 @@ export async function startOperator(params: {
       params.identity,
       '--lease-duration-ms',
       String(params.leaseDurationMs ?? 4000),
+      ...(params.leaseName ? ['--lease-name', params.leaseName] : []),
+      ...(params.args ?? []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
