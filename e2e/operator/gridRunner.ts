@@ -7,10 +7,13 @@
  *
  * What it takes from the pod, as the kubelet would:
  * - `args` of the container;
- * - `env`: values with `$(VAR)` expansion, `fieldRef` (metadata.name/namespace, spec.nodeName;
- *   status.hostIP and status.podIP become 127.0.0.1), `secretKeyRef` and `configMapKeyRef`;
- * - `volumeMounts` of ConfigMap and Secret volumes, written under a temp root; absolute mount
- *   paths in the args and in the mounted files (config.toml names TLS files) point there.
+ * - `env`: values with `$(VAR)` expansion, `fieldRef` (metadata.name/namespace, spec.nodeName,
+ *   status.hostIP, status.podIP), `secretKeyRef` and `configMapKeyRef`;
+ * - `volumeMounts` of ConfigMap, Secret and projected ServiceAccount token volumes, written under
+ *   a temp root; absolute mount paths in the args, the env and the mounted files (config.toml
+ *   names TLS files) point there. A projected token is requested with the TokenRequest API for
+ *   the pod's ServiceAccount, with the volume's audience and lifetime, bound to the pod: what the
+ *   kubelet does (the e2e runs are shorter than its lifetime, so it is not rotated).
  *
  * Signals as the kubelet sends them: one SIGTERM when the pod goes (grid takes a second signal
  * as "stop now", so repeating it would cut the drain short), nothing more; the grace period is
@@ -22,10 +25,11 @@
  * subresource (kwok does not touch a pod's status again once it has an IP). So a Deployment
  * rollout waits for a new grid that is really up, and a draining grid is NotReady.
  *
- * What it changes, because every process shares 127.0.0.1: each listener of the config
- * (`[http]`, its WebRTC port, `[quic]`, `[metrics]`) gets a free loopback port through the
- * server's own `GRID_*_BINDING` variables. The public address keeps its host (127.0.0.1 from
- * status.hostIP) and, having no port, takes the listener's new port (publicAddressFor).
+ * Addresses: every kwok node has its own loopback InternalIP (e2e/cluster), which pods get as
+ * status.hostIP, so the host-port listeners (`[http]`, its WebRTC port, `[quic]`) bind
+ * `<hostIP>:<port of the config>` through the server's own `GRID_*_BINDING` variables, exactly
+ * where the operator (which takes each server's endpoint from the Pod object) sends clients. The
+ * metrics listener, not a host port, gets a free port on 127.0.0.1.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -192,23 +196,28 @@ export class GridRunner {
     mkdirSync(dir, { recursive: true });
     const mounts = await this.#materialiseVolumes(pod, container, dir);
     const rewrite = (text: string) => mounts.reduce((t, [from, to]) => t.split(from).join(to), text);
-    const env = await this.#resolveEnv(pod, container);
-    // Listener ports: one free loopback port each, by the server's own variables.
+    const env = Object.fromEntries(
+      Object.entries(await this.#resolveEnv(pod, container)).map(([k, v]) => [k, rewrite(v)]),
+    );
+    // Listeners: host ports on the node's own loopback IP, metrics on a free port (see above).
     const configArg = (container.args ?? []).indexOf('--config');
     const configFile = configArg >= 0 ? rewrite(container.args![configArg + 1]!) : undefined;
     const config = configFile ? (parse(await readText(configFile)) as Record<string, unknown>) : {};
-    const [http, webrtc, quic, metrics] = await freePorts(4);
+    const [metrics] = await freePorts(1);
+    const hostIP = pod.status?.hostIP ?? '127.0.0.1';
+    const portOf = (binding: unknown) => Number(/:(\d+)$/.exec(String(binding ?? ''))?.[1]);
+    const section = (name: string) => (config[name] ?? {}) as Record<string, unknown>;
     const ports: GridProcess['ports'] = {};
     const overrides: Record<string, string> = {};
     if (config.http !== undefined) {
-      ports.http = http!;
-      ports.webrtc = webrtc!;
-      overrides.GRID_HTTP_BINDING = `127.0.0.1:${http}`;
-      overrides.GRID_HTTP_WEBRTC_BINDING = `127.0.0.1:${webrtc}`;
+      ports.http = portOf(section('http').binding);
+      ports.webrtc = portOf(section('http').webrtc_binding);
+      overrides.GRID_HTTP_BINDING = `${hostIP}:${ports.http}`;
+      overrides.GRID_HTTP_WEBRTC_BINDING = `${hostIP}:${ports.webrtc}`;
     }
     if (config.quic !== undefined) {
-      ports.quic = quic!;
-      overrides.GRID_QUIC_BINDING = `127.0.0.1:${quic}`;
+      ports.quic = portOf(section('quic').binding);
+      overrides.GRID_QUIC_BINDING = `${hostIP}:${ports.quic}`;
     }
     if (config.metrics !== undefined) {
       ports.metrics = metrics!;
@@ -266,8 +275,8 @@ export class GridRunner {
           'metadata.name': pod.metadata?.name,
           'metadata.namespace': namespace,
           'spec.nodeName': pod.spec?.nodeName,
-          'status.hostIP': '127.0.0.1',
-          'status.podIP': '127.0.0.1',
+          'status.hostIP': pod.status?.hostIP,
+          'status.podIP': pod.status?.podIP,
         };
         out[e.name] = values[field] ?? '';
       } else if (e.valueFrom?.secretKeyRef) {
@@ -303,6 +312,30 @@ export class GridRunner {
           Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
         );
         items = volume.secret.items;
+      } else if (volume.projected) {
+        for (const source of volume.projected.sources ?? []) {
+          const t = source.serviceAccountToken;
+          if (!t) continue;
+          const request = await this.#core.createNamespacedServiceAccountToken({
+            name: pod.spec?.serviceAccountName ?? 'default',
+            namespace,
+            body: {
+              spec: {
+                ...(t.audience ? { audiences: [t.audience] } : {}),
+                expirationSeconds: t.expirationSeconds ?? 3600,
+                boundObjectRef: {
+                  apiVersion: 'v1',
+                  kind: 'Pod',
+                  name: pod.metadata!.name!,
+                  uid: pod.metadata!.uid!,
+                },
+              },
+            },
+          });
+          const token = request.status?.token;
+          if (!token) throw new Error(`TokenRequest for pod ${pod.metadata!.name} returned no token`);
+          data[t.path] = token;
+        }
       } else continue;
       const local = join(dir, 'volumes', mount.mountPath.replace(/^\/+/, ''));
       pairs.push([mount.mountPath, local]);
