@@ -84,7 +84,7 @@ export class GridRunner {
   readonly #core: CoreV1Api;
   readonly #root: string;
   #timer: NodeJS.Timeout | undefined;
-  #busy = false;
+  #busy: Promise<void> | undefined;
   #stopped = false;
 
   constructor(options: GridRunnerOptions) {
@@ -106,7 +106,13 @@ export class GridRunner {
   /** One round: start processes for new Running pods, SIGTERM those whose pods are gone. */
   async sync(): Promise<void> {
     if (this.#busy) return;
-    this.#busy = true;
+    this.#busy = this.#sync().finally(() => {
+      this.#busy = undefined;
+    });
+    await this.#busy;
+  }
+
+  async #sync(): Promise<void> {
     try {
       const list = await this.#core.listNamespacedPod({
         namespace: this.#o.namespace,
@@ -119,6 +125,7 @@ export class GridRunner {
         if (pod.metadata?.deletionTimestamp || pod.status?.phase !== 'Running') continue;
         live.add(name);
         pods.set(name, pod);
+        if (this.#stopped) return;
         if (!this.processes.has(name)) this.processes.set(name, await this.#startFor(pod));
       }
       for (const [name, p] of this.processes) {
@@ -134,14 +141,15 @@ export class GridRunner {
         );
     } catch {
       // The next round retries.
-    } finally {
-      this.#busy = false;
     }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    // A round in flight may be starting a process (a TokenRequest takes a while): let it finish,
+    // so that process is stopped too and nothing writes under the root once it is removed.
+    await this.#busy;
     for (const p of this.processes.values()) {
       try {
         process.kill(-p.pid, 'SIGKILL');
