@@ -134,12 +134,15 @@ export class OdinServerController {
       params.log('warn', 'watch of a named Secret failed; restarting', { error: String(err) }),
     );
     this.#secretRefs = secretRefs;
+    // Distinct Secrets held: the generated access-key Secret may be in both caches.
     params.metrics.countCachedSecrets = () =>
-      this.#secrets.list().length +
-      secretRefs.watched.filter((k) => {
-        const [ns = '', n = ''] = k.split('/');
-        return secretRefs.get(ns, n) !== undefined;
-      }).length;
+      new Set([
+        ...this.#secrets.list().map((s) => `${s.metadata?.namespace}/${s.metadata?.name}`),
+        ...secretRefs.watched.filter((k) => {
+          const [ns = '', n = ''] = k.split('/');
+          return secretRefs.get(ns, n) !== undefined;
+        }),
+      ]).size;
     for (const inf of this.#informers())
       inf.onError((err, restart) => {
         params.log('warn', 'watch failed; restarting', { error: String(err) });
@@ -269,7 +272,9 @@ export class OdinServerController {
     }
     const { spec } = applyDefaults(found);
     await this.#secretRefs.use(key, namespace, [
-      spec.authorization.accessKeysSecretRef?.name,
+      // The generated `<name>-access-key` too, by name: restored by hand after a deletion it
+      // carries no managed-by label, and the fleet must see it come back (SecretsReady).
+      spec.authorization.accessKeysSecretRef?.name ?? childNames(name).accessKeySecret,
       spec.license?.secretRef.name,
       spec.tls?.secretName,
       spec.telemetry?.credentialsSecretRef?.name,
