@@ -42,6 +42,9 @@ grep -q 'readOnlyRootFilesystem: true' "$tmp/default.yaml" || fail "root filesys
 grep -q 'path: /leader' "$tmp/full.yaml" || fail "several replicas: readiness is not on /leader"
 grep -q -- '--license-issuers=' "$tmp/full.yaml" || fail "licenseIssuers not passed to the operator"
 grep -q -- '--license-issuers' "$tmp/default.yaml" && fail "no licenseIssuers, yet --license-issuers rendered"
+"$HELM" template odin-operator "$chart" -n odin-system --set 'watchNamespaces={games,lobby}' >"$tmp/ns.yaml"
+[ "$(grep -c '^kind: Role$' "$tmp/ns.yaml")" = 3 ] || fail "watchNamespaces: expected a Role in games, lobby and the Lease's"
+grep -q -- '--watch-namespaces=games,lobby' "$tmp/ns.yaml" || fail "watchNamespaces: not passed to the operator"
 
 echo "== values.schema.json rejects wrong values"
 reject() {
@@ -50,10 +53,12 @@ reject() {
 }
 reject --set replicaCount=0
 reject --set unknownValue=1
-reject --set service.type=Ingress
+reject --set connectService.type=Ingress
+reject --set service.type=LoadBalancer
 reject --set image.pullPolicy=Sometimes
 reject --set service.supervisorPort=70000
 reject --set 'odinServers[0].name=Bad_Name' --set 'odinServers[0].spec.replicas=1'
 reject --set metrics.podMonitor.interval=soon
 reject --set 'licenseIssuers[0]=not-a-key'
+reject --set 'watchNamespaces={Bad_NS}'
 echo "charts/check.sh: ok ($root/$chart)"

@@ -2,31 +2,40 @@
 /**
  * `odin-operator`: the OdinServer controller and the built-in supervisor in one process.
  *
- *   odin-operator [--kubeconfig F] [--supervisor-listen 0.0.0.0:7000]
+ *   odin-operator [--kubeconfig F] [--supervisor-listen 0.0.0.0:7000] [--connect-listen 0.0.0.0:7001]
  *                 [--supervisor-url http://odin-operator.odin-system:7000]
  *                 [--health-listen 0.0.0.0:8080] [--lease-namespace NS] [--lease-name odin-operator]
- *                 [--identity ID] [--license-issuers X1,X2]
+ *                 [--identity ID] [--license-issuers X1,X2] [--watch-namespaces A,B]
  *
- * Every replica runs informers, the health server and the supervisor listener; only the Lease
+ * Every replica runs informers, the health server and the supervisor listeners (internal: grid
+ * pods' sfu.GridConfig/sfu.Report; connect: Connect and the admin calls); only the Lease
  * holder reconciles and answers supervisor calls (docs/operator.md). SIGTERM/SIGINT: stop
  * working, release the Lease, close listeners, exit 0.
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { AuthenticationV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { OdinJwk } from '../common/auth/index.ts';
 import { parseLicenseIssuers } from '../common/license/index.ts';
 import { OdinServerController } from './controller/controller.ts';
 import { OperatorMetrics, startHealthServer } from './controller/health.ts';
 import { LeaderElector } from './controller/leaderElection.ts';
+import { SUPERVISOR_TOKEN_AUDIENCE } from './render/labels.ts';
+import { PodAuthenticator } from './supervisor/podIdentity.ts';
 import { SupervisorServer } from './supervisor/server.ts';
 
 const usage = `usage: odin-operator [options]
   --kubeconfig FILE          kubeconfig (default: in-cluster, else $KUBECONFIG / ~/.kube/config)
-  --supervisor-listen H:P    built-in supervisor listener (default 0.0.0.0:7000)
-  --supervisor-url URL       how grid pods reach it (default http://odin-operator.<lease ns>.svc:7000)
+  --supervisor-listen H:P    built-in supervisor, internal listener: grid pods' sfu.GridConfig and
+                             sfu.Report (default 0.0.0.0:7000)
+  --connect-listen H:P       built-in supervisor, public listener: Connect and the admin calls of
+                             game clients and backends (default 0.0.0.0:7001)
+  --supervisor-url URL       how grid pods reach the internal listener
+                             (default http://odin-operator.<lease ns>.svc:7000)
   --health-listen H:P        /healthz /readyz /metrics /leader (default 0.0.0.0:8080)
+  --watch-namespaces A,B     watch OdinServers and their children only in these namespaces
+                             (Roles there suffice); default: the whole cluster
   --lease-namespace NS       namespace of the leader Lease (default: the pod's, else "default")
   --lease-name NAME          (default odin-operator)
   --identity ID              leader election identity (default <hostname>-<pid>)
@@ -56,8 +65,10 @@ async function main(): Promise<number> {
       options: {
         kubeconfig: { type: 'string' },
         'supervisor-listen': { type: 'string', default: '0.0.0.0:7000' },
+        'connect-listen': { type: 'string', default: '0.0.0.0:7001' },
         'supervisor-url': { type: 'string' },
         'health-listen': { type: 'string', default: '0.0.0.0:8080' },
+        'watch-namespaces': { type: 'string' },
         'lease-namespace': { type: 'string' },
         'lease-name': { type: 'string', default: 'odin-operator' },
         identity: { type: 'string' },
@@ -98,6 +109,7 @@ async function main(): Promise<number> {
   const leaseNamespace = o['lease-namespace'] ?? podNamespace ?? 'default';
   const identity = o.identity ?? `${hostname()}-${process.pid}`;
   const supervisorListen = hostPort(o['supervisor-listen']!, '--supervisor-listen');
+  const connectListen = hostPort(o['connect-listen']!, '--connect-listen');
   const healthListen = hostPort(o['health-listen']!, '--health-listen');
   const supervisorUrl =
     o['supervisor-url'] ?? `http://odin-operator.${leaseNamespace}.svc:${supervisorListen.port}`;
@@ -123,12 +135,41 @@ async function main(): Promise<number> {
     );
     return 2;
   }
+  const watchNamespaces = o['watch-namespaces']
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  for (const ns of watchNamespaces ?? [])
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63)
+      throw new Error(`--watch-namespaces: ${JSON.stringify(ns)} is not a namespace name`);
 
   const metrics = new OperatorMetrics();
   let elector: LeaderElector | undefined;
   let controller: OdinServerController | undefined;
+  const tokenReviews = kubeConfig.makeApiClient(AuthenticationV1Api);
   const supervisor = new SupervisorServer({
-    ...supervisorListen,
+    internal: supervisorListen,
+    connect: connectListen,
+    pods: new PodAuthenticator({
+      audience: SUPERVISOR_TOKEN_AUDIENCE,
+      review: async (token, audience) => {
+        const review = await tokenReviews.createTokenReview({
+          body: {
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenReview',
+            spec: { token, audiences: [audience] },
+          },
+        });
+        const status = review.status ?? {};
+        return {
+          authenticated: status.authenticated === true,
+          ...(status.audiences ? { audiences: status.audiences } : {}),
+          ...(status.user?.username ? { username: status.user.username } : {}),
+          ...(status.user?.extra ? { extra: status.user.extra } : {}),
+          ...(status.error ? { error: status.error } : {}),
+        };
+      },
+    }),
     isLeader: () => elector?.isLeader ?? false,
     onReport: (fleet) => controller?.onReport(fleet.namespace, fleet.name),
     log,
@@ -145,8 +186,9 @@ async function main(): Promise<number> {
     resyncMs: resyncSeconds * 1000,
     settleMs: settleSeconds * 1000,
     silentRemovableMs: silentSeconds * 1000,
+    ...(watchNamespaces?.length ? { namespaces: watchNamespaces } : {}),
   });
-  const supervisorPort = await supervisor.listen();
+  const ports = await supervisor.listen();
   const health = await startHealthServer({
     ...healthListen,
     metrics,
@@ -155,7 +197,9 @@ async function main(): Promise<number> {
   });
   log('info', 'odin-operator listening', {
     identity,
-    supervisorPort,
+    supervisorPort: ports.internal,
+    connectPort: ports.connect,
+    watchNamespaces: watchNamespaces?.length ? watchNamespaces : 'all',
     healthPort: health.port,
     supervisorUrl,
     licenseIssuers: licenseIssuers.map((k) => k.kid),

@@ -44,6 +44,11 @@ export interface Cluster {
   kubeConfig: KubeConfig;
   /** Names of the kwok fake nodes. */
   nodes: string[];
+  /**
+   * Each node's InternalIP: a distinct loopback address (127.x.y.n, random x.y per cluster), so
+   * pods get distinct `status.hostIP`s that processes on this machine can bind, as on real nodes.
+   */
+  nodeAddresses: Record<string, string>;
   /** Creates a namespace `<prefix>-<random>` and waits for its default ServiceAccount. */
   newNamespace(prefix?: string): Promise<string>;
   kubectl(args: string[], opts?: { input?: string }): Promise<{ stdout: string; stderr: string }>;
@@ -330,7 +335,12 @@ async function startOnce(opts: StartOptions, binDir: string, log: (msg: string) 
     const core = kubeConfig.makeApiClient(CoreV1Api);
 
     const nodes = Array.from({ length: nodeCount }, (_, i) => `kwok-node-${i}`);
-    for (const name of nodes) await core.createNode({ body: fakeNode(name) });
+    // 127.x.y.0/24 of this cluster: two clusters on one machine rarely pick the same one.
+    const [x, y] = randomBytes(2);
+    const nodeAddresses = Object.fromEntries(
+      nodes.map((name, i) => [name, `127.${100 + (x! % 150)}.${y}.${i + 1}`]),
+    );
+    for (const name of nodes) await core.createNode({ body: fakeNode(name, nodeAddresses[name]!) });
     await waitFor(
       `${nodeCount} kwok nodes Ready`,
       timeout,
@@ -384,6 +394,7 @@ async function startOnce(opts: StartOptions, binDir: string, log: (msg: string) 
       kubeconfigPath: kubeconfigs.admin!,
       kubeConfig,
       nodes,
+      nodeAddresses,
       async newNamespace(prefix = 'e2e') {
         const name = `${prefix}-${randomBytes(3).toString('hex')}`;
         await core.createNamespace({ body: { metadata: { name } } });
@@ -415,7 +426,7 @@ async function startOnce(opts: StartOptions, binDir: string, log: (msg: string) 
   }
 }
 
-function fakeNode(name: string): V1Node {
+function fakeNode(name: string, address: string): V1Node {
   const resources = { cpu: '32', memory: '128Gi', pods: '110' };
   return {
     apiVersion: 'v1',
@@ -432,7 +443,15 @@ function fakeNode(name: string): V1Node {
         type: 'kwok',
       },
     },
-    status: { allocatable: resources, capacity: resources },
+    // kwok keeps addresses given at creation; pods on the node get it as status.hostIP.
+    status: {
+      allocatable: resources,
+      capacity: resources,
+      addresses: [
+        { type: 'InternalIP', address },
+        { type: 'Hostname', address: name },
+      ],
+    },
   };
 }
 

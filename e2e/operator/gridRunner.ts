@@ -7,14 +7,17 @@
  *
  * What it takes from the pod, as the kubelet would:
  * - `args` of the container;
- * - `env`: values with `$(VAR)` expansion, `fieldRef` (metadata.name/namespace, spec.nodeName;
- *   status.hostIP and status.podIP become 127.0.0.1), `secretKeyRef` and `configMapKeyRef`;
- * - `volumeMounts` of ConfigMap and Secret volumes, written under a temp root; absolute mount
- *   paths in the args and in the mounted files (config.toml names TLS files) point there.
- *   Laid out as the kubelet does (`name -> ..data/name`, `..data` -> a timestamped directory,
- *   test/helpers/atomicWriter.ts) and re-synced while the pod runs (every `volumeSyncMs`): a
- *   changed Secret or ConfigMap swaps `..data` atomically, as a renewed TLS Secret does in a
- *   cluster (the kubelet's sync period is about a minute; here it is short for the tests).
+ * - `env`: values with `$(VAR)` expansion, `fieldRef` (metadata.name/namespace, spec.nodeName,
+ *   status.hostIP, status.podIP), `secretKeyRef` and `configMapKeyRef`;
+ * - `volumeMounts` of ConfigMap, Secret and projected ServiceAccount token volumes, written under
+ *   a temp root; absolute mount paths in the args, the env and the mounted files (config.toml
+ *   names TLS files) point there. Laid out as the kubelet does (`name -> ..data/name`, `..data`
+ *   -> a timestamped directory, test/helpers/atomicWriter.ts) and re-synced while the pod runs
+ *   (every `volumeSyncMs`): a changed Secret or ConfigMap swaps `..data` atomically, as a renewed
+ *   TLS Secret does in a cluster (the kubelet's sync period is about a minute; here it is short
+ *   for the tests). A projected token is requested once with the TokenRequest API for the pod's
+ *   ServiceAccount, with the volume's audience and lifetime, bound to the pod: what the kubelet
+ *   does (the e2e runs are shorter than its lifetime, so it is not rotated).
  *
  * Signals as the kubelet sends them: one SIGTERM when the pod goes (grid takes a second signal
  * as "stop now", so repeating it would cut the drain short), nothing more; the grace period is
@@ -26,10 +29,11 @@
  * subresource (kwok does not touch a pod's status again once it has an IP). So a Deployment
  * rollout waits for a new grid that is really up, and a draining grid is NotReady.
  *
- * What it changes, because every process shares 127.0.0.1: each listener of the config
- * (`[http]`, its WebRTC port, `[quic]`, `[metrics]`) gets a free loopback port through the
- * server's own `GRID_*_BINDING` variables. The public address keeps its host (127.0.0.1 from
- * status.hostIP) and, having no port, takes the listener's new port (publicAddressFor).
+ * Addresses: every kwok node has its own loopback InternalIP (e2e/cluster), which pods get as
+ * status.hostIP, so the host-port listeners (`[http]`, its WebRTC port, `[quic]`) bind
+ * `<hostIP>:<port of the config>` through the server's own `GRID_*_BINDING` variables, exactly
+ * where the operator (which takes each server's endpoint from the Pod object) sends clients. The
+ * metrics listener, not a host port, gets a free port on 127.0.0.1.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -80,6 +84,8 @@ type MountedVolume = {
   pairs: [string, string][];
   /** What was written last (JSON of the files), to write only changes. */
   written: string;
+  /** A projected ServiceAccount token volume's files, requested once at the pod's start. */
+  projected?: Record<string, string>;
 };
 
 export type GridRunnerOptions = {
@@ -101,7 +107,7 @@ export class GridRunner {
   readonly #core: CoreV1Api;
   readonly #root: string;
   #timer: NodeJS.Timeout | undefined;
-  #busy = false;
+  #busy: Promise<void> | undefined;
   #stopped = false;
   #volumesSyncedAt = 0;
 
@@ -124,7 +130,13 @@ export class GridRunner {
   /** One round: start processes for new Running pods, SIGTERM those whose pods are gone. */
   async sync(): Promise<void> {
     if (this.#busy) return;
-    this.#busy = true;
+    this.#busy = this.#sync().finally(() => {
+      this.#busy = undefined;
+    });
+    await this.#busy;
+  }
+
+  async #sync(): Promise<void> {
     try {
       const list = await this.#core.listNamespacedPod({
         namespace: this.#o.namespace,
@@ -137,6 +149,7 @@ export class GridRunner {
         if (pod.metadata?.deletionTimestamp || pod.status?.phase !== 'Running') continue;
         live.add(name);
         pods.set(name, pod);
+        if (this.#stopped) return;
         if (!this.processes.has(name)) this.processes.set(name, await this.#startFor(pod));
       }
       for (const [name, p] of this.processes) {
@@ -159,14 +172,15 @@ export class GridRunner {
       }
     } catch {
       // The next round retries.
-    } finally {
-      this.#busy = false;
     }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    // A round in flight may be starting a process (a TokenRequest takes a while): let it finish,
+    // so that process is stopped too and nothing writes under the root once it is removed.
+    await this.#busy;
     for (const p of this.processes.values()) {
       try {
         process.kill(-p.pid, 'SIGKILL');
@@ -222,23 +236,28 @@ export class GridRunner {
     const volumes = await this.#materialiseVolumes(pod, container, dir);
     const mounts = volumes[0]?.pairs ?? [];
     const rewrite = (text: string) => mounts.reduce((t, [from, to]) => t.split(from).join(to), text);
-    const env = await this.#resolveEnv(pod, container);
-    // Listener ports: one free loopback port each, by the server's own variables.
+    const env = Object.fromEntries(
+      Object.entries(await this.#resolveEnv(pod, container)).map(([k, v]) => [k, rewrite(v)]),
+    );
+    // Listeners: host ports on the node's own loopback IP, metrics on a free port (see above).
     const configArg = (container.args ?? []).indexOf('--config');
     const configFile = configArg >= 0 ? rewrite(container.args![configArg + 1]!) : undefined;
     const config = configFile ? (parse(await readText(configFile)) as Record<string, unknown>) : {};
-    const [http, webrtc, quic, metrics] = await freePorts(4);
+    const [metrics] = await freePorts(1);
+    const hostIP = pod.status?.hostIP ?? '127.0.0.1';
+    const portOf = (binding: unknown) => Number(/:(\d+)$/.exec(String(binding ?? ''))?.[1]);
+    const section = (name: string) => (config[name] ?? {}) as Record<string, unknown>;
     const ports: GridProcess['ports'] = {};
     const overrides: Record<string, string> = {};
     if (config.http !== undefined) {
-      ports.http = http!;
-      ports.webrtc = webrtc!;
-      overrides.GRID_HTTP_BINDING = `127.0.0.1:${http}`;
-      overrides.GRID_HTTP_WEBRTC_BINDING = `127.0.0.1:${webrtc}`;
+      ports.http = portOf(section('http').binding);
+      ports.webrtc = portOf(section('http').webrtc_binding);
+      overrides.GRID_HTTP_BINDING = `${hostIP}:${ports.http}`;
+      overrides.GRID_HTTP_WEBRTC_BINDING = `${hostIP}:${ports.webrtc}`;
     }
     if (config.quic !== undefined) {
-      ports.quic = quic!;
-      overrides.GRID_QUIC_BINDING = `127.0.0.1:${quic}`;
+      ports.quic = portOf(section('quic').binding);
+      overrides.GRID_QUIC_BINDING = `${hostIP}:${ports.quic}`;
     }
     if (config.metrics !== undefined) {
       ports.metrics = metrics!;
@@ -297,8 +316,8 @@ export class GridRunner {
           'metadata.name': pod.metadata?.name,
           'metadata.namespace': namespace,
           'spec.nodeName': pod.spec?.nodeName,
-          'status.hostIP': '127.0.0.1',
-          'status.podIP': '127.0.0.1',
+          'status.hostIP': pod.status?.hostIP,
+          'status.podIP': pod.status?.podIP,
         };
         out[e.name] = values[field] ?? '';
       } else if (e.valueFrom?.secretKeyRef) {
@@ -321,10 +340,36 @@ export class GridRunner {
     const volumes: MountedVolume[] = [];
     for (const mount of container.volumeMounts ?? []) {
       const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
-      if (!volume || !(volume.configMap || volume.secret)) continue;
+      if (!volume || !(volume.configMap || volume.secret || volume.projected)) continue;
+      const projected: Record<string, string> = {};
+      if (volume.projected) {
+        for (const source of volume.projected.sources ?? []) {
+          const t = source.serviceAccountToken;
+          if (!t) continue;
+          const request = await this.#core.createNamespacedServiceAccountToken({
+            name: pod.spec?.serviceAccountName ?? 'default',
+            namespace,
+            body: {
+              spec: {
+                ...(t.audience ? { audiences: [t.audience] } : {}),
+                expirationSeconds: t.expirationSeconds ?? 3600,
+                boundObjectRef: {
+                  apiVersion: 'v1',
+                  kind: 'Pod',
+                  name: pod.metadata!.name!,
+                  uid: pod.metadata!.uid!,
+                },
+              },
+            },
+          });
+          const token = request.status?.token;
+          if (!token) throw new Error(`TokenRequest for pod ${pod.metadata!.name} returned no token`);
+          projected[t.path] = token;
+        }
+      }
       const local = join(dir, 'volumes', mount.mountPath.replace(/^\/+/, ''));
       pairs.push([mount.mountPath, local]);
-      volumes.push({ volume, local, pairs, written: '' });
+      volumes.push({ volume, local, pairs, written: '', ...(volume.projected ? { projected } : {}) });
     }
     // Longest mount path first, so /etc/odin/config never rewrites part of a longer path wrongly.
     pairs.sort((a, b) => b[0].length - a[0].length);
@@ -337,7 +382,9 @@ export class GridRunner {
     const { volume } = mounted;
     let data: Record<string, string>;
     let items: { key: string; path: string }[] | undefined;
-    if (volume.configMap) {
+    if (mounted.projected) {
+      data = mounted.projected;
+    } else if (volume.configMap) {
       const cm = await this.#core.readNamespacedConfigMap({ name: volume.configMap.name!, namespace });
       data = cm.data ?? {};
       items = volume.configMap.items;

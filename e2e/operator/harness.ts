@@ -104,9 +104,14 @@ export async function startHarness(options: { nodes?: number; operatorArgs?: str
       });
       return list.items.filter((p) => !p.metadata?.deletionTimestamp);
     },
-    /** A TLS Secret `grid-tls` for 127.0.0.1/localhost; returns the CA for clients. */
+    /** A TLS Secret `grid-tls` for the nodes' addresses (and localhost); returns the CA for clients. */
     async tlsSecret(ns: string): Promise<string> {
-      const cert = await createDevCertificate(['localhost', '127.0.0.1']);
+      const cert = await createDevCertificate([
+        'localhost',
+        '127.0.0.1',
+        // The pods' public addresses: each kwok node's own loopback InternalIP.
+        ...Object.values(cluster.nodeAddresses),
+      ]);
       await core.createNamespacedSecret({
         namespace: ns,
         body: {
@@ -134,7 +139,7 @@ export async function startHarness(options: { nodes?: number; operatorArgs?: str
     /** `Connect` through the built-in supervisor: where the room is and a token for it. */
     async connect(ns: string, server: string, accessKey: string, room: string, user: string) {
       const token = await signToken(accessKey, { rid: room, uid: user }, { audience: 'gateway' });
-      const res = await fetch(`http://127.0.0.1:${h.operator.supervisorPort}/${ns}/${server}`, {
+      const res = await fetch(`http://127.0.0.1:${h.operator.connectPort}/${ns}/${server}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'Connect', params: {} }),

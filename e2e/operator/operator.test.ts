@@ -4,6 +4,8 @@
  * `grid` processes started by the pod runner (gridRunner.ts) for the reporting tests.
  */
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
@@ -17,7 +19,7 @@ import {
   type V1Deployment,
 } from '@kubernetes/client-node';
 import { OdinClient } from '../../client/odinClient.ts';
-import { signToken } from '../../common/auth/index.ts';
+import { generateAccessKey, signToken } from '../../common/auth/index.ts';
 import { GROUP, type OdinServer, PLURAL, VERSION } from '../../operator/api/types.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { type Cluster, startCluster, waitUntil } from '../cluster/index.ts';
@@ -25,6 +27,7 @@ import { GridRunner } from './gridRunner.ts';
 import { type OperatorProcess, startOperator } from './operatorProcess.ts';
 
 const crdFile = fileURLToPath(new URL('../../crds/odinservers.odin-grid.io.yaml', import.meta.url));
+const chartDir = fileURLToPath(new URL('../../charts/odin-operator', import.meta.url));
 
 const statusCode = (err: unknown) => (err as { code?: number }).code;
 
@@ -311,7 +314,11 @@ describe('odin-operator on a real control plane', () => {
 
   test('real grid servers: Connect places rooms; reports drive status and autoscaling; scale-down waits for the room to empty', async () => {
     const ns = await cluster.newNamespace('fleet');
-    const cert = await createDevCertificate(['localhost', '127.0.0.1']);
+    const cert = await createDevCertificate([
+      'localhost',
+      '127.0.0.1',
+      ...Object.values(cluster.nodeAddresses),
+    ]);
     await core.createNamespacedSecret({
       namespace: ns,
       body: {
@@ -350,9 +357,53 @@ describe('odin-operator on a real control plane', () => {
       const logs = [...runner.processes.values()].flatMap((p) => p.log.slice(-10));
       throw new Error(`${e.message}\n${logs.join('\n')}\n${operator.log.slice(-10).join('\n')}`);
     });
+    // Identity on the real control plane: the server reports with its own projected token
+    // (TokenRequest bound to the pod, checked by a TokenReview), and its address is the one of
+    // its Pod object (status.hostIP: each kwok node has its own loopback address).
+    const [gridPod] = (
+      await core.listNamespacedPod({ namespace: ns, labelSelector: 'odin-grid.io/server=fleet' })
+    ).items;
+    assert.equal(first.address, `${gridPod!.status!.hostIP}:4433`, 'the endpoint comes from the Pod');
+    const podName = gridPod!.metadata!.name!;
+    const tokenFor = async (audience: string) =>
+      (
+        await core.createNamespacedServiceAccountToken({
+          name: 'default',
+          namespace: ns,
+          body: {
+            spec: {
+              audiences: [audience],
+              expirationSeconds: 600,
+              boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: gridPod!.metadata!.uid! },
+            },
+          },
+        })
+      ).status!.token!;
+    const internal = (pod: string, token: string, params: Record<string, unknown>) =>
+      fetch(`http://127.0.0.1:${operator.supervisorPort}/internal/${ns}/fleet/${pod}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'sfu.Report', params }),
+      }).then((r) => r.status);
+    const own = await tokenFor('odin-grid.io/supervisor');
+    const claim = { server: 'grid', version: '1', load: 0, clients: 0, rooms: [] };
+    assert.equal(await internal(podName, own, claim), 200, 'the pod as itself');
+    assert.equal(await internal('fleet-impostor', own, claim), 401, 'not as another pod');
+    const apiToken = await tokenFor('https://kubernetes.default.svc.cluster.local');
+    assert.equal(await internal(podName, apiToken, claim), 401, 'not with a token for another audience');
+    const basic = await fetch(`http://127.0.0.1:${operator.supervisorPort}/internal/${ns}/fleet/${podName}`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('odin:guess').toString('base64')}` },
+    });
+    assert.equal(basic.status, 401, 'no shared password');
+    // A report naming a foreign endpoint moves nothing: the address stays the Pod's.
+    assert.equal(await internal(podName, own, { ...claim, public_endpoint: '192.0.2.66:4433' }), 200);
+    await new Promise((r) => setTimeout(r, 3000)); // a status refresh (REPORT_RESYNC_MS 2 s)
+    assert.equal((await servers()).find((x) => x.pod === podName)?.address, first.address);
+
     const keySecret = await core.readNamespacedSecret({ name: 'fleet-access-key', namespace: ns });
     const accessKey = Buffer.from(keySecret.data!.accessKey!, 'base64').toString();
-    const gateway = `http://127.0.0.1:${operator.supervisorPort}/${ns}/fleet`;
+    const gateway = `http://127.0.0.1:${operator.connectPort}/${ns}/fleet`;
     const connect = async (room: string, user: string) => {
       const token = await signToken(accessKey, { rid: room, uid: user }, { audience: 'gateway' });
       const res = await fetch(gateway, {
@@ -444,6 +495,133 @@ describe('odin-operator on a real control plane', () => {
     assert.notEqual(remaining.address, drainingServer.address);
     assert.equal(remaining.peers, 1, 'the other conversation was not cut');
     await stays.close();
+  });
+
+  test('only its own Secrets and the ones a spec names are cached, whatever else the cluster holds', async () => {
+    const cached = async () =>
+      Number(/^odin_operator_cached_secrets (\d+)$/m.exec((await operator.get('/metrics')).body)?.[1]);
+    const ns = await cluster.newNamespace('secrets');
+    const before = await cached();
+    for (let i = 0; i < 20; i++)
+      await core.createNamespacedSecret({
+        namespace: ns,
+        body: { metadata: { name: `unrelated-${i}` }, stringData: { token: `s3cret-${i}` } },
+      });
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'my-keys' }, stringData: { key: generateAccessKey() } },
+    });
+    await apply(
+      odin(ns, 'voice', { replicas: 0, authorization: { accessKeysSecretRef: { name: 'my-keys' } } }),
+    );
+    // Its generated <name>-supervisor Secret and the named my-keys: two more, not 23.
+    await waitUntil(
+      'the named Secret and the own one are cached',
+      async () => (await cached()) === before + 2,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    const s = await waitUntil('ConfigValid', async () => {
+      const x = await read(ns, 'voice');
+      return condition(x, 'ConfigValid')?.status === 'True' ? x : undefined;
+    });
+    assert.ok(s);
+    assert.equal(await cached(), before + 2);
+    // The spec stops naming it: its watch goes.
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: PLURAL,
+      name: 'voice',
+    });
+    await waitUntil('the named Secret is no longer cached', async () => (await cached()) <= before + 1, {
+      timeoutMs: 60_000,
+    });
+  });
+
+  test("--watch-namespaces: with only the chart's Roles in one namespace it manages that namespace alone", async () => {
+    const [mine, other] = [await cluster.newNamespace('mine'), await cluster.newNamespace('other')];
+    // The chart's ServiceAccount and RBAC for watchNamespaces=[mine], as `helm install` makes them.
+    const { stdout: rbac } = await cluster.helm([
+      'template',
+      'scoped',
+      chartDir,
+      '-n',
+      leaseNs,
+      '--set',
+      `watchNamespaces={${mine}}`,
+      '--show-only',
+      'templates/rbac.yaml',
+      '--show-only',
+      'templates/serviceaccount.yaml',
+    ]);
+    const docs = rbac.split(/^---$/m);
+    const clusterRole = docs.find((d) => /^kind: ClusterRole$/m.test(d)) ?? '';
+    assert.match(clusterRole, /tokenreviews/);
+    assert.doesNotMatch(clusterRole, /secrets|odinservers|pods/, 'nothing namespaced cluster-wide');
+    assert.ok(docs.some((d) => /^kind: Role$/m.test(d) && d.includes(`namespace: ${mine}`)));
+    await cluster.kubectl(['apply', '-f', '-'], { input: rbac });
+    const { stdout: token } = await cluster.kubectl([
+      '-n',
+      leaseNs,
+      'create',
+      'token',
+      'scoped-odin-operator',
+    ]);
+    const admin = cluster.kubeConfig.getCurrentCluster()!;
+    const ca = admin.caData ?? readFileSync(admin.caFile!).toString('base64');
+    const kubeconfigPath = join(cluster.dir, 'scoped.kubeconfig');
+    writeFileSync(
+      kubeconfigPath,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'e2e', cluster: { server: cluster.apiUrl, 'certificate-authority-data': ca } }],
+        users: [{ name: 'scoped', user: { token: token.trim() } }],
+        contexts: [{ name: 'scoped', context: { cluster: 'e2e', user: 'scoped' } }],
+        'current-context': 'scoped',
+      }),
+      { mode: 0o600 },
+    );
+    // The cluster-wide operator steps aside; the scoped one runs as that ServiceAccount.
+    assert.equal(await operator.stop(), 0);
+    const scoped = await startOperator({
+      kubeconfigPath,
+      identity: 'scoped-1',
+      leaseNamespace: leaseNs,
+      leaseName: 'scoped-odin-operator',
+      extraArgs: ['--watch-namespaces', mine],
+    });
+    try {
+      await waitUntil('the scoped operator leads', () => scoped.isLeader(), { timeoutMs: 30_000 });
+      await apply(odin(other, 'voice', { replicas: 1 }));
+      await apply(odin(mine, 'voice', { replicas: 1 }));
+      await waitUntil(
+        'the OdinServer in its namespace is Ready',
+        async () => condition(await read(mine, 'voice'), 'Ready')?.status === 'True',
+        { timeoutMs: 90_000 },
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}\n${scoped.log.slice(-15).join('\n')}`);
+      });
+      // Reconciled after the other one was created: the other namespace is simply not seen.
+      assert.equal((await read(other, 'voice')).status, undefined, 'no status outside its namespaces');
+      const deployments = await apps.listNamespacedDeployment({ namespace: other });
+      assert.equal(deployments.items.length, 0, 'no children outside its namespaces');
+      assert.ok(
+        !scoped.log.some((l) => /forbidden|watch failed/i.test(l)),
+        `no call outside its Roles: ${scoped.log.filter((l) => /forbidden|watch failed/i.test(l)).join('\n')}`,
+      );
+    } finally {
+      await scoped.stop();
+      operator = await startOperator({
+        kubeconfigPath: cluster.kubeconfigPath,
+        identity: 'op-4',
+        leaseNamespace: leaseNs,
+      });
+      await waitUntil('op-4 leads', () => operator.isLeader(), { timeoutMs: 30_000 });
+    }
   });
 
   test('deleting an OdinServer garbage-collects its children', async () => {

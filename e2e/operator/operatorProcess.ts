@@ -11,7 +11,10 @@ const operatorMain = join(import.meta.dirname, '..', '..', 'operator', 'main.ts'
 export type OperatorProcess = {
   identity: string;
   child: ChildProcess;
+  /** The internal listener (grid pods' sfu.*). */
   supervisorPort: number;
+  /** The public listener (Connect and the admin calls). */
+  connectPort: number;
   healthPort: number;
   log: string[];
   get(path: string): Promise<{ status: number; body: string }>;
@@ -26,10 +29,11 @@ export async function startOperator(params: {
   leaseNamespace: string;
   supervisorPort?: number;
   leaseDurationMs?: number;
-  /** More command-line options (e.g. shorter timeouts for a test, `--license-issuers=...`). */
+  leaseName?: string;
+  /** More command-line options (e.g. shorter timeouts for a test, --watch-namespaces, `--license-issuers=...`). */
   extraArgs?: string[];
 }): Promise<OperatorProcess> {
-  const [freeSupervisor, healthPort] = await freePorts(2);
+  const [freeSupervisor, healthPort, connectPort] = await freePorts(3);
   const supervisorPort = params.supervisorPort ?? freeSupervisor!;
   const child = spawn(
     process.execPath,
@@ -39,6 +43,8 @@ export async function startOperator(params: {
       params.kubeconfigPath,
       '--supervisor-listen',
       `127.0.0.1:${supervisorPort}`,
+      '--connect-listen',
+      `127.0.0.1:${connectPort}`,
       '--supervisor-url',
       `http://127.0.0.1:${supervisorPort}`,
       '--health-listen',
@@ -49,6 +55,7 @@ export async function startOperator(params: {
       params.identity,
       '--lease-duration-ms',
       String(params.leaseDurationMs ?? 4000),
+      ...(params.leaseName ? ['--lease-name', params.leaseName] : []),
       ...(params.extraArgs ?? []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -69,6 +76,7 @@ export async function startOperator(params: {
     identity: params.identity,
     child,
     supervisorPort,
+    connectPort: connectPort!,
     healthPort: healthPort!,
     log,
     get,

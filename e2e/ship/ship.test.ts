@@ -63,7 +63,7 @@ describe('ship: helm install, an OdinServer, Connect and voice, autoscaling, a r
       core = cluster.kubeConfig.makeApiClient(CoreV1Api);
       apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
       ns = await cluster.newNamespace('odin-system');
-      cert = await createDevCertificate(['localhost', '127.0.0.1']);
+      cert = await createDevCertificate(['localhost', '127.0.0.1', ...Object.values(cluster.nodeAddresses)]);
     },
     { timeout: 60 * 60_000 },
   );
@@ -138,6 +138,7 @@ describe('ship: helm install, an OdinServer, Connect and voice, autoscaling, a r
       `role.rbac.authorization.k8s.io/${RELEASE}-leader-election`,
       `rolebinding.rbac.authorization.k8s.io/${RELEASE}-leader-election`,
       `service/${RELEASE}`,
+      `service/${RELEASE}-connect`,
       `serviceaccount/${SA}`,
     ]);
     const rbac = cluster.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
@@ -167,10 +168,23 @@ describe('ship: helm install, an OdinServer, Connect and voice, autoscaling, a r
       '-f',
       join(repo, 'examples/operator/helm-values.yaml'),
     ]);
+    // watchNamespaces: Roles in the namespace instead of the ClusterRole (another release name).
+    const { stdout: namespaced } = await cluster.helm([
+      'template',
+      'dryrun-ns',
+      chart,
+      '-n',
+      ns,
+      '--set',
+      `watchNamespaces={${ns}}`,
+    ]);
+    assert.match(namespaced, /kind: Role\n/);
+    assert.match(namespaced, /--watch-namespaces=/);
     const crd = readFileSync(join(chart, 'crds', 'odinservers.odin-grid.io.yaml'), 'utf8');
     const docs = [
       crd,
       stdout,
+      namespaced,
       // The examples, each into this namespace.
       ...['minimal.yaml', 'odinserver.yaml'].map((f) => {
         const o = parseYaml(readFileSync(join(repo, 'examples/operator', f), 'utf8'));
@@ -316,7 +330,7 @@ describe('ship: helm install, an OdinServer, Connect and voice, autoscaling, a r
   let accessKey = '';
   const connect = async (room: string, user: string) => {
     const token = await signToken(accessKey, { rid: room, uid: user }, { audience: 'gateway' });
-    const res = await fetch(`http://127.0.0.1:${operator!.supervisorPort}/${ns}/voice`, {
+    const res = await fetch(`http://127.0.0.1:${operator!.connectPort}/${ns}/voice`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'Connect', params: {} }),

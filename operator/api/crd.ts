@@ -139,6 +139,18 @@ function specSchema(): OpenApiSchema {
           },
         },
       },
+      telemetry: {
+        type: 'object',
+        description:
+          'Credentials of the telemetry endpoint in spec.config.telemetry.address, which must not carry ' +
+          'any itself (the ConfigMap is not secret).',
+        properties: {
+          credentialsSecretRef: secretName(
+            'Secret with `username` and `password`, sent as HTTP Basic auth to spec.config.telemetry.address ' +
+              '(values must be URL-safe or percent-encoded; read at pod start).',
+          ),
+        },
+      },
       networking: {
         type: 'object',
         default: {},

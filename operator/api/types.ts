@@ -82,6 +82,8 @@ export type OdinServerSpec = {
       credentialsSecretRef?: { name: string };
     };
   };
+  /** Credentials of `config.telemetry.address`, from a Secret (never inline in the address). */
+  telemetry?: { credentialsSecretRef?: { name: string } };
   networking: OdinServerNetworking;
   autoscaling?: OdinServerAutoscaling;
   /** How long a draining pod may keep its rooms (SIGTERM → exit); `[shutdown] grace_period`. */

@@ -28,6 +28,7 @@ export function validateSpec(server: DefaultedOdinServer): FieldError[] {
     err('spec.networking.mode', 'LoadBalancer needs the built-in supervisor (it tells each pod its address)');
   if (spec.supervisor.mode === 'External' && !spec.supervisor.external?.url)
     err('spec.supervisor.external.url', 'is required with mode External');
+  errors.push(...telemetryCredentialErrors(server));
   const a = spec.autoscaling;
   if (a?.enabled) {
     if (a.minReplicas > a.maxReplicas) err('spec.autoscaling.minReplicas', 'must be <= maxReplicas');
@@ -41,5 +42,33 @@ export function validateSpec(server: DefaultedOdinServer): FieldError[] {
         );
     }
   }
+  return errors;
+}
+
+/** Telemetry credentials come from a Secret: an address with `user:pass@` would put them in the ConfigMap. */
+function telemetryCredentialErrors(server: DefaultedOdinServer): FieldError[] {
+  const telemetry = server.spec.config.telemetry as { address?: unknown } | undefined;
+  const ref = server.spec.telemetry?.credentialsSecretRef;
+  const errors: FieldError[] = [];
+  if (typeof telemetry?.address === 'string') {
+    let inline = false;
+    try {
+      const url = new URL(telemetry.address);
+      inline = url.username !== '' || url.password !== '';
+    } catch {
+      // The server's own config check names a bad URL.
+    }
+    if (inline)
+      errors.push({
+        path: 'spec.config.telemetry.address',
+        message:
+          'must not carry credentials (they would be stored in the ConfigMap): put username and password ' +
+          'in a Secret and name it in spec.telemetry.credentialsSecretRef',
+      });
+  } else if (ref)
+    errors.push({
+      path: 'spec.telemetry.credentialsSecretRef',
+      message: 'needs spec.config.telemetry.address to send them to',
+    });
   return errors;
 }

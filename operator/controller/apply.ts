@@ -2,12 +2,13 @@
  * Step 5 of a reconcile, apply: what has to be written, decided purely from the rendered
  * children and the caches (the reconciler performs the writes). Children whose cached copy
  * carries the same applied hash and holds every field the operator sets are not sent; pods get their draining mark and deletion cost
- * only when they differ; the built-in supervisor's fleet gets the credentials, keys and
- * LoadBalancer addresses it answers with.
+ * only when they differ; the built-in supervisor's fleet gets the master key, access keys and
+ * the members (pod uids, addresses, endpoints) it answers with.
  */
 import type { KubernetesObject, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { DefaultedOdinServer } from '../api/types.ts';
 import { REMOVABLE_DELETION_COST, type ScaleDownPlan } from '../autoscale/scaleDown.ts';
+import { parseRenderedConfig, podEndpoint, podPublicAddress } from '../render/endpoint.ts';
 import type { Rendered } from '../render/index.ts';
 import {
   APPLIED_HASH_ANNOTATION,
@@ -15,9 +16,10 @@ import {
   DELETION_COST_ANNOTATION,
   DRAINING_ANNOTATION,
   POD_LABEL,
+  SERVER_LABEL,
 } from '../render/labels.ts';
 import { secretValues } from '../render/secrets.ts';
-import type { FleetUpdate } from '../supervisor/fleet.ts';
+import type { FleetUpdate, PodMember } from '../supervisor/fleet.ts';
 import { type Caches, cachedChild } from './caches.ts';
 import { firstDrift, ownedFields } from './drift.ts';
 
@@ -101,35 +103,44 @@ export function podMarks(
   return marks;
 }
 
-/** Credentials, access keys and LoadBalancer addresses of the fleet, for the built-in supervisor. */
+/**
+ * Keys of the fleet for the built-in supervisor, and its members: every pod of the fleet that
+ * may call it (terminating ones too: they drain and report), with the address and endpoint
+ * computed from the Pod/Service objects (render/endpoint.ts), never from what a pod says.
+ */
 export function fleetCredentials(
   server: DefaultedOdinServer,
-  rendered: Pick<Rendered, 'objects' | 'publicKeys'>,
+  rendered: Pick<Rendered, 'objects' | 'publicKeys' | 'configToml'>,
   caches: Caches,
-): Pick<FleetUpdate, 'credentials' | 'addressOverrides'> {
-  const names = childNames(server.metadata.name);
+): Pick<FleetUpdate, 'credentials' | 'members'> {
+  const { name, namespace } = server.metadata;
+  const names = childNames(name);
   const supervisorSecret = rendered.objects.find(
     (o) => o.kind === 'Secret' && o.metadata?.name === names.supervisorSecret,
   ) as V1Secret | undefined;
   const values = secretValues(supervisorSecret);
-  const addressOverrides = new Map<string, string>();
-  for (const service of caches.services.list(server.metadata.namespace)) {
-    const pod = service.metadata?.labels?.[POD_LABEL];
-    const ingress = service.status?.loadBalancer?.ingress?.[0];
-    const host = ingress?.ip ?? ingress?.hostname;
-    if (pod && host) addressOverrides.set(pod, host);
+  const config = parseRenderedConfig(rendered.configToml);
+  const services = caches.services.list(namespace);
+  const members = new Map<string, PodMember>();
+  for (const pod of caches.pods.list(namespace)) {
+    const podName = pod.metadata?.name;
+    const uid = pod.metadata?.uid;
+    if (pod.metadata?.labels?.[SERVER_LABEL] !== name || !podName || !uid) continue;
+    if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') continue;
+    const address = podPublicAddress(server, pod, services);
+    const endpoint = address ? podEndpoint(config, address) : undefined;
+    members.set(podName, { uid, ...(address && endpoint ? { address, endpoint } : {}) });
   }
   return {
-    ...(values.password && values.masterKey
+    ...(values.masterKey
       ? {
           credentials: {
-            password: values.password,
             masterKey: Buffer.from(values.masterKey, 'base64'),
             // The keys config.toml has: Connect accepts exactly the tokens the servers accept.
             accessKeys: rendered.publicKeys,
           },
         }
       : {}),
-    addressOverrides,
+    members,
   };
 }

@@ -7,38 +7,31 @@
  * (`odin-grid.io/applied-hash`); a child whose cached copy has the same hash is not sent, and
  * status is written only when it differs. A restarted operator therefore writes nothing.
  */
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesObject,
-  makeInformer,
-  PolicyV1Api,
-  type V1ConfigMap,
-  type V1Deployment,
-  type V1Pod,
-  type V1PodDisruptionBudget,
-  type V1Secret,
-  type V1Service,
+import type {
+  KubeConfig,
+  KubernetesObject,
+  V1ConfigMap,
+  V1Deployment,
+  V1Pod,
+  V1PodDisruptionBudget,
+  V1Secret,
+  V1Service,
 } from '@kubernetes/client-node';
 import type { OdinJwk } from '../../common/auth/index.ts';
 import { applyDefaults } from '../api/defaults.ts';
-import { API_VERSION, FIELD_MANAGER, GROUP, KIND, type OdinServer, PLURAL, VERSION } from '../api/types.ts';
+import { API_VERSION, KIND, type OdinServer } from '../api/types.ts';
 import { childNames, SERVER_LABEL } from '../render/labels.ts';
 import type { SupervisorServer } from '../supervisor/server.ts';
 import { EventRecorder } from './events.ts';
 import type { OperatorMetrics } from './health.ts';
+import { type Cache, makeCaches, SecretRefs } from './informers.ts';
 import { KubeClusterWriter } from './kubeWriter.ts';
 import { LicenseExpiryTimers } from './license.ts';
 import { describeError, Reconciler } from './reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
 
-const MANAGED = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
 /** After a report, the fleet's status and autoscaling are refreshed at most this often. */
 export const REPORT_RESYNC_MS = 2_000;
-
-type Informer<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>;
 
 export type ControllerParams = {
   kubeConfig: KubeConfig;
@@ -46,6 +39,8 @@ export type ControllerParams = {
   /** Base URL pods reach the built-in supervisor on. */
   supervisorUrl: string;
   metrics: OperatorMetrics;
+  /** Watch only these namespaces (Roles suffice); undefined: the whole cluster. */
+  namespaces?: readonly string[];
   identity: string;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
@@ -70,15 +65,17 @@ export const DEFAULT_RESYNC_MS = 300_000;
 export class OdinServerController {
   readonly queue = new WorkQueue();
   readonly #p: ControllerParams;
-  readonly #custom: CustomObjectsApi;
   readonly #reconciler: Reconciler;
-  readonly #servers: Informer<OdinServer>;
-  readonly #deployments: Informer<V1Deployment>;
-  readonly #configMaps: Informer<V1ConfigMap>;
-  readonly #services: Informer<V1Service>;
-  readonly #pdbs: Informer<V1PodDisruptionBudget>;
-  readonly #secrets: Informer<V1Secret>;
-  readonly #pods: Informer<V1Pod>;
+  readonly #servers: Cache<OdinServer>;
+  readonly #deployments: Cache<V1Deployment>;
+  readonly #configMaps: Cache<V1ConfigMap>;
+  readonly #services: Cache<V1Service>;
+  readonly #pdbs: Cache<V1PodDisruptionBudget>;
+  /** The operator's own Secrets (by label). */
+  readonly #secrets: Cache<V1Secret>;
+  /** Secrets the OdinServers name (one watch per name, informers.ts). */
+  readonly #secretRefs: SecretRefs;
+  readonly #pods: Cache<V1Pod>;
   readonly #licenseExpiry = new LicenseExpiryTimers();
   #synced = false;
   #leading = false;
@@ -88,47 +85,14 @@ export class OdinServerController {
   constructor(params: ControllerParams) {
     this.#p = params;
     const kc = params.kubeConfig;
-    this.#custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
-    const apps = kc.makeApiClient(AppsV1Api);
-    const policy = kc.makeApiClient(PolicyV1Api);
-    this.#servers = makeInformer<OdinServer>(
-      kc,
-      `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-      () => this.#custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as never,
-    );
-    this.#deployments = makeInformer(
-      kc,
-      '/apis/apps/v1/deployments',
-      () => apps.listDeploymentForAllNamespaces({ labelSelector: MANAGED }),
-      MANAGED,
-    );
-    this.#configMaps = makeInformer(
-      kc,
-      '/api/v1/configmaps',
-      () => core.listConfigMapForAllNamespaces({ labelSelector: MANAGED }),
-      MANAGED,
-    );
-    this.#services = makeInformer(
-      kc,
-      '/api/v1/services',
-      () => core.listServiceForAllNamespaces({ labelSelector: MANAGED }),
-      MANAGED,
-    );
-    this.#pdbs = makeInformer(
-      kc,
-      '/apis/policy/v1/poddisruptionbudgets',
-      () => policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: MANAGED }),
-      MANAGED,
-    );
-    // All Secrets: the access-key, licence and TLS Secrets a spec names are the user's own.
-    this.#secrets = makeInformer(kc, '/api/v1/secrets', () => core.listSecretForAllNamespaces());
-    this.#pods = makeInformer(
-      kc,
-      '/api/v1/pods',
-      () => core.listPodForAllNamespaces({ labelSelector: SERVER_LABEL }),
-      SERVER_LABEL,
-    );
+    const caches = makeCaches(kc, params.namespaces);
+    this.#servers = caches.servers;
+    this.#deployments = caches.deployments;
+    this.#configMaps = caches.configMaps;
+    this.#services = caches.services;
+    this.#pdbs = caches.pdbs;
+    this.#secrets = caches.ownSecrets;
+    this.#pods = caches.pods;
 
     const enqueueServer = (o: OdinServer) => this.queue.add(keyOf(o.metadata?.namespace, o.metadata?.name));
     for (const verb of ['add', 'update', 'delete'] as const) this.#servers.on(verb, enqueueServer);
@@ -141,7 +105,7 @@ export class OdinServerController {
       this.#configMaps,
       this.#services,
       this.#pdbs,
-    ] as Informer<KubernetesObject>[])
+    ] as Cache<KubernetesObject>[])
       for (const verb of ['add', 'update', 'delete'] as const) inf.on(verb, enqueueOwner);
     const enqueuePod = (p: V1Pod) => {
       const server = p.metadata?.labels?.[SERVER_LABEL];
@@ -158,6 +122,7 @@ export class OdinServerController {
           d.spec.authorization.accessKeysSecretRef?.name,
           d.spec.license?.secretRef.name,
           d.spec.tls?.secretName,
+          d.spec.telemetry?.credentialsSecretRef?.name,
           names.accessKeySecret,
           names.supervisorSecret,
         ];
@@ -165,10 +130,23 @@ export class OdinServerController {
       }
     };
     for (const verb of ['add', 'update', 'delete'] as const) this.#secrets.on(verb, enqueueSecret);
+    const secretRefs = new SecretRefs(kc, enqueueSecret, (err) =>
+      params.log('warn', 'watch of a named Secret failed; restarting', { error: String(err) }),
+    );
+    this.#secretRefs = secretRefs;
+    // Distinct Secrets held: the generated access-key Secret may be in both caches.
+    params.metrics.countCachedSecrets = () =>
+      new Set([
+        ...this.#secrets.list().map((s) => `${s.metadata?.namespace}/${s.metadata?.name}`),
+        ...secretRefs.watched.filter((k) => {
+          const [ns = '', n = ''] = k.split('/');
+          return secretRefs.get(ns, n) !== undefined;
+        }),
+      ]).size;
     for (const inf of this.#informers())
-      inf.on('error', (err) => {
+      inf.onError((err, restart) => {
         params.log('warn', 'watch failed; restarting', { error: String(err) });
-        setTimeout(() => void inf.start().catch(() => {}), 2000).unref();
+        setTimeout(() => void restart().catch(() => {}), 2000).unref();
       });
     params.supervisor.fleets.clear();
     this.#reconciler = new Reconciler({
@@ -178,7 +156,11 @@ export class OdinServerController {
         configMaps: this.#configMaps,
         services: this.#services,
         pdbs: this.#pdbs,
-        secrets: this.#secrets,
+        // The Secrets a spec names (their own watches), else the operator's own.
+        secrets: {
+          get: (n, ns) => (ns !== undefined ? secretRefs.get(ns, n) : undefined) ?? this.#secrets.get(n, ns),
+          list: (ns) => this.#secrets.list(ns),
+        },
         pods: this.#pods,
       },
       writer: new KubeClusterWriter(kc, params.metrics),
@@ -200,7 +182,7 @@ export class OdinServerController {
     });
   }
 
-  #informers(): Informer<KubernetesObject>[] {
+  #informers(): Cache<KubernetesObject>[] {
     return [
       this.#servers,
       this.#deployments,
@@ -209,7 +191,7 @@ export class OdinServerController {
       this.#pdbs,
       this.#secrets,
       this.#pods,
-    ] as Informer<KubernetesObject>[];
+    ] as Cache<KubernetesObject>[];
   }
 
   /** Starts the informers (every replica keeps warm caches); resolves when they have listed. */
@@ -242,6 +224,7 @@ export class OdinServerController {
     this.queue.shutdown();
     await Promise.all(this.#workers);
     await Promise.all(this.#informers().map((i) => i.stop().catch(() => {})));
+    await this.#secretRefs.stop();
   }
 
   /** A fleet reported: refresh its status and autoscaling soon (rate-limited per fleet). */
@@ -273,8 +256,29 @@ export class OdinServerController {
 
   async reconcile(key: string): Promise<void> {
     const [namespace = '', name = ''] = key.split('/');
+    await this.#watchNamedSecrets(key, namespace, name);
     const result = await this.#reconciler.reconcile(namespace, name);
     if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+  }
+  /**
+   * The Secrets an OdinServer's spec names are watched from its first reconcile on (listed
+   * before the reconcile reads them) and no longer once no OdinServer names them.
+   */
+  async #watchNamedSecrets(key: string, namespace: string, name: string): Promise<void> {
+    const found = this.#servers.get(name, namespace);
+    if (!found || found.metadata?.deletionTimestamp) {
+      await this.#secretRefs.forget(key);
+      return;
+    }
+    const { spec } = applyDefaults(found);
+    await this.#secretRefs.use(key, namespace, [
+      // The generated `<name>-access-key` too, by name: restored by hand after a deletion it
+      // carries no managed-by label, and the fleet must see it come back (SecretsReady).
+      spec.authorization.accessKeysSecretRef?.name ?? childNames(name).accessKeySecret,
+      spec.license?.secretRef.name,
+      spec.tls?.secretName,
+      spec.telemetry?.credentialsSecretRef?.name,
+    ]);
   }
 }
 

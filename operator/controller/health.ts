@@ -41,6 +41,16 @@ export class OperatorMetrics {
       this.supervisorServers.set(this.countSupervisedServers());
     },
   });
+  /** Set by the controller: Secrets held in its caches (read at scrape time). */
+  countCachedSecrets: () => number = () => 0;
+  readonly cachedSecrets: Gauge = new Gauge({
+    name: 'odin_operator_cached_secrets',
+    help: "Secrets in the operator's caches: its own and those OdinServers name, no others.",
+    registers: [this.registry],
+    collect: (): void => {
+      this.cachedSecrets.set(this.countCachedSecrets());
+    },
+  });
 }
 
 export async function startHealthServer(params: {

@@ -36,7 +36,7 @@ const derivedKeys: Record<string, string> = {
 /** Stand-ins for the per-pod variables, to check the file exactly as a pod will load it. */
 export const sampleGridEnv = {
   GRID_PUBLIC_ADDRESS: '192.0.2.10',
-  GRID_SUPERVISOR_URL: 'http://odin:sample@supervisor.invalid:7000/internal/ns/name/pod',
+  GRID_SUPERVISOR_URL: 'http://supervisor.invalid:7000/internal/ns/name/pod',
 };
 
 type Table = Record<string, unknown>;

@@ -15,6 +15,11 @@ export const DRAINING_ANNOTATION = `${GROUP}/draining`;
  * ReplicaSet): it keeps its conversations, gets no new rooms, and goes once empty.
  */
 export const HELD_ANNOTATION = `${GROUP}/held-since`;
+/**
+ * Audience of the projected ServiceAccount token each grid pod sends to the built-in supervisor:
+ * a token for this audience is useless to any other service, and the supervisor accepts no other.
+ */
+export const SUPERVISOR_TOKEN_AUDIENCE = 'odin-grid.io/supervisor';
 export const DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 
 export function selectorLabels(server: DefaultedOdinServer): Record<string, string> {

@@ -1,7 +1,7 @@
 /**
  * Secrets the operator generates: the access key (when spec.authorization names none) and the
- * built-in supervisor's credentials (HTTP Basic password of the pods, master key the per-server
- * keys are derived from). Generated once: when the Secret exists its values are kept, so
+ * built-in supervisor's master key (the per-server keys are derived from it; pods authenticate
+ * with their own ServiceAccount tokens, not a shared password). Generated once: when the Secret exists its values are kept, so
  * rendering is deterministic given the cluster's state.
  */
 import { randomBytes } from 'node:crypto';
@@ -44,8 +44,6 @@ export function renderAccessKeySecret(server: DefaultedOdinServer, existing: Sec
 
 export function renderSupervisorSecret(server: DefaultedOdinServer, existing: SecretData): V1Secret {
   return secret(server, childNames(server.metadata.name).supervisorSecret, {
-    // Hex: it goes into a URL's userinfo unescaped.
-    password: existing.password ?? randomBytes(24).toString('hex'),
     masterKey: existing.masterKey ?? randomBytes(32).toString('base64'),
   });
 }

@@ -7,8 +7,10 @@
  * downward API.
  *
  * Per-pod values reach the server through its `GRID_*` overrides (docs/configuration.md):
- * `GRID_PUBLIC_ADDRESS` from the downward API, `GRID_SUPERVISOR_URL` with the password from a
- * Secret (Kubernetes expands `$(VAR)` in env values), so no secret is in the ConfigMap.
+ * `GRID_PUBLIC_ADDRESS` from the downward API, `GRID_SUPERVISOR_URL` naming the pod, and, for the
+ * built-in supervisor, `GRID_SUPERVISOR_TOKEN_FILE`: the pod's own projected ServiceAccount token
+ * (audience SUPERVISOR_TOKEN_AUDIENCE, bound to the pod, rotated by the kubelet), its identity
+ * towards the supervisor. No secret is in the spec or the ConfigMap; the pod gets no API token.
  */
 import type { V1Deployment, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { DefaultedOdinServer } from '../api/types.ts';
@@ -18,11 +20,16 @@ import {
   childNames,
   commonLabels,
   ownerReference,
+  SUPERVISOR_TOKEN_AUDIENCE,
   selectorLabels,
 } from './labels.ts';
 
 /** Seconds a pod gets beyond the server's own drain grace period to close its clients. */
 export const TERMINATION_MARGIN_SECONDS = 15;
+/** Where the supervisor token is mounted; grid reads it before every call. */
+export const SUPERVISOR_TOKEN_DIR = '/var/run/secrets/odin-grid.io/supervisor';
+/** Lifetime of the token; the kubelet renews it at 80 %. */
+export const SUPERVISOR_TOKEN_SECONDS = 3600;
 
 export type WorkloadInput = {
   server: DefaultedOdinServer;
@@ -53,7 +60,6 @@ export function supervisorPath(server: DefaultedOdinServer): string {
 function env(input: WorkloadInput): V1EnvVar[] {
   const { server } = input;
   const { spec } = server;
-  const names = childNames(server.metadata.name);
   const vars: V1EnvVar[] = [
     fieldEnv('POD_NAME', 'metadata.name'),
     fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
@@ -76,15 +82,11 @@ function env(input: WorkloadInput): V1EnvVar[] {
   if (spec.license && (input.licenseIssuers?.length ?? 0) > 0)
     vars.push({ name: 'GRID_LICENSE_ISSUERS', value: input.licenseIssuers!.join(',') });
   if (spec.supervisor.mode === 'BuiltIn') {
-    vars.push({
-      name: 'ODIN_SUPERVISOR_PASSWORD',
-      valueFrom: { secretKeyRef: { name: names.supervisorSecret, key: 'password' } },
-    });
     const url = `${new URL(input.supervisorUrl).origin}${supervisorPath(server)}/$(POD_NAME)`;
-    vars.push({
-      name: 'GRID_SUPERVISOR_URL',
-      value: withCredentials(url, 'odin', 'ODIN_SUPERVISOR_PASSWORD'),
-    });
+    vars.push(
+      { name: 'GRID_SUPERVISOR_URL', value: url },
+      { name: 'GRID_SUPERVISOR_TOKEN_FILE', value: `${SUPERVISOR_TOKEN_DIR}/token` },
+    );
   } else {
     const external = spec.supervisor.external!;
     const ref = external.credentialsSecretRef;
@@ -105,7 +107,32 @@ function env(input: WorkloadInput): V1EnvVar[] {
       });
     } else vars.push({ name: 'GRID_SUPERVISOR_URL', value: external.url });
   }
+  // Telemetry credentials: from a Secret into the address, expanded by the kubelet.
+  const telemetry = spec.config.telemetry as { address?: string } | undefined;
+  const telemetryRef = spec.telemetry?.credentialsSecretRef;
+  if (telemetryRef && telemetry?.address) {
+    vars.push(
+      {
+        name: 'ODIN_TELEMETRY_USERNAME',
+        valueFrom: { secretKeyRef: { name: telemetryRef.name, key: 'username' } },
+      },
+      {
+        name: 'ODIN_TELEMETRY_PASSWORD',
+        valueFrom: { secretKeyRef: { name: telemetryRef.name, key: 'password' } },
+      },
+      {
+        name: 'GRID_TELEMETRY_ADDRESS',
+        value: withUserinfo(telemetry.address, '$(ODIN_TELEMETRY_USERNAME):$(ODIN_TELEMETRY_PASSWORD)'),
+      },
+    );
+  }
   return vars;
+}
+
+/** The URL with `userinfo@` before its host, path and query kept exactly. */
+function withUserinfo(url: string, userinfo: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${userinfo}@${parsed.host}${parsed.pathname}${parsed.search}`;
 }
 
 export function renderDeployment(input: WorkloadInput): V1Deployment {
@@ -130,6 +157,23 @@ export function renderDeployment(input: WorkloadInput): V1Deployment {
   if (spec.tls) {
     volumes.push({ name: 'tls', secret: { secretName: spec.tls.secretName } });
     mounts.push({ name: 'tls', mountPath: TLS_DIR, readOnly: true });
+  }
+  if (spec.supervisor.mode === 'BuiltIn') {
+    volumes.push({
+      name: 'supervisor-token',
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: SUPERVISOR_TOKEN_AUDIENCE,
+              expirationSeconds: SUPERVISOR_TOKEN_SECONDS,
+              path: 'token',
+            },
+          },
+        ],
+      },
+    });
+    mounts.push({ name: 'supervisor-token', mountPath: SUPERVISOR_TOKEN_DIR, readOnly: true });
   }
   const port = (name: string, containerPort: number, protocol: 'TCP' | 'UDP', exposed: boolean) => ({
     name,
@@ -166,6 +210,8 @@ export function renderDeployment(input: WorkloadInput): V1Deployment {
         spec: {
           ...(mode === 'HostNetwork' ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
           terminationGracePeriodSeconds: spec.drainGracePeriodSeconds + TERMINATION_MARGIN_SECONDS,
+          // grid never calls the Kubernetes API: no API token (the supervisor token is projected).
+          automountServiceAccountToken: false,
           ...(spec.pod.nodeSelector ? { nodeSelector: spec.pod.nodeSelector } : {}),
           ...(spec.pod.tolerations ? { tolerations: spec.pod.tolerations } : {}),
           ...(spec.pod.affinity ? { affinity: spec.pod.affinity } : {}),

@@ -25,11 +25,12 @@ export type ServerEntry = {
 };
 
 export type FleetCredentials = {
-  password: string;
   masterKey: Uint8Array;
   /** Public JWKs of the fleet's access keys: client tokens for Connect are checked with them. */
   accessKeys: OdinJwk[];
 };
+
+export type PodMember = { uid: string; address?: string; endpoint?: string };
 
 export const roomKey = (namespace: string, roomId: string) => `${namespace}\u0000${roomId}`;
 
@@ -40,8 +41,12 @@ export type FleetUpdate = {
   /** Pods marked draining for a scale-down: no new rooms. */
   draining?: Iterable<string>;
   credentials?: FleetCredentials;
-  /** Per-pod address overrides (LoadBalancer ingress). */
-  addressOverrides?: ReadonlyMap<string, string>;
+  /**
+   * Pods that may call the internal endpoints (running or terminating: a draining server keeps
+   * reporting), by name: their uid (the TokenReview must name it) and, once known, the public
+   * address and endpoint the operator computed from the Pod/Service objects (never the caller's).
+   */
+  members?: ReadonlyMap<string, PodMember>;
 };
 
 export class Fleet {
@@ -50,7 +55,7 @@ export class Fleet {
   #credentials: FleetCredentials | undefined;
   #pods: ReadonlySet<string> = new Set();
   #draining: ReadonlySet<string> = new Set();
-  #addressOverrides: ReadonlyMap<string, string> = new Map();
+  #members: ReadonlyMap<string, PodMember> = new Map();
   readonly servers = new Map<string, ServerEntry>();
   /** Rooms placed by Connect but not yet reported: room key → pod and when. */
   readonly placements = new Map<string, { pod: string; at: number }>();
@@ -69,8 +74,8 @@ export class Fleet {
   get draining(): ReadonlySet<string> {
     return this.#draining;
   }
-  get addressOverrides(): ReadonlyMap<string, string> {
-    return this.#addressOverrides;
+  get members(): ReadonlyMap<string, PodMember> {
+    return this.#members;
   }
 
   /**
@@ -80,7 +85,7 @@ export class Fleet {
   update(change: FleetUpdate, now: number): void {
     if (change.credentials) this.#credentials = change.credentials;
     if (change.draining) this.#draining = new Set(change.draining);
-    if (change.addressOverrides) this.#addressOverrides = new Map(change.addressOverrides);
+    if (change.members) this.#members = new Map(change.members);
     if (change.pods) {
       this.#pods = new Set(change.pods);
       this.prune(now);

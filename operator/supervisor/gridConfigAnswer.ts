@@ -5,9 +5,9 @@
  * public endpoint) in `authorization.keys`. Recommended settings go only into sections the
  * server has: adding `[quic]` would open a listener the pod has no port for.
  *
- * With `networking.mode: LoadBalancer` the answer also sets `public_address` to the pod's
- * Service ingress, and the key is derived from the resulting endpoint (what the server then
- * reports), so a restarted operator derives the same key from a report.
+ * The answer sets `public_address` to the address the operator computed for the pod from its
+ * Pod/Service objects (host IP, pod IP, template, or a LoadBalancer Service's ingress), and the
+ * key is derived from the resulting endpoint; the caller's own idea of its address never counts.
  */
 import { parse } from 'smol-toml';
 import { deriveServerKey, type OdinJwk } from '../../common/auth/index.ts';
@@ -15,10 +15,9 @@ import {
   defaultLimitConfig,
   type GridConfig,
   parseConfigText,
-  publicAddressFor,
   renderConfigToml,
-  requirePublicAddress,
 } from '../../server/config/index.ts';
+import { endpointOf } from '../render/endpoint.ts';
 
 type Table = Record<string, unknown>;
 const isTable = (v: unknown): v is Table => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -44,13 +43,6 @@ export function mergeConfig(recommended: Table, local: Table): Table {
   return out;
 }
 
-/** The address the supervisor knows a server by: `[http]`'s public address, else `[quic]`'s, else the root. */
-export function endpointOf(config: GridConfig): string {
-  if (config.http !== undefined) return publicAddressFor(config, 'http');
-  if (config.quic !== undefined) return publicAddressFor(config, 'quic');
-  return requirePublicAddress(config);
-}
-
 export function serverKeyFor(masterKey: Uint8Array, endpoint: string): OdinJwk {
   return deriveServerKey(masterKey, endpoint);
 }
@@ -59,14 +51,15 @@ export function serverKeyFor(masterKey: Uint8Array, endpoint: string): OdinJwk {
 export function answerGridConfig(params: {
   localToml: string;
   masterKey: Uint8Array;
-  addressOverride?: string;
+  /** The pod's public address (no port: each listener adds its binding port). */
+  address: string;
 }): { config: string; endpoint: string; key: OdinJwk } {
   const local = parse(params.localToml) as Table;
   const recommended = Object.fromEntries(
     Object.entries(recommendedSettings).filter(([section]) => section in local),
   );
   const merged = mergeConfig(recommended, local);
-  if (params.addressOverride) merged.public_address = params.addressOverride;
+  merged.public_address = params.address;
   const endpoint = endpointOf(
     parseConfigText(renderConfigToml(merged as GridConfig), { source: 'merged config' }),
   );

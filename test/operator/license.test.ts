@@ -76,7 +76,7 @@ test('every refusal has its own reason and a message naming the Secret', () => {
       'untrusted, operator trusts another',
       check(secretWith({ 'license.toml': signLicense({ validUntil }, stranger) })),
       'UntrustedIssuer',
-      new RegExp(`trusted issuer key ids: ${issuer.kid}`),
+      new RegExp(`trusted issuer key ids: ${issuer.kid.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`),
     ],
     [
       'tampered',

@@ -10,6 +10,8 @@ export function gridPod(
     annotations?: Record<string, string>;
     createdAt?: string;
     terminating?: boolean;
+    uid?: string;
+    hostIP?: string;
   } = {},
 ): V1Pod {
   return {
@@ -18,6 +20,7 @@ export function gridPod(
     metadata: {
       name,
       namespace: 'games',
+      ...(options.uid ? { uid: options.uid } : {}),
       labels: { 'odin-grid.io/server': options.server ?? 'voice' },
       annotations: options.annotations ?? {},
       creationTimestamp: new Date(options.createdAt ?? '2026-01-01T00:00:00Z'),
@@ -26,6 +29,7 @@ export function gridPod(
     spec: { containers: [{ name: 'grid' }] },
     status: {
       phase: options.phase ?? 'Running',
+      ...(options.hostIP ? { hostIP: options.hostIP } : {}),
       conditions: [{ type: 'Ready', status: options.ready === false ? 'False' : 'True' }],
     },
   };

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { generateAccessKey } from '../../common/auth/index.ts';
+import { accessKeyToJwk, generateAccessKey, publicJwk } from '../../common/auth/index.ts';
 import { childrenToApply, fleetCredentials, podMarks } from '../../operator/controller/apply.ts';
 import { appliedHash, render, withAppliedHash } from '../../operator/controller/desired.ts';
 import { observe, serverViews } from '../../operator/controller/observe.ts';
 import { autoscale, plan } from '../../operator/controller/plan.ts';
+import { renderGridConfig } from '../../operator/render/config.ts';
 import { APPLIED_HASH_ANNOTATION, DRAINING_ANNOTATION } from '../../operator/render/labels.ts';
 import { fakeCaches, storedServer } from './fakeCaches.ts';
 import { gridPod } from './podFixtures.ts';
@@ -224,26 +225,36 @@ test('apply: pod marks only for pods whose marks differ, with Draining/Drained e
   );
 });
 
-test('apply: the fleet gets the supervisor credentials, the served access keys and LoadBalancer addresses', () => {
+test('apply: the fleet gets the master key, the served access keys and its members (uid, address and endpoint from the objects)', () => {
   const caches = fakeCaches();
-  caches.servers.put(storedServer());
+  caches.servers.put(storedServer({ networking: { mode: 'LoadBalancer' } }));
   caches.services.put({
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: 'voice-a', namespace: 'games', labels: { 'odin-grid.io/pod': 'voice-a' } },
     status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } },
   });
+  caches.pods.put(gridPod('voice-a', { uid: 'uid-a' }));
+  // Terminating: still a member (it drains and reports); its ingress is not known: no endpoint.
+  caches.pods.put(gridPod('voice-b', { uid: 'uid-b', terminating: true }));
+  caches.pods.put(gridPod('voice-c', { uid: 'uid-c', phase: 'Succeeded' }));
+  caches.pods.put(gridPod('other-a', { uid: 'uid-o', server: 'other' }));
   const server = observe(caches, 'games', 'voice')!.server;
-  const objects = [
-    secret('voice-supervisor', { password: 'pw', masterKey: Buffer.alloc(32, 1).toString('base64') }),
-  ];
-  const publicKeys = [{ kid: 'k', kty: 'OKP' as const, crv: 'Ed25519' as const, x: 'x' }];
-  const update = fleetCredentials(server, { objects: objects as never, publicKeys }, caches);
-  assert.equal(update.credentials?.password, 'pw');
+  const objects = [secret('voice-supervisor', { masterKey: Buffer.alloc(32, 1).toString('base64') })];
+  const publicKeys = [publicJwk(accessKeyToJwk(generateAccessKey()))];
+  const configToml = renderGridConfig(server, publicKeys).toml;
+  const update = fleetCredentials(server, { objects: objects as never, publicKeys, configToml }, caches);
+  assert.deepEqual(update.credentials?.masterKey, Buffer.alloc(32, 1));
   assert.deepEqual(update.credentials?.accessKeys, publicKeys);
-  assert.deepEqual([...update.addressOverrides!], [['voice-a', '203.0.113.7']]);
+  assert.deepEqual(
+    [...update.members!],
+    [
+      ['voice-a', { uid: 'uid-a', address: '203.0.113.7', endpoint: '203.0.113.7:4433' }],
+      ['voice-b', { uid: 'uid-b' }],
+    ],
+  );
   assert.equal(
-    fleetCredentials(server, { objects: [], publicKeys }, caches).credentials,
+    fleetCredentials(server, { objects: [], publicKeys, configToml }, caches).credentials,
     undefined,
     'no Secret yet: no credentials',
   );

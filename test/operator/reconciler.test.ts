@@ -5,12 +5,13 @@ import { Reconciler } from '../../operator/controller/reconciler.ts';
 import { SupervisorServer } from '../../operator/supervisor/server.ts';
 import { FakeEvents, FakeWriter, fakeCaches, storedServer } from './fakeCaches.ts';
 import { gridPod } from './podFixtures.ts';
+import { noPods } from './podTokens.ts';
 
 function setup() {
   const caches = fakeCaches();
   const writer = new FakeWriter(caches);
   const events = new FakeEvents();
-  const supervisor = new SupervisorServer({ isLeader: () => true });
+  const supervisor = new SupervisorServer({ pods: noPods, isLeader: () => true });
   const reconciler = new Reconciler({
     caches,
     writer,
@@ -37,7 +38,7 @@ test('a new OdinServer: every child applied, then status; the next reconcile wri
     'OdinServerStatus/voice',
   ]);
   const fleet = supervisor.fleets.get('games/voice');
-  assert.ok(fleet?.credentials?.password, 'the supervisor knows the fleet');
+  assert.ok(fleet?.credentials?.masterKey, 'the supervisor knows the fleet');
   writer.writes.length = 0;
   await reconciler.reconcile('games', 'voice');
   // The Deployment is now in the cache, not yet rolled out: that is news for status only.
@@ -201,7 +202,7 @@ test('extra conditions (e.g. a licence check) are written after the built-in one
     caches,
     writer: new FakeWriter(caches),
     events: new FakeEvents(),
-    fleets: new SupervisorServer({ isLeader: () => true }),
+    fleets: new SupervisorServer({ pods: noPods, isLeader: () => true }),
     metrics: new OperatorMetrics(),
     supervisorUrl: 'http://op:7000',
     now: () => 0,
@@ -227,7 +228,7 @@ test('rapid spec edits settle: only the last spec is rendered', async () => {
     caches,
     writer,
     events: new FakeEvents(),
-    fleets: new SupervisorServer({ isLeader: () => true }),
+    fleets: new SupervisorServer({ pods: noPods, isLeader: () => true }),
     metrics: new OperatorMetrics(),
     supervisorUrl: 'http://op:7000',
     now: () => now,

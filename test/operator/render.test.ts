@@ -5,6 +5,7 @@ import type { V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { generateAccessKey } from '../../common/auth/index.ts';
 import { crdPath, crdYaml } from '../../operator/api/crd.ts';
 import { renderGridConfig, sampleGridEnv } from '../../operator/render/config.ts';
+import { parseRenderedConfig, podEndpoint, podPublicAddress } from '../../operator/render/endpoint.ts';
 import { renderChildren, validate } from '../../operator/render/index.ts';
 import { CONFIG_HASH_ANNOTATION } from '../../operator/render/labels.ts';
 import { parseConfigText, publicAddressFor } from '../../server/config/index.ts';
@@ -14,7 +15,7 @@ const accessKey = generateAccessKey();
 const input = (spec: Record<string, unknown> = {}) => ({
   server: odinServer(spec),
   accessKeys: { accessKey },
-  supervisorSecret: { password: 'pw', masterKey: Buffer.alloc(32, 1).toString('base64') },
+  supervisorSecret: { masterKey: Buffer.alloc(32, 1).toString('base64') },
   deploymentReplicas: 2,
   supervisorUrl: 'http://odin-operator.odin-system:7000',
   pods: ['voice-a'],
@@ -92,19 +93,28 @@ test('children: Secrets, ConfigMap, Deployment, Service, PDB, all owned by the O
   assert.doesNotMatch(configMap.data['config.toml']!, new RegExp(accessKey.replace(/[+/]/g, '.')));
 });
 
-test('the Deployment: per-pod address and supervisor URL from the downward API and a Secret; host ports', () => {
+test("the Deployment: per-pod address from the downward API; the pod's own bound token for the supervisor; host ports", () => {
   const rendered = renderChildren(input());
   const deployment = rendered.objects.find((o) => o.kind === 'Deployment') as V1Deployment;
   const pod = deployment.spec!.template.spec!;
   const env = Object.fromEntries(pod.containers[0]!.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
   assert.equal(env.GRID_PUBLIC_ADDRESS, '$(HOST_IP)');
+  // No shared password: each pod sends its own projected ServiceAccount token, for our audience.
   assert.equal(
     env.GRID_SUPERVISOR_URL,
-    'http://odin:$(ODIN_SUPERVISOR_PASSWORD)@odin-operator.odin-system:7000/internal/games/voice/$(POD_NAME)',
+    'http://odin-operator.odin-system:7000/internal/games/voice/$(POD_NAME)',
   );
-  assert.deepEqual(env.ODIN_SUPERVISOR_PASSWORD, {
-    secretKeyRef: { name: 'voice-supervisor', key: 'password' },
-  });
+  assert.equal(env.GRID_SUPERVISOR_TOKEN_FILE, '/var/run/secrets/odin-grid.io/supervisor/token');
+  assert.ok(!Object.keys(env).some((n) => n.includes('PASSWORD')));
+  const volume = pod.volumes!.find((v) => v.name === 'supervisor-token');
+  assert.deepEqual(volume?.projected?.sources, [
+    { serviceAccountToken: { audience: 'odin-grid.io/supervisor', expirationSeconds: 3600, path: 'token' } },
+  ]);
+  assert.deepEqual(
+    pod.containers[0]!.volumeMounts!.find((m) => m.name === 'supervisor-token'),
+    { name: 'supervisor-token', mountPath: '/var/run/secrets/odin-grid.io/supervisor', readOnly: true },
+  );
+  assert.equal(pod.automountServiceAccountToken, false, 'grid gets no Kubernetes API token');
   assert.deepEqual(
     pod.containers[0]!.ports!.map((p) => [p.name, p.protocol, p.hostPort]),
     [
@@ -117,7 +127,10 @@ test('the Deployment: per-pod address and supervisor URL from the downward API a
   assert.equal(pod.terminationGracePeriodSeconds, 75);
   for (const name of Object.keys(env)) {
     if (name.startsWith('GRID_'))
-      assert.ok(['GRID_PUBLIC_ADDRESS', 'GRID_SUPERVISOR_URL'].includes(name), `${name} is a config key`);
+      assert.ok(
+        ['GRID_PUBLIC_ADDRESS', 'GRID_SUPERVISOR_URL', 'GRID_SUPERVISOR_TOKEN_FILE'].includes(name),
+        `${name} is a config key`,
+      );
   }
 });
 
@@ -142,8 +155,12 @@ test('an invalid spec renders no object at all', () => {
 test('generated Secrets keep their values; a user keys Secret is used instead of generating one', () => {
   const first = renderChildren({ ...input(), accessKeys: {}, supervisorSecret: {} });
   const secret = first.objects.find((o) => o.metadata?.name === 'voice-supervisor') as V1Secret;
-  const password = Buffer.from(secret.data!.password!, 'base64').toString();
-  assert.match(password, /^[0-9a-f]{48}$/);
+  assert.deepEqual(Object.keys(secret.data!), ['masterKey'], 'no shared password any more');
+  const masterKey = Buffer.from(secret.data!.masterKey!, 'base64').toString();
+  assert.equal(Buffer.from(masterKey, 'base64').length, 32);
+  const again = renderChildren({ ...input(), supervisorSecret: { masterKey } });
+  const kept = again.objects.find((o) => o.metadata?.name === 'voice-supervisor') as V1Secret;
+  assert.equal(kept.data!.masterKey, secret.data!.masterKey, 'kept');
   const user = renderChildren({ ...input({ authorization: { accessKeysSecretRef: { name: 'mine' } } }) });
   assert.ok(!user.objects.some((o) => o.metadata?.name === 'voice-access-key'));
   const bad = renderChildren({
@@ -169,4 +186,74 @@ test('LoadBalancer mode: one Service per pod selecting it; no host ports', () =>
   assert.equal(services[1]!.spec.selector['odin-grid.io/pod'], 'voice-a');
   const deployment = rendered.objects.find((o) => o.kind === 'Deployment') as V1Deployment;
   assert.ok(deployment.spec!.template.spec!.containers[0]!.ports!.every((p) => p.hostPort === undefined));
+});
+
+test("a pod's endpoint comes from its Pod/Service objects, as its GRID_PUBLIC_ADDRESS resolves", () => {
+  const pod = (status: { hostIP?: string; podIP?: string }) => ({
+    metadata: { name: 'voice-abc', namespace: 'games', uid: 'u' },
+    spec: { nodeName: 'node-1', containers: [] },
+    status,
+  });
+  const config = parseRenderedConfig(renderChildren(input()).configToml);
+  const hostIp = podPublicAddress(odinServer(), pod({ hostIP: '10.0.0.5', podIP: '10.1.0.9' }), []);
+  assert.equal(hostIp, '10.0.0.5');
+  assert.equal(podEndpoint(config, hostIp!), '10.0.0.5:4433', 'the http binding port');
+  assert.equal(podPublicAddress(odinServer(), pod({}), []), undefined, 'not known before the pod is placed');
+  const podIp = odinServer({ networking: { publicAddress: { source: 'PodIP' } } });
+  assert.equal(podPublicAddress(podIp, pod({ hostIP: '10.0.0.5', podIP: '10.1.0.9' }), []), '10.1.0.9');
+  const template = odinServer({
+    networking: { publicAddress: { source: 'Template', template: '$(POD_NAME).$(NODE_NAME).example.com' } },
+  });
+  assert.equal(podPublicAddress(template, pod({}), []), 'voice-abc.node-1.example.com');
+  const lb = odinServer({ networking: { mode: 'LoadBalancer' } });
+  const service = (ip?: string) => ({
+    metadata: { name: 'voice-abc', labels: { 'odin-grid.io/pod': 'voice-abc' } },
+    status: { loadBalancer: { ingress: ip ? [{ ip }] : [] } },
+  });
+  assert.equal(podPublicAddress(lb, pod({ hostIP: '10.0.0.5' }), [service()]), undefined, 'ingress pending');
+  assert.equal(podPublicAddress(lb, pod({ hostIP: '10.0.0.5' }), [service('203.0.113.7')]), '203.0.113.7');
+  assert.equal(podEndpoint(config, 'not an address!'), undefined);
+});
+
+test('telemetry credentials come from a Secret; inline ones in the address are refused', () => {
+  const inline = renderChildren(
+    input({ config: { telemetry: { address: 'https://u:p@telemetry.example.com/in' } } }),
+  );
+  assert.equal(inline.objects.length, 0);
+  assert.equal(inline.errors[0]?.path, 'spec.config.telemetry.address');
+  assert.match(
+    inline.errors[0]!.message,
+    /must not carry credentials.*spec\.telemetry\.credentialsSecretRef/,
+  );
+  const rendered = renderChildren(
+    input({
+      config: { telemetry: { address: 'https://telemetry.example.com/in?x=1' } },
+      telemetry: { credentialsSecretRef: { name: 'telemetry-creds' } },
+    }),
+  );
+  assert.deepEqual(rendered.errors, []);
+  const configMap = rendered.objects.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> };
+  assert.match(configMap.data['config.toml']!, /address = "https:\/\/telemetry\.example\.com\/in\?x=1"/);
+  const deployment = rendered.objects.find((o) => o.kind === 'Deployment') as V1Deployment;
+  const env = Object.fromEntries(
+    deployment.spec!.template.spec!.containers[0]!.env!.map((e) => [e.name, e.value ?? e.valueFrom]),
+  );
+  assert.equal(
+    env.GRID_TELEMETRY_ADDRESS,
+    'https://$(ODIN_TELEMETRY_USERNAME):$(ODIN_TELEMETRY_PASSWORD)@telemetry.example.com/in?x=1',
+  );
+  assert.deepEqual(env.ODIN_TELEMETRY_PASSWORD, {
+    secretKeyRef: { name: 'telemetry-creds', key: 'password' },
+  });
+  // The variable parses as the server will read it once the kubelet expanded it.
+  const expanded = String(env.GRID_TELEMETRY_ADDRESS)
+    .replace('$(ODIN_TELEMETRY_USERNAME)', 'u')
+    .replace('$(ODIN_TELEMETRY_PASSWORD)', 'p');
+  const config = parseConfigText(configMap.data['config.toml']!, {
+    env: { ...sampleGridEnv, GRID_TELEMETRY_ADDRESS: expanded },
+    checkFiles: false,
+  });
+  assert.equal(config.telemetry?.address, 'https://u:p@telemetry.example.com/in?x=1');
+  const orphan = renderChildren(input({ telemetry: { credentialsSecretRef: { name: 'telemetry-creds' } } }));
+  assert.equal(orphan.errors[0]?.path, 'spec.telemetry.credentialsSecretRef');
 });

@@ -8,6 +8,7 @@ import { SupervisorServer } from '../../operator/supervisor/server.ts';
 import { FakeEvents, FakeWriter, fakeCaches, storedServer } from './fakeCaches.ts';
 import { odinServer } from './helpers.ts';
 import { gridPod } from './podFixtures.ts';
+import { noPods } from './podTokens.ts';
 
 const now = Date.parse('2026-01-01T01:00:00Z');
 const server = odinServer({ image: 'grid:2', rolloutConversationTimeoutSeconds: 600 });
@@ -101,7 +102,7 @@ test('reconcile: a config change holds the busy old server, draining, and remove
   const caches = fakeCaches();
   const writer = new FakeWriter(caches);
   const events = new FakeEvents();
-  const supervisor = new SupervisorServer({ isLeader: () => true, now: () => now });
+  const supervisor = new SupervisorServer({ pods: noPods, isLeader: () => true, now: () => now });
   const reconciler = new Reconciler({
     caches,
     writer,

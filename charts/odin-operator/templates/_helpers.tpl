@@ -63,3 +63,44 @@ app.kubernetes.io/component: operator
 {{- define "odin-operator.leaseName" -}}
 {{- default (include "odin-operator.fullname" .) .Values.leaderElection.leaseName -}}
 {{- end -}}
+
+{{/*
+The operator's rules on namespaced resources (a ClusterRole, or a Role per watchNamespaces entry).
+Secrets: the operator lists and watches only its own (by label) and each Secret an OdinServer
+names (by a metadata.name field selector); RBAC cannot scope list/watch by a selector, so the
+verbs are on secrets, but nothing else is ever read.
+*/}}
+{{- define "odin-operator.rules" -}}
+# The OdinServer informer.
+- apiGroups: [odin-grid.io]
+  resources: [odinservers]
+  verbs: [list, watch]
+# Status (server-side apply) and the autoscaler's replicas (the scale subresource).
+- apiGroups: [odin-grid.io]
+  resources: [odinservers/status, odinservers/scale]
+  verbs: [patch]
+# Children carry a controller owner reference with blockOwnerDeletion: clusters that enable
+# the OwnerReferencesPermissionEnforcement admission plugin ask for this.
+- apiGroups: [odin-grid.io]
+  resources: [odinservers/finalizers]
+  verbs: [update]
+# Children: informers and server-side apply.
+- apiGroups: [""]
+  resources: [configmaps, secrets, services]
+  verbs: [list, watch, create, patch]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [list, watch, create, patch]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, watch, create, patch]
+# grid pods: reports are matched to pods; draining marks and deletion costs are applied; a
+# server held through a rollout for its conversations is deleted once empty.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch, patch, delete]
+# ScalingUp, ScalingDown, Draining, Drained, InvalidConfig, ConfigValid.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end -}}
