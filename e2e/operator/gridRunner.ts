@@ -76,6 +76,9 @@ export type GridProcess = {
 };
 
 /** One ConfigMap or Secret volume of a pod, written under the runner's root. */
+/** Held on every pod with a running grid process, removed when the process ends. */
+const PROCESS_FINALIZER = 'e2e.odin-grid.io/grid-process';
+
 type MountedVolume = {
   volume: V1Volume;
   /** The local directory the mount path points to. */
@@ -187,6 +190,7 @@ export class GridRunner {
       } catch {}
     }
     await Promise.all([...this.processes.values()].map((p) => Promise.race([p.exited, sleep(2000)])));
+    await Promise.all([...this.processes.values()].map((p) => this.#releasePod(p.namespace, p.pod)));
     rmSync(this.#root, { recursive: true, force: true });
   }
 
@@ -289,6 +293,11 @@ export class GridRunner {
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Like a kubelet, keep the pod object until its process has ended: kwok's delete stage
+    // removes a pod at once, which would free its host ports for a replacement on the same
+    // node and invalidate its bound ServiceAccount token while grid still drains.
+    await this.#holdPod(namespace, name);
+    void exited.then(() => this.#releasePod(namespace, name));
     return {
       pod: name,
       namespace,
@@ -302,6 +311,25 @@ export class GridRunner {
       terminating: false,
       volumes,
     };
+  }
+
+  async #holdPod(namespace: string, name: string): Promise<void> {
+    await this.#core.patchNamespacedPod(
+      { name, namespace, body: { metadata: { finalizers: [PROCESS_FINALIZER] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+  }
+
+  /** The process ended: the pod may go (best effort; a pod already gone is fine). */
+  async #releasePod(namespace: string, name: string): Promise<void> {
+    try {
+      const pod = await this.#core.readNamespacedPod({ name, namespace });
+      const finalizers = (pod.metadata?.finalizers ?? []).filter((f) => f !== PROCESS_FINALIZER);
+      await this.#core.patchNamespacedPod(
+        { name, namespace, body: { metadata: { finalizers } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    } catch {}
   }
 
   async #resolveEnv(pod: V1Pod, container: V1Container): Promise<Record<string, string>> {

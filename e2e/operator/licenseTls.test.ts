@@ -244,7 +244,9 @@ describe('licences and renewed certificates under the operator', () => {
 
   test('a renewed TLS Secret: new handshakes get the new certificate, the room keeps talking, nothing restarts', async () => {
     const ns = await cluster.newNamespace('tls');
-    const first = await createDevCertificate(['localhost', '127.0.0.1']);
+    // The pods listen on their node's own loopback address (status.hostIP): the certificate names it.
+    const names = ['localhost', '127.0.0.1', ...Object.values(cluster.nodeAddresses)];
+    const first = await createDevCertificate(names);
     const tlsSecret = (cert: { certificatePem: string; privateKeyPem: string }) => ({
       metadata: { name: 'voice-tls', namespace: ns },
       type: 'kubernetes.io/tls',
@@ -267,8 +269,9 @@ describe('licences and renewed certificates under the operator', () => {
     const [grid] = [...runner.processes.values()];
     assert.ok(grid?.ports.http && grid.ports.quic);
     const { http, quic } = grid.ports as { http: number; quic: number };
-    assert.equal(await tlsFingerprint('127.0.0.1', http), pemFingerprint(first.certificatePem));
-    assert.equal(await quicFingerprint('127.0.0.1', quic), pemFingerprint(first.certificatePem));
+    const host = server.address!.slice(0, server.address!.lastIndexOf(':'));
+    assert.equal(await tlsFingerprint(host, http), pemFingerprint(first.certificatePem));
+    assert.equal(await quicFingerprint(host, quic), pemFingerprint(first.certificatePem));
 
     // Two clients talk in a room (tokens signed with the fleet's access key).
     const keySecret = await core.readNamespacedSecret({ name: 'voice-access-key', namespace: ns });
@@ -286,15 +289,15 @@ describe('licences and renewed certificates under the operator', () => {
       .metadata?.annotations?.[CONFIG_HASH_ANNOTATION];
 
     // cert-manager renews the Secret in place.
-    const renewed = await createDevCertificate(['localhost', '127.0.0.1']);
+    const renewed = await createDevCertificate(names);
     await core.replaceNamespacedSecret({ name: 'voice-tls', namespace: ns, body: tlsSecret(renewed) });
     const after = pemFingerprint(renewed.certificatePem);
     await waitUntil(
       'new TLS handshakes present the renewed certificate',
-      async () => (await tlsFingerprint('127.0.0.1', http)) === after,
+      async () => (await tlsFingerprint(host, http)) === after,
       { timeoutMs: 60_000 },
     ).catch(explain(runner));
-    assert.equal(await quicFingerprint('127.0.0.1', quic), after, 'and new QUIC handshakes');
+    assert.equal(await quicFingerprint(host, quic), after, 'and new QUIC handshakes');
     assert.ok(grid.log.some((line) => line.includes('[http] certificate reloaded')));
     assert.ok(grid.log.some((line) => line.includes('[quic] certificate reloaded')));
 
