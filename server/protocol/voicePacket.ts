@@ -122,6 +122,19 @@ function be32(buf: Uint8Array, pos: number): number {
   return ((buf[pos]! << 24) >>> 0) + ((buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!);
 }
 
+/** MessagePack's one predefined extension type: timestamp (-1, sent as the byte 0xff). */
+const EXT_TIMESTAMP = 0xff;
+
+/**
+ * Whether an extension value of `type` (its raw byte) and `dataLength` is well-formed. Only
+ * the timestamp type has a fixed shape (4, 8 or 12 bytes, MessagePack spec); any other
+ * size makes the web SDK's decoder throw on the whole packet, so forwarding one would hand
+ * every web listener a packet it cannot read (found by `npm run fuzz`, voicePacket target).
+ */
+function validExtension(type: number, dataLength: number): boolean {
+  return type !== EXT_TIMESTAMP || dataLength === 4 || dataLength === 8 || dataLength === 12;
+}
+
 /**
  * Skips `count` MessagePack values starting at `pos`, iteratively (nested containers add to
  * the count, so there is no recursion and no depth limit to attack). Returns the position
@@ -165,21 +178,16 @@ function skipValues(buf: Uint8Array, pos: number, count: number): number {
         case 0xd3:
           size = 8;
           break;
-        case 0xd4:
-          size = 2;
-          break;
+        case 0xd4: // fixext 1, 2, 4, 8, 16: a type byte, then 1 << (b - 0xd4) data bytes
         case 0xd5:
-          size = 3;
-          break;
         case 0xd6:
-          size = 5;
-          break;
         case 0xd7:
-          size = 9;
+        case 0xd8: {
+          const dataLength = 1 << (b - 0xd4);
+          if (p + 2 > len || !validExtension(buf[p + 1]!, dataLength)) return -1;
+          size = 1 + dataLength;
           break;
-        case 0xd8:
-          size = 17;
-          break;
+        }
         case 0xc4:
         case 0xd9:
           if (p + 2 > len) return -1;
@@ -196,15 +204,15 @@ function skipValues(buf: Uint8Array, pos: number, count: number): number {
           size = 4 + be32(buf, p + 1);
           break;
         case 0xc7:
-          if (p + 2 > len) return -1;
+          if (p + 3 > len || !validExtension(buf[p + 2]!, buf[p + 1]!)) return -1;
           size = 2 + buf[p + 1]!;
           break;
         case 0xc8:
-          if (p + 3 > len) return -1;
+          if (p + 4 > len || !validExtension(buf[p + 3]!, be16(buf, p + 1))) return -1;
           size = 3 + be16(buf, p + 1);
           break;
         case 0xc9:
-          if (p + 5 > len) return -1;
+          if (p + 6 > len || !validExtension(buf[p + 5]!, be32(buf, p + 1))) return -1;
           size = 5 + be32(buf, p + 1);
           break;
         case 0xdc:
