@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureJazzerAddon } from './jazzerNative.ts';
-import { FUZZ_TARGETS, type FuzzTargetInfo } from './targets/index.ts';
+import { FUZZ_TARGETS, type FuzzTargetInfo, INSTRUMENTED_FOLDERS } from './targets/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** Heap of each fuzzing process (MB). */
@@ -101,8 +101,7 @@ function runTarget(
     join(root, 'node_modules', '@jazzer.js', 'core', 'dist', 'cli.js'),
     join(root, 'fuzz', 'targets', `${target.name}.ts`),
     // Instrument the server's code only (coverage feedback comes from what we want to test).
-    '--includes',
-    join(root, 'server'),
+    ...INSTRUMENTED_FOLDERS.flatMap((folder) => ['--includes', join(root, folder)]),
     ...(target.async ? [] : ['--sync']),
     // Source coverage (istanbul) slows every execution: only when asked.
     ...(options.coverage

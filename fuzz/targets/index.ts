@@ -3,6 +3,13 @@
  * `subjects`: the source files it is meant to cover (the coverage report of
  * `npm run fuzz -- --coverage` sums their lines and branches).
  */
+/**
+ * The folders Jazzer.js instruments for coverage feedback: the product code that reads client
+ * bytes. A subject outside them gives a target no edges to follow (the jwt target ran blind
+ * for a release after server/auth moved to common/auth), so test/fuzz/replay.test.ts checks it.
+ */
+export const INSTRUMENTED_FOLDERS: readonly string[] = ['server', 'common'];
+
 export type FuzzTargetInfo = { name: string; async?: boolean; subjects: readonly string[] };
 
 const quic = (file: string) => `server/transports/quic/${file}`;
@@ -29,5 +36,5 @@ export const FUZZ_TARGETS: readonly FuzzTargetInfo[] = [
     name: 'udpMux',
     subjects: ['server/transports/web/webrtc/udpMux.ts', 'server/transports/web/webrtc/stunHeader.ts'],
   },
-  { name: 'jwt', async: true, subjects: ['server/auth/verifier.ts', 'server/auth/base64.ts'] },
+  { name: 'jwt', async: true, subjects: ['common/auth/verifier.ts', 'common/auth/base64.ts'] },
 ];

@@ -1,5 +1,5 @@
 /**
- * Token parsing and verification (server/auth/verifier.ts) on the token strings clients send
+ * Token parsing and verification (common/auth/verifier.ts) on the token strings clients send
  * in Authenticate, JoinRoom and the gateway Connect. Byte 0 picks a verifier that refuses or
  * (development setting) accepts unsigned tokens. Findings: any exception that is not a
  * TokenError/AuthError, and a token accepted without a valid signature by the strict verifier.
