@@ -111,12 +111,16 @@ test('400 hostile connections: memory stays bounded and a real server keeps repo
   assert.deepEqual(statuses, Array(10).fill(200));
   const answers = await Promise.all(uploads);
   const peak = await ask();
-  // Every upload was refused from its headers (401), none was read to its end.
+  // Every upload was refused from its headers (401), none was read to its end. On a loaded
+  // machine some headers are not parsed within the 2 s header deadline (408) or meet the
+  // connection cap (closed without an answer): refusals too, and none reads the body.
+  const refusals = new Set(['HTTP/1.1 401 Unauthorized', 'HTTP/1.1 408 Request Timeout', '']);
   assert.deepEqual(
-    [...new Set(answers)],
-    ['HTTP/1.1 401 Unauthorized'],
+    answers.filter((answer) => !refusals.has(answer)),
+    [],
     `answers: ${[...new Set(answers)].join(' | ')}`,
   );
+  assert.ok(answers.includes('HTTP/1.1 401 Unauthorized'), 'uploads are refused from their headers');
   // The stalled requests are cut by the header deadline (2 s here), not left for 300 s.
   await Promise.all(stalled.map((s) => s.closed));
   assert.equal(await legitimateReport(), 200);
