@@ -10,7 +10,14 @@ import { validateSpec } from '../api/validate.ts';
 import { configHash, renderGridConfig } from './config.ts';
 import { childNames, commonLabels, ownerReference } from './labels.ts';
 import { renderHeadlessService, renderPdb, renderPodServices } from './network.ts';
-import { accessKeysFrom, renderAccessKeySecret, renderSupervisorSecret, type SecretData } from './secrets.ts';
+import {
+  accessKeysFrom,
+  generatedSecretClashes,
+  renderAccessKeySecret,
+  renderSupervisorSecret,
+  renderVerifiedLicenseSecret,
+  type SecretData,
+} from './secrets.ts';
 import { renderDeployment } from './workload.ts';
 
 export type RenderInput = {
@@ -25,7 +32,10 @@ export type RenderInput = {
   keptPublicKeys?: readonly OdinJwk[];
   /** Values of `<name>-supervisor` as it exists (empty: generate). */
   supervisorSecret: SecretData;
-  /** Content of the licence (hashed: a new licence rolls the pods). */
+  /**
+   * Content of the licence, only one the operator verified (hashed: a new licence rolls the
+   * pods). Rendered into `<name>-verified-license`, which the pods mount.
+   */
   license?: string;
   /** Trusted licence issuer public keys (`x`), given to pods with a licence as `GRID_LICENSE_ISSUERS`. */
   licenseIssuers?: readonly string[];
@@ -58,7 +68,7 @@ export function renderChildren(input: RenderInput): Rendered {
           ? { accessKey: Buffer.from(keySecret.data!.accessKey!, 'base64').toString('utf8') }
           : input.accessKeys,
       );
-  const errors: FieldError[] = validateSpec(server);
+  const errors: FieldError[] = [...validateSpec(server), ...generatedSecretClashes(server)];
   for (const problem of keys.problems)
     errors.push({ path: 'spec.authorization.accessKeysSecretRef', message: problem });
   if (userKeys && keys.jwks.length === 0 && keys.problems.length === 0)
@@ -87,6 +97,8 @@ export function renderChildren(input: RenderInput): Rendered {
   if (keySecret) objects.push(keySecret);
   if (server.spec.supervisor.mode === 'BuiltIn')
     objects.push(renderSupervisorSecret(server, input.supervisorSecret));
+  if (server.spec.license && input.license !== undefined)
+    objects.push(renderVerifiedLicenseSecret(server, input.license));
   objects.push(
     configMap,
     renderDeployment({
@@ -105,5 +117,9 @@ export function renderChildren(input: RenderInput): Rendered {
 
 /** Every problem: the spec's (api/validate.ts) and the rendered config.toml's. */
 export function validate(server: DefaultedOdinServer, publicKeys: readonly OdinJwk[] = []): FieldError[] {
-  return [...validateSpec(server), ...renderGridConfig(server, publicKeys).errors];
+  return [
+    ...validateSpec(server),
+    ...generatedSecretClashes(server),
+    ...renderGridConfig(server, publicKeys).errors,
+  ];
 }

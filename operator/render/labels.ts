@@ -57,4 +57,12 @@ export const childNames = (name: string) => ({
   pdb: name,
   accessKeySecret: `${name}-access-key`,
   supervisorSecret: `${name}-supervisor`,
+  /** The last licence the operator verified, which the pods mount (secrets.ts renderVerifiedLicenseSecret). */
+  verifiedLicenseSecret: `${name}-verified-license`,
 });
+
+/** The Secrets the operator writes for an OdinServer: a spec may not name one as its own. */
+export function generatedSecretNames(name: string): string[] {
+  const names = childNames(name);
+  return [names.accessKeySecret, names.supervisorSecret, names.verifiedLicenseSecret];
+}

@@ -23,6 +23,7 @@ import {
   SUPERVISOR_TOKEN_AUDIENCE,
   selectorLabels,
 } from './labels.ts';
+import { VERIFIED_LICENSE_KEY } from './secrets.ts';
 
 /** Seconds a pod gets beyond the server's own drain grace period to close its clients. */
 export const TERMINATION_MARGIN_SECONDS = 15;
@@ -146,10 +147,13 @@ export function renderDeployment(input: WorkloadInput): V1Deployment {
   const mounts: V1VolumeMount[] = [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }];
   const args = ['--config', CONFIG_FILE];
   if (spec.license) {
-    const { name, key } = spec.license.secretRef;
+    // The operator's verified copy, not the user's Secret: a refused edit never reaches a pod.
     volumes.push({
       name: 'license',
-      secret: { secretName: name, items: [{ key: key ?? 'license.toml', path: 'license.toml' }] },
+      secret: {
+        secretName: names.verifiedLicenseSecret,
+        items: [{ key: VERIFIED_LICENSE_KEY, path: 'license.toml' }],
+      },
     });
     mounts.push({ name: 'license', mountPath: LICENSE_DIR, readOnly: true });
     args.push('--license', `${LICENSE_DIR}/license.toml`);

@@ -13,11 +13,17 @@ import {
   signLicense,
   verifyLicense,
 } from '../../common/license/index.ts';
+import { OperatorMetrics } from '../../operator/controller/health.ts';
 import { checkLicense, LicenseExpiryTimers, licenseCondition } from '../../operator/controller/license.ts';
+import { Reconciler } from '../../operator/controller/reconciler.ts';
 import { computeStatus } from '../../operator/controller/status.ts';
-import { renderChildren } from '../../operator/render/index.ts';
+import { renderChildren, validate } from '../../operator/render/index.ts';
+import { secretValues } from '../../operator/render/secrets.ts';
+import { SupervisorServer } from '../../operator/supervisor/server.ts';
 import { trustedLicenseIssuers } from '../../server/cli/effectiveLicense.ts';
+import { FakeEvents, FakeWriter, fakeCaches, storedServer } from './fakeCaches.ts';
 import { odinServer } from './helpers.ts';
+import { noPods } from './podTokens.ts';
 
 const issuerKey = generateAccessKey();
 const issuer = publicJwk(accessKeyToJwk(issuerKey));
@@ -198,4 +204,56 @@ test('an expiring licence re-queues its OdinServer; clearing the timer cancels i
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(fired, false);
   timers.clear();
+});
+
+test('pods mount the verified copy: a licence edited into a refused one never reaches a restarting pod', async () => {
+  const caches = fakeCaches();
+  const writer = new FakeWriter(caches);
+  const reconciler = new Reconciler({
+    caches,
+    writer,
+    events: new FakeEvents(),
+    fleets: new SupervisorServer({ pods: noPods, isLeader: () => true }),
+    metrics: new OperatorMetrics(),
+    supervisorUrl: 'http://odin-operator.odin-system:7000',
+    licenseIssuers: [issuer],
+    now: () => now,
+  });
+  caches.servers.put(storedServer({ license: { secretRef: { name: 'lic' } } }));
+  caches.secrets.put({
+    ...secretWith({ 'license.toml': signed }),
+    metadata: { name: 'lic', namespace: 'games' },
+  });
+  await reconciler.reconcile('games', 'voice');
+  assert.ok(writer.writes.includes('Secret/voice-verified-license'), writer.writes.join(', '));
+  const copy = () => secretValues(caches.secrets.get('voice-verified-license', 'games'))['license.toml'];
+  assert.equal(copy(), signed);
+  const deployment = caches.deployments.get('voice', 'games') as V1Deployment;
+  const volume = deployment.spec!.template.spec!.volumes!.find((v) => v.name === 'license');
+  assert.equal(volume?.secret?.secretName, 'voice-verified-license', "the operator's copy, not Secret lic");
+
+  // The user's Secret now holds a licence signed by an issuer the operator does not trust.
+  const forged = signLicense({ licensee: 'Example Games', serialNumber: 'EG-2', validUntil }, stranger);
+  caches.secrets.put({
+    ...secretWith({ 'license.toml': forged }),
+    metadata: { name: 'lic', namespace: 'games' },
+  });
+  writer.writes.length = 0;
+  await reconciler.reconcile('games', 'voice');
+  assert.deepEqual(writer.writes, ['OdinServerStatus/voice'], 'nothing but status is written');
+  assert.equal(copy(), signed, 'a pod that restarts now still mounts the licence it was verified with');
+});
+
+test('a spec may not name a Secret the operator generates for it', () => {
+  const errors = validate(
+    odinServer({
+      license: { secretRef: { name: 'voice-verified-license' } },
+      authorization: { accessKeysSecretRef: { name: 'voice-supervisor' } },
+    }),
+  );
+  assert.deepEqual(
+    errors.map((e) => e.path),
+    ['spec.authorization.accessKeysSecretRef.name', 'spec.license.secretRef.name'],
+  );
+  assert.match(errors[0]!.message, /"voice-supervisor", a Secret the operator generates/);
 });
