@@ -193,6 +193,23 @@ describe('licences and renewed certificates under the operator', () => {
     );
     assert.deepEqual(await podsOf(ns, 'voice'), pods, 'the same pods');
     assert.equal(grid.child.exitCode, null, 'the server keeps running');
+    // A pod that restarts now (deleted here, as an eviction or a node failure would) mounts the
+    // licence the operator last accepted (<name>-verified-license), not the refused one: its
+    // replacement starts and runs instead of exiting 4 and crash-looping.
+    const [oldPod] = pods;
+    await core.deleteNamespacedPod({ namespace: ns, name: oldPod!.split('@')[0]! });
+    const [newPod] = await waitUntil(
+      'a replacement pod runs grid with the accepted licence',
+      async () => {
+        const current = await podsOf(ns, 'voice');
+        if (current.length !== 1 || current[0] === oldPod) return undefined;
+        const replacement = runner.processes.get(current[0]!.split('@')[0]!);
+        const licensed = replacement?.log.some((line) => /licence: .*serial EG-7/.test(line));
+        return replacement && replacement.child.exitCode === null && licensed ? current : undefined;
+      },
+      { timeoutMs: 90_000 },
+    ).catch(explain(runner));
+    assert.ok(newPod);
     // The good licence back: valid again, still nothing rolled (same content, same hash).
     await core.replaceNamespacedSecret({
       name: 'voice-license',
@@ -203,7 +220,7 @@ describe('licences and renewed certificates under the operator', () => {
       const s = await read(ns, 'voice');
       return condition(s, 'LicenseValid')?.status === 'True' && condition(s, 'Degraded')?.status === 'False';
     });
-    assert.deepEqual(await podsOf(ns, 'voice'), pods);
+    assert.deepEqual(await podsOf(ns, 'voice'), [newPod], 'nothing rolled');
     const events = await cluster.kubectl(['-n', ns, 'get', 'events', '-o', 'jsonpath={.items[*].reason}']);
     assert.match(events.stdout, /LicenseInvalid/);
     assert.match(events.stdout, /LicenseValid/);
