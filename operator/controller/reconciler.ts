@@ -13,7 +13,7 @@ import type { OdinJwk } from '../../common/auth/index.ts';
 import type { DefaultedOdinServer, OdinServer, OdinServerStatus } from '../api/types.ts';
 import type { Recommendation } from '../autoscale/recommend.ts';
 import { type ScaleDownPlan, SILENT_REMOVABLE_MS } from '../autoscale/scaleDown.ts';
-import { DRAINING_ANNOTATION, HELD_ANNOTATION, ownerReference } from '../render/labels.ts';
+import { childNames, DRAINING_ANNOTATION, HELD_ANNOTATION, ownerReference } from '../render/labels.ts';
 import type { Fleet } from '../supervisor/fleet.ts';
 import { childrenToApply, fleetCredentials, podMarks } from './apply.ts';
 import type { Caches } from './caches.ts';
@@ -114,7 +114,7 @@ export class Reconciler {
     const now = this.#p.now();
 
     // 1. observe
-    const observation = observe(caches, namespace, name);
+    let observation = observe(caches, namespace, name);
     if (!observation) {
       // Children carry owner references: the garbage collector removes them.
       fleets.forget(namespace, name);
@@ -124,6 +124,7 @@ export class Reconciler {
     }
     const { server, found, pods } = observation;
     const fleet = observation.builtIn ? fleets.fleet(namespace, name) : undefined;
+    observation = await this.#keepMasterKey(observation, fleet?.credentials?.masterKey);
     if (fleet) fleet.update({ pods: pods.map((p) => p.metadata!.name!) }, now);
     else fleets.forget(namespace, name);
     const views = serverViews(pods, (pod) => fleet?.servers.get(pod), now, this.#since);
@@ -244,6 +245,29 @@ export class Reconciler {
       await this.#status(found, server, { ...statusInput, ...(failure ? { failure } : {}) });
     }
     return result;
+  }
+
+  /**
+   * A deleted `<name>-supervisor` Secret is written back with the master key this operator
+   * holds for the running fleet: a new key would change every server's derived key, so the
+   * tokens Connect signs would be refused by the servers already running (they got theirs in
+   * sfu.GridConfig at start) until each restarted. Only an operator that never saw the key (a
+   * restart after the Secret was deleted) generates a new one; docs/operator.md says so.
+   */
+  async #keepMasterKey(observation: Observation, held: Uint8Array | undefined): Promise<Observation> {
+    if (!observation.builtIn || observation.supervisorSecret.masterKey !== undefined || !held)
+      return observation;
+    await this.#p.events.record(
+      observation.server,
+      'Warning',
+      'SupervisorSecretRestored',
+      `Secret ${childNames(observation.server.metadata.name).supervisorSecret} was deleted; ` +
+        'written back with the master key the running servers use',
+    );
+    return {
+      ...observation,
+      supervisorSecret: { ...observation.supervisorSecret, masterKey: Buffer.from(held).toString('base64') },
+    };
   }
 
   /** Step 5a: server-side apply of the children that differ (apply.ts), with their events. */

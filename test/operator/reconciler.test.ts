@@ -261,3 +261,23 @@ test('rapid spec edits settle: only the last spec is rendered', async () => {
   );
   assert.match(caches.configMaps.get('voice-config', 'games')!.data!['config.toml']!, /max_peers = 20/);
 });
+
+test('a deleted supervisor Secret is written back with the master key the running servers use', async () => {
+  const { caches, writer, events, reconciler, supervisor } = setup();
+  caches.servers.put(storedServer({ replicas: 1 }));
+  await reconciler.reconcile('games', 'voice');
+  const masterKey = () => caches.secrets.get('voice-supervisor', 'games')?.data?.masterKey;
+  const before = masterKey();
+  assert.ok(before, 'a master key was generated for the new OdinServer');
+  caches.secrets.delete('voice-supervisor', 'games');
+  writer.writes.length = 0;
+  await reconciler.reconcile('games', 'voice');
+  assert.ok(writer.writes.includes('Secret/voice-supervisor'), writer.writes.join(', '));
+  assert.equal(masterKey(), before, 'the same key: the servers keep accepting what Connect signs');
+  assert.deepEqual(
+    Buffer.from(supervisor.fleets.get('games/voice')!.credentials!.masterKey).toString('base64'),
+    Buffer.from(before, 'base64').toString('utf8'),
+    'the key the fleet holds',
+  );
+  assert.ok(events.events.some((e) => e.reason === 'SupervisorSecretRestored'));
+});
