@@ -5,22 +5,49 @@
  * rebuilt array of the clients to forward to (receivers that have not paused it).
  */
 import type { MediaWire } from '../protocol/notifications.ts';
-import type { Client } from './client.ts';
-import type { Peer } from './peer.ts';
+import type { Connection } from './connection.ts';
 import { TokenBucket, type TokenBucketParams } from './tokenBucket.ts';
+
+// A media links back to the peer that holds it, and its forward list to clients: naming
+// client.ts's Peer and Client here would make the two files import each other. So media.ts, at
+// the bottom of the core's entities, names only what a media (and the voice router, walking
+// from it) needs of them; Peer and Client fit these shapes.
+
+/** The peer that sends a media: its id (proximity's tie-break) and its room's medias. */
+export interface MediaSender {
+  readonly id: number;
+  /** Voice routing finds the other medias of the room that one packet names here. */
+  readonly room: { readonly mediaById: ReadonlyMap<number, Media> };
+}
+
+/** A peer that receives a media: what the forward list is built from. */
+export interface MediaReceiver {
+  /** Media ids this receiver does not want forwarded. */
+  readonly paused: ReadonlySet<number>;
+  readonly client: VoiceDestination;
+  /** The medias it receives, kept in step with `Media.receivers` by proximity.ts. */
+  readonly hearing: Set<Media>;
+}
+
+/** A receiver's client, as the voice router sends to it. */
+export interface VoiceDestination {
+  readonly connection: Connection;
+  /** Voice routing scratch: de-duplicates sends of one packet (voiceRouter.ts). */
+  voiceStamp: number;
+}
 
 export class Media {
   readonly id: number;
-  readonly peer: Peer;
+  readonly peer: MediaSender;
   readonly properties: Record<string, unknown>;
   /** `[limit.network] incoming_media_packets` bucket; undefined: unlimited. */
   readonly bucket: TokenBucket | undefined;
   /** Peers that receive this media now (in range, chosen by concurrent_streams). Internal. */
-  readonly receivers = new Set<Peer>();
-  #forward: Client[] | null = null;
+  readonly receivers = new Set<MediaReceiver>();
+  #forward: VoiceDestination[] | null = null;
 
   constructor(
-    peer: Peer,
+    peer: MediaSender,
     id: number,
     properties: Record<string, unknown>,
     rate: TokenBucketParams | undefined,
@@ -33,7 +60,7 @@ export class Media {
   }
 
   /** HOT PATH: the clients a packet of this media goes to. Rebuilt only after a change. */
-  forwardList(): Client[] {
+  forwardList(): VoiceDestination[] {
     let list = this.#forward;
     if (list === null) {
       list = [];
@@ -50,7 +77,7 @@ export class Media {
     this.#forward = null;
   }
 
-  toWire(receiver: Peer | undefined): MediaWire {
+  toWire(receiver: MediaReceiver | undefined): MediaWire {
     return { id: this.id, properties: this.properties, paused: receiver?.paused.has(this.id) ?? false };
   }
 }

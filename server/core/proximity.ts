@@ -11,8 +11,8 @@
  * A move is O(n) in the room for visibility, plus a re-selection of the receivers whose
  * choice may change (all peers in range when concurrent_streams > 0).
  */
+import type { Peer } from './client.ts';
 import type { Media } from './media.ts';
-import type { Peer } from './peer.ts';
 
 /** Peers within this distance see and hear each other. */
 export const PROXIMITY_RANGE = 1.0;

@@ -7,9 +7,9 @@
 import type { Position } from '../protocol/methods.ts';
 import type { RoomWire } from '../protocol/notifications.ts';
 import * as note from '../protocol/notifications.ts';
+import type { Peer, PeerRoom } from './client.ts';
 import { RpcError } from './errors.ts';
 import { Media } from './media.ts';
-import type { Peer } from './peer.ts';
 import { detach, dropMedia, selectHearing, updateVisibility } from './proximity.ts';
 import type { TokenBucketParams } from './tokenBucket.ts';
 
@@ -23,8 +23,8 @@ export type RoomContext = {
   now(): number;
   /** A peer's notification queue overflowed (its room stream never attached): make it leave. */
   onQueueOverflow(peer: Peer): void;
-  onMediaStarted(media: Media): void;
-  onMediaStopped(media: Media): void;
+  onMediaStarted(peer: Peer, media: Media): void;
+  onMediaStopped(peer: Peer, media: Media): void;
 };
 
 /** The key of (namespace, room id) in maps: unambiguous for any strings. */
@@ -32,7 +32,7 @@ export function roomKey(namespace: string, roomId: string): string {
   return `${namespace.length}:${namespace}${roomId}`;
 }
 
-export class Room {
+export class Room implements PeerRoom {
   readonly key: string;
   readonly id: string;
   readonly namespace: string;
@@ -119,7 +119,7 @@ export class Room {
     if (!this.peers.delete(peer.id)) return;
     for (const media of peer.medias.values()) {
       this.mediaById.delete(media.id);
-      this.#context.onMediaStopped(media);
+      this.#context.onMediaStopped(peer, media);
     }
     const saw = detach(peer);
     for (const other of saw) this.#send(other, note.peerLeft(peer.id));
@@ -174,7 +174,7 @@ export class Room {
     );
     peer.medias.set(mediaId, media);
     this.mediaById.set(mediaId, media);
-    this.#context.onMediaStarted(media);
+    this.#context.onMediaStarted(peer, media);
     for (const other of peer.visible) this.#send(other, note.mediaStarted(peer.id, media.toWire(other)));
     this.#reselect(peer.visible);
     return media;
@@ -186,7 +186,7 @@ export class Room {
     peer.medias.delete(mediaId);
     this.mediaById.delete(mediaId);
     dropMedia(media);
-    this.#context.onMediaStopped(media);
+    this.#context.onMediaStopped(peer, media);
     // A pause applies to one media's life; a restarted media with the same id plays again.
     for (const other of this.peers.values()) other.paused.delete(mediaId);
     for (const other of peer.visible) this.#send(other, note.mediaStopped(peer.id, mediaId));

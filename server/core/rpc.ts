@@ -26,13 +26,12 @@ import {
   validateParams,
 } from '../protocol/methods.ts';
 import { decodeRpcFrame, encodeResponse, type RpcRequest } from '../protocol/msgpackRpc.ts';
-import type { Authenticator, Client, Grant } from './client.ts';
+import type { Authenticator, Client, Grant, Peer } from './client.ts';
 import type { Clock } from './clock.ts';
 import type { Connection, RpcEndpoint, SignalingRequest } from './connection.ts';
 import { RpcError, type RpcErrorCode } from './errors.ts';
 import { type LimitParams, RpcRateLimiter } from './limits.ts';
 import type { CoreLogger } from './logger.ts';
-import type { Peer } from './peer.ts';
 
 /**
  * What a channel needs of the server it serves (sfu.ts's `Sfu` fits): a narrow host, so that

@@ -14,14 +14,13 @@ import * as note from '../protocol/notifications.ts';
 import { newStreamId } from '../protocol/streamId.ts';
 import { Admission } from './admission.ts';
 import { Bans } from './bans.ts';
-import { type Authenticator, Client, type ConnectOptions, type Grant } from './client.ts';
+import { type Authenticator, Client, type ConnectOptions, type Grant, Peer } from './client.ts';
 import { type Clock, systemClock, type TimerHandle } from './clock.ts';
 import type { Connection, RpcEndpoint } from './connection.ts';
 import { RpcError, type RpcErrorCode } from './errors.ts';
 import type { LimitParams } from './limits.ts';
 import { type CoreLogger, silentLogger } from './logger.ts';
 import type { Media } from './media.ts';
-import { Peer } from './peer.ts';
 import { Room, type RoomContext, roomKey } from './room.ts';
 import { RpcChannel } from './rpc.ts';
 import { VoiceRouter, type VoiceStats } from './voiceRouter.ts';
@@ -170,12 +169,12 @@ export class Sfu {
         this.counters.room_stream_failures++;
         queueMicrotask(() => this.leave(peer));
       },
-      onMediaStarted: (media) => {
-        media.peer.client.mediaById.set(media.id, media);
+      onMediaStarted: (peer, media) => {
+        peer.client.mediaById.set(media.id, media);
         this.observer.emit('mediastarted', media);
       },
-      onMediaStopped: (media) => {
-        media.peer.client.mediaById.delete(media.id);
+      onMediaStopped: (peer, media) => {
+        peer.client.mediaById.delete(media.id);
         this.observer.emit('mediastopped', media);
       },
     };
@@ -486,9 +485,14 @@ export class Sfu {
     }
     this.observer.emit('peerleft', peer);
     if (client.peers.size === 0) this.#armNoPeersTimer(client);
-    if (room.peers.size === 0 && this.#rooms.get(room.key) === room) {
-      this.#rooms.delete(room.key);
-      this.observer.emit('roomclosed', room);
+    if (room.peers.size === 0) {
+      // `peer.room` names only what a peer needs of its room (client.ts); the event carries
+      // the server's Room, the same object.
+      const open = this.#rooms.get(room.key);
+      if (open === room) {
+        this.#rooms.delete(room.key);
+        this.observer.emit('roomclosed', open);
+      }
     }
   }
 

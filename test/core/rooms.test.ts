@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAX_PENDING_NOTIFICATIONS } from '../../server/core/peer.ts';
+import { MAX_PENDING_NOTIFICATIONS } from '../../server/core/client.ts';
 import { encodeRequest } from '../../server/protocol/msgpackRpc.ts';
 import { bytes, defaultLimits, FakeConnection, flush, Harness } from './helpers.ts';
 

@@ -7,8 +7,7 @@
  * when it authenticates or closes; a new connection beyond a cap is not accepted (its Initial
  * is dropped, the client retries).
  */
-import type { Client } from '../../core/client.ts';
-import type { Peer } from '../../core/peer.ts';
+import type { Client, Peer } from '../../core/client.ts';
 import type { Sfu } from '../../core/sfu.ts';
 
 /** Unauthenticated connections at once, all addresses together. */

@@ -6,8 +6,7 @@
  * or guessed from another session attaches nothing. A session that opens room streams which
  * attach nothing is counted, and closed after MAX_FAILED_ROOM_STREAMS of them.
  */
-import type { Client } from '../../core/client.ts';
-import type { Peer } from '../../core/peer.ts';
+import type { Client, Peer } from '../../core/client.ts';
 
 /**
  * Room streams a session may open that attach to nothing before it is closed as guessing.
