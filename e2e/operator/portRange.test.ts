@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import type { OdinClient } from '../../client/odinClient.ts';
 import { PORTS_ANNOTATION } from '../../operator/render/labels.ts';
 import { waitUntil } from '../cluster/index.ts';
+import type { GridRunner } from './gridRunner.ts';
 import { type Harness, startHarness } from './harness.ts';
 
 /** Ports per server here: http, webrtc, metrics (no [quic]). */
@@ -52,6 +53,7 @@ describe('several servers per node (PortRange)', () => {
   let ca: string;
   let range: { min: number; max: number };
   let nodeIP: string;
+  let chatRunner: GridRunner;
   const spec = (extra: Record<string, unknown> = {}) => ({
     replicas: 2,
     tls: { secretName: 'grid-tls' },
@@ -71,7 +73,7 @@ describe('several servers per node (PortRange)', () => {
       ns = await h.cluster.newNamespace('density');
       ca = await h.tlsSecret(ns);
       h.runner(ns, 'voice');
-      h.runner(ns, 'chat');
+      chatRunner = h.runner(ns, 'chat');
     },
     { timeout: 60 * 60_000 },
   );
@@ -175,10 +177,11 @@ describe('several servers per node (PortRange)', () => {
       throw h.explain(e);
     });
     const voice = await reporting('voice', 2);
-    await joinEach(
+    const clients = await joinEach(
       'voice',
       voice.map((s) => s.address!),
     );
+    for (const c of clients.values()) await c.close();
     const progressing = h.condition(await h.read(ns, 'voice'), 'Progressing');
     assert.equal(progressing?.status, 'False', JSON.stringify(progressing));
     assert.deepEqual((await h.pods(ns, 'chat')).map((p) => p.metadata!.name!).sort(), chatBefore);
@@ -208,9 +211,15 @@ describe('several servers per node (PortRange)', () => {
       events.some((e) => e.type === 'Warning' && e.message.includes(`${range.min}-${range.max}`)),
       JSON.stringify(events),
     );
-    // The waiting server is alive but not ready: its grid waits for its ports.
-    await reporting('voice', 2);
-    await h.patchSpec(ns, 'chat', { replicas: 2 });
+    // The waiting server runs, but its grid waits for its ports: not ready.
+    const pod = /\((chat-[^)]+)\)/.exec(waiting.message)![1]!;
+    const waiter = await waitUntil('the waiting pod runs', async () => chatRunner.processes.get(pod));
+    assert.equal(waiter.child.exitCode, null);
+    assert.equal(waiter.ports.http, undefined);
+    assert.notEqual(waiter.ready, true);
+    // A voice server goes: its ports come free and reach the waiting pod's file (the kubelet's
+    // refresh of a downward-API volume), and that grid starts on them.
+    await h.patchSpec(ns, 'voice', { replicas: 1 });
     await waitUntil(
       'ports for every pod again',
       async () => h.condition(await h.read(ns, 'chat'), 'PortsAssigned')?.status === 'True',
@@ -218,7 +227,9 @@ describe('several servers per node (PortRange)', () => {
     ).catch((e: Error) => {
       throw h.explain(e);
     });
-    await reporting('chat', 2);
+    const chat = await reporting('chat', 5);
+    assert.ok(chat.some((s) => s.pod === pod && s.address === `${nodeIP}:${waiter.ports.http}`));
+    assert.ok(waiter.log.some((l) => l.includes("waiting for this server's ports")));
     assert.ok((await h.events(ns, 'Assigned')).some((e) => e.type === 'Normal'));
   });
 });
