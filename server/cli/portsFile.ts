@@ -65,6 +65,11 @@ async function readBounded(path: string): Promise<string> {
   }
 }
 
+/** The file's variables now (none while it is missing or empty): for `grid check`, which does not wait. */
+export async function readPortsFile(path: string): Promise<Record<string, string>> {
+  return parsePortsFile(await readBounded(path), path);
+}
+
 export type WaitOptions = {
   /** How often the file is read while it holds no ports (the kubelet refreshes it). */
   pollMs?: number;
