@@ -272,10 +272,16 @@ export class Reconciler {
     // Reserved before the first await: the next OdinServer's reconcile sees these ports as used.
     this.#ports.reserve(portPlan);
     // A merge patch, not our server-side apply of pod marks: that apply would drop the field.
-    for (const a of portPlan.assign)
-      await this.#p.writer.patchPod(server.metadata.namespace, a.pod, {
-        metadata: { annotations: { [PORTS_ANNOTATION]: formatPorts(a.ports) } },
-      });
+    for (const a of portPlan.assign) {
+      try {
+        await this.#p.writer.patchPod(server.metadata.namespace, a.pod, {
+          metadata: { annotations: { [PORTS_ANNOTATION]: formatPorts(a.ports) } },
+        });
+      } catch (error) {
+        // Gone since the cache showed it: its reservation goes with the next prune.
+        if ((error as { code?: number }).code !== 404) throw error;
+      }
+    }
     return portsCondition(server.spec.networking.portRange, portPlan.shortages);
   }
 

@@ -171,3 +171,15 @@ test('reconcile: pods of two OdinServers on one node get distinct ports; a full 
     [],
   );
 });
+
+test('a pod deleted before its ports are written is skipped; other API errors fail the reconcile', async () => {
+  const { caches, writer, reconciler } = setup();
+  caches.servers.put(storedServer(portRange({ replicas: 1 })));
+  caches.pods.put(scheduled('voice-a', 'voice', 'node-1', '2026-01-01T00:00:01Z'));
+  writer.fail = Object.assign(new Error('pods "voice-a" not found'), { code: 404 });
+  await reconciler.reconcile('games', 'voice');
+  assert.ok(writer.writes.includes('Deployment/voice'), 'the reconcile went on');
+  caches.pods.put(scheduled('voice-b', 'voice', 'node-1', '2026-01-01T00:00:02Z'));
+  writer.fail = Object.assign(new Error('etcd timeout'), { code: 500 });
+  await assert.rejects(reconciler.reconcile('games', 'voice'), /etcd timeout/);
+});
