@@ -112,6 +112,16 @@ describe('several servers per node (PortRange)', () => {
     return joined;
   }
 
+  test('the API server refuses a range smaller than one server, or below 1024', async () => {
+    for (const [portRange, message] of [
+      [{ min: 7000, max: 7001 }, /portRange must hold at least 4 ports/],
+      [{ min: 80, max: 7000 }, /should be greater than or equal to 1024/],
+    ] as const) {
+      const bad = h.odin(ns, 'bad', { networking: { mode: 'PortRange', portRange } });
+      await assert.rejects(h.objects.create(bad), (e: { body?: unknown }) => message.test(String(e.body)));
+    }
+  });
+
   test('pods of two OdinServers on one node: each server on its own ports, a client joins each', async () => {
     await h.apply(h.odin(ns, 'voice', spec()));
     await h.apply(h.odin(ns, 'chat', spec()));
