@@ -40,8 +40,9 @@ COPY common ./common
 COPY server ./server
 COPY operator ./operator
 # Entry points on the PATH; Node follows the link, so the file keeps its .ts name (type stripping).
-RUN chmod 0755 server/main.ts operator/main.ts \
+RUN chmod 0755 server/main.ts server/probe.ts operator/main.ts \
  && ln -s /app/server/main.ts /usr/local/bin/grid \
+ && ln -s /app/server/probe.ts /usr/local/bin/grid-probe \
  && ln -s /app/operator/main.ts /usr/local/bin/odin-operator
 USER 10001:10001
 # grid: [http] 4433/tcp, [quic] 4433/udp, WebRTC 8844/udp, [metrics] 9000/tcp.

@@ -60,8 +60,10 @@ export type GridProcess = {
   namespace: string;
   pid: number;
   child: ChildProcess;
-  /** Loopback ports of the listeners. */
+  /** Loopback ports of the listeners (PortRange pods: from their ports file, once it holds them). */
   ports: { http?: number; webrtc?: number; quic?: number; metrics?: number };
+  /** Address of the metrics listener: 127.0.0.1, or the node's for a pod on the node network. */
+  metricsHost: string;
   /** Resolved environment given to the process (GRID_* and the pod's own variables). */
   env: Record<string, string>;
   dir: string;
@@ -89,6 +91,8 @@ type MountedVolume = {
   written: string;
   /** A projected ServiceAccount token volume's files, requested once at the pod's start. */
   projected?: Record<string, string>;
+  /** A downward-API volume: its files come from the pod object (annotations, labels, names). */
+  downward?: { pod: V1Pod };
 };
 
 export type GridRunnerOptions = {
@@ -154,6 +158,8 @@ export class GridRunner {
         pods.set(name, pod);
         if (this.#stopped) return;
         if (!this.processes.has(name)) this.processes.set(name, await this.#startFor(pod));
+        const p = this.processes.get(name)!;
+        for (const v of p.volumes) if (v.downward) v.downward.pod = pod;
       }
       for (const [name, p] of this.processes) {
         const running = p.child.exitCode === null && p.child.signalCode === null;
@@ -171,6 +177,7 @@ export class GridRunner {
         for (const [name, p] of this.processes) {
           if (!live.has(name) || p.child.exitCode !== null) continue;
           for (const volume of p.volumes) await this.#writeVolume(p.namespace, volume);
+          await readAssignedPorts(p);
         }
       }
     } catch {
@@ -200,7 +207,7 @@ export class GridRunner {
     let ready = false;
     if (running && p.ports.metrics !== undefined) {
       try {
-        const res = await fetch(`http://127.0.0.1:${p.ports.metrics}/readyz`, {
+        const res = await fetch(`http://${p.metricsHost}:${p.ports.metrics}/readyz`, {
           signal: AbortSignal.timeout(2000),
         });
         await res.arrayBuffer();
@@ -263,9 +270,11 @@ export class GridRunner {
       ports.quic = portOf(section('quic').binding);
       overrides.GRID_QUIC_BINDING = `${hostIP}:${ports.quic}`;
     }
+    // A pod on the node network (HostNetwork, PortRange) has its metrics port there too.
+    const nodeNetwork = pod.spec?.hostNetwork === true;
     if (config.metrics !== undefined) {
-      ports.metrics = metrics!;
-      overrides.GRID_METRICS_BINDING = `127.0.0.1:${metrics}`;
+      ports.metrics = nodeNetwork ? portOf(section('metrics').binding) : metrics!;
+      overrides.GRID_METRICS_BINDING = nodeNetwork ? `${hostIP}:${ports.metrics}` : `127.0.0.1:${metrics}`;
     }
     const childEnv: Record<string, string> = {
       ...Object.fromEntries(
@@ -298,12 +307,13 @@ export class GridRunner {
     // node and invalidate its bound ServiceAccount token while grid still drains.
     await this.#holdPod(namespace, name);
     void exited.then(() => this.#releasePod(namespace, name));
-    return {
+    const started: GridProcess = {
       pod: name,
       namespace,
       pid: child.pid!,
       child,
       ports,
+      metricsHost: nodeNetwork ? hostIP : '127.0.0.1',
       env: { ...env, ...overrides },
       dir,
       log,
@@ -311,6 +321,10 @@ export class GridRunner {
       terminating: false,
       volumes,
     };
+    // PortRange: the config's ports are not this server's; its own come with its ports file.
+    if (env.GRID_PORTS_FILE) started.ports = {};
+    await readAssignedPorts(started);
+    return started;
   }
 
   async #holdPod(namespace: string, name: string): Promise<void> {
@@ -368,7 +382,7 @@ export class GridRunner {
     const volumes: MountedVolume[] = [];
     for (const mount of container.volumeMounts ?? []) {
       const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
-      if (!volume || !(volume.configMap || volume.secret || volume.projected)) continue;
+      if (!volume || !(volume.configMap || volume.secret || volume.projected || volume.downwardAPI)) continue;
       const projected: Record<string, string> = {};
       if (volume.projected) {
         for (const source of volume.projected.sources ?? []) {
@@ -397,7 +411,14 @@ export class GridRunner {
       }
       const local = join(dir, 'volumes', mount.mountPath.replace(/^\/+/, ''));
       pairs.push([mount.mountPath, local]);
-      volumes.push({ volume, local, pairs, written: '', ...(volume.projected ? { projected } : {}) });
+      volumes.push({
+        volume,
+        local,
+        pairs,
+        written: '',
+        ...(volume.projected ? { projected } : {}),
+        ...(volume.downwardAPI ? { downward: { pod } } : {}),
+      });
     }
     // Longest mount path first, so /etc/odin/config never rewrites part of a longer path wrongly.
     pairs.sort((a, b) => b[0].length - a[0].length);
@@ -412,6 +433,13 @@ export class GridRunner {
     let items: { key: string; path: string }[] | undefined;
     if (mounted.projected) {
       data = mounted.projected;
+    } else if (mounted.downward) {
+      // As the kubelet: each item's field of the pod as it is now (an annotation not set yet is
+      // an empty file), refreshed when the pod changes (its sync period; volumeSyncMs here).
+      const { pod } = mounted.downward;
+      data = Object.fromEntries(
+        (volume.downwardAPI!.items ?? []).map((i) => [i.path, fieldOf(pod, i.fieldRef?.fieldPath ?? '')]),
+      );
     } else if (volume.configMap) {
       const cm = await this.#core.readNamespacedConfigMap({ name: volume.configMap.name!, namespace });
       data = cm.data ?? {};
@@ -437,6 +465,38 @@ export class GridRunner {
     await writeAtomically(mounted.local, files);
     mounted.written = text;
   }
+}
+
+/** A downward-API field path of the pod: names, `metadata.labels['k']`, `metadata.annotations['k']`. */
+function fieldOf(pod: V1Pod, path: string): string {
+  const keyed = /^metadata\.(labels|annotations)\['([^']+)'\]$/.exec(path);
+  if (keyed) return pod.metadata?.[keyed[1] as 'labels' | 'annotations']?.[keyed[2]!] ?? '';
+  const plain: Record<string, string | undefined> = {
+    'metadata.name': pod.metadata?.name,
+    'metadata.namespace': pod.metadata?.namespace,
+    'metadata.uid': pod.metadata?.uid,
+  };
+  return plain[path] ?? '';
+}
+
+/**
+ * A PortRange pod's ports as its grid reads them: the `GRID_*_PORT` lines of its `GRID_PORTS_FILE`
+ * (the downward-API file the runner writes), so tests find each server's own listeners.
+ */
+async function readAssignedPorts(p: GridProcess): Promise<void> {
+  const file = p.env.GRID_PORTS_FILE;
+  if (!file) return;
+  const text = await readText(file).catch(() => '');
+  const vars = Object.fromEntries(
+    [...text.matchAll(/^(GRID_[A-Z_]+_PORT)=(\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]),
+  );
+  const set = (key: keyof GridProcess['ports'], name: string) => {
+    if (vars[name] !== undefined) p.ports[key] = vars[name];
+  };
+  set('http', 'GRID_HTTP_PORT');
+  set('webrtc', 'GRID_HTTP_WEBRTC_PORT');
+  set('quic', 'GRID_QUIC_PORT');
+  set('metrics', 'GRID_METRICS_PORT');
 }
 
 async function readText(path: string): Promise<string> {

@@ -13,6 +13,8 @@ import { GROUP, KIND, PLURAL, SHORT_NAME, SINGULAR, VERSION } from './types.ts';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 export const DEFAULT_IMAGE = 'ghcr.io/odin-grid/grid:0.1.0';
+/** Ports one server needs at most (http, webrtc, metrics, quic): the smallest portRange. */
+export const PORT_RANGE_MIN_SIZE = 4;
 export const crdPath = join(import.meta.dirname, '..', '..', 'crds', `${CRD_NAME}.yaml`);
 
 const str = (description: string, extra: OpenApiSchema = {}): OpenApiSchema => ({
@@ -163,13 +165,36 @@ function specSchema(): OpenApiSchema {
             message: 'publicAddress.source Template needs publicAddress.template',
             fieldPath: '.publicAddress.template',
           },
+          {
+            rule: `!has(self.portRange) || self.portRange.max - self.portRange.min + 1 >= ${PORT_RANGE_MIN_SIZE}`,
+            message: `portRange must hold at least ${PORT_RANGE_MIN_SIZE} ports (one server's; max - min + 1)`,
+            fieldPath: '.portRange',
+          },
         ],
         properties: {
           mode: str(
             'HostPort: container ports mapped to the same host ports (one server per node). ' +
-              "HostNetwork: the pod uses the node's network. LoadBalancer: one Service of type LoadBalancer per pod.",
-            { enum: ['HostPort', 'HostNetwork', 'LoadBalancer'], default: 'HostPort' },
+              "HostNetwork: the pod uses the node's network. LoadBalancer: one Service of type LoadBalancer per pod. " +
+              "PortRange: the pod uses the node's network on ports the operator assigns it from portRange, " +
+              'unique on its node across all OdinServers (several servers per node; ports are ignored).',
+            { enum: ['HostPort', 'HostNetwork', 'LoadBalancer', 'PortRange'], default: 'HostPort' },
           ),
+          portRange: {
+            type: 'object',
+            default: {},
+            description:
+              'PortRange mode: host ports assigned to each pod (3 per server: http, webrtc, metrics; ' +
+              "4 with [quic]). Keep it clear of the NodePort range (30000-32767) and the nodes' ephemeral " +
+              'ports (Linux: 32768-60999), and of anything else on the node network.',
+            properties: {
+              min: int('First port of the range.', { minimum: 1024, maximum: 65535, default: 7000 }),
+              max: int('Last port of the range (inclusive).', {
+                minimum: 1024,
+                maximum: 65535,
+                default: 7999,
+              }),
+            },
+          },
           ports: {
             type: 'object',
             default: {},

@@ -14,6 +14,7 @@ export function applyDefaults(server: OdinServer): DefaultedOdinServer {
   const networking = obj(raw.networking);
   const ports = obj(networking.ports);
   const publicAddress = obj(networking.publicAddress);
+  const portRange = obj(networking.portRange);
   const supervisor = obj(raw.supervisor);
   const spec: OdinServerSpec = {
     ...(raw as Partial<OdinServerSpec>),
@@ -31,6 +32,7 @@ export function applyDefaults(server: OdinServer): DefaultedOdinServer {
         quic: (ports.quic as number) ?? 4433,
         metrics: (ports.metrics as number) ?? 9000,
       },
+      portRange: { min: (portRange.min as number) ?? 7000, max: (portRange.max as number) ?? 7999 },
       publicAddress: {
         ...publicAddress,
         source: (publicAddress.source as OdinServerSpec['networking']['publicAddress']['source']) ?? 'HostIP',

@@ -24,7 +24,7 @@ export const FIELD_MANAGER = 'odin-operator';
 /** A key in a Secret of the OdinServer's namespace. */
 export type SecretKeyRef = { name: string; key?: string };
 
-export type NetworkingMode = 'HostPort' | 'HostNetwork' | 'LoadBalancer';
+export type NetworkingMode = 'HostPort' | 'HostNetwork' | 'LoadBalancer' | 'PortRange';
 export type PublicAddressSource = 'HostIP' | 'PodIP' | 'Template';
 
 export type OdinServerPorts = {
@@ -41,6 +41,8 @@ export type OdinServerPorts = {
 export type OdinServerNetworking = {
   mode: NetworkingMode;
   ports: OdinServerPorts;
+  /** `PortRange` mode: the host ports the operator assigns each pod from, on its node (inclusive). */
+  portRange: { min: number; max: number };
   publicAddress: {
     source: PublicAddressSource;
     /** `Template` only: a host with `$(POD_NAME)`, `$(NODE_NAME)`, `$(HOST_IP)`, `$(POD_IP)`. */

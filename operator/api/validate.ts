@@ -5,6 +5,7 @@
  * do: port clashes. The server's own config check comes with rendering (render/index.ts
  * `validate`), since spec.config is checked by rendering it.
  */
+import { PORT_RANGE_MIN_SIZE } from './crd.ts';
 import type { DefaultedOdinServer, FieldError } from './types.ts';
 
 /** Problems of the spec outside spec.config. */
@@ -22,6 +23,15 @@ export function validateSpec(server: DefaultedOdinServer): FieldError[] {
     err('spec.networking.ports.metrics', `clashes with ports.http (TCP ${ports.http})`);
   if (spec.config.quic !== undefined && ports.quic === ports.webrtc)
     err('spec.networking.ports.quic', `clashes with ports.webrtc (UDP ${ports.webrtc})`);
+  const { min, max } = spec.networking.portRange;
+  for (const [name, value] of Object.entries({ min, max }))
+    if (!Number.isInteger(value) || value < 1024 || value > 65535)
+      err(`spec.networking.portRange.${name}`, 'must be 1024..65535');
+  if (max - min + 1 < PORT_RANGE_MIN_SIZE)
+    err(
+      'spec.networking.portRange',
+      `${min}-${max} holds ${Math.max(0, max - min + 1)} port(s); one server needs up to ${PORT_RANGE_MIN_SIZE}`,
+    );
   if (publicAddress.source === 'Template' && !publicAddress.template)
     err('spec.networking.publicAddress.template', 'is required with source Template');
   if (mode === 'LoadBalancer' && spec.supervisor.mode !== 'BuiltIn')

@@ -9,6 +9,7 @@ import type { KubernetesObject, V1Pod, V1Secret } from '@kubernetes/client-node'
 import type { DefaultedOdinServer } from '../api/types.ts';
 import { REMOVABLE_DELETION_COST, type ScaleDownPlan } from '../autoscale/scaleDown.ts';
 import { parseRenderedConfig, podEndpoint, podPublicAddress } from '../render/endpoint.ts';
+import { podPorts, withPodPorts } from '../render/hostPorts.ts';
 import type { Rendered } from '../render/index.ts';
 import {
   APPLIED_HASH_ANNOTATION,
@@ -128,7 +129,13 @@ export function fleetCredentials(
     if (pod.metadata?.labels?.[SERVER_LABEL] !== name || !podName || !uid) continue;
     if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') continue;
     const address = podPublicAddress(server, pod, services);
-    const endpoint = address ? podEndpoint(config, address) : undefined;
+    // PortRange: the pod listens on its own ports (render/hostPorts.ts); none yet, no endpoint yet.
+    const ports = server.spec.networking.mode === 'PortRange' ? podPorts(pod) : undefined;
+    const podConfig = ports ? withPodPorts(config, ports) : config;
+    const endpoint =
+      address && (ports || server.spec.networking.mode !== 'PortRange')
+        ? podEndpoint(podConfig, address)
+        : undefined;
     members.set(podName, { uid, ...(address && endpoint ? { address, endpoint } : {}) });
   }
   return {

@@ -13,7 +13,14 @@ import type { OdinJwk } from '../../common/auth/index.ts';
 import type { DefaultedOdinServer, OdinServer, OdinServerStatus } from '../api/types.ts';
 import type { Recommendation } from '../autoscale/recommend.ts';
 import { type ScaleDownPlan, SILENT_REMOVABLE_MS } from '../autoscale/scaleDown.ts';
-import { childNames, DRAINING_ANNOTATION, HELD_ANNOTATION, ownerReference } from '../render/labels.ts';
+import { formatPorts } from '../render/hostPorts.ts';
+import {
+  childNames,
+  DRAINING_ANNOTATION,
+  HELD_ANNOTATION,
+  ownerReference,
+  PORTS_ANNOTATION,
+} from '../render/labels.ts';
 import type { Fleet } from '../supervisor/fleet.ts';
 import { childrenToApply, fleetCredentials, podMarks } from './apply.ts';
 import type { Caches } from './caches.ts';
@@ -23,6 +30,7 @@ import { planKeys, secretProblems } from './keys.ts';
 import { checkLicense, type LicenseCheck, licenseCondition } from './license.ts';
 import { type Observation, observe, type ServerView, serverViews } from './observe.ts';
 import { autoscale, plan } from './plan.ts';
+import { PortLedger, planPorts, portsCondition } from './portAllocation.ts';
 import { isHeld, planRollout, type RolloutPlan } from './rollout.ts';
 import { computeStatus, type ExtraCondition, type StatusInput, sameStatus } from './status.ts';
 
@@ -89,6 +97,9 @@ export type ReconcileResult = { requeueAfterMs?: number };
 /** How long a hold this reconciler made may take to reach the pod cache. */
 const HOLD_CACHE_LAG_MS = 60_000;
 
+/** While a pod waits for free host ports, the OdinServer is looked at again this often (other fleets' pods may go). */
+export const PORTS_RETRY_MS = 5_000;
+
 /** While the autoscaler stabilises, it re-evaluates this often even when no report arrives. */
 export const AUTOSCALE_RESYNC_MS = 5_000;
 
@@ -102,6 +113,8 @@ export class Reconciler {
   readonly #holding = new Map<string, number>();
   /** The last spec generation seen per key, and when it was first seen (settle time). */
   readonly #generations = new Map<string, { generation: number; at: number }>();
+  /** Host ports given out and not yet seen in the pod cache, for every OdinServer (PortRange mode). */
+  readonly #ports = new PortLedger();
 
   constructor(params: ReconcilerParams) {
     this.#p = params;
@@ -187,6 +200,11 @@ export class Reconciler {
     });
     const licenceRefused = licence.state === 'invalid';
 
+    // 5. apply: host ports first (PortRange mode): pods wait for them whatever else happens.
+    const portsCondition = await this.#assignPorts(observation);
+    if (portsCondition && !portsCondition.ok)
+      result.requeueAfterMs = Math.min(result.requeueAfterMs ?? PORTS_RETRY_MS, PORTS_RETRY_MS);
+
     // 5. apply, 6. status (always, also when apply fails)
     const statusInput: Omit<StatusInput, 'server' | 'now'> & { draining: string[]; held: string[] } = {
       errors: rendered.errors,
@@ -196,7 +214,7 @@ export class Reconciler {
       held: [...heldBefore],
       secretProblems: secretProblems(observation, keys),
       extraConditions: [
-        ...[licenseCondition(licence)].filter((c) => c !== undefined),
+        ...[licenseCondition(licence), portsCondition].filter((c) => c !== undefined),
         ...((await this.#p.extraConditions?.(observation)) ?? []),
       ],
       ...(scaling.recommendation !== undefined ? { desiredReplicas: scaling.recommendation } : {}),
@@ -268,6 +286,33 @@ export class Reconciler {
       ...observation,
       supervisorSecret: { ...observation.supervisorSecret, masterKey: Buffer.from(held).toString('base64') },
     };
+  }
+
+  /**
+   * Step 5 (first): host ports for the fleet's pods that are on a node and have none
+   * (portAllocation.ts), written as their annotation; the condition `PortsAssigned` says whether
+   * every pod got its ports, naming the numbers when a node's range is used up.
+   */
+  async #assignPorts(observation: Observation): Promise<ExtraCondition | undefined> {
+    const { server, pods } = observation;
+    if (server.spec.networking.mode !== 'PortRange') return undefined;
+    const allPods = this.#p.caches.pods.list();
+    this.#ports.prune(allPods);
+    const portPlan = planPorts({ server, pods, allPods, reservations: this.#ports.reservations });
+    // Reserved before the first await: the next OdinServer's reconcile sees these ports as used.
+    this.#ports.reserve(portPlan);
+    // A merge patch, not our server-side apply of pod marks: that apply would drop the field.
+    for (const a of portPlan.assign) {
+      try {
+        await this.#p.writer.patchPod(server.metadata.namespace, a.pod, {
+          metadata: { annotations: { [PORTS_ANNOTATION]: formatPorts(a.ports) } },
+        });
+      } catch (error) {
+        // Gone since the cache showed it: its reservation goes with the next prune.
+        if ((error as { code?: number }).code !== 404) throw error;
+      }
+    }
+    return portsCondition(server.spec.networking.portRange, portPlan.shortages);
   }
 
   /** Step 5a: server-side apply of the children that differ (apply.ts), with their events. */

@@ -20,6 +20,8 @@ export const HELD_ANNOTATION = `${GROUP}/held-since`;
  * a token for this audience is useless to any other service, and the supervisor accepts no other.
  */
 export const SUPERVISOR_TOKEN_AUDIENCE = 'odin-grid.io/supervisor';
+/** `PortRange` mode: the host ports the operator assigned the pod, as `GRID_*_PORT` lines (hostPorts.ts). */
+export const PORTS_ANNOTATION = `${GROUP}/ports`;
 export const DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 
 export function selectorLabels(server: DefaultedOdinServer): Record<string, string> {

@@ -2,6 +2,7 @@
  * Services and the PodDisruptionBudget.
  *
  * - `<name>`: a headless Service over every grid pod (metrics port): DNS and Prometheus discovery.
+ *   PortRange mode: without ports (every pod's are its own), for DNS only.
  * - LoadBalancer mode: one Service of type LoadBalancer per pod (`<pod>`), selecting the pod by
  *   the `odin-grid.io/pod` label the operator puts on it, with `externalTrafficPolicy: Local`
  *   (UDP keeps the client's address). The built-in supervisor tells each pod its ingress address.
@@ -25,14 +26,19 @@ export function renderHeadlessService(server: DefaultedOdinServer): V1Service {
     spec: {
       clusterIP: 'None',
       selector: selectorLabels(server),
-      ports: [
-        {
-          name: 'metrics',
-          port: server.spec.networking.ports.metrics,
-          targetPort: 'metrics',
-          protocol: 'TCP',
-        },
-      ],
+      // PortRange: each pod's metrics port is its own (hostPorts.ts); the Service names pods only.
+      ...(server.spec.networking.mode === 'PortRange'
+        ? {}
+        : {
+            ports: [
+              {
+                name: 'metrics',
+                port: server.spec.networking.ports.metrics,
+                targetPort: 'metrics',
+                protocol: 'TCP',
+              },
+            ],
+          }),
       publishNotReadyAddresses: true,
     },
   };

@@ -12,14 +12,16 @@
  * (audience SUPERVISOR_TOKEN_AUDIENCE, bound to the pod, rotated by the kubelet), its identity
  * towards the supervisor. No secret is in the spec or the ConfigMap; the pod gets no API token.
  */
-import type { V1Deployment, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Deployment, V1EnvVar, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { DefaultedOdinServer } from '../api/types.ts';
 import { CONFIG_DIR, CONFIG_FILE, LICENSE_DIR, TLS_DIR } from './config.ts';
+import { PORTS_DIR, PORTS_FILE } from './hostPorts.ts';
 import {
   CONFIG_HASH_ANNOTATION,
   childNames,
   commonLabels,
   ownerReference,
+  PORTS_ANNOTATION,
   SUPERVISOR_TOKEN_AUDIENCE,
   selectorLabels,
 } from './labels.ts';
@@ -78,6 +80,8 @@ function env(input: WorkloadInput): V1EnvVar[] {
           ? (publicAddress.template ?? '$(HOST_IP)')
           : '$(HOST_IP)';
   vars.push({ name: 'GRID_PUBLIC_ADDRESS', value: address });
+  // PortRange: the pod's own ports, assigned once it is on a node (hostPorts.ts); grid waits for them.
+  if (mode === 'PortRange') vars.push({ name: 'GRID_PORTS_FILE', value: PORTS_FILE });
   // Public keys, not secrets: a plain value. Only with a licence, so a new key in the operator's
   // list does not roll fleets that have none.
   if (spec.license && (input.licenseIssuers?.length ?? 0) > 0)
@@ -136,12 +140,24 @@ function withUserinfo(url: string, userinfo: string): string {
   return `${parsed.protocol}//${userinfo}@${parsed.host}${parsed.pathname}${parsed.search}`;
 }
 
+/**
+ * An HTTP probe on the named metrics port; in PortRange mode, whose metrics port differs per pod,
+ * `grid-probe` (server/probe.ts) reads it from the pod's ports file. It starts a process, so it
+ * gets more time than the kubelet's 1 s default.
+ */
+function probe(portRange: boolean, path: '/readyz' | '/healthz'): V1Probe {
+  return portRange
+    ? { exec: { command: ['grid-probe', path] }, timeoutSeconds: 5 }
+    : { httpGet: { path, port: 'metrics' } };
+}
+
 export function renderDeployment(input: WorkloadInput): V1Deployment {
   const { server } = input;
   const { spec } = server;
   const names = childNames(server.metadata.name);
   const { ports, mode } = spec.networking;
   const hostPort = mode === 'HostPort';
+  const portRange = mode === 'PortRange';
   const hasQuic = spec.config.quic !== undefined;
   const volumes: V1Volume[] = [{ name: 'config', configMap: { name: names.configMap } }];
   const mounts: V1VolumeMount[] = [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }];
@@ -161,6 +177,17 @@ export function renderDeployment(input: WorkloadInput): V1Deployment {
   if (spec.tls) {
     volumes.push({ name: 'tls', secret: { secretName: spec.tls.secretName } });
     mounts.push({ name: 'tls', mountPath: TLS_DIR, readOnly: true });
+  }
+  if (portRange) {
+    // The kubelet writes the annotation into the file, empty until the operator has set it, and
+    // refreshes it when it changes (a downward-API volume; an env var would be fixed at start).
+    volumes.push({
+      name: 'ports',
+      downwardAPI: {
+        items: [{ path: 'ports', fieldRef: { fieldPath: `metadata.annotations['${PORTS_ANNOTATION}']` } }],
+      },
+    });
+    mounts.push({ name: 'ports', mountPath: PORTS_DIR, readOnly: true });
   }
   if (spec.supervisor.mode === 'BuiltIn') {
     volumes.push({
@@ -185,12 +212,16 @@ export function renderDeployment(input: WorkloadInput): V1Deployment {
     protocol,
     ...(hostPort && exposed ? { hostPort: containerPort } : {}),
   });
-  const containerPorts = [
-    port('http', ports.http, 'TCP', true),
-    port('webrtc', ports.webrtc, 'UDP', true),
-    ...(hasQuic ? [port('quic', ports.quic, 'UDP', true)] : []),
-    port('metrics', ports.metrics, 'TCP', false),
-  ];
+  // PortRange declares no ports: on the node network a declared port is a host port to the
+  // scheduler, the same for every pod of the template, which is what the mode avoids.
+  const containerPorts = portRange
+    ? []
+    : [
+        port('http', ports.http, 'TCP', true),
+        port('webrtc', ports.webrtc, 'UDP', true),
+        ...(hasQuic ? [port('quic', ports.quic, 'UDP', true)] : []),
+        port('metrics', ports.metrics, 'TCP', false),
+      ];
   const labels = { ...(spec.pod.labels ?? {}), ...commonLabels(server) };
   return {
     apiVersion: 'apps/v1',
@@ -212,7 +243,9 @@ export function renderDeployment(input: WorkloadInput): V1Deployment {
           annotations: { ...(spec.pod.annotations ?? {}), [CONFIG_HASH_ANNOTATION]: input.configHash },
         },
         spec: {
-          ...(mode === 'HostNetwork' ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
+          ...(mode === 'HostNetwork' || portRange
+            ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' }
+            : {}),
           terminationGracePeriodSeconds: spec.drainGracePeriodSeconds + TERMINATION_MARGIN_SECONDS,
           // grid never calls the Kubernetes API: no API token (the supervisor token is projected).
           automountServiceAccountToken: false,
@@ -226,19 +259,11 @@ export function renderDeployment(input: WorkloadInput): V1Deployment {
               ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
               args,
               env: env(input),
-              ports: containerPorts,
+              ...(containerPorts.length > 0 ? { ports: containerPorts } : {}),
               volumeMounts: mounts,
               ...(spec.pod.resources ? { resources: spec.pod.resources } : {}),
-              readinessProbe: {
-                httpGet: { path: '/readyz', port: 'metrics' },
-                periodSeconds: 5,
-                failureThreshold: 2,
-              },
-              livenessProbe: {
-                httpGet: { path: '/healthz', port: 'metrics' },
-                periodSeconds: 10,
-                failureThreshold: 3,
-              },
+              readinessProbe: { ...probe(portRange, '/readyz'), periodSeconds: 5, failureThreshold: 2 },
+              livenessProbe: { ...probe(portRange, '/healthz'), periodSeconds: 10, failureThreshold: 3 },
             },
           ],
           volumes,

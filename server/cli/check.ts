@@ -9,6 +9,7 @@ import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';
 import { ExitCode, type ExitCodeValue, exitCodeHelp } from './exitCodes.ts';
+import { readPortsFile } from './portsFile.ts';
 
 export const checkHelp = `Usage: grid check [--config FILE] [--license FILE] [--quiet] [--skip-file-checks]
 
@@ -47,9 +48,12 @@ export async function checkCommand(
     out(checkHelp);
     return ExitCode.ok;
   }
+  // The ports a PortRange pod was assigned, when it has them (`grid run` waits for them).
+  const portsFile = process.env.GRID_PORTS_FILE;
+  const env = portsFile ? { ...process.env, ...(await readPortsFile(portsFile)) } : process.env;
   const effective = await loadEffectiveConfig({
     configFlag: values.config,
-    env: process.env,
+    env,
     checkFiles: !values['skip-file-checks'],
   });
   const license = await loadEffectiveLicense({ licenseFlag: values.license, env: process.env });

@@ -21,6 +21,7 @@ import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';
 import { ExitCode, type ExitCodeValue, exitCodeHelp } from './exitCodes.ts';
+import { waitForPortsFile } from './portsFile.ts';
 
 export const runHelp = `Usage: grid [--config FILE] [--license FILE]
 
@@ -31,6 +32,8 @@ Runs the ODIN Grid server.
                    one, the server runs unlicensed and says so.
 
 GRID_<SECTION>_<KEY> environment variables override config keys (docs/configuration.md).
+GRID_PORTS_FILE names a file of GRID_*_PORT lines assigned from outside (the operator's
+PortRange mode): the server waits until it holds them, then applies them.
 SIGTERM or SIGINT drains (joins refused, rooms keep working until empty or
 [shutdown] grace_period), then exits 0; a second signal exits at once.
 
@@ -42,7 +45,7 @@ const DEV_TOKEN_LIFETIME_S = 86_400;
 export async function runCommand(
   argv: string[],
   out: (text: string) => void,
-  _err: (text: string) => void,
+  err: (text: string) => void,
 ): Promise<ExitCodeValue> {
   const { values } = parseCommandArgs(
     {
@@ -55,7 +58,8 @@ export async function runCommand(
     out(runHelp);
     return ExitCode.ok;
   }
-  const effective = await loadEffectiveConfig({ configFlag: values.config, env: process.env });
+  const env = await withAssignedPorts(process.env, err);
+  const effective = await loadEffectiveConfig({ configFlag: values.config, env });
   const { source, dev } = effective;
   let config = effective.config;
   const logger = createLogger({
@@ -105,6 +109,30 @@ export async function runCommand(
   expiryWatch?.cancel();
   await services.settled();
   return exitCode;
+}
+
+/**
+ * The environment with the ports of `GRID_PORTS_FILE` applied (server/cli/portsFile.ts): waits
+ * until the file holds them. Before the config is loaded there is no logger yet: stderr.
+ */
+async function withAssignedPorts(
+  env: NodeJS.ProcessEnv,
+  err: (text: string) => void,
+): Promise<Record<string, string | undefined>> {
+  const path = env.GRID_PORTS_FILE;
+  if (!path) return env;
+  const ports = await waitForPortsFile(path, {
+    onWaiting: (ms) =>
+      err(
+        `grid: waiting for this server's ports in GRID_PORTS_FILE ${path} (${Math.round(ms / 1000)} s so far)`,
+      ),
+  });
+  err(
+    `grid: ports from ${path}: ${Object.entries(ports)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
+  return { ...env, ...ports };
 }
 
 /** `sfu.GridConfig`: the config to run with, or undefined (logged) when the supervisor fails us. */

@@ -27,6 +27,7 @@ export const nonConfigEnvVars: readonly string[] = [
   'GRID_CONFIG', // path of config.toml (server/cli/effectiveConfig.ts)
   'GRID_LICENSE', // path of license.toml (server/cli/effectiveLicense.ts)
   'GRID_LICENSE_ISSUERS', // trusted licence issuer keys (server/cli/effectiveLicense.ts)
+  'GRID_PORTS_FILE', // listener ports assigned from outside (server/cli/portsFile.ts)
 ];
 
 /** The official image's convenience variables: each sets the port of one binding. */

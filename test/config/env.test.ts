@@ -106,11 +106,15 @@ test('an unknown GRID_ variable is an error naming it, with a did-you-mean', () 
 });
 
 test('documented non-config GRID_ variables and unrelated variables are ignored', () => {
-  assert.deepEqual([...nonConfigEnvVars], ['GRID_CONFIG', 'GRID_LICENSE', 'GRID_LICENSE_ISSUERS']);
+  assert.deepEqual(
+    [...nonConfigEnvVars],
+    ['GRID_CONFIG', 'GRID_LICENSE', 'GRID_LICENSE_ISSUERS', 'GRID_PORTS_FILE'],
+  );
   const env = {
     GRID_CONFIG: '/etc/grid/config.toml',
     GRID_LICENSE: '/x',
     GRID_LICENSE_ISSUERS: 'a5J2bhmU7vsY0LrW1zt56iUdmhRUNz7Pl9eBoCy29d8',
+    GRID_PORTS_FILE: '/etc/odin/ports/ports',
     HOME: '/root',
     GRIDX: '1',
   };
