@@ -25,6 +25,7 @@ import {
   Setting,
   StreamType,
 } from './h3Frame.ts';
+import { type ConnectRequest, parseRequest } from './h3Request.ts';
 import {
   checkDecoderStream,
   checkEncoderStream,
@@ -41,14 +42,7 @@ export const MAX_FIELD_SECTION_SIZE = 16 * 1024;
 /** Largest capsule on a CONNECT stream (a close capsule is at most 4 + 1024 bytes). */
 const MAX_CAPSULE_SIZE = 4096;
 
-export type ConnectRequest = {
-  method: string;
-  protocol: string | undefined;
-  scheme: string | undefined;
-  authority: string | undefined;
-  path: string | undefined;
-  headers: readonly HeaderField[];
-};
+export type { ConnectRequest } from './h3Request.ts';
 
 /** A server's answer to an extended CONNECT: 200 accepts it, anything else refuses with that status. */
 export type ConnectDecision = { status: number };
@@ -638,12 +632,9 @@ export class H3Connection implements QuicConnectionHandler {
       return;
     }
     if (request.protocol === undefined) {
-      // A classic CONNECT (a TCP tunnel, section 4.4): we are not a proxy.
+      // A well-formed classic CONNECT (a TCP tunnel, section 4.4): we are not a proxy.
       this.#respond(streamId, 501, true);
       return;
-    }
-    if (request.scheme === undefined || request.path === undefined || request.authority === undefined) {
-      throw new H3StreamError(H3Error.MESSAGE_ERROR, 'extended CONNECT without :scheme, :path or :authority');
     }
     if (request.protocol !== 'webtransport') {
       this.#respond(streamId, 501, true);
@@ -662,7 +653,7 @@ export class H3Connection implements QuicConnectionHandler {
     const response: HeaderField[] = [[':status', String(decision.status)]];
     if (draft02) response.push(['sec-webtransport-http3-draft', 'draft02']);
     this.quic.streamSend(streamId, encodeFrame(FrameType.HEADERS, encodeFieldSection(response)));
-    const session = new WebTransportSession(streamId, this.quic, request.path, fields);
+    const session = new WebTransportSession(streamId, this.quic, request.path ?? '', fields);
     state.session = session;
     this.sessions.set(streamId, session);
     this.#params.onSession?.(session);
@@ -714,41 +705,4 @@ export class H3Connection implements QuicConnectionHandler {
     }
     this.quic.close(true, H3Error.INTERNAL_ERROR, error instanceof Error ? error.message : String(error));
   }
-}
-
-/**
- * Pseudo-header rules of RFC 9114 section 4.3.1: known pseudo-headers only, each once, before
- * the regular fields, and field names in lowercase (section 4.2); else H3_MESSAGE_ERROR.
- */
-export function parseRequest(fields: readonly HeaderField[]): ConnectRequest {
-  const pseudo = new Map<string, string>();
-  let regular = false;
-  for (const [name, value] of fields) {
-    if (name !== name.toLowerCase())
-      throw new H3StreamError(H3Error.MESSAGE_ERROR, `uppercase field name ${name}`);
-    if (name.startsWith(':')) {
-      if (regular)
-        throw new H3StreamError(H3Error.MESSAGE_ERROR, `pseudo-header ${name} after a regular field`);
-      if (![':method', ':scheme', ':authority', ':path', ':protocol'].includes(name)) {
-        throw new H3StreamError(H3Error.MESSAGE_ERROR, `unknown pseudo-header ${name}`);
-      }
-      if (pseudo.has(name)) throw new H3StreamError(H3Error.MESSAGE_ERROR, `duplicate ${name}`);
-      pseudo.set(name, value);
-    } else {
-      regular = true;
-    }
-  }
-  const method = pseudo.get(':method');
-  if (method === undefined) throw new H3StreamError(H3Error.MESSAGE_ERROR, 'request without :method');
-  if (pseudo.has(':protocol') && method !== 'CONNECT') {
-    throw new H3StreamError(H3Error.MESSAGE_ERROR, ':protocol on a request that is not CONNECT');
-  }
-  return {
-    method,
-    protocol: pseudo.get(':protocol'),
-    scheme: pseudo.get(':scheme'),
-    authority: pseudo.get(':authority'),
-    path: pseudo.get(':path'),
-    headers: fields,
-  };
 }
