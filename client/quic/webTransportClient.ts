@@ -26,6 +26,8 @@ export type WebTransportClientOptions = {
   /** Whole setup (handshake, SETTINGS, CONNECT), ms. Default 5000. */
   timeoutMs?: number;
   idleTimeoutMs?: number;
+  /** PING after this long without traffic, ms; 0: never. Default 5000. */
+  keepAliveMs?: number;
   /** Local address to bind; default 127.0.0.1 for a loopback server. */
   localHost?: string;
   /**
@@ -61,7 +63,7 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
     port: 0,
     role: 'client',
     config,
-    keepAliveMs: 5_000,
+    keepAliveMs: options.keepAliveMs ?? 5_000,
   });
   const quic = endpoint.connect(options.host, options.port, serverName);
   let closedReason: string | undefined;

@@ -3,7 +3,7 @@
  * docs/protocol.md specifies, and the server keeps serving a well-behaved client throughout.
  */
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient } from '../../../client/quic/odinQuicClient.ts';
 import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
@@ -15,7 +15,7 @@ import type { QuicCloseInfo } from '../../../server/transports/quic/quicConnecti
 import { concatBytes, encodeVarint } from '../../../server/transports/quic/varint.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
-import { clientEndpoint, freeUdpPort } from './helpers.ts';
+import { clientEndpoint, freeUdpPort, udpRelay } from './helpers.ts';
 
 describe('bad input on the [quic] listener', () => {
   let grid: TestGrid;
@@ -295,36 +295,3 @@ describe('bad input on the [quic] listener', () => {
     await stillServing();
   });
 });
-
-/** Forwards UDP between a client and `serverPort`; rebind() switches to a new outbound socket. */
-async function udpRelay(serverPort: number) {
-  const front = createSocket('udp4');
-  await new Promise<void>((resolve) => front.bind(0, '127.0.0.1', resolve));
-  let client: { address: string; port: number } | undefined;
-  let back: Socket;
-  const openBack = async () => {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    socket.on('message', (message) => {
-      if (client) front.send(message, client.port, client.address);
-    });
-    return socket;
-  };
-  back = await openBack();
-  front.on('message', (message, remote) => {
-    client = { address: remote.address, port: remote.port };
-    back.send(message, serverPort, '127.0.0.1');
-  });
-  return {
-    port: front.address().port,
-    async rebind() {
-      const old = back;
-      back = await openBack();
-      old.close();
-    },
-    close() {
-      front.close();
-      back.close();
-    },
-  };
-}
