@@ -138,6 +138,7 @@ export class WebTransportSession {
   readonly #onEnded: ((session: WebTransportSession) => void) | undefined;
   /** Stream bytes waiting for flow-control credit, per stream, oldest stream first. */
   readonly #queued = new Map<WebTransportStream, { chunks: Uint8Array[]; fin: boolean }>();
+  #queuedBytes = 0;
   /** Peer-opened streams whose receiving side ended (their stream credit came back). */
   readonly #peerEnded = new Set<number>();
   /** The quarter stream id prefix of our datagrams, and a scratch buffer to build them in. */
@@ -168,6 +169,15 @@ export class WebTransportSession {
   /** Session flow control is in force (current drafts, both sides announced limits). */
   get flowControlled(): boolean {
     return this.#flow !== undefined;
+  }
+
+  /**
+   * Bytes written to this session's streams and not yet sent: QUIC's send queue and what waits
+   * for the peer's flow-control credit. A peer that grants nothing and reads nothing shows here
+   * (odinSession.ts closes such a slow reader).
+   */
+  get unsentBytes(): number {
+    return this.quic.pendingBytes + this.#queuedBytes;
   }
 
   /** Streams of this kind we may open now (Infinity without flow control). */
@@ -261,6 +271,7 @@ export class WebTransportSession {
     if (queued !== undefined) {
       queued.chunks.push(bytes);
       queued.fin ||= fin;
+      this.#queuedBytes += bytes.length;
       return true;
     }
     const credit = flow.sendCredit;
@@ -273,12 +284,14 @@ export class WebTransportSession {
       if (!this.quic.streamSend(stream.id, bytes.subarray(0, credit), false)) return false;
     }
     this.#queued.set(stream, { chunks: [bytes.subarray(credit)], fin });
+    this.#queuedBytes += bytes.length - credit;
     flow.onDataBlocked();
     return true;
   }
 
   /** Internal (WebTransportStream): a reset stream's waiting bytes are dropped. */
   dropQueued(stream: WebTransportStream): void {
+    for (const chunk of this.#queued.get(stream)?.chunks ?? []) this.#queuedBytes -= chunk.length;
     this.#queued.delete(stream);
   }
 
@@ -293,6 +306,7 @@ export class WebTransportSession {
           return;
         }
         flow.onDataSent(take);
+        this.#queuedBytes -= take;
         const last = take === chunk.length && queued.chunks.length === 1;
         this.quic.streamSend(stream.id, chunk.subarray(0, take), last && queued.fin);
         if (take < chunk.length) queued.chunks[0] = chunk.subarray(take);
@@ -334,6 +348,7 @@ export class WebTransportSession {
     if (this.closed) return;
     this.closed = true;
     this.#queued.clear();
+    this.#queuedBytes = 0;
     this.#onEnded?.(this);
     // draft-02 section 5: streams of a terminated session are reset (and no longer read).
     for (const stream of this.streams.values()) {

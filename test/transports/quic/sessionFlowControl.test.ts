@@ -2,11 +2,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CapsuleType } from '../../../server/transports/quic/capsule.ts';
+import type { QuicConnection } from '../../../server/transports/quic/quicConnection.ts';
 import {
   FlowControlViolation,
   SessionFlowControl,
 } from '../../../server/transports/quic/sessionFlowControl.ts';
 import { encodeVarint } from '../../../server/transports/quic/varint.ts';
+import { WebTransportSession } from '../../../server/transports/quic/webTransport.ts';
 
 function flow(
   local = { maxData: 100, maxStreamsBidi: 4, maxStreamsUni: 2 },
@@ -77,4 +79,38 @@ test('receive side: limits hold, and are raised by half a window as streams end 
   other.fc.onDataReceived(10);
   other.fc.onCapsule(CapsuleType.WT_DATA_BLOCKED, encodeVarint(100));
   assert.deepEqual(other.sent, [[CapsuleType.WT_MAX_DATA, 110]]);
+});
+
+test('a session holds bytes beyond the peer credit, counts them as unsent, and sends them in order on WT_MAX_DATA', () => {
+  const written: [number, string, boolean][] = [];
+  const quic = {
+    pendingBytes: 0,
+    openStream: () => 4,
+    streamSend(id: number, bytes: Uint8Array, fin = false) {
+      if (id === 4) written.push([id, new TextDecoder().decode(bytes), fin]);
+      return true;
+    },
+    shutdownStream() {},
+  } as unknown as QuicConnection;
+  const session = new WebTransportSession(0, quic, '/main', [], {
+    draft: 'current',
+    flow: {
+      local: { maxData: 100, maxStreamsBidi: 4, maxStreamsUni: 4 },
+      peer: { maxData: 5, maxStreamsBidi: 1, maxStreamsUni: 0 },
+    },
+  });
+  const stream = session.openBidiStream();
+  written.length = 0; // the stream header
+  stream.write(new TextEncoder().encode('hello world'));
+  stream.write(new TextEncoder().encode('!'), true);
+  assert.deepEqual(written, [[4, 'hello', false]]);
+  assert.equal(session.unsentBytes, 7, 'what waits for credit counts toward the slow-reader limit');
+  session.onCapsule(CapsuleType.WT_MAX_DATA, encodeVarint(9));
+  assert.deepEqual(written.slice(1), [[4, ' wor', false]]);
+  session.onCapsule(CapsuleType.WT_MAX_DATA, encodeVarint(100));
+  assert.deepEqual(written.slice(2), [
+    [4, 'ld', false],
+    [4, '!', true],
+  ]);
+  assert.equal(session.unsentBytes, 0);
 });
