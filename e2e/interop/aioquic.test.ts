@@ -28,7 +28,7 @@ describe('aioquic, an independent WebTransport client, on [quic]', () => {
   let port: number;
 
   before(async () => {
-    // Installs on first use (about 10 s from PyPI), then only checks its stamp.
+    // Installs on first use (under a minute from PyPI), then only checks its stamp.
     python = execFileSync('bash', [`${here}../setup/aioquic.sh`], { encoding: 'utf8' }).trim();
     port = await freeUdpPort();
     grid = await startTestGrid({ toml: `[quic]\nbinding = "127.0.0.1:${port}"\n` });
