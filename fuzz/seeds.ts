@@ -16,7 +16,12 @@ import {
   encodeResponse,
 } from '../server/protocol/msgpackRpc.ts';
 import { encodeVoicePacket } from '../server/protocol/voicePacket.ts';
-import { CapsuleType, encodeCapsule, encodeCloseSession } from '../server/transports/quic/capsule.ts';
+import {
+  CapsuleType,
+  encodeCapsule,
+  encodeCloseSession,
+  encodeVarintCapsule,
+} from '../server/transports/quic/capsule.ts';
 import {
   encodeFrame,
   encodeSettings,
@@ -185,6 +190,77 @@ function h3ConnectionSeeds(): Record<string, Uint8Array> {
       ),
     ]),
     goaway: concatBytes([control, step(0, 1, encodeFrame(FrameType.GOAWAY, encodeVarint(0)))]),
+    // The current draft (webtransport-h3, SETTINGS_WT_ENABLED, flow control) with every flow capsule.
+    currentDraft: concatBytes([
+      step(
+        0,
+        1,
+        concatBytes([
+          encodeVarint(StreamType.CONTROL),
+          encodeSettings(
+            new Map([
+              [Setting.H3_DATAGRAM, 1],
+              [Setting.WT_ENABLED, 1],
+              [Setting.WT_INITIAL_MAX_DATA, 100],
+              [Setting.WT_INITIAL_MAX_STREAMS_BIDI, 1],
+            ]),
+          ),
+        ]),
+      ),
+      step(
+        0,
+        0,
+        encodeFrame(
+          FrameType.HEADERS,
+          encodeFieldSection([
+            [':method', 'CONNECT'],
+            [':protocol', 'webtransport-h3'],
+            [':scheme', 'https'],
+            [':authority', 'localhost:4433'],
+            [':path', '/main'],
+          ]),
+        ),
+      ),
+      step(
+        0,
+        0,
+        encodeFrame(
+          FrameType.DATA,
+          concatBytes([
+            encodeVarintCapsule(CapsuleType.WT_MAX_DATA, 200),
+            encodeVarintCapsule(CapsuleType.WT_MAX_STREAMS_BIDI, 2),
+            encodeVarintCapsule(CapsuleType.WT_MAX_STREAMS_UNI, 2),
+            encodeVarintCapsule(CapsuleType.WT_DATA_BLOCKED, 100),
+            encodeVarintCapsule(CapsuleType.WT_STREAMS_BLOCKED_BIDI, 1),
+            encodeVarintCapsule(CapsuleType.WT_STREAMS_BLOCKED_UNI, 0),
+            encodeCapsule(CapsuleType.DRAIN_WEBTRANSPORT_SESSION, new Uint8Array(0)),
+          ]),
+        ),
+      ),
+      bidi,
+      step(
+        0,
+        4,
+        concatBytes([encodeVarint(FrameType.WEBTRANSPORT_STREAM), encodeVarint(0), text('x'.repeat(120))]),
+      ),
+    ]),
+    // RFC 9114 section 4.4: a CONNECT with :scheme/:path and no :protocol is malformed.
+    malformedConnect: concatBytes([
+      control,
+      step(
+        0,
+        0,
+        encodeFrame(
+          FrameType.HEADERS,
+          encodeFieldSection([
+            [':method', 'CONNECT'],
+            [':scheme', 'https'],
+            [':authority', 'a'],
+            [':path', '/main'],
+          ]),
+        ),
+      ),
+    ]),
     // A reset is op 2, the selector, then the 16-bit code (no length byte).
     reset: concatBytes([control, session, Uint8Array.of(2, 0, 0x01, 0x0c)]),
   };

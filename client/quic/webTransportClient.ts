@@ -6,7 +6,9 @@
 import {
   createQuicheConfig,
   H3Connection,
+  type H3ConnectionParams,
   QuicEndpoint,
+  type WebTransportDraft,
   type WebTransportSession,
 } from '../../server/transports/quic/index.ts';
 
@@ -24,8 +26,17 @@ export type WebTransportClientOptions = {
   /** Whole setup (handshake, SETTINGS, CONNECT), ms. Default 5000. */
   timeoutMs?: number;
   idleTimeoutMs?: number;
+  /** PING after this long without traffic, ms; 0: never. Default 5000. */
+  keepAliveMs?: number;
   /** Local address to bind; default 127.0.0.1 for a loopback server. */
   localHost?: string;
+  /**
+   * WebTransport draft: `draft02` (default, what Chromium speaks) or `current`
+   * (draft-ietf-webtrans-http3-15/16: `webtransport-h3`, SETTINGS_WT_ENABLED, session flow control).
+   */
+  draft?: WebTransportDraft;
+  /** Current draft: the per-session limits this client grants the server (tests of flow control). */
+  flowLimits?: H3ConnectionParams['flowLimits'];
 };
 
 export type WebTransportClient = {
@@ -52,13 +63,15 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
     port: 0,
     role: 'client',
     config,
-    keepAliveMs: 5_000,
+    keepAliveMs: options.keepAliveMs ?? 5_000,
   });
   const quic = endpoint.connect(options.host, options.port, serverName);
   let closedReason: string | undefined;
   const h3 = new H3Connection({
     quic,
     role: 'client',
+    webTransportDraft: options.draft ?? 'draft02',
+    ...(options.flowLimits === undefined ? {} : { flowLimits: options.flowLimits }),
     onClosed: (info) => {
       closedReason = `${info.by}: ${info.reason || `code 0x${info.code.toString(16)}`}`;
     },

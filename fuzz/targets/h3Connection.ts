@@ -3,11 +3,14 @@
  * h3Connection.ts): control, QPACK and WebTransport uni streams, request streams with
  * HEADERS (QPACK, Huffman), extended CONNECT, capsules, WebTransport bidi stream headers and
  * HTTP/3 datagrams, on a stand-in for the QUIC connection. Each input is a script of stream
- * writes, resets and datagrams. Finding: the connection closing with H3_INTERNAL_ERROR (every
- * exception inside H3Connection ends there) or an exception escaping it.
+ * writes, resets and datagrams. Findings: the connection closing with H3_INTERNAL_ERROR (every
+ * exception inside H3Connection ends there), an exception escaping it, or a request stream that
+ * was both answered with a status and reset as malformed (RFC 9114 section 4.1.2: a malformed
+ * request gets H3_MESSAGE_ERROR, never a status).
  */
 import { H3Error } from '../../server/transports/quic/errors.ts';
 import { H3Connection } from '../../server/transports/quic/h3Connection.ts';
+import { FrameType } from '../../server/transports/quic/h3Frame.ts';
 import type { QuicConnection } from '../../server/transports/quic/quicConnection.ts';
 import { Cursor } from './cursor.ts';
 
@@ -28,10 +31,16 @@ class StandInQuic {
     else this.#nextUni += 4;
     return id;
   }
-  streamSend(): boolean {
+  /** Client request streams answered with HEADERS, and those reset with H3_MESSAGE_ERROR. */
+  readonly answered = new Set<number>();
+  readonly malformed = new Set<number>();
+  streamSend(streamId: number, bytes: Uint8Array): boolean {
+    if (streamId % 4 === 0 && bytes[0] === FrameType.HEADERS) this.answered.add(streamId);
     return true;
   }
-  shutdownStream(): void {}
+  shutdownStream(streamId: number, _direction: string, code: number): void {
+    if (code === H3Error.MESSAGE_ERROR) this.malformed.add(streamId);
+  }
   sendDatagram(): boolean {
     return true;
   }
@@ -75,6 +84,11 @@ export function fuzz(data: Buffer): void {
   }
   if (quic.closedWith?.code === H3Error.INTERNAL_ERROR) {
     throw new Error(`H3_INTERNAL_ERROR from client bytes: ${quic.closedWith.reason}`);
+  }
+  for (const streamId of quic.malformed) {
+    if (quic.answered.has(streamId)) {
+      throw new Error(`request stream ${streamId} got both a status and H3_MESSAGE_ERROR`);
+    }
   }
   h3.onClosed({ by: 'peer', isApp: true, code: 0, reason: 'fuzz input done' });
 }

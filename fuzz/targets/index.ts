@@ -22,10 +22,13 @@ export const FUZZ_TARGETS: readonly FuzzTargetInfo[] = [
     name: 'h3Connection',
     subjects: [
       quic('h3Connection.ts'),
+      quic('h3Request.ts'),
       quic('h3Frame.ts'),
       quic('qpack.ts'),
       quic('capsule.ts'),
       quic('webTransport.ts'),
+      quic('sessionFlowControl.ts'),
+      quic('wtNegotiation.ts'),
     ],
   },
   { name: 'h3Frame', subjects: [quic('h3Frame.ts')] },

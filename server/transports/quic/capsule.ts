@@ -1,8 +1,9 @@
 /**
  * Capsules (RFC 9297 section 3.2): type, length, value, carried in the DATA frames of the
  * extended CONNECT stream that opened a WebTransport session. WebTransport defines
- * CLOSE_WEBTRANSPORT_SESSION (draft-02 section 5; later drafts keep it) and
- * DRAIN_WEBTRANSPORT_SESSION (later drafts); unknown capsule types are skipped (RFC 9297
+ * CLOSE_WEBTRANSPORT_SESSION (draft-02 section 5; later drafts keep it as WT_CLOSE_SESSION),
+ * DRAIN_WEBTRANSPORT_SESSION (later drafts: WT_DRAIN_SESSION) and the later drafts' session
+ * flow-control capsules (sessionFlowControl.ts); unknown capsule types are skipped (RFC 9297
  * section 3.2: "an intermediary ... MUST ignore unknown capsule types").
  */
 import { H3ConnectionError, H3Error } from './errors.ts';
@@ -13,6 +14,13 @@ export const CapsuleType = {
   DATAGRAM: 0x00,
   CLOSE_WEBTRANSPORT_SESSION: 0x2843,
   DRAIN_WEBTRANSPORT_SESSION: 0x78ae,
+  /** draft-ietf-webtrans-http3-15/16 section 5.6 (flow control capsules); same codepoints since draft-07. */
+  WT_MAX_DATA: 0x190b4d3d,
+  WT_MAX_STREAMS_BIDI: 0x190b4d3f,
+  WT_MAX_STREAMS_UNI: 0x190b4d40,
+  WT_DATA_BLOCKED: 0x190b4d41,
+  WT_STREAMS_BLOCKED_BIDI: 0x190b4d43,
+  WT_STREAMS_BLOCKED_UNI: 0x190b4d44,
 } as const;
 
 /** Longest reason a CLOSE_WEBTRANSPORT_SESSION may carry (draft-02 section 5). */
@@ -26,6 +34,13 @@ export function encodeCapsule(type: number, value: Uint8Array): Uint8Array {
   const out = new Uint8Array(varintLength(type) + varintLength(value.length) + value.length);
   out.set(value, writeVarint(out, writeVarint(out, 0, type), value.length));
   return out;
+}
+
+/** A capsule whose value is one varint (the flow-control capsules, section 5.6). */
+export function encodeVarintCapsule(type: number, value: number): Uint8Array {
+  const body = new Uint8Array(varintLength(value));
+  writeVarint(body, 0, value);
+  return encodeCapsule(type, body);
 }
 
 /** CLOSE_WEBTRANSPORT_SESSION: a 32-bit error code and a UTF-8 reason (cut to 1024 bytes). */

@@ -38,6 +38,8 @@ export const WebTransportError = {
   /** The session of a stream is gone or never existed. */
   BUFFERED_STREAM_REJECTED: 0x3994bd84,
   SESSION_GONE: 0x170d7b68,
+  /** A session error (close code): the peer broke session flow control (draft-15/16 section 5.6). */
+  FLOW_CONTROL_ERROR: 0x045d4487,
 } as const;
 
 /** The application error code range WebTransport maps its 32-bit codes onto (draft-02 section 4.3). */

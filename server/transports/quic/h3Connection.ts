@@ -5,15 +5,17 @@
  * - control streams with SETTINGS first (section 6.2.1), QPACK encoder/decoder streams with a
  *   zero-capacity table (RFC 9204 section 4.2), GOAWAY on shutdown (section 5.2);
  * - stream-type and frame-type validation with the connection errors of section 8.1;
- * - extended CONNECT with `:protocol webtransport` (RFC 9220) opening WebTransport sessions
- *   (webTransport.ts); any other request is answered with a status and no body;
+ * - extended CONNECT with `:protocol webtransport` or `webtransport-h3` (RFC 9220) opening
+ *   WebTransport sessions (webTransport.ts) of the draft the client speaks (wtNegotiation.ts);
+ *   malformed requests are reset with H3_MESSAGE_ERROR (h3Request.ts), any other request is
+ *   answered with a status and no body;
  * - HTTP datagrams (RFC 9297) routed to sessions by quarter stream id.
  *
  * Every violation a parser finds is thrown as H3ConnectionError and ends the connection
  * with that code (CONNECTION_CLOSE with the application error space).
  */
 import { CapsuleReader, CapsuleType, parseCloseSession } from './capsule.ts';
-import { H3ConnectionError, H3Error, H3StreamError } from './errors.ts';
+import { H3ConnectionError, H3Error, H3StreamError, WebTransportError } from './errors.ts';
 import {
   encodeFrame,
   encodeGoaway,
@@ -25,6 +27,7 @@ import {
   Setting,
   StreamType,
 } from './h3Frame.ts';
+import { type ConnectRequest, parseRequest } from './h3Request.ts';
 import {
   checkDecoderStream,
   checkEncoderStream,
@@ -33,22 +36,28 @@ import {
   type HeaderField,
 } from './qpack.ts';
 import type { QuicCloseInfo, QuicConnection, QuicConnectionHandler } from './quicConnection.ts';
+import { type FlowLimits, LOCAL_FLOW_LIMITS, peerFlowLimits } from './sessionFlowControl.ts';
 import { concatBytes, encodeVarint, readVarint } from './varint.ts';
-import { WebTransportSession, type WebTransportStream } from './webTransport.ts';
+import {
+  type WebTransportDraft,
+  WebTransportSession,
+  type WebTransportSessionOptions,
+  type WebTransportStream,
+} from './webTransport.ts';
+import {
+  DRAFT02_REQUEST_HEADER,
+  DRAFT02_RESPONSE_HEADER,
+  negotiateDraft,
+  PROTOCOL_CURRENT,
+  PROTOCOL_LEGACY,
+} from './wtNegotiation.ts';
 
 /** Largest HEADERS or control frame we accept (RFC 9114 section 4.2.2 lets us choose). */
 export const MAX_FIELD_SECTION_SIZE = 16 * 1024;
 /** Largest capsule on a CONNECT stream (a close capsule is at most 4 + 1024 bytes). */
 const MAX_CAPSULE_SIZE = 4096;
 
-export type ConnectRequest = {
-  method: string;
-  protocol: string | undefined;
-  scheme: string | undefined;
-  authority: string | undefined;
-  path: string | undefined;
-  headers: readonly HeaderField[];
-};
+export type { ConnectRequest } from './h3Request.ts';
 
 /** A server's answer to an extended CONNECT: 200 accepts it, anything else refuses with that status. */
 export type ConnectDecision = { status: number };
@@ -67,6 +76,10 @@ export type H3ConnectionParams = {
   maxSessions?: number;
   /** Server: decide about an extended CONNECT for WebTransport. */
   onConnect?: (request: ConnectRequest) => ConnectDecision;
+  /** Current drafts: the per-session limits we grant (default LOCAL_FLOW_LIMITS). */
+  flowLimits?: FlowLimits;
+  /** Client: the WebTransport draft to speak (default draft02, what Chromium speaks). */
+  webTransportDraft?: WebTransportDraft;
   /** Server: a session was accepted (set its handler synchronously). */
   onSession?: (session: WebTransportSession) => void;
   /** The QUIC connection is gone. */
@@ -116,6 +129,8 @@ export class H3Connection implements QuicConnectionHandler {
   readonly #bidi = new Map<number, BidiState>();
   readonly #pendingConnects = new Map<number, PendingConnect>();
   readonly #settingsWaiters: (() => void)[] = [];
+  /** Server: requests that arrived before the client's SETTINGS (processed when they come). */
+  readonly #deferredRequests: (() => void)[] = [];
   #controlStream = -1;
   #peerControl = -1;
   #peerEncoder = -1;
@@ -167,16 +182,16 @@ export class H3Connection implements QuicConnectionHandler {
       if (isUni(streamId)) {
         const state = this.#uni.get(streamId);
         if (state === undefined) {
-          this.#localStream(streamId)?.handler.onAbort(code, direction);
+          this.#localStream(streamId)?.abort(code, direction);
           return;
         }
-        if (state.kind === 'webtransport') state.stream?.handler.onAbort(code, direction);
+        if (state.kind === 'webtransport') state.stream?.abort(code, direction);
         else this.#checkCriticalEnd(streamId);
         return;
       }
       const state = this.#bidi.get(streamId);
-      if (state === undefined) this.#localStream(streamId)?.handler.onAbort(code, direction);
-      else if (state.kind === 'webtransport') state.stream.handler.onAbort(code, direction);
+      if (state === undefined) this.#localStream(streamId)?.abort(code, direction);
+      else if (state.kind === 'webtransport') state.stream.abort(code, direction);
       else if (state?.kind === 'request' && state.session !== undefined) {
         this.#endSession(state.session, { code: 0, reason: 'CONNECT stream reset', by: 'peer' });
       } else if (state !== undefined && this.#pendingConnects.has(streamId)) {
@@ -245,6 +260,8 @@ export class H3Connection implements QuicConnectionHandler {
     if (this.#goawaySent || this.#controlStream === -1 || this.role !== 'server') return;
     this.#goawaySent = true;
     this.quic.streamSend(this.#controlStream, encodeGoaway(this.#highestRequest + 4));
+    // Current drafts section 4.6/4.7: sessions of a draining connection get WT_DRAIN_SESSION.
+    for (const session of this.sessions.values()) session.drain();
   }
 
   /** Client: resolves once the server's SETTINGS arrived. */
@@ -268,13 +285,14 @@ export class H3Connection implements QuicConnectionHandler {
       throw new Error('the server does not allow extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)');
     }
     const streamId = this.quic.openStream(true);
+    const current = this.#params.webTransportDraft === 'current';
     const headers: HeaderField[] = [
       [':method', 'CONNECT'],
-      [':protocol', 'webtransport'],
+      [':protocol', current ? PROTOCOL_CURRENT : PROTOCOL_LEGACY],
       [':scheme', 'https'],
       [':authority', authority],
       [':path', path],
-      ['sec-webtransport-http3-draft02', '1'],
+      ...(current ? [] : [[DRAFT02_REQUEST_HEADER, '1'] as HeaderField]),
       ...extraHeaders,
     ];
     this.#bidi.set(streamId, {
@@ -311,15 +329,37 @@ export class H3Connection implements QuicConnectionHandler {
       settings.set(Setting.ENABLE_WEBTRANSPORT, 1);
       settings.set(Setting.WEBTRANSPORT_MAX_SESSIONS_DRAFT07, sessions);
       settings.set(Setting.WT_MAX_SESSIONS, sessions);
-      // Later drafts' session flow control: generous initial limits so clients that use it are not held back.
-      settings.set(Setting.WT_INITIAL_MAX_DATA, 16 * 1024 * 1024);
-      settings.set(Setting.WT_INITIAL_MAX_STREAMS_UNI, 16);
-      settings.set(Setting.WT_INITIAL_MAX_STREAMS_BIDI, 16);
+      settings.set(Setting.WT_ENABLED, 1);
+      this.#setFlowLimits(settings);
+    } else if (this.#params.webTransportDraft === 'current') {
+      settings.set(Setting.WT_ENABLED, 1);
+      this.#setFlowLimits(settings);
     } else {
       settings.set(Setting.ENABLE_WEBTRANSPORT, 1);
       settings.set(Setting.WEBTRANSPORT_MAX_SESSIONS_DRAFT07, sessions);
     }
     return settings;
+  }
+
+  /**
+   * Current drafts section 5.5: the per-session limits we grant, kept open as a window by
+   * WT_MAX_* capsules (sessionFlowControl.ts), so a client using them never stalls.
+   */
+  #setFlowLimits(settings: Map<number, number>): void {
+    const limits = this.#params.flowLimits ?? LOCAL_FLOW_LIMITS;
+    settings.set(Setting.WT_INITIAL_MAX_DATA, limits.maxData);
+    settings.set(Setting.WT_INITIAL_MAX_STREAMS_UNI, limits.maxStreamsUni);
+    settings.set(Setting.WT_INITIAL_MAX_STREAMS_BIDI, limits.maxStreamsBidi);
+  }
+
+  /** The options of a new session of `draft`: flow control when both sides announced limits. */
+  #sessionOptions(draft: WebTransportDraft): WebTransportSessionOptions {
+    const peer = draft === 'current' ? peerFlowLimits(this.peerSettings) : undefined;
+    return {
+      draft,
+      ...(peer === undefined ? {} : { flow: { local: this.#params.flowLimits ?? LOCAL_FLOW_LIMITS, peer } }),
+      onEnded: (session) => this.sessions.delete(session.id),
+    };
   }
 
   // ---- unidirectional streams (RFC 9114 section 6.2) ----
@@ -356,7 +396,13 @@ export class H3Connection implements QuicConnectionHandler {
         state.kind = 'ignored';
         return;
       }
-      state.stream = session.adoptStream(streamId, false);
+      const stream = session.adoptStream(streamId, false);
+      if (stream === undefined) {
+        this.quic.shutdownStream(streamId, 'read', WebTransportError.SESSION_GONE);
+        state.kind = 'ignored';
+        return;
+      }
+      state.stream = stream;
       const rest = state.reader.takeRest();
       if (rest.length > 0 || fin) state.stream.deliver(rest, fin);
       return;
@@ -436,6 +482,7 @@ export class H3Connection implements QuicConnectionHandler {
         state.sawSettings = true;
         this.peerSettings = parseSettings(frame.payload);
         for (const waiter of this.#settingsWaiters.splice(0)) waiter();
+        for (const deferred of this.#deferredRequests.splice(0)) deferred();
         continue;
       }
       switch (frame.type) {
@@ -515,6 +562,12 @@ export class H3Connection implements QuicConnectionHandler {
           return;
         }
         const stream = session.adoptStream(streamId, true);
+        if (stream === undefined) {
+          this.#bidi.set(streamId, { kind: 'ignored' });
+          this.quic.shutdownStream(streamId, 'read', WebTransportError.SESSION_GONE);
+          this.quic.shutdownStream(streamId, 'write', WebTransportError.SESSION_GONE);
+          return;
+        }
         this.#bidi.set(streamId, { kind: 'webtransport', stream });
         const rest = buffered.subarray(sessionId.next);
         if (rest.length > 0 || fin) stream.deliver(rest, fin);
@@ -614,7 +667,8 @@ export class H3Connection implements QuicConnectionHandler {
         this.quic.streamSend(session.id, new Uint8Array(0), true);
         this.#endSession(session, { ...close, by: 'peer' });
       }
-      // DRAIN_WEBTRANSPORT_SESSION and unknown capsules: nothing to do.
+      // DRAIN and the flow-control capsules go to the session; unknown ones are ignored there.
+      else state.session?.onCapsule(capsule.type, capsule.value);
     }
   }
 
@@ -638,15 +692,40 @@ export class H3Connection implements QuicConnectionHandler {
       return;
     }
     if (request.protocol === undefined) {
-      // A classic CONNECT (a TCP tunnel, section 4.4): we are not a proxy.
+      // A well-formed classic CONNECT (a TCP tunnel, section 4.4): we are not a proxy.
       this.#respond(streamId, 501, true);
       return;
     }
-    if (request.scheme === undefined || request.path === undefined || request.authority === undefined) {
-      throw new H3StreamError(H3Error.MESSAGE_ERROR, 'extended CONNECT without :scheme, :path or :authority');
-    }
-    if (request.protocol !== 'webtransport') {
+    if (request.protocol !== PROTOCOL_LEGACY && request.protocol !== PROTOCOL_CURRENT) {
       this.#respond(streamId, 501, true);
+      return;
+    }
+    if (this.peerSettings === undefined) {
+      // The client's SETTINGS say which draft it speaks: a request that overtook them waits
+      // (draft-02 and current drafts section 3.1). Bounded: one per request stream, which QUIC's
+      // stream limit bounds.
+      this.#deferredRequests.push(() => {
+        if (this.#bidi.get(streamId) === state && !this.#closed)
+          this.#acceptWebTransport(streamId, state, request);
+      });
+      return;
+    }
+    this.#acceptWebTransport(streamId, state, request);
+  }
+
+  /** Server: an extended CONNECT for WebTransport, once the client's SETTINGS are known. */
+  #acceptWebTransport(
+    streamId: number,
+    state: Extract<BidiState, { kind: 'pending' | 'request' }>,
+    request: ConnectRequest,
+  ): void {
+    const draft = negotiateDraft(request, this.peerSettings);
+    if (draft === undefined) {
+      this.#respond(streamId, 501, true);
+      return;
+    }
+    if (this.#goawaySent) {
+      this.#respond(streamId, 503, true);
       return;
     }
     if (this.sessions.size >= (this.#params.maxSessions ?? 1)) {
@@ -658,11 +737,18 @@ export class H3Connection implements QuicConnectionHandler {
       this.#respond(streamId, decision.status, true);
       return;
     }
-    const draft02 = fields.some(([name]) => name === 'sec-webtransport-http3-draft02');
     const response: HeaderField[] = [[':status', String(decision.status)]];
-    if (draft02) response.push(['sec-webtransport-http3-draft', 'draft02']);
+    if (request.headers.some(([name]) => name === DRAFT02_REQUEST_HEADER)) {
+      response.push([DRAFT02_RESPONSE_HEADER, 'draft02']);
+    }
     this.quic.streamSend(streamId, encodeFrame(FrameType.HEADERS, encodeFieldSection(response)));
-    const session = new WebTransportSession(streamId, this.quic, request.path, fields);
+    const session = new WebTransportSession(
+      streamId,
+      this.quic,
+      request.path ?? '',
+      request.headers,
+      this.#sessionOptions(draft),
+    );
     state.session = session;
     this.sessions.set(streamId, session);
     this.#params.onSession?.(session);
@@ -682,7 +768,13 @@ export class H3Connection implements QuicConnectionHandler {
       pending.reject(new Error(`WebTransport CONNECT refused with status ${status}`));
       return;
     }
-    const session = new WebTransportSession(streamId, this.quic, pending.path, pending.headers);
+    const session = new WebTransportSession(
+      streamId,
+      this.quic,
+      pending.path,
+      pending.headers,
+      this.#sessionOptions(this.#params.webTransportDraft ?? 'draft02'),
+    );
     state.session = session;
     this.sessions.set(streamId, session);
     pending.resolve(session);
@@ -714,41 +806,4 @@ export class H3Connection implements QuicConnectionHandler {
     }
     this.quic.close(true, H3Error.INTERNAL_ERROR, error instanceof Error ? error.message : String(error));
   }
-}
-
-/**
- * Pseudo-header rules of RFC 9114 section 4.3.1: known pseudo-headers only, each once, before
- * the regular fields, and field names in lowercase (section 4.2); else H3_MESSAGE_ERROR.
- */
-export function parseRequest(fields: readonly HeaderField[]): ConnectRequest {
-  const pseudo = new Map<string, string>();
-  let regular = false;
-  for (const [name, value] of fields) {
-    if (name !== name.toLowerCase())
-      throw new H3StreamError(H3Error.MESSAGE_ERROR, `uppercase field name ${name}`);
-    if (name.startsWith(':')) {
-      if (regular)
-        throw new H3StreamError(H3Error.MESSAGE_ERROR, `pseudo-header ${name} after a regular field`);
-      if (![':method', ':scheme', ':authority', ':path', ':protocol'].includes(name)) {
-        throw new H3StreamError(H3Error.MESSAGE_ERROR, `unknown pseudo-header ${name}`);
-      }
-      if (pseudo.has(name)) throw new H3StreamError(H3Error.MESSAGE_ERROR, `duplicate ${name}`);
-      pseudo.set(name, value);
-    } else {
-      regular = true;
-    }
-  }
-  const method = pseudo.get(':method');
-  if (method === undefined) throw new H3StreamError(H3Error.MESSAGE_ERROR, 'request without :method');
-  if (pseudo.has(':protocol') && method !== 'CONNECT') {
-    throw new H3StreamError(H3Error.MESSAGE_ERROR, ':protocol on a request that is not CONNECT');
-  }
-  return {
-    method,
-    protocol: pseudo.get(':protocol'),
-    scheme: pseudo.get(':scheme'),
-    authority: pseudo.get(':authority'),
-    path: pseudo.get(':path'),
-    headers: fields,
-  };
 }

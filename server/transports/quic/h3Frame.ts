@@ -51,7 +51,12 @@ export const Setting = {
   WEBTRANSPORT_MAX_SESSIONS_DRAFT07: 0xc671706a,
   /** WebTransport drafts 09 and later (SETTINGS_WT_MAX_SESSIONS). */
   WT_MAX_SESSIONS: 0x14e9cd29,
-  /** Later drafts' session flow control: initial limits (draft-13 section 5.6). */
+  /**
+   * SETTINGS_WT_ENABLED (draft-ietf-webtrans-http3-15/16 section 3.1, replacing
+   * WT_MAX_SESSIONS): what a current-draft client (webtransport-go v0.13) requires of a server.
+   */
+  WT_ENABLED: 0x2c7cf000,
+  /** Later drafts' session flow control: initial limits (draft-15/16 section 5.5). */
   WT_INITIAL_MAX_DATA: 0x2b61,
   WT_INITIAL_MAX_STREAMS_UNI: 0x2b64,
   WT_INITIAL_MAX_STREAMS_BIDI: 0x2b65,

@@ -5,7 +5,7 @@
  * this file only, so the stack's files can be rearranged behind it (docs/architecture.md).
  */
 export { QuicEndpoint } from './endpoint.ts';
-export { H3Connection } from './h3Connection.ts';
+export { H3Connection, type H3ConnectionParams } from './h3Connection.ts';
 export { frameMessage, MessageReader } from './messageFraming.ts';
 export { createQuicheConfig } from './quiche.ts';
-export type { WebTransportSession, WebTransportStream } from './webTransport.ts';
+export type { WebTransportDraft, WebTransportSession, WebTransportStream } from './webTransport.ts';

@@ -76,7 +76,7 @@ class StreamConnection implements Connection {
 
   sendRpc(bytes: Uint8Array): void {
     if (this.#closed) return;
-    if (this.#owner.session.quic.pendingBytes > this.#owner.maxBufferedBytes) {
+    if (this.#owner.session.unsentBytes > this.#owner.maxBufferedBytes) {
       this.#owner.close(OdinCloseCode.slowReader, 'the client does not read its messages (send buffer full)');
       return;
     }

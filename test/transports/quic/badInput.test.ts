@@ -3,19 +3,19 @@
  * docs/protocol.md specifies, and the server keeps serving a well-behaved client throughout.
  */
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient } from '../../../client/quic/odinQuicClient.ts';
 import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import { H3Error } from '../../../server/transports/quic/errors.ts';
 import { H3Connection } from '../../../server/transports/quic/h3Connection.ts';
-import { encodeFrame, FrameType, StreamType } from '../../../server/transports/quic/h3Frame.ts';
-import { encodeFieldSection } from '../../../server/transports/quic/qpack.ts';
+import { encodeFrame, FrameReader, FrameType, StreamType } from '../../../server/transports/quic/h3Frame.ts';
+import { decodeFieldSection, encodeFieldSection } from '../../../server/transports/quic/qpack.ts';
 import type { QuicCloseInfo } from '../../../server/transports/quic/quicConnection.ts';
 import { concatBytes, encodeVarint } from '../../../server/transports/quic/varint.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
-import { clientEndpoint, freeUdpPort } from './helpers.ts';
+import { clientEndpoint, freeUdpPort, udpRelay } from './helpers.ts';
 
 describe('bad input on the [quic] listener', () => {
   let grid: TestGrid;
@@ -118,22 +118,136 @@ describe('bad input on the [quic] listener', () => {
     await expectClose(raw, H3Error.QPACK_DECOMPRESSION_FAILED);
   });
 
-  test('a CONNECT without :protocol is answered 501 and opens no session', async () => {
+  /** Sends one request's HEADERS; resolves with the reset code of that stream, or the status answered. */
+  async function sendRequest(fields: [string, string][]): Promise<{ reset?: number; status?: string }> {
     const raw = await rawH3();
-    const before = grid.sfu.clientCount;
-    raw.h3.sendRawStream(
-      true,
-      encodeFrame(
-        FrameType.HEADERS,
-        encodeFieldSection([
-          [':method', 'CONNECT'],
-          [':authority', 'localhost:1'],
-        ]),
-      ),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(raw.closed(), undefined);
-    assert.equal(grid.sfu.clientCount, before);
+    const inner = raw.h3.quic.handler;
+    let outcome: { reset?: number; status?: string } | undefined;
+    const answer = new FrameReader(16 * 1024);
+    const streamId = raw.h3.sendRawStream(true, encodeFrame(FrameType.HEADERS, encodeFieldSection(fields)));
+    raw.h3.quic.handler = {
+      ...inner,
+      onEstablished: () => inner.onEstablished(),
+      onDatagram: (bytes) => inner.onDatagram(bytes),
+      onClosed: (info) => inner.onClosed(info),
+      onStreamAborted: (id, code, direction) => {
+        if (id === streamId) outcome ??= { reset: code };
+        inner.onStreamAborted(id, code, direction);
+      },
+      onStreamData: (id, bytes, fin) => {
+        if (id === streamId && bytes.length > 0) {
+          answer.push(bytes);
+          const frame = answer.next();
+          if (frame?.type === FrameType.HEADERS) {
+            const status = decodeFieldSection(frame.payload).find(([field]) => field === ':status');
+            outcome ??= { status: status?.[1] };
+          }
+        }
+        inner.onStreamData(id, bytes, fin);
+      },
+    };
+    await waitFor(() => outcome !== undefined, 'the answer or reset of the request');
+    assert.equal(raw.closed(), undefined, 'a malformed request is a stream error, not a connection error');
+    return outcome!;
+  }
+
+  // RFC 9114 section 4.1.2: a malformed request is a stream error H3_MESSAGE_ERROR, never a status.
+  const malformed: [string, [string, string][]][] = [
+    [
+      'a CONNECT with :scheme and :path but no :protocol',
+      [
+        [':method', 'CONNECT'],
+        [':scheme', 'https'],
+        [':authority', 'localhost'],
+        [':path', '/main'],
+      ],
+    ],
+    [
+      'a GET without :path',
+      [
+        [':method', 'GET'],
+        [':scheme', 'https'],
+        [':authority', 'localhost'],
+      ],
+    ],
+    [
+      'a GET without :scheme',
+      [
+        [':method', 'GET'],
+        [':authority', 'localhost'],
+        [':path', '/'],
+      ],
+    ],
+    [
+      'a GET with an empty :path',
+      [
+        [':method', 'GET'],
+        [':scheme', 'https'],
+        [':authority', 'localhost'],
+        [':path', ''],
+      ],
+    ],
+    [
+      'an https GET without :authority or Host',
+      [
+        [':method', 'GET'],
+        [':scheme', 'https'],
+        [':path', '/'],
+      ],
+    ],
+    ['a classic CONNECT without :authority', [[':method', 'CONNECT']]],
+    [
+      'an extended CONNECT without :path',
+      [
+        [':method', 'CONNECT'],
+        [':protocol', 'webtransport'],
+        [':scheme', 'https'],
+        [':authority', 'localhost'],
+      ],
+    ],
+    [
+      'a request carrying :status',
+      [
+        [':method', 'GET'],
+        [':status', '200'],
+        [':scheme', 'https'],
+        [':authority', 'localhost'],
+        [':path', '/'],
+      ],
+    ],
+    [
+      'a connection-specific field (transfer-encoding)',
+      [
+        [':method', 'GET'],
+        [':scheme', 'https'],
+        [':authority', 'localhost'],
+        [':path', '/'],
+        ['transfer-encoding', 'chunked'],
+      ],
+    ],
+  ];
+  for (const [name, fields] of malformed) {
+    test(`${name} is reset with H3_MESSAGE_ERROR`, async () => {
+      const before = grid.sfu.clientCount;
+      assert.deepEqual(await sendRequest(fields), { reset: H3Error.MESSAGE_ERROR });
+      assert.equal(grid.sfu.clientCount, before);
+      await stillServing();
+    });
+  }
+
+  test('well-formed requests we do not serve get a status: classic CONNECT 501, GET 404', async () => {
+    const tunnel = await sendRequest([
+      [':method', 'CONNECT'],
+      [':authority', 'localhost:1'],
+    ]);
+    assert.deepEqual(tunnel, { status: '501' });
+    const get = await sendRequest([
+      [':method', 'GET'],
+      [':scheme', 'https'],
+      [':authority', 'localhost'],
+      [':path', '/'],
+    ]);
+    assert.deepEqual(get, { status: '404' });
   });
 
   test('datagrams for unknown sessions are dropped and counted; an empty one is H3_DATAGRAM_ERROR', async () => {
@@ -181,36 +295,3 @@ describe('bad input on the [quic] listener', () => {
     await stillServing();
   });
 });
-
-/** Forwards UDP between a client and `serverPort`; rebind() switches to a new outbound socket. */
-async function udpRelay(serverPort: number) {
-  const front = createSocket('udp4');
-  await new Promise<void>((resolve) => front.bind(0, '127.0.0.1', resolve));
-  let client: { address: string; port: number } | undefined;
-  let back: Socket;
-  const openBack = async () => {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    socket.on('message', (message) => {
-      if (client) front.send(message, client.port, client.address);
-    });
-    return socket;
-  };
-  back = await openBack();
-  front.on('message', (message, remote) => {
-    client = { address: remote.address, port: remote.port };
-    back.send(message, serverPort, '127.0.0.1');
-  });
-  return {
-    port: front.address().port,
-    async rebind() {
-      const old = back;
-      back = await openBack();
-      old.close();
-    },
-    close() {
-      front.close();
-      back.close();
-    },
-  };
-}

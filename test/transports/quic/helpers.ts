@@ -1,5 +1,5 @@
 /** Shared helpers for the QUIC transport tests: a dev certificate, endpoints on loopback. */
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { createDevCertificate, type DevCertificate } from '../../../server/dev/certificate.ts';
 import { QuicEndpoint, type QuicEndpointParams } from '../../../server/transports/quic/endpoint.ts';
 import {
@@ -76,3 +76,50 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 export { waitFor } from '../../helpers/waitFor.ts';
+
+/**
+ * A UDP relay between a client and `serverPort` on loopback, for what a network does to a
+ * connection: rebind() moves the client to a new address as the server sees it (a NAT
+ * rebinding), `blackhole` drops everything both ways, and the counters tell what passed.
+ */
+export async function udpRelay(serverPort: number) {
+  const front = createSocket('udp4');
+  await new Promise<void>((resolve) => front.bind(0, '127.0.0.1', resolve));
+  let client: { address: string; port: number } | undefined;
+  let back: Socket;
+  const relay = {
+    port: 0,
+    /** Datagrams passed server → client and client → server. */
+    toClient: 0,
+    toServer: 0,
+    blackhole: false,
+    async rebind() {
+      const old = back;
+      back = await openBack();
+      old.close();
+    },
+    close() {
+      front.close();
+      back.close();
+    },
+  };
+  const openBack = async () => {
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    socket.on('message', (message) => {
+      if (client === undefined || relay.blackhole) return;
+      relay.toClient++;
+      front.send(message, client.port, client.address);
+    });
+    return socket;
+  };
+  back = await openBack();
+  front.on('message', (message, remote) => {
+    client = { address: remote.address, port: remote.port };
+    if (relay.blackhole) return;
+    relay.toServer++;
+    back.send(message, serverPort, '127.0.0.1');
+  });
+  relay.port = front.address().port;
+  return relay;
+}
