@@ -33,6 +33,11 @@ export class FakeClock implements Clock {
     this.#timers.delete(handle as number);
   }
 
+  /** Timers set and not yet run or cleared: a test waits for the code under test to arm one. */
+  get pendingTimers(): number {
+    return this.#timers.size;
+  }
+
   /** Moves time forward, running due timers in time order. */
   advance(ms: number): void {
     const end = this.#now + ms;

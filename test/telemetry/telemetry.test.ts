@@ -119,6 +119,10 @@ describe('telemetry', () => {
     t.start();
     clock.advance(0);
     await waitFor(() => received.length === 1);
+    // The next send is armed once the first one's answer is read, which can come after the
+    // collector saw the request (on a loaded machine, well after): advancing the clock before
+    // that would pass the moment the timer is later set for.
+    await waitFor(() => clock.pendingTimers === 1);
     clock.advance(60_000);
     await waitFor(() => received.length === 2);
     t.stop();
