@@ -93,7 +93,8 @@ function specSchema(): OpenApiSchema {
       },
       license: {
         type: 'object',
-        description: 'Optional licence: a Secret key holding license.toml. The operator verifies it and the pods mount its verified copy <name>-verified-license.',
+        description:
+          'Optional licence: a Secret key holding license.toml. The operator verifies it and the pods mount its verified copy <name>-verified-license.',
         required: ['secretRef'],
         properties: {
           secretRef: {
