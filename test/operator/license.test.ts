@@ -13,17 +13,14 @@ import {
   signLicense,
   verifyLicense,
 } from '../../common/license/index.ts';
-import { OperatorMetrics } from '../../operator/controller/health.ts';
 import { checkLicense, LicenseExpiryTimers, licenseCondition } from '../../operator/controller/license.ts';
-import { Reconciler } from '../../operator/controller/reconciler.ts';
 import { computeStatus } from '../../operator/controller/status.ts';
 import { renderChildren, validate } from '../../operator/render/index.ts';
 import { secretValues } from '../../operator/render/secrets.ts';
-import { SupervisorServer } from '../../operator/supervisor/server.ts';
 import { trustedLicenseIssuers } from '../../server/cli/effectiveLicense.ts';
-import { FakeEvents, FakeWriter, fakeCaches, storedServer } from './fakeCaches.ts';
+import { storedServer } from './fakeCaches.ts';
 import { odinServer } from './helpers.ts';
-import { noPods } from './podTokens.ts';
+import { reconcilerSetup } from './reconcilerSetup.ts';
 
 const issuerKey = generateAccessKey();
 const issuer = publicJwk(accessKeyToJwk(issuerKey));
@@ -207,18 +204,7 @@ test('an expiring licence re-queues its OdinServer; clearing the timer cancels i
 });
 
 test('pods mount the verified copy: a licence edited into a refused one never reaches a restarting pod', async () => {
-  const caches = fakeCaches();
-  const writer = new FakeWriter(caches);
-  const reconciler = new Reconciler({
-    caches,
-    writer,
-    events: new FakeEvents(),
-    fleets: new SupervisorServer({ pods: noPods, isLeader: () => true }),
-    metrics: new OperatorMetrics(),
-    supervisorUrl: 'http://odin-operator.odin-system:7000',
-    licenseIssuers: [issuer],
-    now: () => now,
-  });
+  const { caches, writer, reconciler } = reconcilerSetup({ licenseIssuers: [issuer], now: () => now });
   caches.servers.put(storedServer({ license: { secretRef: { name: 'lic' } } }));
   caches.secrets.put({
     ...secretWith({ 'license.toml': signed }),

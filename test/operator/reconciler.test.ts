@@ -6,23 +6,9 @@ import { SupervisorServer } from '../../operator/supervisor/server.ts';
 import { FakeEvents, FakeWriter, fakeCaches, storedServer } from './fakeCaches.ts';
 import { gridPod } from './podFixtures.ts';
 import { noPods } from './podTokens.ts';
+import { reconcilerSetup } from './reconcilerSetup.ts';
 
-function setup() {
-  const caches = fakeCaches();
-  const writer = new FakeWriter(caches);
-  const events = new FakeEvents();
-  const supervisor = new SupervisorServer({ pods: noPods, isLeader: () => true });
-  const reconciler = new Reconciler({
-    caches,
-    writer,
-    events,
-    fleets: supervisor,
-    metrics: new OperatorMetrics(),
-    supervisorUrl: 'http://odin-operator.odin-system:7000',
-    now: () => Date.parse('2026-01-01T00:00:00Z'),
-  });
-  return { caches, writer, events, supervisor, reconciler };
-}
+const setup = () => reconcilerSetup();
 
 test('a new OdinServer: every child applied, then status; the next reconcile writes nothing', async () => {
   const { caches, writer, reconciler, supervisor } = setup();
@@ -197,13 +183,7 @@ test('a missing TLS Secret and unschedulable pods are reported with what to do',
 });
 
 test('extra conditions (e.g. a licence check) are written after the built-in ones', async () => {
-  const { caches } = setup();
-  const reconciler = new Reconciler({
-    caches,
-    writer: new FakeWriter(caches),
-    events: new FakeEvents(),
-    fleets: new SupervisorServer({ pods: noPods, isLeader: () => true }),
-    metrics: new OperatorMetrics(),
+  const { caches, reconciler } = reconcilerSetup({
     supervisorUrl: 'http://op:7000',
     now: () => 0,
     extraConditions: () => [
