@@ -135,27 +135,61 @@ function validExtension(type: number, dataLength: number): boolean {
   return type !== EXT_TIMESTAMP || dataLength === 4 || dataLength === 8 || dataLength === 12;
 }
 
+/** Deepest container nesting skipValues walks (the web SDK's decoder has no use for more). */
+const MAX_SKIP_DEPTH = 32;
+
 /**
- * Skips `count` MessagePack values starting at `pos`, iteratively (nested containers add to
- * the count, so there is no recursion and no depth limit to attack). Returns the position
- * after them, or -1 when the bytes end early or hold an invalid byte.
+ * Whether the value starting with type byte `b` may be a map key for the web SDK's decoder
+ * (@msgpack/msgpack: a string or a number; anything else throws on the whole packet).
+ */
+function validMapKey(b: number): boolean {
+  return (
+    b <= 0x7f || // positive fixint
+    b >= 0xe0 || // negative fixint
+    (b >= 0xa0 && b <= 0xbf) || // fixstr
+    (b >= 0xca && b <= 0xd3) || // float32/64, uint8-64, int8-64
+    (b >= 0xd9 && b <= 0xdb) // str8/16/32
+  );
+}
+
+/**
+ * Skips `count` MessagePack values starting at `pos`, iteratively: a small stack of the
+ * containers being walked (at most MAX_SKIP_DEPTH deep) says how many values each has left and
+ * whether the next one is a map key. Returns the position after them, or -1 when the bytes end
+ * early, hold an invalid byte, nest too deep or have a map key the web SDK cannot decode.
  */
 function skipValues(buf: Uint8Array, pos: number, count: number): number {
   const len = buf.length;
   let p = pos;
-  let left = count;
+  let left = count; // values left to walk, at every level
+  const levelLeft: number[] = [count];
+  // Per level: undefined for an array, else whether the next value of the map is a key.
+  const keyNext: (boolean | undefined)[] = [undefined];
   while (left > 0) {
     // Every value takes at least one byte: a count beyond the bytes left cannot be valid.
     if (left > len - p) return -1;
+    let top = levelLeft.length - 1;
+    while (levelLeft[top] === 0) {
+      levelLeft.pop();
+      keyNext.pop();
+      top--;
+    }
     const b = buf[p]!;
     left--;
+    levelLeft[top]!--;
+    const isKey = keyNext[top] === true;
+    if (keyNext[top] !== undefined) keyNext[top] = !isKey;
+    if (isKey && !validMapKey(b)) return -1;
     let size = 0; // bytes after the type byte
+    let children = 0; // values inside this one, if it is a container
+    let isMap = false;
     if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
       size = 0;
     } else if (b <= 0x8f) {
-      left += 2 * (b & 0x0f);
+      children = 2 * (b & 0x0f);
+      isMap = true;
     } else if (b <= 0x9f) {
-      left += b & 0x0f;
+      children = b & 0x0f;
     } else if (b <= 0xbf) {
       size = b & 0x1f;
     } else {
@@ -217,22 +251,24 @@ function skipValues(buf: Uint8Array, pos: number, count: number): number {
           break;
         case 0xdc:
           if (p + 3 > len) return -1;
-          left += be16(buf, p + 1);
+          children = be16(buf, p + 1);
           size = 2;
           break;
         case 0xdd:
           if (p + 5 > len) return -1;
-          left += be32(buf, p + 1);
+          children = be32(buf, p + 1);
           size = 4;
           break;
         case 0xde:
           if (p + 3 > len) return -1;
-          left += 2 * be16(buf, p + 1);
+          children = 2 * be16(buf, p + 1);
+          isMap = true;
           size = 2;
           break;
         case 0xdf:
           if (p + 5 > len) return -1;
-          left += 2 * be32(buf, p + 1);
+          children = 2 * be32(buf, p + 1);
+          isMap = true;
           size = 4;
           break;
         default:
@@ -241,6 +277,12 @@ function skipValues(buf: Uint8Array, pos: number, count: number): number {
     }
     p += 1 + size;
     if (p > len) return -1;
+    if (children > 0) {
+      if (levelLeft.length >= MAX_SKIP_DEPTH) return -1;
+      left += children;
+      levelLeft.push(children);
+      keyNext.push(isMap ? true : undefined);
+    }
   }
   return p;
 }
