@@ -137,6 +137,13 @@ function validExtension(type: number, dataLength: number): boolean {
 
 /** Deepest container nesting skipValues walks (the web SDK's decoder has no use for more). */
 const MAX_SKIP_DEPTH = 32;
+// skipValues' stack, allocated once (it runs per voice packet and never re-enters): values left
+// in each container being walked (a map32 declares up to 2^33), and what its next value is.
+const levelLeft = new Float64Array(MAX_SKIP_DEPTH);
+const levelKind = new Uint8Array(MAX_SKIP_DEPTH);
+const ARRAY = 0;
+const MAP_KEY_NEXT = 1;
+const MAP_VALUE_NEXT = 2;
 
 /**
  * Whether the value starting with type byte `b` may be a map key for the web SDK's decoder
@@ -162,24 +169,19 @@ function skipValues(buf: Uint8Array, pos: number, count: number): number {
   const len = buf.length;
   let p = pos;
   let left = count; // values left to walk, at every level
-  const levelLeft: number[] = [count];
-  // Per level: undefined for an array, else whether the next value of the map is a key.
-  const keyNext: (boolean | undefined)[] = [undefined];
+  let top = 0;
+  levelLeft[0] = count;
+  levelKind[0] = ARRAY;
   while (left > 0) {
     // Every value takes at least one byte: a count beyond the bytes left cannot be valid.
     if (left > len - p) return -1;
-    let top = levelLeft.length - 1;
-    while (levelLeft[top] === 0) {
-      levelLeft.pop();
-      keyNext.pop();
-      top--;
-    }
+    while (levelLeft[top] === 0) top--;
     const b = buf[p]!;
     left--;
     levelLeft[top]!--;
-    const isKey = keyNext[top] === true;
-    if (keyNext[top] !== undefined) keyNext[top] = !isKey;
-    if (isKey && !validMapKey(b)) return -1;
+    const kind = levelKind[top]!;
+    if (kind === MAP_KEY_NEXT && !validMapKey(b)) return -1;
+    if (kind !== ARRAY) levelKind[top] = kind === MAP_KEY_NEXT ? MAP_VALUE_NEXT : MAP_KEY_NEXT;
     let size = 0; // bytes after the type byte
     let children = 0; // values inside this one, if it is a container
     let isMap = false;
@@ -278,10 +280,11 @@ function skipValues(buf: Uint8Array, pos: number, count: number): number {
     p += 1 + size;
     if (p > len) return -1;
     if (children > 0) {
-      if (levelLeft.length >= MAX_SKIP_DEPTH) return -1;
+      if (top + 1 >= MAX_SKIP_DEPTH) return -1;
       left += children;
-      levelLeft.push(children);
-      keyNext.push(isMap ? true : undefined);
+      top++;
+      levelLeft[top] = children;
+      levelKind[top] = isMap ? MAP_KEY_NEXT : ARRAY;
     }
   }
   return p;
