@@ -478,7 +478,13 @@ export async function deepProperties(
   } catch (error) {
     return { answer: `failed: ${(error as Error).message}`, laterJoin: 'not tried' };
   }
-  let laterJoin: string;
+  const laterJoin = await joinLater(target, room);
+  for (const socket of sockets) socket.terminate();
+  return { answer, laterJoin };
+}
+
+/** A fresh legitimate client joins `room`: `joined`, or why it could not. */
+async function joinLater(target: Target, room: string): Promise<string> {
   try {
     const client = await OdinClient.connect(`${HOST}:${target.httpPort}`, await target.token(room, 'later'), {
       ca: target.ca,
@@ -486,15 +492,13 @@ export async function deepProperties(
     });
     try {
       await client.joinRoom(room);
-      laterJoin = 'joined';
+      return 'joined';
     } finally {
       await client.close();
     }
   } catch (error) {
-    laterJoin = `failed: ${(error as Error).message.slice(0, 160)}`;
+    return `failed: ${(error as Error).message.slice(0, 160)}`;
   }
-  for (const socket of sockets) socket.terminate();
-  return { answer, laterJoin };
 }
 
 /** `{n: {n: ... {leaf: 1}}}`, `depth` maps deep (the outermost is level 1). */
@@ -703,22 +707,7 @@ export async function hostileFields(
       for (const socket of sockets) socket.terminate();
     }
   }
-  let laterJoin: string;
-  try {
-    const client = await OdinClient.connect(`${HOST}:${target.httpPort}`, await target.token(room, 'later'), {
-      ca: target.ca,
-      voice: false,
-    });
-    try {
-      await client.joinRoom(room);
-      laterJoin = 'joined';
-    } finally {
-      await client.close();
-    }
-  } catch (error) {
-    laterJoin = `failed: ${(error as Error).message.slice(0, 160)}`;
-  }
-  return { outcomes, laterJoin };
+  return { outcomes, laterJoin: await joinLater(target, room) };
 }
 
 /** The response to `msgid` on `ws`, or undefined once the socket closed or `capMs` passed. */
