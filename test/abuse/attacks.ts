@@ -12,6 +12,7 @@ import { decode } from '@msgpack/msgpack';
 import { WebSocket } from 'ws';
 import { OdinClient } from '../../client/odinClient.ts';
 import { OdinQuicClient, RpcStream } from '../../client/quic/odinQuicClient.ts';
+import { MAX_MESSAGE_SIZE, MAX_PROPERTIES_DEPTH, MAX_USER_DATA_SIZE } from '../../server/protocol/methods.ts';
 import { encodeRequest } from '../../server/protocol/msgpackRpc.ts';
 
 export type Target = {
@@ -97,13 +98,17 @@ export function deepNesting(depth = 60_000): Uint8Array {
   return bytes;
 }
 
-/** Bomb and deep-nesting frames as the first message of `/main` sockets (before any token). */
+/**
+ * Bomb and deep-nesting frames as the first message of `/main` sockets (before any token).
+ * `closes` counts how each socket ended (`4000 protocol error: malformed MessagePack` expected).
+ */
 export async function webFrameBombs(
   target: Target,
   sockets = 20,
-): Promise<{ sent: number; closedByServer: number }> {
+): Promise<{ sent: number; closedByServer: number; closes: Record<string, number> }> {
   let sent = 0;
   let closedByServer = 0;
+  const closes: Record<string, number> = {};
   await pool(
     Array.from({ length: sockets }, (_, i) => i),
     5,
@@ -112,21 +117,32 @@ export async function webFrameBombs(
       if (!ws.opened) return;
       ws.socket.send(i % 2 === 0 ? allocationBomb() : deepNesting(), { binary: true });
       sent++;
-      const closed = await Promise.race([ws.closed.then(() => true), pause(10_000).then(() => false)]);
-      if (closed) closedByServer++;
+      const closed = await Promise.race([ws.closed, pause(10_000).then(() => undefined)]);
+      if (closed !== undefined) {
+        closedByServer++;
+        const key = `${closed.code} ${closed.reason.replace(/:[^:]*$/, '')}`;
+        closes[key] = (closes[key] ?? 0) + 1;
+      }
       ws.socket.terminate();
     },
   );
-  return { sent, closedByServer };
+  return { sent, closedByServer, closes };
 }
 
-/** The same frames on QUIC: as the first message of the main stream and of a room stream. */
+/**
+ * The same frames on QUIC: as the first message of an unauthenticated session's main stream
+ * (the session must be closed, naming the MessagePack error), and as the first message of a
+ * room stream while the session's peer waits for it after a `JoinRoom` with its token (the
+ * stream is refused and the session goes on: a `Ping` is still answered).
+ */
 export async function quicFrameBombs(
   target: Target,
   sessions = 6,
-): Promise<{ sent: number; errors: number }> {
+): Promise<{ sent: number; errors: number; mainClosed: number; roomRefusedSessionAlive: number }> {
   let sent = 0;
   let errors = 0;
+  let mainClosed = 0;
+  let roomRefusedSessionAlive = 0;
   for (let i = 0; i < sessions; i++) {
     let client: OdinQuicClient | undefined;
     try {
@@ -139,21 +155,34 @@ export async function quicFrameBombs(
       const bomb = i % 2 === 0 ? allocationBomb() : deepNesting();
       if (i % 3 === 0) {
         client.main.sendRaw(bomb);
+        sent++;
+        const deadline = Date.now() + 10_000;
+        while (client.closeInfo === undefined && Date.now() < deadline) await pause(20);
+        if (/malformed MessagePack/.test(client.closeInfo?.reason ?? '')) mainClosed++;
       } else {
-        // A main stream first (it becomes the client), then the bomb as a room stream's first message.
-        await client.main.request('Ping', {}).catch(() => {});
+        // A joined peer waits for its room stream; the bomb comes as that stream's first message.
+        await client.main.request('JoinRoom', {
+          token: await target.token('quic-bomb-room', `quic-bomb-${i}`),
+          room_id: 'quic-bomb-room',
+          user_data: new Uint8Array(),
+          position: [0, 0],
+        });
         const room = new RpcStream(client.transport.session.openBidiStream(), 5_000);
         room.sendRaw(bomb);
+        sent++;
+        await pause(200);
+        if (client.closeInfo === undefined) {
+          await client.main.request('Ping', {});
+          roomRefusedSessionAlive++;
+        }
       }
-      sent++;
-      await pause(200);
     } catch {
       errors++;
     } finally {
       await client?.close().catch(() => {});
     }
   }
-  return { sent, errors };
+  return { sent, errors, mainClosed, roomRefusedSessionAlive };
 }
 
 /**
@@ -191,6 +220,45 @@ export async function unauthenticatedFlood(
   ]);
   for (const ws of sockets) ws.socket.terminate();
   return { opened: sockets.length, refused, closedByServer, reasons };
+}
+
+/**
+ * `count` unauthenticated QUIC sessions from 50 source addresses (127.0.4.1..50): each opens
+ * its main stream (a `Ping`, so the server has a client waiting to authenticate) and holds it
+ * until the server closes it or `holdMs` passes. Beside the web flood, against the same small
+ * `max_clients`.
+ */
+export async function unauthenticatedQuicFlood(
+  target: Target,
+  count = 100,
+  holdMs = 8_000,
+): Promise<{ opened: number; failed: number; closedByServer: number }> {
+  const clients: OdinQuicClient[] = [];
+  let failed = 0;
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    10,
+    async (i) => {
+      try {
+        const client = await OdinQuicClient.connect({
+          host: HOST,
+          port: target.quicPort,
+          insecure: true,
+          localHost: `127.0.4.${(i % 50) + 1}`,
+          requestTimeoutMs: 5_000,
+        });
+        clients.push(client);
+        await client.main.request('Ping', {});
+      } catch {
+        failed++;
+      }
+    },
+  );
+  const deadline = Date.now() + holdMs;
+  while (Date.now() < deadline && clients.some((client) => client.closeInfo === undefined)) await pause(100);
+  const closedByServer = clients.filter((client) => client.closeInfo !== undefined).length;
+  await Promise.all(clients.map((client) => client.close().catch(() => {})));
+  return { opened: clients.length, failed, closedByServer };
 }
 
 /**
@@ -381,17 +449,6 @@ export async function deepProperties(
   const main = await openWs(target, '/main', '127.0.0.5');
   if (!main.opened) return { answer: 'main socket refused', laterJoin: 'not tried' };
   const sockets = [main.socket];
-  const call = async (ws: WsOutcome, msgid: number, frame: Uint8Array): Promise<unknown[]> => {
-    ws.socket.send(frame, { binary: true });
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const reply = ws.frames.find((f) => f[0] === 1 && f[1] === msgid);
-      if (reply !== undefined) return reply;
-      if (Date.now() > deadline || ws.socket.readyState !== ws.socket.OPEN)
-        throw new Error(`call ${msgid}: no answer`);
-      await pause(10);
-    }
-  };
   let answer: string;
   try {
     await call(main, 0, encodeRequest(0, 'Authenticate', { token: await target.token(room, 'deep') }));
@@ -421,7 +478,13 @@ export async function deepProperties(
   } catch (error) {
     return { answer: `failed: ${(error as Error).message}`, laterJoin: 'not tried' };
   }
-  let laterJoin: string;
+  const laterJoin = await joinLater(target, room);
+  for (const socket of sockets) socket.terminate();
+  return { answer, laterJoin };
+}
+
+/** A fresh legitimate client joins `room`: `joined`, or why it could not. */
+async function joinLater(target: Target, room: string): Promise<string> {
   try {
     const client = await OdinClient.connect(`${HOST}:${target.httpPort}`, await target.token(room, 'later'), {
       ca: target.ca,
@@ -429,13 +492,246 @@ export async function deepProperties(
     });
     try {
       await client.joinRoom(room);
-      laterJoin = 'joined';
+      return 'joined';
     } finally {
       await client.close();
     }
   } catch (error) {
-    laterJoin = `failed: ${(error as Error).message.slice(0, 160)}`;
+    return `failed: ${(error as Error).message.slice(0, 160)}`;
   }
-  for (const socket of sockets) socket.terminate();
-  return { answer, laterJoin };
+}
+
+/** `{n: {n: ... {leaf: 1}}}`, `depth` maps deep (the outermost is level 1). */
+function nestedMaps(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = { leaf: 1 };
+  for (let i = 1; i < depth; i++) value = { n: value };
+  return value;
+}
+
+/** `[[[ ... [0, 0] ... ]]]`, `depth` arrays deep. */
+function nestedArrays(depth: number): unknown[] {
+  let value: unknown[] = [0, 0];
+  for (let i = 1; i < depth; i++) value = [value];
+  return value;
+}
+
+/** One hostile value in one client-supplied field, and where it goes. */
+type HostileCase = {
+  /** `Method.field: what`, the report's key. */
+  name: string;
+  on: 'main' | 'room' | 'preauth';
+  frame: (msgid: number) => Uint8Array;
+  /** What a correct server does: refuse the call naming `field`, or close the client. */
+  expect: { refused: string } | { closed: number };
+};
+
+const bytes = (size: number) => new Uint8Array(size).fill(0x61);
+
+/**
+ * Every client-supplied field with an oversized, deep or ill-typed value (issue 14, defect 3):
+ * the values the decoder accepts must be refused by the method's schema, naming the field,
+ * with the connection left open; frames beyond the decoder's limits close that client.
+ */
+export const HOSTILE_CASES: readonly HostileCase[] = [
+  ...(
+    [
+      ['preauth', 'Authenticate', 'token', { token: 'a'.repeat(9 * 1024) }, '9 KiB'],
+      [
+        'main',
+        'JoinRoom',
+        'user_data',
+        { room_id: 'r', user_data: bytes(MAX_USER_DATA_SIZE + 1), position: [0, 0] },
+        '16 KiB + 1',
+      ],
+      [
+        'main',
+        'JoinRoom',
+        'user_data',
+        { room_id: 'r', user_data: nestedMaps(12), position: [0, 0] },
+        'a map 12 deep',
+      ],
+      [
+        'main',
+        'JoinRoom',
+        'position',
+        { room_id: 'r', user_data: bytes(0), position: nestedArrays(12) },
+        'arrays 12 deep',
+      ],
+      [
+        'main',
+        'JoinRoom',
+        'position[0]',
+        { room_id: 'r', user_data: bytes(0), position: [Number.NaN, 0] },
+        'NaN',
+      ],
+      [
+        'main',
+        'JoinRoom',
+        'room_id',
+        { room_id: 'r'.repeat(2000), user_data: bytes(0), position: [0, 0] },
+        '2,000 characters',
+      ],
+      ['main', 'SetupWebRtc', 'sdp', { sdp: 'v'.repeat(40_000) }, '40,000 characters'],
+      [
+        'main',
+        'WebRtcUpdate',
+        'media_map',
+        { kind: 'Sdp', type: 'Offer', sdp: 'v=0', media_map: nestedArrays(12) },
+        'arrays 12 deep',
+      ],
+      ['room', 'UpdatePeer', 'user_data', { user_data: bytes(MAX_USER_DATA_SIZE + 1) }, '16 KiB + 1'],
+      ['room', 'UpdatePeer', 'user_data', { user_data: nestedMaps(12) }, 'a map 12 deep'],
+      ['room', 'UpdateRoom', 'user_data', { user_data: bytes(MAX_USER_DATA_SIZE + 1) }, '16 KiB + 1'],
+      ['room', 'SendMessage', 'message', { message: bytes(MAX_MESSAGE_SIZE + 1) }, '32 KiB + 1'],
+      ['room', 'SendMessage', 'message', { message: nestedArrays(12) }, 'arrays 12 deep'],
+      [
+        'room',
+        'SendMessage',
+        'target_peer_ids',
+        { message: bytes(1), target_peer_ids: Array(2000).fill(1) },
+        '2,000 ids',
+      ],
+      ['room', 'SetPeerPosition', 'position[0]', { position: [Number.POSITIVE_INFINITY, 0] }, 'Infinity'],
+      ['room', 'SetPeerPosition', 'position', { position: [0, 0, 0, 0] }, '4 numbers'],
+      ['room', 'SetPeerPosition', 'position', { position: nestedArrays(12) }, 'arrays 12 deep'],
+      [
+        'room',
+        'StartMedia',
+        'properties',
+        { media_id: 1, properties: nestedMaps(MAX_PROPERTIES_DEPTH + 2) },
+        `maps ${MAX_PROPERTIES_DEPTH + 2} deep`,
+      ],
+      ['room', 'StartMedia', 'properties', { media_id: 1, properties: { blob: bytes(9 * 1024) } }, '9 KiB'],
+      [
+        'room',
+        'StartMedia',
+        'properties',
+        { media_id: 1, properties: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])) },
+        '65 keys',
+      ],
+    ] as const
+  ).map(
+    ([on, method, field, params, what]): HostileCase => ({
+      name: `${method}.${field}: ${what}`,
+      on,
+      frame: (msgid) => encodeRequest(msgid, method, params),
+      expect: { refused: `${method}.${field}` },
+    }),
+  ),
+  {
+    name: 'room stream frame: StartMedia properties 300 maps deep',
+    on: 'room',
+    frame: (msgid) => deepStartMedia(msgid, 1, 300),
+    expect: { closed: 4000 },
+  },
+  {
+    name: 'room stream frame: allocation bomb',
+    on: 'room',
+    frame: () => allocationBomb(),
+    expect: { closed: 4000 },
+  },
+  {
+    name: 'main frame: 70 KiB (over the 64 KiB frame limit)',
+    on: 'main',
+    frame: (msgid) => encodeRequest(msgid, 'Ping', { pad: bytes(70 * 1024) }),
+    expect: { closed: 1009 },
+  },
+];
+
+/**
+ * Each {@link HOSTILE_CASES} case on its own client (from 127.0.0.6): authenticates, joins
+ * `room` and opens its room stream (unless `preauth`), sends the hostile frame, and reports
+ * `refused: <error>; open` (then a valid call was still answered), `closed <code>: <reason>`,
+ * or `ACCEPTED`. Then a fresh client joins the same room: `laterJoin` is `joined` when it could.
+ */
+export async function hostileFields(
+  target: Target,
+): Promise<{ outcomes: Record<string, string>; laterJoin: string }> {
+  const room = 'hostile-room';
+  const outcomes: Record<string, string> = {};
+  for (const [i, hostile] of HOSTILE_CASES.entries()) {
+    const sockets: WebSocket[] = [];
+    try {
+      const main = await openWs(target, '/main', '127.0.0.6');
+      sockets.push(main.socket);
+      if (!main.opened) {
+        outcomes[hostile.name] = 'main socket refused';
+        continue;
+      }
+      let on = main;
+      if (hostile.on !== 'preauth') {
+        await callOk(
+          main,
+          0,
+          encodeRequest(0, 'Authenticate', { token: await target.token(room, `hostile-${i}`) }),
+        );
+      }
+      if (hostile.on === 'room') {
+        const joined = await callOk(
+          main,
+          1,
+          encodeRequest(1, 'JoinRoom', { room_id: room, user_data: new Uint8Array(), position: [0, 0] }),
+        );
+        const stream = await openWs(
+          target,
+          `/room?${(joined[3] as { stream_id: number }).stream_id}`,
+          '127.0.0.6',
+        );
+        sockets.push(stream.socket);
+        on = stream;
+      }
+      on.socket.send(hostile.frame(7), { binary: true });
+      const reply = await waitFor(on, 7);
+      if (reply === undefined) {
+        const closed = await Promise.race([on.closed, pause(5_000).then(() => undefined)]);
+        outcomes[hostile.name] =
+          closed === undefined
+            ? 'no answer in 10 s'
+            : `closed ${closed.code}: ${closed.reason.slice(0, 120)}`;
+        continue;
+      }
+      if (reply[2] === null) {
+        outcomes[hostile.name] = 'ACCEPTED';
+        continue;
+      }
+      // Still open: a valid call on the same socket is answered.
+      const valid =
+        on === main ? encodeRequest(8, 'Ping', {}) : encodeRequest(8, 'UpdatePeer', { user_data: bytes(4) });
+      on.socket.send(valid, { binary: true });
+      const after = await waitFor(on, 8);
+      const open = after !== undefined && after[2] === null ? 'open' : 'not answered after';
+      outcomes[hostile.name] = `refused: ${String(reply[2]).slice(0, 120)}; ${open}`;
+    } catch (error) {
+      outcomes[hostile.name] = `failed: ${(error as Error).message.slice(0, 120)}`;
+    } finally {
+      for (const socket of sockets) socket.terminate();
+    }
+  }
+  return { outcomes, laterJoin: await joinLater(target, room) };
+}
+
+/** The response to `msgid` on `ws`, or undefined once the socket closed or `capMs` passed. */
+async function waitFor(ws: WsOutcome, msgid: number, capMs = 10_000): Promise<unknown[] | undefined> {
+  const deadline = Date.now() + capMs;
+  for (;;) {
+    const reply = ws.frames.find((f) => f[0] === 1 && f[1] === msgid);
+    if (reply !== undefined) return reply;
+    if (Date.now() > deadline || ws.socket.readyState !== ws.socket.OPEN) return undefined;
+    await pause(10);
+  }
+}
+
+/** Sends `frame` and resolves with its response (whatever its error); throws when none comes. */
+async function call(ws: WsOutcome, msgid: number, frame: Uint8Array): Promise<unknown[]> {
+  ws.socket.send(frame, { binary: true });
+  const reply = await waitFor(ws, msgid);
+  if (reply === undefined) throw new Error(`call ${msgid}: no answer`);
+  return reply;
+}
+
+/** {@link call}, and throws when the call was refused. */
+async function callOk(ws: WsOutcome, msgid: number, frame: Uint8Array): Promise<unknown[]> {
+  const reply = await call(ws, msgid, frame);
+  if (reply[2] !== null) throw new Error(`call ${msgid} refused: ${String(reply[2])}`);
+  return reply;
 }

@@ -108,6 +108,51 @@ function summary(exchanges: Exchange[]) {
   };
 }
 
+type Summary = ReturnType<typeof summary>;
+
+/** The figures a report quotes, a few lines a person can read (the JSON line has them all). */
+function readableFigures(figures: Record<string, unknown>): string {
+  const f = figures as {
+    baselineRssMb: number;
+    peakRssMb: number;
+    afterRssMb: number;
+    peakUnauthenticated: number;
+    baselineCounts: Counts;
+    afterCounts: Counts;
+    joinDuringFloodMs: { web: number; quic: number };
+    duringBattery: { web: Summary; quic: Summary };
+    battery: {
+      unauthenticatedFlood?: {
+        opened: number;
+        closedByServer: number;
+        quic: { opened: number; closedByServer: number };
+      };
+      slowAndIdle?: { dripping: number; idle: number; closedByServer: number; longestHeldMs: number };
+    };
+    errorLines: number;
+    seconds: number;
+  };
+  const flood = f.battery.unauthenticatedFlood;
+  const slow = f.battery.slowAndIdle;
+  const latency = (s: Summary) =>
+    `${s.exchanges} exchanges, message p50 ${s.messageMs.p50} ms / max ${s.messageMs.max} ms, voice p50 ${s.voiceMs.p50} ms / max ${s.voiceMs.max} ms`;
+  const counts = (c: Counts) =>
+    `clients ${c.clients}, unauthenticated ${c.unauthenticated}, peers ${c.peers}, rooms ${c.rooms}`;
+  return [
+    'abuse battery, readable:',
+    `  connections: ${flood?.opened ?? '-'} web + ${flood?.quic.opened ?? '-'} QUIC unauthenticated opened, ` +
+      `${flood?.closedByServer ?? '-'} + ${flood?.quic.closedByServer ?? '-'} closed by the server; ` +
+      `at most ${f.peakUnauthenticated} held waiting at once; ` +
+      `${slow?.closedByServer ?? '-'} of ${(slow?.dripping ?? 0) + (slow?.idle ?? 0)} slow/idle TCP closed, the longest held ${slow?.longestHeldMs ?? '-'} ms`,
+    `  RSS: ${f.baselineRssMb} MB before, ${f.peakRssMb} MB peak, ${f.afterRssMb} MB after`,
+    `  legit web pair during the battery: ${latency(f.duringBattery.web)}`,
+    `  legit QUIC pair during the battery: ${latency(f.duringBattery.quic)}`,
+    `  fresh pairs joined during the flood in: web ${f.joinDuringFloodMs.web} ms, QUIC ${f.joinDuringFloodMs.quic} ms`,
+    `  counts: baseline ${counts(f.baselineCounts)}; after ${counts(f.afterCounts)}`,
+    `  error log lines during the battery: ${f.errorLines}; ${f.seconds} s in all`,
+  ].join('\n');
+}
+
 async function waitUntil(condition: () => Promise<boolean> | boolean, capMs: number): Promise<boolean> {
   const deadline = Date.now() + capMs;
   while (Date.now() < deadline) {
@@ -188,16 +233,18 @@ test('grid survives the battery: alive, legitimate pairs talk during and after, 
       await step('webFrameBombs', () => attack.webFrameBombs(target));
       await step('quicFrameBombs', () => attack.quicFrameBombs(target));
       await step('deepProperties', () => attack.deepProperties(target));
-      // The flood, and fresh legitimate pairs joining in the middle of it.
+      await step('hostileFields', () => attack.hostileFields(target));
+      // The floods on both listeners, and fresh legitimate pairs joining in the middle of them.
       await step('unauthenticatedFlood', async () => {
         const flood = attack.unauthenticatedFlood(target);
+        const quicFlood = attack.unauthenticatedQuicFlood(target);
         await attack.pause(1_000);
         joined = await Promise.all([
           webPair(target, 'legit-web-during'),
           quicPair(target, 'legit-quic-during'),
         ]);
         pairs.push(...joined);
-        return await flood;
+        return { ...(await flood), quic: await quicFlood };
       });
       figures.joinDuringFloodMs = { web: Math.round(joined[0]!.joinMs), quic: Math.round(joined[1]!.joinMs) };
       battery.freshPairsTalkDuringFlood = {
@@ -252,6 +299,7 @@ test('grid survives the battery: alive, legitimate pairs talk during and after, 
     figures.afterRssMb = Math.round(rssMb(grid.pid));
     figures.seconds = Math.round((Date.now() - started) / 1000);
     console.log(`abuse battery figures: ${JSON.stringify(figures)}`);
+    console.log(readableFigures(figures));
 
     // The verdicts, each naming what broke.
     assert.deepEqual(during.failures, [], 'the legitimate pairs kept talking during the battery');
@@ -264,7 +312,11 @@ test('grid survives the battery: alive, legitimate pairs talk during and after, 
       rssBack,
       `RSS ${figures.afterRssMb} MB within ${RSS_MARGIN_MB} MB of the baseline ${figures.baselineRssMb} MB`,
     );
-    const flooded = battery.unauthenticatedFlood as Awaited<ReturnType<typeof attack.unauthenticatedFlood>>;
+    const flooded = battery.unauthenticatedFlood as Awaited<
+      ReturnType<typeof attack.unauthenticatedFlood>
+    > & {
+      quic: Awaited<ReturnType<typeof attack.unauthenticatedQuicFlood>>;
+    };
     assert.ok(
       peakUnauthenticated <= 256,
       `unauthenticated connections held at most max_unauthenticated (${peakUnauthenticated})`,
@@ -280,6 +332,41 @@ test('grid survives the battery: alive, legitimate pairs talk during and after, 
       slow.closedByServer,
       slow.dripping + slow.idle,
       'every slow or idle TCP connection was closed by the server',
+    );
+    const bombs = battery.webFrameBombs as Awaited<ReturnType<typeof attack.webFrameBombs>>;
+    assert.deepEqual(
+      bombs.closes,
+      { '4000 protocol error: malformed MessagePack': bombs.sent },
+      'every /main bomb closed its own socket with a MessagePack protocol error',
+    );
+    const quicBombs = battery.quicFrameBombs as Awaited<ReturnType<typeof attack.quicFrameBombs>>;
+    assert.equal(quicBombs.errors, 0, 'the QUIC bomb sessions connected and behaved as expected');
+    assert.equal(
+      quicBombs.mainClosed + quicBombs.roomRefusedSessionAlive,
+      quicBombs.sent,
+      'a main-stream bomb closes its session naming the MessagePack error; a room-stream bomb only its stream',
+    );
+    const hostile = battery.hostileFields as Awaited<ReturnType<typeof attack.hostileFields>>;
+    for (const { name, expect } of attack.HOSTILE_CASES) {
+      const outcome = hostile.outcomes[name] ?? 'not run';
+      if ('refused' in expect) {
+        assert.ok(
+          outcome.startsWith(`refused: ${expect.refused}`) && outcome.endsWith('; open'),
+          `${name}: refused naming ${expect.refused}, connection left open (got ${outcome})`,
+        );
+      } else {
+        assert.ok(
+          outcome.startsWith(`closed ${expect.closed}`),
+          `${name}: closed ${expect.closed} (got ${outcome})`,
+        );
+      }
+    }
+    assert.equal(hostile.laterJoin, 'joined', 'the room of the hostile peers is still joinable');
+    assert.ok(flooded.quic.opened > 0, 'the QUIC flood reached the server');
+    assert.equal(
+      flooded.quic.closedByServer,
+      flooded.quic.opened,
+      'every unauthenticated QUIC session was closed by the server (budget or deadline)',
     );
     const deep = battery.deepProperties as Awaited<ReturnType<typeof attack.deepProperties>>;
     assert.equal(
