@@ -63,6 +63,17 @@ function specSchema(): OpenApiSchema {
         fieldPath: '.networking.mode',
       },
       {
+        // webrtc_enforce_tcp offers web clients TCP candidates only: with the TCP port closed
+        // they would have no candidate they can reach.
+        rule:
+          '!has(self.networking) || !has(self.networking.webrtcTcp) || self.networking.webrtcTcp || ' +
+          '!has(self.config) || !has(self.config.http) || !has(self.config.http.webrtc_enforce_tcp) || ' +
+          '!self.config.http.webrtc_enforce_tcp',
+        message:
+          'config.http.webrtc_enforce_tcp offers web clients only TCP candidates: it needs networking.webrtcTcp',
+        fieldPath: '.networking.webrtcTcp',
+      },
+      {
         rule:
           "!has(self.autoscaling) || !self.autoscaling.enabled || self.autoscaling.target.type != 'FreePeers' || " +
           '(has(self.config.limit) && has(self.config.limit.max_peers) && self.config.limit.max_peers > 0)',
@@ -184,8 +195,8 @@ function specSchema(): OpenApiSchema {
             type: 'object',
             default: {},
             description:
-              'PortRange mode: host ports assigned to each pod (3 per server: http, webrtc, metrics; ' +
-              "4 with [quic]). Keep it clear of the NodePort range (30000-32767) and the nodes' ephemeral " +
+              'PortRange mode: host ports assigned to each pod (3 per server: http, webrtc (UDP and TCP), ' +
+              "metrics; 4 with [quic]). Keep it clear of the NodePort range (30000-32767) and the nodes' ephemeral " +
               'ports (Linux: 32768-60999), and of anything else on the node network.',
             properties: {
               min: int('First port of the range.', { minimum: 1024, maximum: 65535, default: 7000 }),
@@ -201,10 +212,23 @@ function specSchema(): OpenApiSchema {
             default: {},
             properties: {
               http: port('TCP port of [http] (HTTPS/WebSocket).', 4433),
-              webrtc: port('UDP port of [http] webrtc_binding.', 8844),
+              webrtc: port(
+                'Port of [http] webrtc_binding: UDP, and TCP for ICE-TCP (web clients behind networks that block UDP) ' +
+                  'unless webrtcTcp is false.',
+                8844,
+              ),
               quic: port('UDP port of [quic] (when configured).', 4433),
               metrics: port('TCP port of [metrics] (health, readiness, Prometheus).', 9000),
             },
+          },
+          webrtcTcp: {
+            type: 'boolean',
+            default: true,
+            description:
+              'Expose ports.webrtc over TCP as well as UDP, in every mode (container and host ports, the ' +
+              "LoadBalancer Service): web clients whose network blocks UDP reach the server's ICE-TCP " +
+              'candidates there (docs/networking.md). false: UDP only, e.g. for a cloud load balancer that ' +
+              'refuses Services with both protocols. PortRange pods bind both either way (node network).',
           },
           publicAddress: {
             type: 'object',
