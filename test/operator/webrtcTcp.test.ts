@@ -8,16 +8,20 @@ import { test } from 'node:test';
 import type { V1ContainerPort, V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
 import { generateAccessKey } from '../../common/auth/index.ts';
 import { planPorts, type Reservation } from '../../operator/controller/portAllocation.ts';
+import { isOutdated } from '../../operator/controller/rollout.ts';
+import { configHash } from '../../operator/render/config.ts';
 import { parseRenderedConfig } from '../../operator/render/endpoint.ts';
 import { withPodPorts } from '../../operator/render/hostPorts.ts';
 import { renderChildren, validate } from '../../operator/render/index.ts';
+import { CONFIG_HASH_ANNOTATION } from '../../operator/render/labels.ts';
 import { odinServer } from './helpers.ts';
 import { gridPod } from './podFixtures.ts';
 
 const quic = { config: { quic: {} } };
+const accessKey = generateAccessKey();
 const input = (spec: Record<string, unknown>) => ({
   server: odinServer(spec),
-  accessKeys: { accessKey: generateAccessKey() },
+  accessKeys: { accessKey },
   supervisorSecret: { masterKey: Buffer.alloc(32, 1).toString('base64') },
   deploymentReplicas: 1,
   supervisorUrl: 'http://odin-operator.odin-system:7000',
@@ -30,7 +34,13 @@ function rendered(spec: Record<string, unknown>) {
   const deployment = r.objects.find((o) => o.kind === 'Deployment') as V1Deployment;
   const pod = deployment.spec!.template.spec!;
   const services = r.objects.filter((o) => o.kind === 'Service') as V1Service[];
-  return { pod, ports: pod.containers[0]!.ports ?? [], services, configToml: r.configToml };
+  return {
+    pod,
+    ports: pod.containers[0]!.ports ?? [],
+    services,
+    configToml: r.configToml,
+    hash: r.configHash,
+  };
 }
 
 /** `name protocol containerPort[→hostPort]` of each container port, for readable diffs. */
@@ -142,4 +152,19 @@ test('validation: the webrtc port number is taken on TCP too; webrtc_enforce_tcp
     ],
   );
   assert.deepEqual(messages({ config: { http: { webrtc_enforce_tcp: true } } }), []);
+});
+
+test('the TCP port rolls pods as a config change does (held while they have rooms); a fleet that turns it off keeps its hash', () => {
+  const on = rendered({});
+  const off = rendered({ networking: { webrtcTcp: false } });
+  assert.equal(on.configToml, off.configToml);
+  // Off: the hash of the same fleet rendered before the TCP port existed, so no rollout.
+  assert.equal(off.hash, configHash([off.configToml, '', '']));
+  assert.notEqual(on.hash, off.hash);
+  // A server started without the TCP port is outdated: rollout.ts holds it while it has rooms,
+  // where a plain template change would SIGTERM it.
+  const old = gridPod('voice-old', { annotations: { [CONFIG_HASH_ANNOTATION]: off.hash } });
+  old.spec!.containers = [{ name: 'grid', image: odinServer().spec.image }];
+  assert.equal(isOutdated(old, odinServer(), on.hash), true);
+  assert.equal(isOutdated(old, odinServer({ networking: { webrtcTcp: false } }), off.hash), false);
 });
