@@ -230,6 +230,21 @@ function specSchema(): OpenApiSchema {
               'candidates there (docs/networking.md). false: UDP only, e.g. for a cloud load balancer that ' +
               'refuses Services with both protocols. PortRange pods bind both either way (node network).',
           },
+          loadBalancer: {
+            type: 'object',
+            description:
+              "LoadBalancer mode: settings of each pod's Service for the cloud's load-balancer controller. " +
+              'With webrtcTcp the Service has TCP and UDP ports (a mixed-protocol LoadBalancer), which some ' +
+              'controllers provision only with a class or annotations (docs/networking.md).',
+            properties: {
+              annotations: stringMap('Annotations of the per-pod Services.'),
+              loadBalancerClass: str(
+                'spec.loadBalancerClass of the per-pod Services (immutable on a Service: set it before the ' +
+                  'Services exist).',
+                { minLength: 1, maxLength: 253 },
+              ),
+            },
+          },
           publicAddress: {
             type: 'object',
             default: {},

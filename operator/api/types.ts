@@ -47,6 +47,11 @@ export type OdinServerNetworking = {
    * mixed-protocol Services, or a node where that TCP port is taken).
    */
   webrtcTcp: boolean;
+  /**
+   * `LoadBalancer` mode: what the per-pod Services carry for the cloud's load-balancer controller
+   * (a mixed-protocol Service often needs a class or annotations; docs/networking.md).
+   */
+  loadBalancer?: { annotations?: Record<string, string>; loadBalancerClass?: string };
   /** `PortRange` mode: the host ports the operator assigns each pod from, on its node (inclusive). */
   portRange: { min: number; max: number };
   publicAddress: {

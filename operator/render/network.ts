@@ -48,7 +48,7 @@ export function renderHeadlessService(server: DefaultedOdinServer): V1Service {
 
 export function renderPodServices(server: DefaultedOdinServer, pods: readonly string[]): V1Service[] {
   if (server.spec.networking.mode !== 'LoadBalancer') return [];
-  const { ports, webrtcTcp } = server.spec.networking;
+  const { ports, webrtcTcp, loadBalancer } = server.spec.networking;
   const hasQuic = server.spec.config.quic !== undefined;
   return pods.map((pod) => ({
     apiVersion: 'v1',
@@ -57,10 +57,12 @@ export function renderPodServices(server: DefaultedOdinServer, pods: readonly st
       name: pod,
       namespace: server.metadata.namespace,
       labels: { ...commonLabels(server), [POD_LABEL]: pod },
+      ...(loadBalancer?.annotations ? { annotations: { ...loadBalancer.annotations } } : {}),
       ownerReferences: [ownerReference(server)],
     },
     spec: {
       type: 'LoadBalancer',
+      ...(loadBalancer?.loadBalancerClass ? { loadBalancerClass: loadBalancer.loadBalancerClass } : {}),
       externalTrafficPolicy: 'Local',
       selector: { ...selectorLabels(server), [POD_LABEL]: pod },
       ports: [

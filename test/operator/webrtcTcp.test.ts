@@ -88,6 +88,20 @@ test("LoadBalancer: the pod's Service carries the webrtc port on UDP and TCP, ea
     ports.every((p) => p.hostPort === undefined),
     'no host ports behind a load balancer',
   );
+  assert.equal(lb.spec!.loadBalancerClass, undefined);
+});
+
+test('LoadBalancer: the class and annotations a cloud needs for a mixed-protocol Service reach every pod Service', () => {
+  const loadBalancer = {
+    loadBalancerClass: 'networking.gke.io/l4-regional-external',
+    annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'external' },
+  };
+  const { services } = rendered({ networking: { mode: 'LoadBalancer', loadBalancer } });
+  const lb = services.find((s) => s.spec?.type === 'LoadBalancer')!;
+  assert.equal(lb.spec!.loadBalancerClass, 'networking.gke.io/l4-regional-external');
+  assert.equal(lb.metadata!.annotations!['service.beta.kubernetes.io/aws-load-balancer-type'], 'external');
+  const headless = services.find((s) => s.spec?.clusterIP === 'None')!;
+  assert.equal(headless.metadata!.annotations, undefined, 'only the per-pod Services');
 });
 
 test('PortRange: the pod binds its one assigned webrtc port for UDP and ICE-TCP; the operator never hands out a number another pod holds on either protocol', () => {
