@@ -13,8 +13,8 @@ import { GROUP, KIND, PLURAL, SHORT_NAME, SINGULAR, VERSION } from './types.ts';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 export const DEFAULT_IMAGE = 'ghcr.io/odin-grid/grid:0.1.0';
-/** Ports one server needs at most (http, webrtc, metrics, quic): the smallest portRange. */
-export const PORT_RANGE_MIN_SIZE = 4;
+/** Port numbers one server needs (http, shared with quic; webrtc; metrics): the smallest portRange. */
+export const PORT_RANGE_MIN_SIZE = 3;
 export const crdPath = join(import.meta.dirname, '..', '..', 'crds', `${CRD_NAME}.yaml`);
 
 const str = (description: string, extra: OpenApiSchema = {}): OpenApiSchema => ({
@@ -195,8 +195,8 @@ function specSchema(): OpenApiSchema {
             type: 'object',
             default: {},
             description:
-              'PortRange mode: host ports assigned to each pod (3 per server: http, webrtc (UDP and TCP), ' +
-              "metrics; 4 with [quic]). Keep it clear of the NodePort range (30000-32767) and the nodes' ephemeral " +
+              'PortRange mode: host ports assigned to each pod, 3 per server: http (TCP; [quic] shares its ' +
+              "number on UDP), webrtc (UDP and TCP), metrics. Keep it clear of the NodePort range (30000-32767) and the nodes' ephemeral " +
               'ports (Linux: 32768-60999), and of anything else on the node network.',
             properties: {
               min: int('First port of the range.', { minimum: 1024, maximum: 65535, default: 7000 }),
