@@ -195,9 +195,10 @@ function specSchema(): OpenApiSchema {
             type: 'object',
             default: {},
             description:
-              'PortRange mode: host ports assigned to each pod, 3 per server: http (TCP; [quic] shares its ' +
-              "number on UDP), webrtc (UDP and TCP), metrics. Keep it clear of the NodePort range (30000-32767) and the nodes' ephemeral " +
-              'ports (Linux: 32768-60999), and of anything else on the node network.',
+              'PortRange mode: host ports assigned to each pod, 3 per server: http (TCP; [quic] shares ' +
+              'its number on UDP), webrtc (UDP and TCP), metrics. Keep it clear of the NodePort range ' +
+              "(30000-32767) and the nodes' ephemeral ports (Linux: 32768-60999), and of anything else on " +
+              'the node network.',
             properties: {
               min: int('First port of the range.', { minimum: 1024, maximum: 65535, default: 7000 }),
               max: int('Last port of the range (inclusive).', {
