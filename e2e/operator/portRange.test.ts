@@ -216,7 +216,11 @@ describe('several servers per node (PortRange)', () => {
       ),
     );
     assert.equal(h.condition(await h.read(ns, 'chat'), 'Degraded')?.status, 'True');
-    const events = await h.events(ns, 'PortRangeExhausted');
+    // The operator writes the status first, then the Event: wait for it.
+    const events = await waitUntil('the PortRangeExhausted event', async () => {
+      const list = await h.events(ns, 'PortRangeExhausted');
+      return list.length > 0 ? list : undefined;
+    });
     assert.ok(
       events.some((e) => e.type === 'Warning' && e.message.includes(`${range.min}-${range.max}`)),
       JSON.stringify(events),
