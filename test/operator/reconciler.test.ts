@@ -48,7 +48,7 @@ test('pods that appear change status only', async () => {
 
 test('an invalid spec renders nothing, reports ConfigValid=False and one InvalidConfig event', async () => {
   const { caches, writer, events, reconciler } = setup();
-  caches.servers.put(storedServer({ config: { http: { certificate_file: '/etc/odin/tls/only.crt' } } }));
+  caches.servers.put(storedServer({ config: { http: { webrtc_enforce_tcp: true } } }));
   await reconciler.reconcile('games', 'voice');
   assert.deepEqual(writer.writes, ['OdinServerStatus/voice']);
   const status = caches.servers.get('voice', 'games')?.status;
