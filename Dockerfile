@@ -7,7 +7,7 @@
 #   docker run --rm --entrypoint odin-operator ghcr.io/odin-grid/grid:0.1.0 --help
 #
 # A standalone server with a mounted config and certificate (README "On a single machine"):
-#   docker run --rm -p 4433:4433/tcp -p 4433:4433/udp -p 8844:8844/udp -p 9000:9000 \
+#   docker run --rm -p 4433:4433/tcp -p 4433:4433/udp -p 8844:8844/udp -p 8844:8844/tcp -p 9000:9000 \
 #     -v "$PWD/examples/config/standalone.toml:/etc/grid/config.toml:ro" \
 #     -v "$PWD/tls:/etc/grid/tls:ro" \
 #     ghcr.io/odin-grid/grid:0.1.0 --config /etc/grid/config.toml
@@ -45,7 +45,7 @@ RUN chmod 0755 server/main.ts server/probe.ts operator/main.ts \
  && ln -s /app/server/probe.ts /usr/local/bin/grid-probe \
  && ln -s /app/operator/main.ts /usr/local/bin/odin-operator
 USER 10001:10001
-# grid: [http] 4433/tcp, [quic] 4433/udp, WebRTC 8844/udp, [metrics] 9000/tcp.
+# grid: [http] 4433/tcp, [quic] 4433/udp, WebRTC 8844/udp and ICE-TCP 8844/tcp, [metrics] 9000/tcp.
 # odin-operator: supervisor/Connect 7000/tcp, health and metrics 8080/tcp.
-EXPOSE 4433/tcp 4433/udp 8844/udp 9000/tcp 7000/tcp 8080/tcp
+EXPOSE 4433/tcp 4433/udp 8844/udp 8844/tcp 9000/tcp 7000/tcp 8080/tcp
 ENTRYPOINT ["grid"]

@@ -46,6 +46,25 @@ grep -q -- '--license-issuers' "$tmp/default.yaml" && fail "no licenseIssuers, y
 [ "$(grep -c '^kind: Role$' "$tmp/ns.yaml")" = 3 ] || fail "watchNamespaces: expected a Role in games, lobby and the Lease's"
 grep -q -- '--watch-namespaces=games,lobby' "$tmp/ns.yaml" || fail "watchNamespaces: not passed to the operator"
 
+echo "== the grid NetworkPolicy lets players in: webrtc on UDP and TCP (ICE-TCP), QUIC on UDP only"
+gridpolicy() { "$HELM" template x "$chart" -n odin-system --show-only templates/gridnetworkpolicy.yaml "$@"; }
+gridpolicy -f "$chart/ci/full-values.yaml" >"$tmp/np.yaml"
+for rule in '{ port: 4433, protocol: TCP }' '{ port: 8844, protocol: UDP }' '{ port: 8844, protocol: TCP }' '{ port: 9000, protocol: TCP }'; do
+  grep -qF -- "- $rule" "$tmp/np.yaml" || fail "grid NetworkPolicy lacks $rule"
+done
+grep -q 'kubernetes.io/metadata.name: monitoring' "$tmp/np.yaml" || fail "grid NetworkPolicy: metrics not limited to metricsFrom"
+np() { gridpolicy --set networkPolicy.enabled=true --set 'odinServers[0].name=v' "$@" >"$tmp/np.yaml"; }
+np --set 'odinServers[0].spec.config.quic.idle_timeout=1000' --set 'odinServers[0].spec.networking.ports.quic=4500'
+grep -qF -- '- { port: 4500, protocol: UDP }' "$tmp/np.yaml" || fail "grid NetworkPolicy: no QUIC port"
+grep -qF -- '- { port: 4500, protocol: TCP }' "$tmp/np.yaml" && fail "grid NetworkPolicy: QUIC opened on TCP"
+np --set 'odinServers[0].spec.networking.webrtcTcp=false'
+grep -qF -- '- { port: 8844, protocol: TCP }' "$tmp/np.yaml" && fail "grid NetworkPolicy: webrtcTcp=false, yet TCP 8844"
+grep -qF -- '- { port: 8844, protocol: UDP }' "$tmp/np.yaml" || fail "grid NetworkPolicy: webrtcTcp=false lost UDP 8844"
+np --set 'odinServers[0].spec.networking.mode=PortRange' --set 'odinServers[0].spec.networking.portRange.max=7099'
+for proto in TCP UDP; do
+  grep -qF -- "- { port: 7000, endPort: 7099, protocol: $proto }" "$tmp/np.yaml" || fail "grid NetworkPolicy: PortRange range not open on $proto"
+done
+
 echo "== values.schema.json rejects wrong values"
 reject() {
   if "$HELM" template x "$chart" "$@" >/dev/null 2>"$tmp/err"; then fail "accepted: $*"; fi

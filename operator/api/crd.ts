@@ -13,8 +13,8 @@ import { GROUP, KIND, PLURAL, SHORT_NAME, SINGULAR, VERSION } from './types.ts';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 export const DEFAULT_IMAGE = 'ghcr.io/odin-grid/grid:0.1.0';
-/** Ports one server needs at most (http, webrtc, metrics, quic): the smallest portRange. */
-export const PORT_RANGE_MIN_SIZE = 4;
+/** Port numbers one server needs (http, shared with quic; webrtc; metrics): the smallest portRange. */
+export const PORT_RANGE_MIN_SIZE = 3;
 export const crdPath = join(import.meta.dirname, '..', '..', 'crds', `${CRD_NAME}.yaml`);
 
 const str = (description: string, extra: OpenApiSchema = {}): OpenApiSchema => ({
@@ -61,6 +61,17 @@ function specSchema(): OpenApiSchema {
           "!has(self.supervisor) || !has(self.supervisor.mode) || self.supervisor.mode == 'BuiltIn'",
         message: 'networking.mode LoadBalancer needs the built-in supervisor (it tells each pod its address)',
         fieldPath: '.networking.mode',
+      },
+      {
+        // webrtc_enforce_tcp offers web clients TCP candidates only: with the TCP port closed
+        // they would have no candidate they can reach.
+        rule:
+          '!has(self.networking) || !has(self.networking.webrtcTcp) || self.networking.webrtcTcp || ' +
+          '!has(self.config) || !has(self.config.http) || !has(self.config.http.webrtc_enforce_tcp) || ' +
+          '!self.config.http.webrtc_enforce_tcp',
+        message:
+          'config.http.webrtc_enforce_tcp offers web clients only TCP candidates: it needs networking.webrtcTcp',
+        fieldPath: '.networking.webrtcTcp',
       },
       {
         rule:
@@ -184,9 +195,10 @@ function specSchema(): OpenApiSchema {
             type: 'object',
             default: {},
             description:
-              'PortRange mode: host ports assigned to each pod (3 per server: http, webrtc, metrics; ' +
-              "4 with [quic]). Keep it clear of the NodePort range (30000-32767) and the nodes' ephemeral " +
-              'ports (Linux: 32768-60999), and of anything else on the node network.',
+              'PortRange mode: host ports assigned to each pod, 3 per server: http (TCP; [quic] shares ' +
+              'its number on UDP), webrtc (UDP and TCP), metrics. Keep it clear of the NodePort range ' +
+              "(30000-32767) and the nodes' ephemeral ports (Linux: 32768-60999), and of anything else on " +
+              'the node network.',
             properties: {
               min: int('First port of the range.', { minimum: 1024, maximum: 65535, default: 7000 }),
               max: int('Last port of the range (inclusive).', {
@@ -201,9 +213,37 @@ function specSchema(): OpenApiSchema {
             default: {},
             properties: {
               http: port('TCP port of [http] (HTTPS/WebSocket).', 4433),
-              webrtc: port('UDP port of [http] webrtc_binding.', 8844),
+              webrtc: port(
+                'Port of [http] webrtc_binding: UDP, and TCP for ICE-TCP (web clients behind networks that block UDP) ' +
+                  'unless webrtcTcp is false.',
+                8844,
+              ),
               quic: port('UDP port of [quic] (when configured).', 4433),
               metrics: port('TCP port of [metrics] (health, readiness, Prometheus).', 9000),
+            },
+          },
+          webrtcTcp: {
+            type: 'boolean',
+            default: true,
+            description:
+              'Expose ports.webrtc over TCP as well as UDP, in every mode (container and host ports, the ' +
+              "LoadBalancer Service): web clients whose network blocks UDP reach the server's ICE-TCP " +
+              'candidates there (docs/networking.md). false: UDP only, e.g. for a cloud load balancer that ' +
+              'refuses Services with both protocols. PortRange pods bind both either way (node network).',
+          },
+          loadBalancer: {
+            type: 'object',
+            description:
+              "LoadBalancer mode: settings of each pod's Service for the cloud's load-balancer controller. " +
+              'With webrtcTcp the Service has TCP and UDP ports (a mixed-protocol LoadBalancer), which some ' +
+              'controllers provision only with a class or annotations (docs/networking.md).',
+            properties: {
+              annotations: stringMap('Annotations of the per-pod Services.'),
+              loadBalancerClass: str(
+                'spec.loadBalancerClass of the per-pod Services (immutable on a Service: set it before the ' +
+                  'Services exist).',
+                { minLength: 1, maxLength: 253 },
+              ),
             },
           },
           publicAddress: {

@@ -32,6 +32,7 @@ export function applyDefaults(server: OdinServer): DefaultedOdinServer {
         quic: (ports.quic as number) ?? 4433,
         metrics: (ports.metrics as number) ?? 9000,
       },
+      webrtcTcp: networking.webrtcTcp !== false,
       portRange: { min: (portRange.min as number) ?? 7000, max: (portRange.max as number) ?? 7999 },
       publicAddress: {
         ...publicAddress,

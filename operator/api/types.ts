@@ -30,7 +30,7 @@ export type PublicAddressSource = 'HostIP' | 'PodIP' | 'Template';
 export type OdinServerPorts = {
   /** TCP: HTTPS/WebSocket listener `[http] binding`. */
   http: number;
-  /** UDP: the one WebRTC port `[http] webrtc_binding`. */
+  /** UDP and TCP: the one WebRTC port `[http] webrtc_binding` (ICE over UDP, and ICE-TCP on the same number). */
   webrtc: number;
   /** UDP: `[quic] binding`, when `[quic]` is configured. */
   quic: number;
@@ -41,6 +41,17 @@ export type OdinServerPorts = {
 export type OdinServerNetworking = {
   mode: NetworkingMode;
   ports: OdinServerPorts;
+  /**
+   * Expose `ports.webrtc` over TCP as well as UDP (ICE-TCP for web clients behind networks that
+   * block UDP; docs/networking.md). false: only UDP reaches it (a cloud load balancer without
+   * mixed-protocol Services, or a node where that TCP port is taken).
+   */
+  webrtcTcp: boolean;
+  /**
+   * `LoadBalancer` mode: what the per-pod Services carry for the cloud's load-balancer controller
+   * (a mixed-protocol Service often needs a class or annotations; docs/networking.md).
+   */
+  loadBalancer?: { annotations?: Record<string, string>; loadBalancerClass?: string };
   /** `PortRange` mode: the host ports the operator assigns each pod from, on its node (inclusive). */
   portRange: { min: number; max: number };
   publicAddress: {

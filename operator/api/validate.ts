@@ -23,6 +23,16 @@ export function validateSpec(server: DefaultedOdinServer): FieldError[] {
     err('spec.networking.ports.metrics', `clashes with ports.http (TCP ${ports.http})`);
   if (spec.config.quic !== undefined && ports.quic === ports.webrtc)
     err('spec.networking.ports.quic', `clashes with ports.webrtc (UDP ${ports.webrtc})`);
+  // The server takes the webrtc port on TCP too (ICE-TCP shares its number), exposed or not.
+  for (const tcp of ['http', 'metrics'] as const)
+    if (ports[tcp] === ports.webrtc)
+      err('spec.networking.ports.webrtc', `clashes with ports.${tcp} (TCP ${ports.webrtc}: ICE-TCP uses it)`);
+  const http = spec.config.http as { webrtc_enforce_tcp?: unknown } | undefined;
+  if (!spec.networking.webrtcTcp && http?.webrtc_enforce_tcp === true)
+    err(
+      'spec.networking.webrtcTcp',
+      'must be true with config.http.webrtc_enforce_tcp (web clients then get only TCP candidates)',
+    );
   const { min, max } = spec.networking.portRange;
   for (const [name, value] of Object.entries({ min, max }))
     if (!Number.isInteger(value) || value < 1024 || value > 65535)

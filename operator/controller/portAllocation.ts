@@ -21,6 +21,7 @@ import {
   type PortAssignment,
   podPorts,
   portNumbers,
+  withSharedPorts,
 } from '../render/hostPorts.ts';
 import type { ExtraCondition } from './status.ts';
 
@@ -137,7 +138,8 @@ export function planPorts(params: {
     }
     const nodeUsed = used.get(node) ?? new Set<number>();
     used.set(node, nodeUsed);
-    const ports = allocate(range, nodeUsed, listeners);
+    const own = allocate(range, nodeUsed, listeners);
+    const ports = own && withSharedPorts(server, own);
     if (!ports) {
       waiting.set(node, [...(waiting.get(node) ?? []), name]);
       continue;

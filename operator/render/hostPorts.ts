@@ -27,9 +27,22 @@ const VARIABLES: Record<Listener, string> = {
 export const PORTS_DIR = '/etc/odin/ports';
 export const PORTS_FILE = `${PORTS_DIR}/ports`;
 
-/** The listeners a pod of this OdinServer needs ports for, in assignment order. */
-export function listenersOf(server: DefaultedOdinServer): Listener[] {
-  return ['http', 'webrtc', 'metrics', ...(server.spec.config.quic !== undefined ? (['quic'] as const) : [])];
+/**
+ * The listeners a pod gets a port number of its own for, in assignment order. `[quic]` has none:
+ * it shares `http`'s number (UDP beside TCP, as the defaults 4433/4433 do), because a native
+ * client dials QUIC at the one endpoint the supervisor hands out (the `[http]` address) and its
+ * fallback, WebTransport over HTTP/2, at the same number over TCP (docs/networking.md).
+ * The webrtc number is taken on UDP and TCP (ICE-TCP).
+ */
+export function listenersOf(_server: DefaultedOdinServer): Listener[] {
+  return ['http', 'webrtc', 'metrics'];
+}
+
+/** A pod's whole assignment from its own numbers: `quic` on `http`'s number when `[quic]` is configured. */
+export function withSharedPorts(server: DefaultedOdinServer, ports: PortAssignment): PortAssignment {
+  return server.spec.config.quic !== undefined && ports.http !== undefined
+    ? { ...ports, quic: ports.http }
+    : ports;
 }
 
 /** The annotation's value. */
@@ -61,9 +74,9 @@ export function podPorts(pod: V1Pod): PortAssignment | undefined {
   return parsePorts(pod.metadata?.annotations?.[PORTS_ANNOTATION]);
 }
 
-/** Every port number of an assignment. */
+/** Every port number of an assignment, each once (`quic` may share `http`'s). */
 export function portNumbers(ports: PortAssignment): number[] {
-  return Object.values(ports).filter((p): p is number => p !== undefined);
+  return [...new Set(Object.values(ports).filter((p): p is number => p !== undefined))];
 }
 
 /**

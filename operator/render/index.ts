@@ -81,7 +81,16 @@ export function renderChildren(input: RenderInput): Rendered {
   if (errors.length > 0)
     return { errors, publicKeys: keys.jwks, objects: [], configToml: config.toml, configHash: '' };
 
-  const hash = configHash([config.toml, input.license ?? '', server.spec.tls?.secretName ?? '']);
+  // The TCP webrtc port counts as config: turning it on (or an operator upgrade that adds it)
+  // then rolls the pods the conversation-safe way (controller/rollout.ts holds old servers with
+  // rooms on a hash change; other template changes would SIGTERM them). Only when on, so fleets
+  // without it keep their hash.
+  const hash = configHash([
+    config.toml,
+    input.license ?? '',
+    server.spec.tls?.secretName ?? '',
+    ...(server.spec.networking.webrtcTcp ? ['webrtc-tcp'] : []),
+  ]);
   const configMap: V1ConfigMap = {
     apiVersion: 'v1',
     kind: 'ConfigMap',

@@ -6,12 +6,14 @@
  * - LoadBalancer mode: one Service of type LoadBalancer per pod (`<pod>`), selecting the pod by
  *   the `odin-grid.io/pod` label the operator puts on it, with `externalTrafficPolicy: Local`
  *   (UDP keeps the client's address). The built-in supervisor tells each pod its ingress address.
+ *   The webrtc port is on it twice, UDP and TCP (ICE-TCP), unless `networking.webrtcTcp` is false.
  * - The PDB allows one voluntary disruption at a time (a node drain moves one server at a time;
  *   each drains its rooms on SIGTERM).
  */
 import type { V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
 import type { DefaultedOdinServer } from '../api/types.ts';
 import { childNames, commonLabels, ownerReference, POD_LABEL, selectorLabels } from './labels.ts';
+import { WEBRTC_TCP_PORT_NAME } from './workload.ts';
 
 export function renderHeadlessService(server: DefaultedOdinServer): V1Service {
   return {
@@ -46,7 +48,7 @@ export function renderHeadlessService(server: DefaultedOdinServer): V1Service {
 
 export function renderPodServices(server: DefaultedOdinServer, pods: readonly string[]): V1Service[] {
   if (server.spec.networking.mode !== 'LoadBalancer') return [];
-  const { ports } = server.spec.networking;
+  const { ports, webrtcTcp, loadBalancer } = server.spec.networking;
   const hasQuic = server.spec.config.quic !== undefined;
   return pods.map((pod) => ({
     apiVersion: 'v1',
@@ -55,15 +57,29 @@ export function renderPodServices(server: DefaultedOdinServer, pods: readonly st
       name: pod,
       namespace: server.metadata.namespace,
       labels: { ...commonLabels(server), [POD_LABEL]: pod },
+      ...(loadBalancer?.annotations ? { annotations: { ...loadBalancer.annotations } } : {}),
       ownerReferences: [ownerReference(server)],
     },
     spec: {
       type: 'LoadBalancer',
+      ...(loadBalancer?.loadBalancerClass ? { loadBalancerClass: loadBalancer.loadBalancerClass } : {}),
       externalTrafficPolicy: 'Local',
       selector: { ...selectorLabels(server), [POD_LABEL]: pod },
       ports: [
         { name: 'http', port: ports.http, targetPort: 'http', protocol: 'TCP' },
         { name: 'webrtc', port: ports.webrtc, targetPort: 'webrtc', protocol: 'UDP' },
+        // Both protocols on one Service (one ingress address for the ICE candidates): a
+        // mixed-protocol LoadBalancer, which the cloud's load balancer must support.
+        ...(webrtcTcp
+          ? [
+              {
+                name: WEBRTC_TCP_PORT_NAME,
+                port: ports.webrtc,
+                targetPort: WEBRTC_TCP_PORT_NAME,
+                protocol: 'TCP',
+              },
+            ]
+          : []),
         ...(hasQuic ? [{ name: 'quic', port: ports.quic, targetPort: 'quic', protocol: 'UDP' }] : []),
       ],
     },

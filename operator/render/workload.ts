@@ -33,6 +33,11 @@ export const TERMINATION_MARGIN_SECONDS = 15;
 export const SUPERVISOR_TOKEN_DIR = '/var/run/secrets/odin-grid.io/supervisor';
 /** Lifetime of the token; the kubelet renews it at 80 %. */
 export const SUPERVISOR_TOKEN_SECONDS = 3600;
+/**
+ * The container port (and LoadBalancer Service port) of ICE-TCP: `ports.webrtc` on TCP. A port
+ * name is unique in a container, so the UDP one keeps `webrtc` and this one gets its own.
+ */
+export const WEBRTC_TCP_PORT_NAME = 'webrtc-tcp';
 
 export type WorkloadInput = {
   server: DefaultedOdinServer;
@@ -219,6 +224,8 @@ export function renderDeployment(input: WorkloadInput): V1Deployment {
     : [
         port('http', ports.http, 'TCP', true),
         port('webrtc', ports.webrtc, 'UDP', true),
+        // ICE-TCP on the same number (web clients behind networks that block UDP; docs/networking.md).
+        ...(spec.networking.webrtcTcp ? [port(WEBRTC_TCP_PORT_NAME, ports.webrtc, 'TCP', true)] : []),
         ...(hasQuic ? [port('quic', ports.quic, 'UDP', true)] : []),
         port('metrics', ports.metrics, 'TCP', false),
       ];

@@ -89,13 +89,28 @@ test('pods of two OdinServers on one node get distinct ports; other nodes start 
       ['voice-b', 'node-2', { http: 7000, webrtc: 7001, metrics: 7002 }],
     ],
   );
-  // The cache shows voice-a's annotation: chat's pod on node-1 gets the next ports, with [quic] 4.
+  // The cache shows voice-a's annotation: chat's pod on node-1 gets the next ports. Its [quic]
+  // shares http's number (UDP beside TCP): native clients dial QUIC, and fall back to HTTP/2, at
+  // the one endpoint the supervisor hands out.
   const annotated = pod('voice-a', 'node-1', { ports: formatPorts(first.assign[0]!.ports) });
   const c = pod('chat-a', 'node-1', { server: 'chat' });
   const quicChat = server(undefined, { config: { quic: {} } }, 'chat');
   const second = planPorts({ server: quicChat, pods: [c], allPods: [annotated, b, c], reservations: none });
-  assert.deepEqual(second.assign[0]!.ports, { http: 7003, webrtc: 7004, metrics: 7005, quic: 7006 });
+  assert.deepEqual(second.assign[0]!.ports, { http: 7003, webrtc: 7004, metrics: 7005, quic: 7003 });
   assert.deepEqual(second.shortages, []);
+  // The next pod on node-1 starts after chat's three numbers.
+  const annotatedChat = pod('chat-a', 'node-1', {
+    server: 'chat',
+    ports: formatPorts(second.assign[0]!.ports),
+  });
+  const d = pod('chat-b', 'node-1', { server: 'chat' });
+  const third = planPorts({
+    server: quicChat,
+    pods: [d],
+    allPods: [annotated, annotatedChat, d],
+    reservations: none,
+  });
+  assert.deepEqual(third.assign[0]!.ports, { http: 7006, webrtc: 7007, metrics: 7008, quic: 7006 });
   void chat;
 });
 

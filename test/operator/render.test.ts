@@ -120,6 +120,7 @@ test("the Deployment: per-pod address from the downward API; the pod's own bound
     [
       ['http', 'TCP', 4433],
       ['webrtc', 'UDP', 8844],
+      ['webrtc-tcp', 'TCP', 8844],
       ['metrics', 'TCP', undefined],
     ],
   );
