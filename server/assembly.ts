@@ -12,6 +12,7 @@ import {
   publicAddressFor,
   requirePublicAddress,
 } from './config/index.ts';
+import type { AttachGuard } from './core/attachGuard.ts';
 import type { Grant } from './core/client.ts';
 import type { LimitParams } from './core/limits.ts';
 import { Sfu, type SfuParams } from './core/sfu.ts';
@@ -133,7 +134,7 @@ export const supervisorCallTimeoutMs = 10_000;
 export function assembleGrid(
   config: GridConfig,
   logger: GridLogger,
-  options: { ready?: () => boolean } = {},
+  options: { ready?: () => boolean; attachGuard?: AttachGuard } = {},
 ): GridParts {
   const verifier = createTokenVerifier(config);
   const sfu = new Sfu(sfuParamsFromConfig(config, verifier, logger));
@@ -172,6 +173,7 @@ export function assembleGrid(
       sfu,
       verifier,
       logger: logger.module('web'),
+      ...(options.attachGuard ? { attachGuard: options.attachGuard } : {}),
     });
     listeners.push(web);
     certificates.http = () => web.certificateStats;

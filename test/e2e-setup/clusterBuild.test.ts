@@ -77,9 +77,14 @@ esac
 
 type Run = { code: number | null; stdout: string; stderr: string };
 
-function runBuild(cache: string, go: string, extraEnv: Record<string, string> = {}): Promise<Run> {
+function runBuild(
+  cache: string,
+  go: string,
+  extraEnv: Record<string, string> = {},
+  args: string[] = [],
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [buildScript], {
+    const child = spawn('bash', [buildScript, ...args], {
       env: { ...process.env, ODIN_GRID_CACHE: cache, GO: go, ODIN_BUILD_NICE: '0', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -120,12 +125,13 @@ describe('e2e/cluster/build.sh on an empty cache', () => {
     assert.equal(warm.stdout.trim(), bin);
     assert.doesNotMatch(warm.stderr, /building/, 'a warm run only checks the stamps');
 
-    const check = await runBuild(cache, go, {});
-    assert.equal(check.code, 0);
+    const check = await runBuild(cache, go, {}, ['--check']);
+    assert.equal(check.code, 0, '--check: everything is built');
   });
 
   test('a failing go build exits non-zero, names the binary, and leaves no stamp and no half-written binary', async () => {
     const cache = join(root, 'cache-fail');
+    assert.equal((await runBuild(cache, go, {}, ['--check'])).code, 1, '--check on an empty cache');
     const failed = await runBuild(cache, go, { FAKE_GO_FAIL: 'kube-scheduler' });
     assert.notEqual(failed.code, 0);
     assert.match(failed.stderr, /FAILED: kube-scheduler/);

@@ -22,6 +22,7 @@ import { RpcSocket } from '../../client/rpcSocket.ts';
 import { accessKeyToJwk, generateAccessKey, signToken, type TokenAudience } from '../../common/auth/index.ts';
 import { assembleGrid } from '../../server/assembly.ts';
 import { parseConfigText } from '../../server/config/index.ts';
+import type { AttachGuard } from '../../server/core/attachGuard.ts';
 import type { Sfu } from '../../server/core/sfu.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { Grid } from '../../server/grid.ts';
@@ -40,6 +41,8 @@ export type TestGridOptions = {
   drainPollMs?: number;
   /** `[quic]` (from `toml`) serves the same certificate files as `[http]`. Default false. */
   quicTls?: boolean;
+  /** The `[http]` listener's guard against stream-id guessing (e.g. one on a fake clock). */
+  attachGuard?: AttachGuard;
 };
 
 export type TokenOptions = {
@@ -151,7 +154,11 @@ export async function startTestGrid(options: TestGridOptions = {}): Promise<Test
   const config = parseConfigText(text, { source: 'testGrid.toml', checkFiles: true });
   const logs = new RecordedLogs();
   const logger = createLogger({ verbosity: 1, format: 'json', filters: [], destination: logs.stream });
-  const { sfu, listeners } = assembleGrid(config, logger);
+  const { sfu, listeners } = assembleGrid(
+    config,
+    logger,
+    options.attachGuard ? { attachGuard: options.attachGuard } : {},
+  );
   const webListener = listeners.find((listener) => listener instanceof WebListener);
   if (webListener === undefined) throw new Error('testGrid: the config has no [http] listener');
   const grid = new Grid({ config, logger, listeners, core: sfu, drainPollMs: options.drainPollMs ?? 10 });

@@ -246,13 +246,13 @@ function rawRequest(
 }
 
 test('credentials are checked from the headers: an unauthenticated body is never waited for or read', async () => {
-  const started = Date.now();
+  // The body never comes: a server that waited for it could only answer 408 at its request
+  // timeout, so a 401 is the proof (no stopwatch, which a busy machine could outlast).
   const headers = { 'content-type': 'application/json', 'content-length': String(1 << 20) };
   const internal = await rawRequest(`${base}/internal/games/voice/p1`, headers);
   assert.deepEqual(internal, { status: 401, closed: true });
   const pub = await rawRequest(`${connectBase}/games/voice`, { ...headers, authorization: 'Bearer x.y.z' });
   assert.deepEqual(pub, { status: 401, closed: true });
-  assert.ok(Date.now() - started < 5_000, 'answered without waiting for the 1 MiB that never came');
 });
 
 test('bodies are capped per endpoint: a Connect body above the cap is 413, even with a good token', async () => {

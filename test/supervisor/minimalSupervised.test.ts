@@ -58,7 +58,14 @@ function startGrid(): { child: ChildProcess; output: () => string; exited: Promi
     cwd: dir,
     // A report cycle far longer than any wait below: a first report that waited for one (a
     // warm-up) would never arrive in time, whatever the machine's load.
-    env: { ...env, GRID_SUPERVISOR_URL: gateway.url, GRID_SUPERVISOR_REPORT_INTERVAL: '600000' },
+    // GRID_SUPERVISOR_VERSION as the docs' `version = 123456`: a number, which the gateway reads
+    // as a string.
+    env: {
+      ...env,
+      GRID_SUPERVISOR_URL: gateway.url,
+      GRID_SUPERVISOR_REPORT_INTERVAL: '600000',
+      GRID_SUPERVISOR_VERSION: '123456',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -87,12 +94,14 @@ test('it starts with public_address, listeners and key from sfu.GridConfig, and 
     );
     const [gridConfig] = gateway.callsOf('sfu.GridConfig');
     assert.equal(gridConfig?.params.public_endpoint, undefined, 'the server did not know its address yet');
+    assert.equal(gridConfig?.params.version, '123456', '[supervisor] version, sent in decimal');
     assert.match(grid.output(), /configuration merged by the supervisor/);
 
     // no_warmup = false (the default): the first report goes out at once, under the address the
     // supervisor gave, with the HTTP listener's port.
     await waitFor(() => gateway.callsOf('sfu.Report').length >= 1, 'the first report');
     assert.equal(gateway.callsOf('sfu.Report')[0]!.params.public_endpoint, `127.0.0.1:${httpPort}`);
+    assert.equal(gateway.callsOf('sfu.Report')[0]!.params.version, '123456');
 
     // The key the gateway derived (from the caller's address, as it does without public_endpoint)
     // arrived: the web listener's Connect accepts a token it signed and names the address.

@@ -5,10 +5,14 @@
  * TLS and QUIC sockets, open connections and rooms keep going, a bad pair is refused.
  */
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createDevCertificate, type DevCertificate } from '../../server/dev/certificate.ts';
+import { silentLogger } from '../../server/observability/log.ts';
 import { GridMetrics } from '../../server/observability/metrics.ts';
-import { checkCertificatePair } from '../../server/tls/certificateReloader.ts';
+import { CertificateReloader, checkCertificatePair } from '../../server/tls/certificateReloader.ts';
 import { QuicListener } from '../../server/transports/quic/quicListener.ts';
 import { writeAtomically } from '../helpers/atomicWriter.ts';
 import {
@@ -17,6 +21,7 @@ import {
   tlsFingerprint as tlsFingerprintOf,
 } from '../helpers/fingerprints.ts';
 import { LOOPBACK, startTestGrid, type TestGrid } from '../helpers/testGrid.ts';
+import { WAIT_CAP_MS } from '../helpers/waitFor.ts';
 import { freeUdpPort } from './quic/helpers.ts';
 
 const fingerprintOf = (cert: DevCertificate) => pemFingerprint(cert.certificatePem);
@@ -29,7 +34,7 @@ const quicFingerprint = (port: number) => quicFingerprintOf(LOOPBACK, port);
 async function until(
   check: () => Promise<boolean> | boolean,
   what: string,
-  timeoutMs = 15_000,
+  timeoutMs = WAIT_CAP_MS,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -68,6 +73,45 @@ describe('checkCertificatePair', () => {
       () => checkCertificatePair(a.certificatePem, a.privateKeyPem, new Date(Date.now() + 30 * DAY_MS)),
       /the certificate expired at /,
     );
+  });
+});
+
+describe('CertificateReloader re-checks on its interval what no watch sees', () => {
+  test('a swap of a directory the path goes through (unwatched) is picked up by the re-check', async (t) => {
+    // certificate_file = root/current/tls.crt, `current` a symlink to a folder: the watch is on
+    // the folder `current` points to, and the swap happens in root, which nobody watches.
+    const root = await mkdtemp(join(tmpdir(), 'grid-cert-interval-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const [first, renewed] = await Promise.all([
+      createDevCertificate([LOOPBACK]),
+      createDevCertificate([LOOPBACK]),
+    ]);
+    for (const [dir, pair] of [
+      ['a', first],
+      ['b', renewed],
+    ] as const) {
+      await mkdir(join(root, dir));
+      await writeFile(join(root, dir, 'tls.crt'), pair.certificatePem);
+      await writeFile(join(root, dir, 'tls.key'), pair.privateKeyPem);
+    }
+    await symlink('a', join(root, 'current'));
+    const applied: string[] = [];
+    const reloader = await CertificateReloader.open({
+      certificateFile: join(root, 'current/tls.crt'),
+      privateKeyFile: join(root, 'current/tls.key'),
+      section: '[http]',
+      logger: silentLogger(),
+      apply: (pair) => applied.push(pair.sha256),
+      recheckMs: 200,
+    });
+    t.after(() => reloader.close());
+    assert.equal(reloader.current.sha256, fingerprintOf(first));
+    await symlink('b', join(root, 'next'));
+    await rename(join(root, 'next'), join(root, 'current'));
+    await until(() => applied.length === 1, 'the re-check to take the renewed pair');
+    assert.deepEqual(applied, [fingerprintOf(renewed)]);
+    assert.equal(reloader.current.sha256, fingerprintOf(renewed));
+    assert.equal(reloader.stats.reloads, 1);
   });
 });
 

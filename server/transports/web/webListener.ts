@@ -63,6 +63,8 @@ export type WebListenerParams = {
   logger: Logger;
   /** How often the certificate files are re-read besides watching them, ms (certificateReloader.ts). */
   certificateRecheckMs?: number;
+  /** Counts failed `/room` attaches per source. Default: a guard with the default limits and clock. */
+  attachGuard?: AttachGuard;
 };
 
 /** Refuse a WebSocket upgrade with an HTTP status before it becomes a socket. */
@@ -96,12 +98,13 @@ export class WebListener implements Listener {
   /** Connections closed at once because `max_connections` were open. */
   #dropped = 0;
   /** Failed `/room` attaches per source: stops stream-id guessing. */
-  readonly #attachGuard = new AttachGuard();
+  readonly #attachGuard: AttachGuard;
   readonly #connectRefusalLog = new LogThrottle({ intervalMs: 10_000 });
   readonly #connectFailureLog = new LogThrottle({ intervalMs: 10_000 });
 
   constructor(params: WebListenerParams) {
     this.#params = params;
+    this.#attachGuard = params.attachGuard ?? new AttachGuard();
     this.#http = params.config;
     this.#logger = params.logger;
     this.#publicAddress = announcedAddress(params.publicAddress, params.config);

@@ -41,7 +41,7 @@ describe('ODIN over WebTransport', () => {
 
   before(async () => {
     port = await freeUdpPort();
-    grid = await startTestGrid({ toml: `[quic]\nbinding = "127.0.0.1:${port}"\nno_peers_timeout = 800\n` });
+    grid = await startTestGrid({ toml: `[quic]\nbinding = "127.0.0.1:${port}"\nno_peers_timeout = 2500\n` });
   });
   after(async () => {
     for (const client of clients) await client.close().catch(() => {});

@@ -87,22 +87,20 @@ test('after a crash and restart the native client is told by a stateless reset, 
     host: '127.0.0.1',
     port,
     insecure: true,
-    idleTimeoutMs: 30_000,
+    // Far beyond the wait cap: the connection can end only by the stateless reset.
+    idleTimeoutMs: 600_000,
   });
   const token = () => signToken(accessKey, { rid: 'lobby', uid: 'alice' });
   try {
     await client.joinRoom(await token(), 'lobby');
     await crash(first);
     await startGrid();
-    const started = performance.now();
     // The client's next packet reaches the new process, which has no state for its connection.
     const ping = client.main.request('Ping', {});
-    await eventually(() => client.closeInfo !== undefined, 'the client to see its connection end', 20_000);
-    const ms = performance.now() - started;
+    await eventually(() => client.closeInfo !== undefined, 'the client to see its connection end');
     await assert.rejects(ping);
     assert.equal(client.closeInfo!.reason, 'stateless reset');
     assert.equal(client.transport.endpoint.stats.statelessResetsReceived, 1);
-    assert.ok(ms < 20_000, `noticed after ${Math.round(ms)} ms; the idle timeout is 30000 ms`);
   } finally {
     await client.close().catch(() => {});
   }

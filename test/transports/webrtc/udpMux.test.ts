@@ -52,7 +52,8 @@ describe('UdpMux', () => {
     mux = await UdpMux.bind({
       host: LOOPBACK,
       port: 0,
-      transactionTtlMs: 200,
+      // Long enough that a response the test sends back arrives inside it on a busy machine.
+      transactionTtlMs: 2_000,
       sweepIntervalMs: 50,
       idleTimeoutMs: 300,
       maxTransactions: 4,
