@@ -19,6 +19,11 @@ export interface WebRtcVoiceParams {
   offerCandidates?: boolean;
   /** `sendVoice` returns false while more than this is queued. Default 64 KiB. */
   maxBufferedBytes?: number;
+  /**
+   * 'tcp': connect only over ICE-TCP (RFC 6544, active), as a browser behind a network that
+   * blocks UDP ends up doing; UDP pairs are never checked. Default 'udp'.
+   */
+  transport?: 'udp' | 'tcp';
 }
 
 export class WebRtcVoice {
@@ -33,9 +38,17 @@ export class WebRtcVoice {
     this.#offerCandidates = params.offerCandidates ?? false;
     this.#maxBufferedBytes = params.maxBufferedBytes ?? 64 * 1024;
     const local = params.localAddress;
+    const tcpOnly = params.transport === 'tcp';
     this.#pc = new RTCPeerConnection({
       iceServers: [],
       bundlePolicy: 'max-bundle',
+      ...(tcpOnly
+        ? {
+            iceUseTcp: true,
+            iceTcpPassive: false,
+            iceFilterCandidatePair: (pair) => pair.localCandidate.transport.toLowerCase() === 'tcp',
+          }
+        : {}),
       ...(local === undefined
         ? {}
         : {
