@@ -9,7 +9,7 @@ import { Message } from 'werift';
 import { WebRtcVoice } from '../../../client/webrtc/webRtcVoice.ts';
 import { type IceTcpCloseReason, IceTcpListener } from '../../../server/transports/web/webrtc/iceTcp.ts';
 import { encodeIceTcpFrame, IceTcpFrameReader } from '../../../server/transports/web/webrtc/iceTcpFraming.ts';
-import type { UdpMux } from '../../../server/transports/web/webrtc/udpMux.ts';
+import type { EndpointTcpPath, UdpMux } from '../../../server/transports/web/webrtc/udpMux.ts';
 import { openWebRtcPeerConnections } from '../../../server/transports/web/webrtc/webRtcSession.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
 import { bindMux, bytes, connect, LOOPBACK, type ServerSide, serverSession, text } from './helpers.ts';
@@ -216,5 +216,35 @@ describe('ICE-TCP beside the UDP mux', () => {
     assert.match(await side.closed, /ICE-TCP connection carrying DTLS closed|data channel closed|connection/);
     await waitFor(() => iceTcp.connections.open === 0, 'connection gone');
     assert.ok(closed('client_closed') + closed('session_closed') > before);
+  });
+
+  test("a client that switches TCP connections keeps werift's DTLS: sends to a closed one go to its other", () => {
+    const endpoint = mux.createEndpoint();
+    const sent: string[] = [];
+    const path = (name: string, port: number): EndpointTcpPath => ({
+      host: LOOPBACK,
+      port,
+      send: () => sent.push(name),
+      close: () => {},
+    });
+    const first = path('first', 40001);
+    const second = path('second', 40002);
+    let dataPathClosed = 0;
+    endpoint.onDataPathClosed = () => dataPathClosed++;
+    endpoint.setReceiver(() => {});
+    assert.ok(endpoint.attachTcpPath(first, 4));
+    assert.ok(endpoint.attachTcpPath(second, 4));
+    endpoint.deliverTcp(first, Buffer.from([22, 254, 253])); // DTLS over the first
+    assert.equal(endpoint.transport, 'tcp');
+    endpoint.deliverTcp(second, Buffer.from([0, 1, 0, 0])); // the browser checks the second
+    endpoint.detachTcpPath(first); // ... and closes the first (RFC 6544 §7.1 pruning)
+    assert.equal(dataPathClosed, 0, 'another TCP connection of the client is left');
+    endpoint.send(Buffer.from([22]), LOOPBACK, 40001); // werift still answers the first pair
+    assert.deepEqual(sent, ['second']);
+    endpoint.detachTcpPath(second);
+    assert.equal(dataPathClosed, 1, 'no TCP connection left: the session is told');
+    endpoint.send(Buffer.from([22]), LOOPBACK, 40002);
+    assert.deepEqual(sent, ['second'], 'nothing to send on: dropped, not sent over UDP');
+    endpoint.close();
   });
 });

@@ -496,6 +496,14 @@ export class UdpMuxEndpoint {
   readonly #tcpPaths: EndpointTcpPath[] = [];
   /** The TCP path the latest non-STUN (DTLS) datagram came through; undefined: UDP. */
   #dataPath: EndpointTcpPath | undefined;
+  /** The TCP path that delivered anything last (browsers check consent on the selected one). */
+  #lastHeardPath: EndpointTcpPath | undefined;
+  /**
+   * Addresses of this endpoint's closed TCP paths, newest last (at most 8). werift (ICE-lite)
+   * keeps the first pair the client nominated; a browser that switches to another TCP
+   * connection and closes the first would otherwise have werift's DTLS go out on UDP.
+   */
+  readonly #retiredTcp: { host: string; port: number }[] = [];
   /** Called once when traffic stopped for `idleTimeoutMs` after having started. */
   onIdle: (() => void) | undefined;
   /** Called when the TCP connection carrying DTLS closed: nothing else reaches the client. */
@@ -544,14 +552,21 @@ export class UdpMuxEndpoint {
     return true;
   }
 
-  /** The connection closed (client or server side). */
+  /**
+   * The connection closed (client or server side). Datagrams werift still sends to its address
+   * go to the client's remaining TCP connection, if it has one (same ICE agent at the other
+   * end: a browser accepts data on any of its connections); without one, the session is told.
+   */
   detachTcpPath(path: EndpointTcpPath): void {
     const index = this.#tcpPaths.indexOf(path);
     if (index < 0) return;
     this.#tcpPaths.splice(index, 1);
+    this.#retiredTcp.push({ host: path.host, port: path.port });
+    if (this.#retiredTcp.length > 8) this.#retiredTcp.shift();
+    if (this.#lastHeardPath === path) this.#lastHeardPath = undefined;
     if (this.#dataPath === path) {
-      this.#dataPath = undefined;
-      if (!this.#closed) this.onDataPathClosed?.();
+      this.#dataPath = this.#tcpPaths.at(-1);
+      if (this.#dataPath === undefined && !this.#closed) this.onDataPathClosed?.();
     }
   }
 
@@ -559,6 +574,7 @@ export class UdpMuxEndpoint {
   deliverTcp(path: EndpointTcpPath, data: Buffer): void {
     if (this.#closed) return;
     if (data[0]! > 3) this.#dataPath = path;
+    this.#lastHeardPath = path;
     this.#deliver(data, path.host, path.port);
   }
 
@@ -606,7 +622,16 @@ export class UdpMuxEndpoint {
         return;
       }
     }
+    if (this.#retiredTcp.length !== 0 && this.#isRetiredTcp(host, port)) {
+      (this.#dataPath ?? this.#lastHeardPath ?? paths.at(-1))?.send(data);
+      return;
+    }
     this.#mux[sendSymbol](this, data, host, port);
+  }
+
+  #isRetiredTcp(host: string, port: number): boolean {
+    for (const retired of this.#retiredTcp) if (retired.port === port && retired.host === host) return true;
+    return false;
   }
 
   /** Removes everything this endpoint registered and closes its TCP paths. Idempotent. */
@@ -614,6 +639,7 @@ export class UdpMuxEndpoint {
     if (this.#closed) return;
     this.#closed = true;
     this.#dataPath = undefined;
+    this.#lastHeardPath = undefined;
     for (const path of this.#tcpPaths.splice(0)) path.close(cause);
     for (const ufrag of this.#ufrags) this.#mux[unregisterUfragSymbol](this, ufrag);
     this.#ufrags.clear();
