@@ -215,6 +215,11 @@ export class IceTcpListener {
     counters: this.#counters,
     endpointForUfrag: (ufrag) => this.#mux.endpointForUfrag(ufrag),
     authenticated: (connection) => this.#releaseUnauthenticated(connection.source),
+    attached: (connection, ufrag) =>
+      this.#logger?.debug(
+        { remote: `${connection.host}:${connection.port}`, ufrag },
+        'ice-tcp connection attached',
+      ),
     closed: (connection, reason, wasAuthenticated) => {
       if (!this.#connections.delete(connection)) return;
       if (!wasAuthenticated) this.#releaseUnauthenticated(connection.source);
@@ -238,6 +243,7 @@ interface ConnectionHooks {
   counters: IceTcpCounters;
   endpointForUfrag(ufrag: string): UdpMuxEndpoint | undefined;
   authenticated(connection: IceTcpConnection): void;
+  attached(connection: IceTcpConnection, ufrag: string): void;
   closed(connection: IceTcpConnection, reason: IceTcpCloseReason, wasAuthenticated: boolean): void;
 }
 
@@ -371,6 +377,7 @@ class IceTcpConnection implements EndpointTcpPath {
         return;
       }
       this.#endpoint = owner;
+      this.#hooks.attached(this, ufrag!);
     }
     this.#endpoint!.deliverTcp(this, frame);
   }
