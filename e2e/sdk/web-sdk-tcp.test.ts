@@ -23,8 +23,9 @@ import { TokenGenerator } from '@4players/odin-tokens';
 import type { Browser } from 'playwright-core';
 import { ensureChromium, launchChromium, type PageServer, servePage } from './browser.ts';
 import { type GridServer, startGridServer } from './gridServer.ts';
-import { OdinPage, type PageEvent } from './odinPage.ts';
+import { OdinPage } from './odinPage.ts';
 import { buildHarnessBundle } from './sdkBundle.ts';
+import { assertDecodesAudio, findEvent as find } from './verdicts.ts';
 import { sineWav } from './wav.ts';
 
 const IN_NAMESPACE = 'ODIN_E2E_NO_UDP_NAMESPACE';
@@ -60,16 +61,6 @@ function droppedUdpPackets(): number {
   const match = /counter packets (\d+)/.exec(run('nft', ['list', 'chain', 'inet', 'no_udp', 'output']));
   assert.ok(match, 'the no_udp rule has a counter');
   return Number(match[1]);
-}
-
-function find<K extends PageEvent['kind']>(
-  events: PageEvent[],
-  kind: K,
-  match: (event: Extract<PageEvent, { kind: K }>) => boolean = () => true,
-): Extract<PageEvent, { kind: K }> | undefined {
-  return events.find(
-    (event): event is Extract<PageEvent, { kind: K }> => event.kind === kind && match(event as never),
-  );
 }
 
 if (process.env[IN_NAMESPACE] !== '1') {
@@ -161,30 +152,7 @@ if (process.env[IN_NAMESPACE] !== '1') {
         await b.waitFor('MediaStarted of A', (s) =>
           find(s.events, 'MediaStarted', (e) => e.remote && e.mediaId === mediaId),
         );
-        await b.waitFor('the remote media started', (s) => {
-          const failed = find(s.events, 'RemoteMediaStartFailed');
-          if (failed) throw new Error(`media.start() failed in page B: ${failed.error}`);
-          return find(s.events, 'RemoteMediaStarted', (e) => e.mediaId === mediaId);
-        });
-        const first = await b.waitFor(
-          'decoded audio (AudioStats packets_processed > 0)',
-          (s) => ((s.audio.last?.decoder.packets_processed ?? 0) > 0 ? s.audio.last?.decoder : undefined),
-          30_000,
-        );
-        const later = await b.waitFor(
-          'more decoded audio (packets_processed up by 100)',
-          (s) => {
-            const decoder = s.audio.last?.decoder;
-            return decoder && decoder.packets_processed >= first.packets_processed + 100
-              ? decoder
-              : undefined;
-          },
-          30_000,
-        );
-        const seen = later.packets_seen - first.packets_seen;
-        const broken =
-          later.packets_lost - first.packets_lost + (later.packets_invalid - first.packets_invalid);
-        assert.ok(broken <= seen * 0.1, `at most 10% lost or invalid: ${JSON.stringify({ first, later })}`);
+        await assertDecodesAudio(b, mediaId, 30_000);
 
         for (const [name, page] of [
           ['page A', a],
