@@ -4,8 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 
-export type Transport = 'quic' | 'web' | 'mix' | 'udp';
-export const TRANSPORTS: readonly Transport[] = ['quic', 'web', 'mix', 'udp'];
+export type Transport = 'quic' | 'web' | 'web-tcp' | 'mix' | 'udp';
+export const TRANSPORTS: readonly Transport[] = ['quic', 'web', 'web-tcp', 'mix', 'udp'];
 
 export type BenchTarget = {
   /** host:port of the [http] listener (web transport). */
@@ -59,8 +59,9 @@ export const benchHelp = `grid-bench: load test an ODIN Grid server
 Usage: grid-bench [options]            (npx grid-bench, or node bench/gridBench.ts)
 
 Load:
-  --transport quic|web|mix|udp   client transport (default quic). web: WebSocket + WebRTC data
-                                 channel; mix: every other peer web; udp: the bare relay baseline
+  --transport quic|web|web-tcp|mix|udp   client transport (default quic). web: WebSocket + WebRTC data
+                                 channel; web-tcp: the same over ICE-TCP; mix: every other peer
+                                 web; udp: the bare relay baseline
   --rooms N          rooms (default 10)
   --peers M          peers per room (default 5)
   --speakers S       speaking peers per room (default 2)
@@ -184,11 +185,13 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     const needs: Record<Transport, boolean> = {
       quic: quic !== undefined,
       web: web !== undefined,
+      'web-tcp': web !== undefined,
       mix: quic !== undefined && web !== undefined,
       udp: udp !== undefined,
     };
     if (!needs[transport]) {
-      const flags = transport === 'mix' ? '--web and --quic' : `--${transport}`;
+      const flags =
+        transport === 'mix' ? '--web and --quic' : transport === 'web-tcp' ? '--web' : `--${transport}`;
       throw new BenchUsageError(`--transport ${transport} against a running server needs ${flags} HOST:PORT`);
     }
     target = { accessKey: accessKey ?? '', web, quic, udp, metrics };

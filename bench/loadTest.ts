@@ -93,7 +93,8 @@ function percentiles(h: Histogram, scale: number): Percentiles {
 }
 
 function addressFor(transport: PeerTransport, target: LoadTarget): string {
-  const address = target[transport];
+  // web-tcp peers use the web listener; their voice goes to the webrtc_binding port over TCP.
+  const address = target[transport === 'web-tcp' ? 'web' : transport];
   if (address === undefined) throw new Error(`no ${transport} address to load`);
   return address;
 }

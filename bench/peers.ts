@@ -4,13 +4,14 @@
  *
  *   quic  OdinQuicClient: WebTransport session, JoinRoom {token} on the main stream (gen. B)
  *   web   OdinClient: WebSocket /main + WebRTC data channel "audio", JoinRoom (gen. A)
+ *   web-tcp  the same with the data channel over ICE-TCP (RFC 6544), as behind a UDP-blocking network
  *   udp   a bare UDP socket talking to bench/udpRelay.ts (the baseline: no protocol at all)
  */
 import { createSocket } from 'node:dgram';
 import { OdinClient } from '../client/odinClient.ts';
 import { OdinQuicClient } from '../client/quic/odinQuicClient.ts';
 
-export type PeerTransport = 'quic' | 'web' | 'udp';
+export type PeerTransport = 'quic' | 'web' | 'web-tcp' | 'udp';
 
 export type BenchPeer = {
   /** The media a speaker sends on (0 for listeners and udp). */
@@ -49,7 +50,9 @@ export function joinPeer(params: PeerParams): Promise<Joined> {
     case 'quic':
       return joinQuic(params);
     case 'web':
-      return joinWeb(params);
+      return joinWeb(params, 'udp');
+    case 'web-tcp':
+      return joinWeb(params, 'tcp');
     case 'udp':
       return joinUdp(params);
   }
@@ -89,11 +92,12 @@ async function joinQuic(params: PeerParams): Promise<Joined> {
   }
 }
 
-async function joinWeb(params: PeerParams): Promise<Joined> {
+async function joinWeb(params: PeerParams, voiceTransport: 'udp' | 'tcp'): Promise<Joined> {
   const t0 = performance.now();
   const client = await OdinClient.connect(params.address, params.token, {
     insecure: true,
     localAddress: '127.0.0.1',
+    voiceTransport,
     requestTimeoutMs: params.timeoutMs,
   });
   const t1 = performance.now();

@@ -22,6 +22,8 @@ export type OdinClientOptions = RpcSocketOptions & {
   voice?: boolean;
   /** Local IP for WebRTC gathering (tests: '127.0.0.1'). */
   localAddress?: string;
+  /** 'tcp': voice only over ICE-TCP, as behind a network that blocks UDP. Default 'udp'. */
+  voiceTransport?: 'udp' | 'tcp';
 };
 
 export class OdinClient {
@@ -52,7 +54,10 @@ export class OdinClient {
     try {
       const auth = (await main.request('Authenticate', { token })) as { room_ids?: string[] } | null;
       if (options.voice !== false) {
-        voice = new WebRtcVoice(options.localAddress ? { localAddress: options.localAddress } : {});
+        voice = new WebRtcVoice({
+          ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+          ...(options.voiceTransport ? { transport: options.voiceTransport } : {}),
+        });
         const offer = await voice.createOffer();
         const answer = (await main.request('SetupWebRtc', { sdp: offer })) as { sdp: string };
         await voice.acceptAnswer(answer.sdp);

@@ -366,6 +366,35 @@ function udpMuxSeeds(): Record<string, Uint8Array> {
   };
 }
 
+/** An ICE-TCP input: a source port, then the stream in chunks of `size` (1..97) bytes. */
+function iceTcpInput(stream: Uint8Array, size: number): Uint8Array {
+  const parts: Uint8Array[] = [u16(7)];
+  for (let at = 0; at < stream.length; at += size) {
+    parts.push(Uint8Array.of(size - 1), stream.subarray(at, at + size));
+  }
+  return concatBytes(parts);
+}
+
+/** RFC 4571 §2 framing: a 16-bit length, then the datagram. */
+function tcpFrame(datagram: Uint8Array): Uint8Array {
+  return concatBytes([u16(datagram.length), datagram]);
+}
+
+function iceTcpSeeds(): Record<string, Uint8Array> {
+  const check = stun(0x0001, [attribute(0x0006, text('fuzz:remote'))]);
+  const dtls = Uint8Array.of(22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 1, 2, 3, 4);
+  const authenticated = concatBytes([tcpFrame(check), tcpFrame(dtls), tcpFrame(Uint8Array.of(23, 1, 2))]);
+  return {
+    checkThenDtls: iceTcpInput(authenticated, 97),
+    checkThenDtlsByteByByte: iceTcpInput(authenticated, 1),
+    unknownUfrag: iceTcpInput(tcpFrame(stun(0x0001, [attribute(0x0006, text('other:remote'))])), 97),
+    httpGarbage: iceTcpInput(text('GET / HTTP/1.1\r\nHost: grid\r\n\r\n'), 13),
+    oversizedStun: iceTcpInput(concatBytes([u16(4000), stun(0x0001).subarray(0, 20)]), 97),
+    halfFrame: iceTcpInput(tcpFrame(check).subarray(0, 9), 97),
+    indicationBeforeCheck: iceTcpInput(tcpFrame(stun(0x0011)), 97),
+  };
+}
+
 async function jwtSeeds(): Promise<Record<string, Uint8Array>> {
   const signed = await signToken(
     FUZZ_ACCESS_KEY,
@@ -397,6 +426,7 @@ const seeds: Record<string, Record<string, Uint8Array>> = {
   capsule: capsuleSeeds(),
   varint: varintSeeds(),
   udpMux: udpMuxSeeds(),
+  iceTcp: iceTcpSeeds(),
   jwt: await jwtSeeds(),
 };
 

@@ -177,6 +177,7 @@ export function assembleGrid(
     });
     listeners.push(web);
     certificates.http = () => web.certificateStats;
+    metrics?.watchWebRtc(() => web.webRtcStats);
   }
   if (config.quic) {
     const quic = new QuicListener({ config: config.quic, sfu, logger: logger.module('quic') });

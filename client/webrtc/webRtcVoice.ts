@@ -19,6 +19,11 @@ export interface WebRtcVoiceParams {
   offerCandidates?: boolean;
   /** `sendVoice` returns false while more than this is queued. Default 64 KiB. */
   maxBufferedBytes?: number;
+  /**
+   * 'tcp': connect only over ICE-TCP (RFC 6544, active), as a browser behind a network that
+   * blocks UDP ends up doing; UDP pairs are never checked. Default 'udp'.
+   */
+  transport?: 'udp' | 'tcp';
 }
 
 export class WebRtcVoice {
@@ -33,9 +38,17 @@ export class WebRtcVoice {
     this.#offerCandidates = params.offerCandidates ?? false;
     this.#maxBufferedBytes = params.maxBufferedBytes ?? 64 * 1024;
     const local = params.localAddress;
+    const tcpOnly = params.transport === 'tcp';
     this.#pc = new RTCPeerConnection({
       iceServers: [],
       bundlePolicy: 'max-bundle',
+      ...(tcpOnly
+        ? {
+            iceUseTcp: true,
+            iceTcpPassive: false,
+            iceFilterCandidatePair: (pair) => pair.localCandidate.transport.toLowerCase() === 'tcp',
+          }
+        : {}),
       ...(local === undefined
         ? {}
         : {
@@ -54,6 +67,30 @@ export class WebRtcVoice {
     this.#channel.onMessage.subscribe((data) => {
       if (typeof data !== 'string') this.onVoice?.(data);
     });
+    if (tcpOnly) {
+      this.#channel.stateChanged.subscribe((state) => {
+        if (state === 'open') this.#disableNagle();
+      });
+    }
+  }
+
+  /**
+   * werift's ICE-TCP client sockets keep Nagle's algorithm on (it connects without `noDelay`):
+   * each small voice datagram would then wait for the ACK of the one before (tens to hundreds of
+   * ms against delayed ACKs). Browsers send ICE-TCP with TCP_NODELAY; so do we, once the
+   * connections exist. Reaches into werift (0.25.2): ICE transports → connection → protocols →
+   * their `sockets`; if that shape changes, nothing happens but latency.
+   */
+  #disableNagle(): void {
+    type TcpProtocol = { sockets?: Map<string, { socket?: { setNoDelay?: (on: boolean) => void } }> };
+    const transports = (
+      this.#pc as unknown as { iceTransports?: { connection?: { protocols?: TcpProtocol[] } }[] }
+    ).iceTransports;
+    for (const transport of transports ?? []) {
+      for (const protocol of transport.connection?.protocols ?? []) {
+        for (const entry of protocol.sockets?.values() ?? []) entry.socket?.setNoDelay?.(true);
+      }
+    }
   }
 
   /** 'connecting' | 'open' | 'closing' | 'closed' of the voice channel. */

@@ -186,7 +186,7 @@ describe('odin-operator on a real control plane', () => {
         namespace: ns1,
         plural: PLURAL,
         name: 'voice',
-        body: { spec: { config: { http: { webrtc_enforce_tcp: true } } } },
+        body: { spec: { config: { log: { terminal: { filters: ['nonsense=loud'] } } } } },
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
@@ -194,7 +194,7 @@ describe('odin-operator on a real control plane', () => {
       const s = await read(ns1, 'voice');
       return condition(s, 'ConfigValid')?.status === 'False' ? s : undefined;
     });
-    assert.match(condition(s, 'ConfigValid')!.message, /spec\.config\.http\.webrtc_enforce_tcp/);
+    assert.match(condition(s, 'ConfigValid')!.message, /spec\.config\.log\.terminal\.filters/);
     assert.equal(condition(s, 'Degraded')?.status, 'True');
     const after = await childrenOf(ns1);
     assert.deepEqual(
@@ -225,7 +225,7 @@ describe('odin-operator on a real control plane', () => {
         namespace: ns1,
         plural: PLURAL,
         name: 'voice',
-        body: { spec: { config: { http: { webrtc_enforce_tcp: null }, limit: { max_peers: 40 } } } },
+        body: { spec: { config: { log: null, limit: { max_peers: 40 } } } },
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );

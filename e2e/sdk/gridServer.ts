@@ -60,6 +60,8 @@ export type StartGridOptions = {
   quic?: boolean;
   /** Also open a `[metrics]` listener on a free TCP port. */
   metrics?: boolean;
+  /** The IP of `webrtc_binding` and the advertised candidate. Default 127.0.0.1. */
+  webRtcHost?: string;
 };
 
 /** Starts the server; retries with other ports when a picked port was taken meanwhile. */
@@ -110,8 +112,8 @@ async function startOnce(
       `binding = "${host}:${httpPort}"`,
       `certificate_file = ${JSON.stringify(join(dir, 'tls.crt'))}`,
       `privatekey_file = ${JSON.stringify(join(dir, 'tls.key'))}`,
-      `webrtc_binding = "${host}:${webRtcPort}"`,
-      `webrtc_candidates = ["${host}"]`,
+      `webrtc_binding = "${options.webRtcHost ?? host}:${webRtcPort}"`,
+      `webrtc_candidates = ["${options.webRtcHost ?? host}"]`,
       ...(options.httpLines ?? []),
       '',
       ...(options.quic

@@ -56,6 +56,9 @@ export type WebRtcStats =
       remoteAddress?: string;
       remotePort?: number;
       remoteProtocol?: string;
+      /** The browser's end of the selected pair: 'tcp' with tcpType 'active' over ICE-TCP. */
+      localProtocol?: string;
+      localTcpType?: string;
       bytesSent: number;
       bytesReceived: number;
       audioChannel?: { state: string; messagesSent: number; messagesReceived: number };

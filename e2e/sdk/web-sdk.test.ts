@@ -16,8 +16,9 @@ import { TokenGenerator } from '@4players/odin-tokens';
 import type { Browser } from 'playwright-core';
 import { ensureChromium, launchChromium, type PageServer, servePage } from './browser.ts';
 import { type GridServer, parseLogLine, startGridServer } from './gridServer.ts';
-import { OdinPage, type PageEvent } from './odinPage.ts';
+import { OdinPage } from './odinPage.ts';
 import { buildHarnessBundle } from './sdkBundle.ts';
+import { assertDecodesAudio, findEvent as find } from './verdicts.ts';
 import { sineWav } from './wav.ts';
 
 let dir: string;
@@ -47,16 +48,6 @@ async function withPages(body: (a: OdinPage, b: OdinPage) => Promise<void>): Pro
     await a.close();
     await b.close();
   }
-}
-
-function find<K extends PageEvent['kind']>(
-  events: PageEvent[],
-  kind: K,
-  match: (event: Extract<PageEvent, { kind: K }>) => boolean = () => true,
-): Extract<PageEvent, { kind: K }> | undefined {
-  return events.find(
-    (event): event is Extract<PageEvent, { kind: K }> => event.kind === kind && match(event as never),
-  );
 }
 
 describe('the real @4players/odin 0.16.0 web SDK in headless Chromium', { timeout: 1_200_000 }, () => {
@@ -143,29 +134,8 @@ describe('the real @4players/odin 0.16.0 web SDK in headless Chromium', { timeou
         find(s.events, 'MediaStarted', (e) => e.remote && e.mediaId === mediaId),
       );
       assert.equal(started.peerId, joinedA.ownPeerId);
-      await b.waitFor('the remote media started', (s) => {
-        const failed = find(s.events, 'RemoteMediaStartFailed');
-        if (failed) throw new Error(`media.start() failed in page B: ${failed.error}`);
-        return find(s.events, 'RemoteMediaStarted', (e) => e.mediaId === mediaId);
-      });
-
-      // B's decoder (its AudioStats event, about once a second) processes A's packets; a
-      // steady 20 ms Opus stream is 50 packets/s, so 100 take about 2 s.
-      const first = await b.waitFor('decoded audio (AudioStats packets_processed > 0)', (s) =>
-        (s.audio.last?.decoder.packets_processed ?? 0) > 0 ? s.audio.last?.decoder : undefined,
-      );
-      const later = await b.waitFor(
-        'more decoded audio (packets_processed up by 100)',
-        (s) => {
-          const decoder = s.audio.last?.decoder;
-          return decoder && decoder.packets_processed >= first.packets_processed + 100 ? decoder : undefined;
-        },
-        20_000,
-      );
-      const seen = later.packets_seen - first.packets_seen;
-      const broken =
-        later.packets_lost - first.packets_lost + (later.packets_invalid - first.packets_invalid);
-      assert.ok(broken <= seen * 0.1, `at most 10% lost or invalid: ${JSON.stringify({ first, later })}`);
+      // B's decoder processes A's packets: up by 100, at most 10% lost or invalid.
+      await assertDecodesAudio(b, mediaId);
 
       // The SDK says A's media is active (its talk status from decoded audio).
       const activity = await b.waitFor('MediaActivity of A (active)', (s) =>

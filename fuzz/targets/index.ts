@@ -39,5 +39,13 @@ export const FUZZ_TARGETS: readonly FuzzTargetInfo[] = [
     name: 'udpMux',
     subjects: ['server/transports/web/webrtc/udpMux.ts', 'server/transports/web/webrtc/stunHeader.ts'],
   },
+  {
+    name: 'iceTcp',
+    subjects: [
+      'server/transports/web/webrtc/iceTcp.ts',
+      'server/transports/web/webrtc/iceTcpFraming.ts',
+      'server/transports/web/webrtc/udpMux.ts',
+    ],
+  },
   { name: 'jwt', async: true, subjects: ['common/auth/verifier.ts', 'common/auth/base64.ts'] },
 ];

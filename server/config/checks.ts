@@ -43,13 +43,6 @@ export function checkDocument(doc: Table): PathProblem[] {
       });
     }
   }
-  if (table(doc.http)?.webrtc_enforce_tcp === true) {
-    problems.push({
-      path: ['http', 'webrtc_enforce_tcp'],
-      message: 'true is not supported: ICE over TCP cannot share the one webrtc_binding UDP port',
-      hint: 'remove the key or set it to false; clients behind UDP-blocking networks need a TURN relay',
-    });
-  }
   problems.push(...checkKeys(table(doc.authorization)?.keys));
   problems.push(...checkSupervisorAuth(table(doc.supervisor) ?? table(doc.provisioning)));
   return problems;

@@ -270,9 +270,10 @@ export const HttpSchema = Type.Object(
     webrtc_enforce_tcp: Type.Boolean({
       default: false,
       description:
-        'Offer only ICE-TCP candidates (for networks that block UDP). ODIN Grid supports only false: ' +
-        'every WebRTC client shares the one `webrtc_binding` UDP port, and ICE-TCP cannot; true is ' +
-        'refused at load.',
+        'Offer only ICE-TCP candidates (for networks that block UDP). Either way the server listens for ' +
+        'ICE-TCP (RFC 6544, passive) on the `webrtc_binding` address and port number over TCP, shared by ' +
+        'every WebRTC client; false offers UDP and TCP candidates (clients prefer UDP), true offers TCP ' +
+        'only, and then refuses to start if that TCP port cannot be opened. Limits: docs/security.md.',
     }),
     webrtc_nack_buffer_log2: Type.Integer({
       minimum: 0,

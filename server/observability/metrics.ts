@@ -20,6 +20,17 @@ import { isMethodName, type MethodName } from '../protocol/methods.ts';
 import type { CertificateReloadStats } from '../tls/certificateReloader.ts';
 import type { SystemUsageSampler } from './metricsSystem.ts';
 
+/**
+ * What the web transport counts about WebRTC (transports/web/webListener.ts `webRtcStats`, the
+ * same shape): read at scrape time.
+ */
+export type WebRtcMetricsSource = () => {
+  peers: { udp: number; tcp: number };
+  voice: { receivedUdp: number; receivedTcp: number; forwardedUdp: number; forwardedTcp: number };
+  iceTcpClosed: Readonly<Record<string, number>>;
+  iceTcpConnections: { open: number; unauthenticated: number };
+};
+
 /** Plain success/failure counts a component keeps for metrics (supervisor reports, telemetry sends). */
 export type OutcomeCounts = { successes: number; failures: number };
 
@@ -93,6 +104,7 @@ export class GridMetrics {
   #supervisor: OutcomeCounts | undefined;
   #certificates: Record<string, () => CertificateReloadStats | undefined> = {};
   #telemetry: OutcomeCounts | undefined;
+  #webRtc: WebRtcMetricsSource | undefined;
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(params: GridMetricsParams) {
@@ -127,6 +139,11 @@ export class GridMetrics {
   /** Reads the supervisor's report counts on each scrape. */
   watchSupervisor(counts: OutcomeCounts): void {
     this.#supervisor = counts;
+  }
+
+  /** Reads the web transport's WebRTC counts (by transport, ICE-TCP closures) on each scrape. */
+  watchWebRtc(read: WebRtcMetricsSource): void {
+    this.#webRtc = read;
   }
 
   /** Reads telemetry's send counts on each scrape. */
@@ -268,6 +285,63 @@ export class GridMetrics {
     });
   }
 
+  /** Web (WebRTC) series by transport: `udp` or `tcp` (ICE-TCP), and ICE-TCP's own. */
+  #defineWebRtc(): void {
+    const read = () => this.#webRtc?.();
+    const peers: Gauge<'transport'> = new Gauge({
+      name: 'grid_web_peers',
+      help: 'WebRTC sessions with an open voice channel, by the transport their DTLS travels over (udp, tcp).',
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect: () => {
+        peers.reset();
+        const stats = read();
+        if (stats === undefined) return;
+        peers.set({ transport: 'udp' }, stats.peers.udp);
+        peers.set({ transport: 'tcp' }, stats.peers.tcp);
+      },
+    });
+    this.#counter(
+      'grid_web_voice_packets_total',
+      'Voice packets on WebRTC data channels, received from (in) and forwarded to (out) web clients, by transport.',
+      ['direction', 'transport'],
+      () => {
+        const voice = read()?.voice;
+        if (voice === undefined) return [];
+        return [
+          [{ direction: 'in', transport: 'udp' }, voice.receivedUdp],
+          [{ direction: 'in', transport: 'tcp' }, voice.receivedTcp],
+          [{ direction: 'out', transport: 'udp' }, voice.forwardedUdp],
+          [{ direction: 'out', transport: 'tcp' }, voice.forwardedTcp],
+        ];
+      },
+    );
+    this.#counter(
+      'grid_web_ice_tcp_closed_total',
+      'ICE-TCP connections closed, by reason (docs/security.md "ICE-TCP").',
+      ['reason'],
+      () =>
+        Object.entries(read()?.iceTcpClosed ?? {}).map(([reason, n]): [{ reason: string }, number] => [
+          { reason },
+          n,
+        ]),
+    );
+    const connections: Gauge<'state'> = new Gauge({
+      name: 'grid_web_ice_tcp_connections',
+      help: 'Open ICE-TCP connections, by state (unauthenticated: within the pre-authentication budget).',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect: () => {
+        connections.reset();
+        const stats = read();
+        if (stats === undefined) return;
+        const { open, unauthenticated } = stats.iceTcpConnections;
+        connections.set({ state: 'unauthenticated' }, unauthenticated);
+        connections.set({ state: 'authenticated' }, open - unauthenticated);
+      },
+    });
+  }
+
   #defineCounters(): void {
     const { sfu } = this.#params;
     if (sfu !== undefined) {
@@ -393,6 +467,7 @@ export class GridMetrics {
         for (const { listener, stats } of certificates()) expiry.set({ listener }, stats.notAfterMs / 1000);
       },
     });
+    this.#defineWebRtc();
     this.#counter('grid_telemetry_sends_total', 'Telemetry records POSTed, by result.', ['result'], () =>
       outcomes(this.#telemetry),
     );

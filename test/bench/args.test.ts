@@ -73,7 +73,7 @@ test('bad values name the flag and what is accepted', () => {
   const cases: [string[], RegExp][] = [
     [['--rooms', '0'], /--rooms "0": expected a whole number > 0/],
     [['--rooms', '2.5'], /--rooms "2.5"/],
-    [['--transport', 'tcp'], /expected one of quic, web, mix, udp/],
+    [['--transport', 'tcp'], /expected one of quic, web, web-tcp, mix, udp/],
     [['--peers', '2', '--speakers', '3'], /more speakers than --peers 2/],
     [['--payload', '8'], /must be >= 16/],
     [['--quic', 'nowhere'], /expected HOST:PORT/],

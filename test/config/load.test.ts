@@ -165,18 +165,10 @@ test('loadConfig reads the file and names it in errors', async (t) => {
   });
 });
 
-test('webrtc_enforce_tcp = true is refused at load with the reason, false is accepted', () => {
+test('webrtc_enforce_tcp = true is accepted (TCP-only candidates, webrtc/iceTcp.ts)', () => {
   const text =
     'public_address = "localhost"\n[http]\nbinding = "127.0.0.1:4433"\nwebrtc_enforce_tcp = true\n';
-  assert.throws(
-    () => parseConfigText(text, { source: 'tcp.toml' }),
-    (error: unknown) =>
-      error instanceof ConfigError &&
-      /tcp\.toml:4:1: http\.webrtc_enforce_tcp: true is not supported: ICE over TCP cannot share/.test(
-        error.message,
-      ),
-  );
-  assert.doesNotThrow(() => parseConfigText(text.replace('true', 'false'), { source: 'tcp.toml' }));
+  assert.equal(parseConfigText(text, { source: 'tcp.toml' }).http?.webrtc_enforce_tcp, true);
 });
 
 describe('keys read as the ODIN docs word them', () => {

@@ -48,7 +48,7 @@ test('pods that appear change status only', async () => {
 
 test('an invalid spec renders nothing, reports ConfigValid=False and one InvalidConfig event', async () => {
   const { caches, writer, events, reconciler } = setup();
-  caches.servers.put(storedServer({ config: { http: { webrtc_enforce_tcp: true } } }));
+  caches.servers.put(storedServer({ config: { http: { webrtc_nack_buffer_log2: 99 } } }));
   await reconciler.reconcile('games', 'voice');
   assert.deepEqual(writer.writes, ['OdinServerStatus/voice']);
   const status = caches.servers.get('voice', 'games')?.status;

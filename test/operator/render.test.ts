@@ -42,14 +42,14 @@ test('an invalid spec.config is reported with its key path, every problem at onc
   const errors = validate(
     odinServer({
       config: {
-        http: { webrtc_enforce_tcp: true },
+        http: { webrtc_nack_buffer_log2: 99 },
         log: { terminal: { filters: ['nonsense=loud'] } },
         public_address: 'x',
       },
     }),
   );
   const paths = errors.map((e) => e.path);
-  assert.ok(paths.includes('spec.config.http.webrtc_enforce_tcp'), JSON.stringify(errors));
+  assert.ok(paths.includes('spec.config.http.webrtc_nack_buffer_log2'), JSON.stringify(errors));
   assert.ok(paths.includes('spec.config.public_address'), JSON.stringify(errors));
   assert.ok(
     paths.some((p) => p.startsWith('spec.config.log.terminal.filters')),
@@ -148,9 +148,9 @@ test('a config change changes the config hash (rolling update); the same spec re
 });
 
 test('an invalid spec renders no object at all', () => {
-  const rendered = renderChildren(input({ config: { http: { webrtc_enforce_tcp: true } } }));
+  const rendered = renderChildren(input({ config: { http: { webrtc_nack_buffer_log2: 99 } } }));
   assert.equal(rendered.objects.length, 0);
-  assert.equal(rendered.errors[0]?.path, 'spec.config.http.webrtc_enforce_tcp');
+  assert.equal(rendered.errors[0]?.path, 'spec.config.http.webrtc_nack_buffer_log2');
 });
 
 test('generated Secrets keep their values; a user keys Secret is used instead of generating one', () => {

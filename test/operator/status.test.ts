@@ -62,12 +62,15 @@ test('a rollout in flight: Ready=False RollingUpdate, Progressing=True', () => {
 
 test('an invalid spec: ConfigValid=False with every path, Degraded=True, nothing Progressing', () => {
   const errors = [
-    { path: 'spec.config.http.webrtc_enforce_tcp', message: 'must be false' },
+    { path: 'spec.config.http.webrtc_nack_buffer_log2', message: 'must be <= 15' },
     { path: 'spec.config.verbosity', message: 'must be <= 3' },
   ];
   const s = computeStatus(input({ errors }), undefined);
   assert.equal(cond(s, 'ConfigValid')?.status, 'False');
-  assert.match(cond(s, 'ConfigValid')!.message, /webrtc_enforce_tcp: must be false; spec\.config\.verbosity/);
+  assert.match(
+    cond(s, 'ConfigValid')!.message,
+    /webrtc_nack_buffer_log2: must be <= 15; spec\.config\.verbosity/,
+  );
   assert.equal(cond(s, 'Degraded')?.reason, 'InvalidConfig');
   assert.equal(cond(s, 'Ready')?.reason, 'InvalidConfig');
   assert.equal(cond(s, 'Progressing')?.status, 'False');

@@ -137,6 +137,7 @@ async function webRtcStats() {
   const transport = [...byId.values()].find((entry) => entry.type === 'transport');
   const pair = transport ? byId.get(transport.selectedCandidatePairId) : undefined;
   const remote = pair ? byId.get(pair.remoteCandidateId) : undefined;
+  const local = pair ? byId.get(pair.localCandidateId) : undefined;
   const channel = [...byId.values()].find(
     (entry) => entry.type === 'data-channel' && entry.label === 'audio',
   );
@@ -147,6 +148,8 @@ async function webRtcStats() {
     remoteAddress: remote?.address ?? remote?.ip,
     remotePort: remote?.port,
     remoteProtocol: remote?.protocol,
+    localProtocol: local?.protocol,
+    localTcpType: local?.tcpType,
     bytesSent: pair?.bytesSent ?? 0,
     bytesReceived: pair?.bytesReceived ?? 0,
     audioChannel: channel

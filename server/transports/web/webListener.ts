@@ -8,7 +8,9 @@
  *   GET  /room?<id>   WebSocket: a room stream bound to a peer by its stream id (generation A)
  *   GET  /room?token=<token>   the same, by the token of a generation B JoinRoom answer
  *
- * plus the single WebRTC UDP port (`webrtc_binding`) through `UdpMux`. This module only
+ * plus the single WebRTC UDP port (`webrtc_binding`) through `UdpMux`, and ICE-TCP on the same
+ * address and port number over TCP (`IceTcpListener`) for clients whose network blocks UDP.
+ * This module only
  * adapts sockets to the core (`Connection`); rooms, peers and routing are the core's.
  */
 import {
@@ -42,12 +44,15 @@ import { CertificateReloader, type CertificateReloadStats } from '../../tls/cert
 import { handleGatewayRequest, isGatewayRequest } from './gatewayConnect.ts';
 import { httpServerLimits } from './httpLimits.ts';
 import { resolveCandidates, webRtcCandidates } from './webRtcCandidates.ts';
+import { IceTcpListener, type IceTcpParams } from './webrtc/iceTcp.ts';
 import { UdpMux } from './webrtc/udpMux.ts';
 import {
   createWebRtcSession,
+  newWebVoiceTransportCounters,
   type WebRtcLocalSignal,
   type WebRtcRemoteCandidate,
   type WebRtcSession,
+  type WebVoiceTransportCounters,
 } from './webrtc/webRtcSession.ts';
 import { CloseCode, WebSocketConnection } from './webSocketConnection.ts';
 
@@ -65,7 +70,19 @@ export type WebListenerParams = {
   certificateRecheckMs?: number;
   /** Counts failed `/room` attaches per source. Default: a guard with the default limits and clock. */
   attachGuard?: AttachGuard;
+  /** ICE-TCP limits (tests shorten them); defaults in webrtc/iceTcp.ts. */
+  iceTcp?: Omit<IceTcpParams, 'mux' | 'host' | 'port' | 'logger'>;
 };
+
+/** The web transport's WebRTC numbers, read by the metrics at scrape time. */
+export interface WebRtcTransportStats {
+  /** Sessions with an open voice channel, by the transport their DTLS travels over. */
+  peers: { udp: number; tcp: number };
+  voice: Readonly<WebVoiceTransportCounters>;
+  /** ICE-TCP connections closed, by reason (webrtc/iceTcp.ts); empty without ICE-TCP. */
+  iceTcpClosed: Readonly<Record<string, number>>;
+  iceTcpConnections: { open: number; unauthenticated: number };
+}
 
 /** Refuse a WebSocket upgrade with an HTTP status before it becomes a socket. */
 function refuseUpgrade(socket: Duplex, status: number, message: string): void {
@@ -93,6 +110,9 @@ export class WebListener implements Listener {
   #server: Server | undefined;
   #certificate: CertificateReloader | undefined;
   #mux: UdpMux | undefined;
+  #iceTcp: IceTcpListener | undefined;
+  readonly #sessions = new Set<WebRtcSession>();
+  readonly #voiceCounters = newWebVoiceTransportCounters();
   #nextConnectionId = 1;
   #draining = false;
   /** Connections closed at once because `max_connections` were open. */
@@ -119,7 +139,11 @@ export class WebListener implements Listener {
     const webrtc = splitBinding(this.#http.webrtc_binding);
     const tcp = formatHostPort(http.host, this.port || http.port);
     const udp = formatHostPort(webrtc.host, this.webRtcPort || webrtc.port);
-    return `http ${tcp} (webrtc udp ${udp})`;
+    const iceTcp =
+      this.#iceTcp === undefined
+        ? ''
+        : `, ice-tcp ${formatHostPort(webrtc.host, this.#iceTcp.address().port)}`;
+    return `http ${tcp} (webrtc udp ${udp}${iceTcp})`;
   }
 
   /** `host:port` announced to clients (the gateway Connect answer, re-issued tokens' `adr`). */
@@ -140,6 +164,22 @@ export class WebListener implements Listener {
 
   get mux(): UdpMux | undefined {
     return this.#mux;
+  }
+
+  /** The ICE-TCP listener (undefined before open, or when its port was taken and UDP is enough). */
+  get iceTcp(): IceTcpListener | undefined {
+    return this.#iceTcp;
+  }
+
+  get webRtcStats(): WebRtcTransportStats {
+    const peers = { udp: 0, tcp: 0 };
+    for (const session of this.#sessions) if (session.state === 'connected') peers[session.transport]++;
+    return {
+      peers,
+      voice: { ...this.#voiceCounters },
+      iceTcpClosed: this.#iceTcp?.counters.closed ?? {},
+      iceTcpConnections: this.#iceTcp?.connections ?? { open: 0, unauthenticated: 0 },
+    };
   }
 
   /** Failed `/room` attaches and the refusals of sources that guess. */
@@ -209,9 +249,47 @@ export class WebListener implements Listener {
       const bound = { ...http, binding: formatHostPort(host, this.port) };
       this.#publicAddress = announcedAddress(this.#params.publicAddress, bound);
     }
-    const webrtc = splitBinding(http.webrtc_binding);
-    this.#mux = await UdpMux.bind({ host: webrtc.host, port: webrtc.port, logger: this.#logger });
+    await this.#bindWebRtc();
     this.#candidates = await resolveCandidates(webRtcCandidates(http, this.#publicAddress), this.#logger);
+  }
+
+  /**
+   * The UDP mux, then ICE-TCP on the same host and port number. With port 0 the number the OS
+   * gave UDP may be taken on TCP: try again with another. When a fixed port is taken on TCP,
+   * voice over UDP still works: a warning, unless `webrtc_enforce_tcp` needs TCP.
+   */
+  async #bindWebRtc(): Promise<void> {
+    const webrtc = splitBinding(this.#http.webrtc_binding);
+    for (let attempt = 1; ; attempt++) {
+      const mux = await UdpMux.bind({ host: webrtc.host, port: webrtc.port, logger: this.#logger });
+      try {
+        this.#iceTcp = await IceTcpListener.listen({
+          ...this.#params.iceTcp,
+          mux,
+          host: webrtc.host,
+          port: mux.address().port,
+          logger: this.#logger,
+        });
+        this.#mux = mux;
+        return;
+      } catch (error) {
+        const inUse = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        if (inUse && webrtc.port === 0 && attempt < 10) {
+          await mux.close();
+          continue;
+        }
+        if (this.#http.webrtc_enforce_tcp) {
+          await mux.close();
+          throw error;
+        }
+        this.#logger.warn(
+          { error: (error as Error).message },
+          'ICE-TCP is off: web clients on networks that block UDP get no voice (free the TCP port of webrtc_binding)',
+        );
+        this.#mux = mux;
+        return;
+      }
+    }
   }
 
   drain(): void {
@@ -229,6 +307,7 @@ export class WebListener implements Listener {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
     });
+    await this.#iceTcp?.close();
     await this.#mux?.close();
   }
 
@@ -387,18 +466,23 @@ export class WebListener implements Listener {
   ): WebRtcSession {
     const mux = this.#mux!;
     const sfu = this.#params.sfu;
-    return createWebRtcSession({
+    const session = createWebRtcSession({
       mux,
       candidates: this.#candidates,
       port: mux.address().port,
+      transports: { udp: !this.#http.webrtc_enforce_tcp, tcp: this.#iceTcp !== undefined },
+      voiceCounters: this.#voiceCounters,
       onVoice: (bytes) => sfu.handleVoice(client(), bytes),
       onClosed: (reason) => {
         this.#logger.debug({ connection: connection.id, reason }, 'WebRTC session ended');
+        this.#sessions.delete(session);
         connection.attachVoice(undefined);
       },
       logger: this.#logger,
       ...(onLocalSignal === undefined ? {} : { onLocalSignal }),
     });
+    this.#sessions.add(session);
+    return session;
   }
 
   #acceptRoom(webSocket: WebSocket, remoteAddress: string, query: string): void {

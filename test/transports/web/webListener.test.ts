@@ -21,7 +21,10 @@ describe('WebListener', () => {
     try {
       const { port, webRtcPort, name, publicAddress } = grid.webListener;
       assert.ok(port > 0 && webRtcPort > 0);
-      assert.equal(name, `http 127.0.0.1:${port} (webrtc udp 127.0.0.1:${webRtcPort})`);
+      assert.equal(
+        name,
+        `http 127.0.0.1:${port} (webrtc udp 127.0.0.1:${webRtcPort}, ice-tcp 127.0.0.1:${webRtcPort})`,
+      );
       assert.equal(publicAddress, `127.0.0.1:${port}`);
       const connect = await gatewayConnect(grid.gatewayUrl, await grid.token('lobby', 'alice'), {
         ca: grid.ca,

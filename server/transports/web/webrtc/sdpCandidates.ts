@@ -14,11 +14,48 @@ export function hostCandidatePriority(index: number): number {
   return 126 * 2 ** 24 + localPreference * 2 ** 8 + (256 - 1);
 }
 
-/** `a=candidate` lines (without the `a=`) for the advertised hosts on `port`. */
-export function hostCandidateLines(hosts: readonly string[], port: number): string[] {
-  return hosts.map(
-    (host, i) => `candidate:${i + 1} 1 udp ${hostCandidatePriority(i)} ${host} ${port} typ host`,
-  );
+/**
+ * RFC 6544 §4.2: a TCP candidate's local preference is 2^13·direction-pref + other-pref, with
+ * direction preference 4 for a passive host candidate (§4.2, table for host candidates; 6 is
+ * active, 2 simultaneous-open). Type preference 90, below UDP's 126 (RFC 6544 §4.2 lets agents
+ * prefer UDP): a client that can use UDP does, TCP is the fallback.
+ */
+export function passiveTcpCandidatePriority(index: number): number {
+  const localPreference = 2 ** 13 * 4 + (8191 - index);
+  return 90 * 2 ** 24 + localPreference * 2 ** 8 + (256 - 1);
+}
+
+/** Which candidate lines to write for each advertised host. */
+export interface CandidateTransports {
+  udp: boolean;
+  tcp: boolean;
+}
+
+/**
+ * `a=candidate` lines (without the `a=`) for the advertised hosts on `port`: UDP host candidates,
+ * then passive TCP ones (RFC 6544 §4.5: `tcptype passive`, the port clients connect to).
+ * Foundations differ by transport (RFC 8445 §5.1.1.3).
+ */
+export function hostCandidateLines(
+  hosts: readonly string[],
+  port: number,
+  transports: CandidateTransports = { udp: true, tcp: false },
+): string[] {
+  const lines: string[] = [];
+  if (transports.udp) {
+    for (const [i, host] of hosts.entries()) {
+      lines.push(`candidate:${i + 1} 1 udp ${hostCandidatePriority(i)} ${host} ${port} typ host`);
+    }
+  }
+  if (transports.tcp) {
+    for (const [i, host] of hosts.entries()) {
+      const foundation = hosts.length + i + 1;
+      lines.push(
+        `candidate:${foundation} 1 tcp ${passiveTcpCandidatePriority(i)} ${host} ${port} typ host tcptype passive`,
+      );
+    }
+  }
+  return lines;
 }
 
 /**
@@ -26,8 +63,13 @@ export function hostCandidateLines(hosts: readonly string[], port: number): stri
  * `port`. Sections that had no candidate line get theirs before `a=end-of-candidates` or at the
  * section's end. Line endings are normalised to CRLF (RFC 8866 §5).
  */
-export function replaceCandidates(sdp: string, hosts: readonly string[], port: number): string {
-  const ours = hostCandidateLines(hosts, port).map((line) => `a=${line}`);
+export function replaceCandidates(
+  sdp: string,
+  hosts: readonly string[],
+  port: number,
+  transports: CandidateTransports = { udp: true, tcp: false },
+): string {
+  const ours = hostCandidateLines(hosts, port, transports).map((line) => `a=${line}`);
   const lines = sdp.split(/\r?\n/);
   if (lines.at(-1) === '') lines.pop();
   const out: string[] = [];

@@ -12,6 +12,10 @@
  * - Everything else (DTLS carrying SCTP, RFC 7983 first byte 20..63) by the sender's address
  *   learned from STUN.
  *
+ * ICE-TCP connections (iceTcp.ts) join an endpoint as extra paths: the TCP listener finds the
+ * endpoint by ufrag (`endpointForUfrag`) and attaches the connection; the endpoint then sends to
+ * that connection's address over TCP, and werift above sees one transport either way.
+ *
  * Hot path: DTLS datagrams cost two Map look-ups and no allocation. Garbage never throws; it
  * is counted and dropped. Maps are bounded: transaction ids expire, an endpoint keeps at most
  * `maxAddressesPerEndpoint` addresses, and closing an endpoint (or an ICE restart) removes
@@ -127,6 +131,28 @@ const endpointAccess = Symbol('endpointAccess');
 
 type Receiver = (data: Buffer, host: string, port: number) => void;
 
+/** Why an endpoint closed, as its TCP paths are told (their closure metric's reason). */
+export type EndpointCloseCause =
+  /** ICE, DTLS and SCTP did not come up within the session's connect timeout. */
+  | 'not_connected'
+  /** The client went silent (`idleTimeoutMs`). */
+  | 'idle'
+  /** The session ended for any other reason (the client left, the server closed it). */
+  | 'ended';
+
+/**
+ * An ICE-TCP connection attached to an endpoint (iceTcp.ts). Datagrams the endpoint sends to
+ * `host`:`port` go through it instead of the UDP socket.
+ */
+export interface EndpointTcpPath {
+  readonly host: string;
+  readonly port: number;
+  /** Sends one datagram, framed (RFC 6544 §3). Never throws. */
+  send(data: Buffer): void;
+  /** Closes the connection because its endpoint closed. Idempotent. */
+  close(cause: EndpointCloseCause): void;
+}
+
 interface TransactionEntry {
   endpoint: UdpMuxEndpoint;
   expiresAt: number;
@@ -228,6 +254,11 @@ export class UdpMux {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The open endpoint that registered `ufrag` (ICE-TCP routes a connection's first check by it). */
+  endpointForUfrag(ufrag: string): UdpMuxEndpoint | undefined {
+    return this.#byUfrag.get(ufrag);
   }
 
   /** A route for one peer connection. Register its ufrag(s) before the peer's checks arrive. */
@@ -461,8 +492,22 @@ export class UdpMuxEndpoint {
   #datagramsAtLastSweep = 0;
   #silentSince = 0;
   #idleReported = false;
+  /** Attached ICE-TCP connections; almost always none or one, so a scan beats a Map. */
+  readonly #tcpPaths: EndpointTcpPath[] = [];
+  /** The TCP path the latest non-STUN (DTLS) datagram came through; undefined: UDP. */
+  #dataPath: EndpointTcpPath | undefined;
+  /** The TCP path that delivered anything last (browsers check consent on the selected one). */
+  #lastHeardPath: EndpointTcpPath | undefined;
+  /**
+   * Addresses of this endpoint's closed TCP paths, newest last (at most 8). werift (ICE-lite)
+   * keeps the first pair the client nominated; a browser that switches to another TCP
+   * connection and closes the first would otherwise have werift's DTLS go out on UDP.
+   */
+  readonly #retiredTcp: { host: string; port: number }[] = [];
   /** Called once when traffic stopped for `idleTimeoutMs` after having started. */
   onIdle: (() => void) | undefined;
+  /** Called when the TCP connection carrying DTLS closed: nothing else reaches the client. */
+  onDataPathClosed: (() => void) | undefined;
   readonly [transactionsSymbol] = new Set<string>();
   readonly [addressesSymbol] = new AddressList();
 
@@ -486,6 +531,51 @@ export class UdpMuxEndpoint {
 
   get addressCount(): number {
     return this[addressesSymbol].size;
+  }
+
+  /** The transport the client's DTLS arrived on last: what its voice travels over. */
+  get transport(): 'udp' | 'tcp' {
+    return this.#dataPath === undefined ? 'udp' : 'tcp';
+  }
+
+  get tcpPathCount(): number {
+    return this.#tcpPaths.length;
+  }
+
+  /**
+   * Adds an ICE-TCP connection (its client sent a check naming one of our ufrags). False when
+   * the endpoint is closed or already holds `maxPaths` connections.
+   */
+  attachTcpPath(path: EndpointTcpPath, maxPaths: number): boolean {
+    if (this.#closed || this.#tcpPaths.length >= maxPaths) return false;
+    this.#tcpPaths.push(path);
+    return true;
+  }
+
+  /**
+   * The connection closed (client or server side). Datagrams werift still sends to its address
+   * go to the client's remaining TCP connection, if it has one (same ICE agent at the other
+   * end: a browser accepts data on any of its connections); without one, the session is told.
+   */
+  detachTcpPath(path: EndpointTcpPath): void {
+    const index = this.#tcpPaths.indexOf(path);
+    if (index < 0) return;
+    this.#tcpPaths.splice(index, 1);
+    this.#retiredTcp.push({ host: path.host, port: path.port });
+    if (this.#retiredTcp.length > 8) this.#retiredTcp.shift();
+    if (this.#lastHeardPath === path) this.#lastHeardPath = undefined;
+    if (this.#dataPath === path) {
+      this.#dataPath = this.#tcpPaths.at(-1);
+      if (this.#dataPath === undefined && !this.#closed) this.onDataPathClosed?.();
+    }
+  }
+
+  /** A frame read from an attached TCP connection; routed as a datagram from its address. */
+  deliverTcp(path: EndpointTcpPath, data: Buffer): void {
+    if (this.#closed) return;
+    if (data[0]! > 3) this.#dataPath = path;
+    this.#lastHeardPath = path;
+    this.#deliver(data, path.host, path.port);
   }
 
   /** Where datagrams for this endpoint go (werift's transport). One receiver at a time. */
@@ -519,16 +609,38 @@ export class UdpMuxEndpoint {
       this.#mux[forgetAddressSymbol](this, host, port);
   }
 
-  /** Sends one datagram from the shared socket. Never throws. */
+  /** Sends one datagram: over the TCP connection from `host`:`port` if one is attached, else UDP. Never throws. */
   send(data: Buffer, host: string, port: number): void {
     if (this.#closed) return;
+    const paths = this.#tcpPaths;
+    for (let i = 0; i < paths.length; i++) {
+      const path = paths[i]!;
+      // A UDP and a TCP path of one client with the same address and port number (rare) share
+      // werift's candidate: TCP wins, as only the TCP side is known to be reachable then.
+      if (path.port === port && path.host === host) {
+        path.send(data);
+        return;
+      }
+    }
+    if (this.#retiredTcp.length !== 0 && this.#isRetiredTcp(host, port)) {
+      (this.#dataPath ?? this.#lastHeardPath ?? paths.at(-1))?.send(data);
+      return;
+    }
     this.#mux[sendSymbol](this, data, host, port);
   }
 
-  /** Removes everything this endpoint registered. Idempotent. */
-  close(): void {
+  #isRetiredTcp(host: string, port: number): boolean {
+    for (const retired of this.#retiredTcp) if (retired.port === port && retired.host === host) return true;
+    return false;
+  }
+
+  /** Removes everything this endpoint registered and closes its TCP paths. Idempotent. */
+  close(cause: EndpointCloseCause = 'ended'): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#dataPath = undefined;
+    this.#lastHeardPath = undefined;
+    for (const path of this.#tcpPaths.splice(0)) path.close(cause);
     for (const ufrag of this.#ufrags) this.#mux[unregisterUfragSymbol](this, ufrag);
     this.#ufrags.clear();
     this.forgetAddresses();
@@ -537,9 +649,16 @@ export class UdpMuxEndpoint {
     this.#mux[removeEndpointSymbol](this);
     this.#receiver = undefined;
     this.onIdle = undefined;
+    this.onDataPathClosed = undefined;
   }
 
+  /** A datagram from the shared UDP socket. */
   [deliverSymbol](data: Buffer, host: string, port: number): void {
+    if (this.#dataPath !== undefined && data[0]! > 3) this.#dataPath = undefined;
+    this.#deliver(data, host, port);
+  }
+
+  #deliver(data: Buffer, host: string, port: number): void {
     this.#datagramsIn++;
     const receiver = this.#receiver;
     if (receiver === undefined) return;

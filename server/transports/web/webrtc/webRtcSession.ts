@@ -1,5 +1,6 @@
 /**
- * One web client's WebRTC connection: a werift peer connection on the shared UDP port, carrying
+ * One web client's WebRTC connection: a werift peer connection on the shared UDP port (and the
+ * ICE-TCP listener on the same port number, iceTcp.ts), carrying
  * voice on the negotiated data channel "audio" (id 2, unordered, no retransmissions), as the
  * ODIN web SDK creates it (docs ODIN-PROTOCOL.md §2 "SetupWebRtc", §3 "WebRtcUpdate").
  *
@@ -13,7 +14,7 @@
 import { isIP } from 'node:net';
 import { type RTCDataChannel, RTCPeerConnection } from 'werift';
 import { iceUfragOf, removeCandidates, replaceCandidates } from './sdpCandidates.ts';
-import type { UdpMux, UdpMuxEndpoint, WebRtcLogger } from './udpMux.ts';
+import type { EndpointCloseCause, UdpMux, UdpMuxEndpoint, WebRtcLogger } from './udpMux.ts';
 import { muxedIceConfiguration } from './weriftUdpHook.ts';
 
 /** The ODIN voice channel (ODIN-PROTOCOL.md §2). */
@@ -33,6 +34,27 @@ export type WebRtcLocalSignal =
   | { kind: 'Sdp'; type: 'Offer' | 'Answer'; sdp: string }
   | { kind: 'TrickleFinished' };
 
+/** Which candidates the answer advertises (`webrtc_enforce_tcp` leaves out UDP). */
+export interface WebRtcCandidateTransports {
+  udp: boolean;
+  tcp: boolean;
+}
+
+/**
+ * Voice packets by the transport of the session's selected path, summed over sessions (the
+ * listener's metrics). Plain fields: incremented on the hot path.
+ */
+export interface WebVoiceTransportCounters {
+  receivedUdp: number;
+  receivedTcp: number;
+  forwardedUdp: number;
+  forwardedTcp: number;
+}
+
+export function newWebVoiceTransportCounters(): WebVoiceTransportCounters {
+  return { receivedUdp: 0, receivedTcp: 0, forwardedUdp: 0, forwardedTcp: 0 };
+}
+
 export interface WebRtcRemoteCandidate {
   candidate: string;
   sdpMid?: string;
@@ -46,6 +68,10 @@ export interface WebRtcSessionParams {
   candidates: readonly string[];
   /** Advertised port: the `webrtc_binding` port (what clients reach; may differ behind NAT). */
   port: number;
+  /** Candidates to advertise on that port. Default UDP only. */
+  transports?: WebRtcCandidateTransports;
+  /** Per-transport voice counts to add to (shared by the listener's sessions). */
+  voiceCounters?: WebVoiceTransportCounters;
   /** Each binary message of the "audio" channel. The bytes are werift's; copy to keep them. */
   onVoice: (bytes: Uint8Array) => void;
   /** Called exactly once when the session ends, whoever ended it. */
@@ -69,6 +95,8 @@ export interface WebRtcSessionStats {
 export interface WebRtcSession {
   readonly state: WebRtcSessionState;
   readonly stats: Readonly<WebRtcSessionStats>;
+  /** The transport the client's DTLS arrived on last: what its voice travels over. */
+  readonly transport: 'udp' | 'tcp';
   /** The voice channel as werift holds it (what the server actually applies). */
   readonly channelParameters: {
     label: string;
@@ -115,6 +143,7 @@ class Session implements WebRtcSession {
   readonly #channel: RTCDataChannel;
   readonly #maxBufferedBytes: number;
   readonly #stats: WebRtcSessionStats = { voiceIn: 0, voiceOut: 0, voiceDropped: 0 };
+  readonly #voiceCounters: WebVoiceTransportCounters;
   #state: WebRtcSessionState = 'new';
   #connectTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -125,6 +154,7 @@ class Session implements WebRtcSession {
     this.#params = params;
     this.#logger = params.logger;
     this.#maxBufferedBytes = params.maxBufferedBytes ?? defaultWebRtcSessionParams.maxBufferedBytes;
+    this.#voiceCounters = params.voiceCounters ?? newWebVoiceTransportCounters();
     this.#endpoint = params.mux.createEndpoint();
     this.#pc = new RTCPeerConnection({
       iceServers: [],
@@ -141,9 +171,13 @@ class Session implements WebRtcSession {
     });
     const onVoice = params.onVoice;
     const stats = this.#stats;
+    const voiceCounters = this.#voiceCounters;
+    const endpoint = this.#endpoint;
     this.#channel.onMessage.subscribe((data) => {
       if (typeof data === 'string') return; // voice is binary MessagePack; text is not ours
       stats.voiceIn++;
+      if (endpoint.transport === 'tcp') voiceCounters.receivedTcp++;
+      else voiceCounters.receivedUdp++;
       onVoice(data);
     });
     this.#channel.stateChanged.subscribe((state) => {
@@ -154,9 +188,13 @@ class Session implements WebRtcSession {
       if (state === 'failed') void this.#end('webrtc connection failed');
       else if (state === 'closed') void this.#end('webrtc connection closed');
     });
-    this.#endpoint.onIdle = () => void this.#end('ice timeout: no packets from the client');
+    this.#endpoint.onIdle = () => void this.#end('ice timeout: no packets from the client', 'idle');
+    this.#endpoint.onDataPathClosed = () => void this.#end('the ICE-TCP connection carrying DTLS closed');
     const timeoutMs = params.connectTimeoutMs ?? defaultWebRtcSessionParams.connectTimeoutMs;
-    this.#connectTimer = setTimeout(() => void this.#end(`not connected within ${timeoutMs} ms`), timeoutMs);
+    this.#connectTimer = setTimeout(
+      () => void this.#end(`not connected within ${timeoutMs} ms`, 'not_connected'),
+      timeoutMs,
+    );
     this.#connectTimer.unref();
   }
 
@@ -166,6 +204,10 @@ class Session implements WebRtcSession {
 
   get stats(): Readonly<WebRtcSessionStats> {
     return { ...this.#stats };
+  }
+
+  get transport(): 'udp' | 'tcp' {
+    return this.#endpoint.transport;
   }
 
   get channelParameters(): WebRtcSession['channelParameters'] {
@@ -220,6 +262,8 @@ class Session implements WebRtcSession {
       Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     );
     this.#stats.voiceOut++;
+    if (this.#endpoint.transport === 'tcp') this.#voiceCounters.forwardedTcp++;
+    else this.#voiceCounters.forwardedUdp++;
     return true;
   }
 
@@ -236,7 +280,12 @@ class Session implements WebRtcSession {
     if (this.#endpoint.ufrags.length === 0) this.#endpoint.addUfrag(ufrag);
     else this.#endpoint.restartIce(ufrag); // a new ufrag = an ICE restart; same ufrag = no-op
     if (this.#state === 'new') this.#state = 'connecting';
-    return replaceCandidates(local.sdp, this.#params.candidates, this.#params.port);
+    return replaceCandidates(
+      local.sdp,
+      this.#params.candidates,
+      this.#params.port,
+      this.#params.transports ?? { udp: true, tcp: false },
+    );
   }
 
   #onOpen(): void {
@@ -248,7 +297,7 @@ class Session implements WebRtcSession {
     this.#params.onConnected?.();
   }
 
-  #end(reason: string): Promise<void> {
+  #end(reason: string, cause: EndpointCloseCause = 'ended'): Promise<void> {
     if (this.#closing) return this.#closing;
     // pc.close() below re-enters through the state events: #closing must be set before it runs.
     let settle!: () => void;
@@ -258,7 +307,7 @@ class Session implements WebRtcSession {
     this.#state = 'closed';
     clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
-    this.#endpoint.close();
+    this.#endpoint.close(cause);
     this.#logger?.debug(
       { reason, stats: this.#stats, ignoredRemoteCandidates: this.#ignoredRemoteCandidates },
       'webrtc session closed',
