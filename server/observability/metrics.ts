@@ -20,6 +20,9 @@ import { isMethodName, type MethodName } from '../protocol/methods.ts';
 import type { CertificateReloadStats } from '../tls/certificateReloader.ts';
 import type { SystemUsageSampler } from './metricsSystem.ts';
 
+/** What a native transport (QUIC, WebTransport over HTTP/2) reports per scrape; undefined when it is not configured. */
+export type NativeTransportStats = { peers: number; voiceForwarded: number } | undefined;
+
 /** Plain success/failure counts a component keeps for metrics (supervisor reports, telemetry sends). */
 export type OutcomeCounts = { successes: number; failures: number };
 
@@ -93,6 +96,10 @@ export class GridMetrics {
   #supervisor: OutcomeCounts | undefined;
   #certificates: Record<string, () => CertificateReloadStats | undefined> = {};
   #telemetry: OutcomeCounts | undefined;
+  #native: Record<'quic' | 'http2', () => NativeTransportStats> = {
+    quic: () => undefined,
+    http2: () => undefined,
+  };
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(params: GridMetricsParams) {
@@ -137,6 +144,19 @@ export class GridMetrics {
   /** Reads each TLS listener's certificate reloads on each scrape (`http`, `quic`). */
   watchCertificates(listeners: Record<string, () => CertificateReloadStats | undefined>): void {
     this.#certificates = listeners;
+  }
+
+  /** Reads the native transports' peers and forwarded voice on each scrape (label `transport`). */
+  watchNativeTransports(transports: Record<'quic' | 'http2', () => NativeTransportStats>): void {
+    this.#native = transports;
+  }
+
+  /** The native transports that are configured, with their numbers now. */
+  *#nativeStats(): Iterable<['quic' | 'http2', { peers: number; voiceForwarded: number }]> {
+    for (const transport of ['quic', 'http2'] as const) {
+      const stats = this.#native[transport]();
+      if (stats !== undefined) yield [transport, stats];
+    }
   }
 
   /** The exposition text and its content type. */
@@ -217,6 +237,16 @@ export class GridMetrics {
         sfu.draining ? 1 : 0,
       );
     }
+    const nativePeers: Gauge<'transport'> = new Gauge({
+      name: 'grid_native_peers',
+      help: 'Peers of native clients in rooms, by transport (quic: WebTransport over HTTP/3; http2: WebTransport over HTTP/2 on the [http] port, for networks that block UDP).',
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect: () => {
+        nativePeers.reset();
+        for (const [transport, stats] of this.#nativeStats()) nativePeers.set({ transport }, stats.peers);
+      },
+    });
     if (load !== undefined) this.#gauge('grid_load', 'Load as reported to the supervisor, 0..1.', load);
     if (ready !== undefined)
       this.#gauge('grid_ready', '1 when /readyz answers 200.', () => (ready() ? 1 : 0));
@@ -270,6 +300,12 @@ export class GridMetrics {
 
   #defineCounters(): void {
     const { sfu } = this.#params;
+    this.#counter(
+      'grid_native_voice_packets_forwarded_total',
+      'Voice packets sent to native clients, by transport (quic | http2); part of grid_voice_packets_total{direction="out"}.',
+      ['transport'],
+      () => [...this.#nativeStats()].map(([transport, stats]) => [{ transport }, stats.voiceForwarded]),
+    );
     if (sfu !== undefined) {
       const voice = sfu.voiceStats;
       const counters = sfu.counters;

@@ -101,7 +101,7 @@ test('after a crash and restart the native client is told by a stateless reset, 
     const ms = performance.now() - started;
     await assert.rejects(ping);
     assert.equal(client.closeInfo!.reason, 'stateless reset');
-    assert.equal(client.transport.endpoint.stats.statelessResetsReceived, 1);
+    assert.equal(client.quic!.endpoint.stats.statelessResetsReceived, 1);
     assert.ok(ms < 20_000, `noticed after ${Math.round(ms)} ms; the idle timeout is 30000 ms`);
   } finally {
     await client.close().catch(() => {});
