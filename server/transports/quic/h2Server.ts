@@ -16,6 +16,7 @@
  */
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Sfu } from '../../core/sfu.ts';
 import { H2Setting } from './h2Capsules.ts';
@@ -136,6 +137,8 @@ export class WebTransportH2Server {
   readonly #sessions = new Set<OdinSession>();
   readonly #connections = new Set<http2.ServerHttp2Session>();
   readonly #wtSessions = new Set<H2WebTransportSession>();
+  /** When each connection last showed life (PING, CONNECT stream bytes), performance.now() ms. */
+  readonly #activity = new WeakMap<http2.Http2Session, number>();
   /** The ODIN session of each connection (one at most). */
   readonly #odinOf = new WeakMap<http2.Http2Session, OdinSession>();
   readonly #preAuth = new PreAuthBudget<http2.Http2Session>();
@@ -237,15 +240,28 @@ export class WebTransportH2Server {
       deadline = setTimeout(() => this.#deadline(session, connectTimeoutMs), connectTimeoutMs);
       deadline.unref();
     }
+    let idle: NodeJS.Timeout | undefined;
     if (idleTimeoutMs > 0) {
-      session.setTimeout(idleTimeoutMs, () => {
-        this.#counts.idleTimeouts++;
-        session.destroy();
-      });
+      // Node's session.setTimeout does not count PING frames as activity; the client's PINGs
+      // are what a quiet but alive client sends, so activity is tracked here: PINGs and
+      // CONNECT stream bytes (#activity).
+      this.#activity.set(session, performance.now());
+      idle = setInterval(
+        () => {
+          const last = this.#activity.get(session) ?? 0;
+          if (performance.now() - last < idleTimeoutMs) return;
+          this.#counts.idleTimeouts++;
+          session.destroy();
+        },
+        Math.max(50, idleTimeoutMs / 4),
+      );
+      idle.unref();
+      session.on('ping', () => this.#activity.set(session, performance.now()));
     }
     session.on('error', (error) => logger.debug({ error: error.message }, 'HTTP/2 connection error'));
     session.on('close', () => {
       clearTimeout(deadline);
+      clearInterval(idle);
       this.#connections.delete(session);
       this.#preAuth.end(session);
     });
@@ -352,6 +368,8 @@ export class WebTransportH2Server {
     wt.start();
     let preAuthBytes = 0;
     stream.on('data', (chunk: Buffer) => {
+      if (wt.closed) return;
+      this.#activity.set(session, performance.now());
       if (this.#preAuth.has(session)) {
         preAuthBytes += chunk.length;
         if (preAuthBytes > MAX_PRE_AUTH_BYTES) {

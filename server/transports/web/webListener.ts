@@ -182,6 +182,11 @@ export class WebListener implements Listener {
     return this.#attachGuard;
   }
 
+  /** What takes the connections that chose `h2` (WebTransport over HTTP/2), if anything. */
+  get http2(): Http2Acceptor | undefined {
+    return this.#params.http2;
+  }
+
   /** TCP connections closed at once because `[http] max_connections` were open. */
   get droppedConnections(): number {
     return this.#dropped;
