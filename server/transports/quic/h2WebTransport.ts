@@ -31,7 +31,7 @@ import {
   encodeVarintCapsule,
   parseCloseSession,
 } from './capsule.ts';
-import { WebTransportError } from './errors.ts';
+import { H3ConnectionError, WebTransportError } from './errors.ts';
 import {
   encodeStreamCapsule,
   encodeVarintsCapsule,
@@ -89,8 +89,12 @@ export type H2SessionParams = {
   onEnded?: (session: H2WebTransportSession) => void;
 };
 
-/** Counters of one session (read by the listener's metrics). */
-export type H2SessionStats = { datagramsDropped: number; protocolErrors: number };
+/**
+ * Counters of one session (read by the listener's metrics). `internalErrors`: a failure that is
+ * not a named protocol error, i.e. a bug (closed rather than crashing the process; the fuzz
+ * target requires it to stay 0).
+ */
+export type H2SessionStats = { datagramsDropped: number; protocolErrors: number; internalErrors: number };
 
 const noStreamHandler: WebTransportStreamHandler = { onData() {}, onAbort() {} };
 const noSessionHandler: WtSessionHandler<H2WebTransportStream> = {
@@ -173,7 +177,7 @@ export class H2WebTransportSession {
   handler: WtSessionHandler<H2WebTransportStream> = noSessionHandler;
   closed = false;
   drainRequested = false;
-  readonly stats: H2SessionStats = { datagramsDropped: 0, protocolErrors: 0 };
+  readonly stats: H2SessionStats = { datagramsDropped: 0, protocolErrors: 0, internalErrors: 0 };
   readonly streams = new Map<number, H2WebTransportStream>();
   readonly #sink: ConnectStreamSink;
   readonly #local: H2FlowLimits;
@@ -322,9 +326,14 @@ export class H2WebTransportSession {
       this.close(WebTransportError.FLOW_CONTROL_ERROR, `flow control: ${error.message}`);
       return;
     }
-    this.stats.protocolErrors++;
     const message = error instanceof Error ? error.message : String(error);
-    this.close(H2_PROTOCOL_ERROR_CODE, `protocol error: ${message}`);
+    if (error instanceof H2CapsuleError || error instanceof H3ConnectionError) {
+      this.stats.protocolErrors++;
+      this.close(H2_PROTOCOL_ERROR_CODE, `protocol error: ${message}`);
+      return;
+    }
+    this.stats.internalErrors++;
+    this.close(H2_PROTOCOL_ERROR_CODE, `internal error: ${message}`);
   }
 
   #onCapsule(type: number, value: Uint8Array): void {
