@@ -4,8 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 
-export type Transport = 'quic' | 'web' | 'mix' | 'udp';
-export const TRANSPORTS: readonly Transport[] = ['quic', 'web', 'mix', 'udp'];
+/** `http2`: native clients over WebTransport over HTTP/2 on the [http] port (`--web`), the UDP-blocked fallback. */
+export type Transport = 'quic' | 'web' | 'mix' | 'udp' | 'http2';
+export const TRANSPORTS: readonly Transport[] = ['quic', 'web', 'mix', 'udp', 'http2'];
 
 export type BenchTarget = {
   /** host:port of the [http] listener (web transport). */
@@ -59,8 +60,9 @@ export const benchHelp = `grid-bench: load test an ODIN Grid server
 Usage: grid-bench [options]            (npx grid-bench, or node bench/gridBench.ts)
 
 Load:
-  --transport quic|web|mix|udp   client transport (default quic). web: WebSocket + WebRTC data
-                                 channel; mix: every other peer web; udp: the bare relay baseline
+  --transport quic|web|mix|udp|http2   client transport (default quic). web: WebSocket + WebRTC
+                                 data channel; mix: every other peer web; udp: the bare relay
+                                 baseline; http2: WebTransport over HTTP/2 on --web's port
   --rooms N          rooms (default 10)
   --peers M          peers per room (default 5)
   --speakers S       speaking peers per room (default 2)
@@ -186,9 +188,11 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       web: web !== undefined,
       mix: quic !== undefined && web !== undefined,
       udp: udp !== undefined,
+      http2: web !== undefined,
     };
     if (!needs[transport]) {
-      const flags = transport === 'mix' ? '--web and --quic' : `--${transport}`;
+      const flags =
+        transport === 'mix' ? '--web and --quic' : transport === 'http2' ? '--web' : `--${transport}`;
       throw new BenchUsageError(`--transport ${transport} against a running server needs ${flags} HOST:PORT`);
     }
     target = { accessKey: accessKey ?? '', web, quic, udp, metrics };

@@ -93,7 +93,8 @@ function percentiles(h: Histogram, scale: number): Percentiles {
 }
 
 function addressFor(transport: PeerTransport, target: LoadTarget): string {
-  const address = target[transport];
+  // WebTransport over HTTP/2 is served on the [http] port.
+  const address = transport === 'http2' ? target.web : target[transport];
   if (address === undefined) throw new Error(`no ${transport} address to load`);
   return address;
 }

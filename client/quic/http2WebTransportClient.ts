@@ -7,6 +7,7 @@
  * server's own H2WebTransportSession in the client role.
  */
 import http2 from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
 import {
   H2_SETTING_IDS,
   H2WebTransportSession,
@@ -53,13 +54,21 @@ export async function connectWebTransportH2(
 ): Promise<WebTransportH2Client> {
   const serverName = options.serverName ?? 'localhost';
   const timeoutMs = options.timeoutMs ?? 5_000;
+  const tlsOptions = {
+    host: options.host,
+    port: options.port,
+    servername: serverName,
+    ALPNProtocols: ['h2'],
+    rejectUnauthorized: options.insecure !== true,
+    ...(options.caPem === undefined ? {} : { ca: options.caPem }),
+  };
   const connection = http2.connect(
     `https://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`,
     {
-      servername: serverName,
-      ALPNProtocols: ['h2'],
-      rejectUnauthorized: options.insecure !== true,
-      ...(options.caPem === undefined ? {} : { ca: options.caPem }),
+      ...tlsOptions,
+      // Our own TLS socket, so that voice does not wait for Nagle's algorithm (Node's http2 does
+      // not let a session's socket be changed once it runs).
+      createConnection: () => tlsConnect(tlsOptions).setNoDelay(true),
       settings: h2Settings(LOCAL_LIMITS),
       remoteCustomSettings: [...H2_SETTING_IDS],
     } as http2.SecureClientSessionOptions,

@@ -206,6 +206,9 @@ export class WebTransportH2Server {
       socket.destroy();
       return;
     }
+    // Voice must not wait for Nagle's algorithm (the https server sets this only on the
+    // HTTP/1.1 connections it parses itself).
+    socket.setNoDelay(true);
     this.#server.emit('connection', socket);
   }
 

@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient, type OdinRoom } from '../../../client/quic/odinQuicClient.ts';
+import { MetricsListener } from '../../../server/observability/metricsListener.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../helpers/voice.ts';
+import { get, parseExposition, sampleValue } from '../../observability/metricsHelpers.ts';
 import { freeUdpPort } from '../quic/helpers.ts';
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -45,7 +47,9 @@ describe('WebTransport over HTTP/2: the fallback for networks that block UDP', (
 
   before(async () => {
     quicPort = await freeUdpPort();
-    grid = await startTestGrid({ toml: `[quic]\nbinding = "127.0.0.1:${quicPort}"\n` });
+    grid = await startTestGrid({
+      toml: `[quic]\nbinding = "127.0.0.1:${quicPort}"\n[metrics]\nbinding = "127.0.0.1:0"\n`,
+    });
     hole = await blackHole();
   });
   after(async () => {
@@ -131,8 +135,21 @@ describe('WebTransport over HTTP/2: the fallback for networks that block UDP', (
     await bob.sendMessage(bytes('hello over quic'));
     assert.equal(text((await atAlice)[0].message), 'hello over quic');
 
-    // The metrics per transport see one native peer on each.
-    assert.equal(grid.sfu.getRoom('', 'tcp-room')?.peers.size, 3);
+    // The metrics per transport: one native peer on each, the voice sent to each.
+    const metricsPort = grid.listeners.find((l) => l instanceof MetricsListener)?.address?.port;
+    assert.ok(metricsPort, 'the [metrics] listener');
+    const samples = parseExposition((await get(metricsPort, '/metrics')).body);
+    assert.equal(sampleValue(samples, 'grid_native_peers', { transport: 'http2' }), 1);
+    assert.equal(sampleValue(samples, 'grid_native_peers', { transport: 'quic' }), 1);
+    assert.equal(
+      sampleValue(samples, 'grid_native_voice_packets_forwarded_total', { transport: 'http2' }),
+      20,
+    );
+    // bob (QUIC) heard alice's 20 and carol's 10; alice (HTTP/2) heard bob's 10 and carol's 10.
+    assert.equal(
+      sampleValue(samples, 'grid_native_voice_packets_forwarded_total', { transport: 'quic' }),
+      30,
+    );
   });
 
   test('transport: "http2" connects over HTTP/2 without trying QUIC; "quic" never falls back', async () => {
