@@ -124,6 +124,8 @@ export class H2WebTransportStream {
   queue: Uint8Array[] = [];
   queuedFin = false;
   blockedAt = -1;
+  /** The peer knows this stream (it opened it, or a WT_STREAM of ours named it). */
+  announced: boolean;
 
   constructor(
     id: number,
@@ -141,6 +143,7 @@ export class H2WebTransportStream {
     // A unidirectional stream has one side only.
     this.readEnded = !this.bidirectional && local;
     this.writeEnded = !this.bidirectional && !local;
+    this.announced = !local;
   }
 
   setHandler(handler: WebTransportStreamHandler): void {
@@ -385,9 +388,15 @@ export class H2WebTransportSession {
         return;
       }
       case H2CapsuleType.WT_STREAM_DATA_BLOCKED: {
-        const [id] = readVarints(value, 2, 'WT_STREAM_DATA_BLOCKED') as [number, number];
+        const [id, blockedAt] = readVarints(value, 2, 'WT_STREAM_DATA_BLOCKED') as [number, number];
         const stream = this.#knownStream(id, 'WT_STREAM_DATA_BLOCKED');
-        if (stream !== undefined) this.#grantStreamData(stream, true);
+        if (stream === undefined || stream.readEnded) return;
+        if (blockedAt < stream.receiveLimit) {
+          // It does not know what we granted (it did not read our SETTINGS or WebTransport-Init): say it again.
+          this.#write(
+            encodeVarintsCapsule(H2CapsuleType.WT_MAX_STREAM_DATA, [stream.id, stream.receiveLimit]),
+          );
+        } else this.#grantStreamData(stream, true);
         return;
       }
       case CapsuleType.CLOSE_WEBTRANSPORT_SESSION: {
@@ -519,6 +528,12 @@ export class H2WebTransportSession {
       const last = stream.queue.length === 1;
       const streamCredit = stream.sendLimit - stream.sent;
       const take = Math.min(chunk.length, this.#flow.sendCredit, streamCredit, MAX_STREAM_CHUNK);
+      if (!stream.announced) {
+        // Open it at the peer even without credit (an empty WT_STREAM may open a stream, draft
+        // section 6.4): the peer can only grant stream credit, or hear it is blocked, once it knows.
+        stream.announced = true;
+        if (take === 0) this.#write(encodeStreamCapsule(stream.id, new Uint8Array(0), false));
+      }
       if (take === 0 && chunk.length > 0) {
         if (this.#flow.sendCredit === 0) this.#flow.onDataBlocked();
         if (streamCredit === 0 && stream.blockedAt !== stream.sendLimit) {
@@ -530,9 +545,7 @@ export class H2WebTransportSession {
         return;
       }
       const fin = last && take === chunk.length && stream.queuedFin;
-      if (take > 0 || fin || stream.sent === 0) {
-        this.#write(encodeStreamCapsule(stream.id, chunk.subarray(0, take), fin));
-      }
+      if (take > 0 || fin) this.#write(encodeStreamCapsule(stream.id, chunk.subarray(0, take), fin));
       stream.sent += take;
       this.#flow.onDataSent(take);
       this.#queuedBytes -= take;
