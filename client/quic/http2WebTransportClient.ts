@@ -9,6 +9,7 @@
 import http2 from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import {
+  connectStreamSink,
   H2_SETTING_IDS,
   H2WebTransportSession,
   h2PeerLimits,
@@ -160,17 +161,7 @@ function open(
         // The server's SETTINGS_WT_INITIAL_*; its capsules and WebTransport-Init may raise them.
         peer: h2PeerLimits(connection, undefined),
         maxCapsuleBytes: MAX_CAPSULE_BYTES,
-        sink: {
-          write: (bytes) => {
-            if (!stream.destroyed && !stream.writableEnded) stream.write(bytes);
-          },
-          end: () => {
-            if (!stream.destroyed && !stream.writableEnded) stream.end();
-          },
-          get buffered() {
-            return stream.writableLength;
-          },
-        },
+        sink: connectStreamSink(stream),
       });
       // Optimistic (draft section 3.2): our limits travel with the request.
       session.start();

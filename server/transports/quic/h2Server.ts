@@ -20,7 +20,12 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Sfu } from '../../core/sfu.ts';
 import { H2Setting } from './h2Capsules.ts';
-import { H2_LOCAL_FLOW_LIMITS, type H2FlowLimits, H2WebTransportSession } from './h2WebTransport.ts';
+import {
+  connectStreamSink,
+  H2_LOCAL_FLOW_LIMITS,
+  type H2FlowLimits,
+  H2WebTransportSession,
+} from './h2WebTransport.ts';
 import { OdinCloseCode, OdinSession } from './odinSession.ts';
 import { JoinWatch, PreAuthBudget } from './preAuthBudget.ts';
 import type { RoomStreamStats } from './roomStreams.ts';
@@ -326,17 +331,7 @@ export class WebTransportH2Server {
       remoteAddress,
       peer: h2PeerLimits(session, headers['webtransport-init']),
       maxCapsuleBytes: MAX_H2_CAPSULE_BYTES,
-      sink: {
-        write: (bytes) => {
-          if (!stream.destroyed && !stream.writableEnded) stream.write(bytes);
-        },
-        end: () => {
-          if (!stream.destroyed && !stream.writableEnded) stream.end();
-        },
-        get buffered() {
-          return stream.writableLength;
-        },
-      },
+      sink: connectStreamSink(stream),
       onEnded: (ended) => {
         this.#wtSessions.delete(ended);
         this.#counts.datagramsDropped += ended.stats.datagramsDropped;

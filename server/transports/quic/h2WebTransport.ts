@@ -74,6 +74,31 @@ export interface ConnectStreamSink {
   readonly buffered: number;
 }
 
+/** The writable side of an HTTP/2 stream (Node's Http2Stream), as much as a sink needs. */
+export type WritableStream = {
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  readonly writableLength: number;
+  write(bytes: Uint8Array): unknown;
+  end(): unknown;
+};
+
+/** The CONNECT stream as a sink; writes after its end (the session is closing) are dropped. */
+export function connectStreamSink(stream: WritableStream): ConnectStreamSink {
+  const open = () => !stream.destroyed && !stream.writableEnded;
+  return {
+    write: (bytes) => {
+      if (open()) stream.write(bytes);
+    },
+    end: () => {
+      if (open()) stream.end();
+    },
+    get buffered() {
+      return stream.writableLength;
+    },
+  };
+}
+
 export type H2SessionParams = {
   role: 'client' | 'server';
   sink: ConnectStreamSink;

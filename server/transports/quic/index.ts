@@ -12,7 +12,7 @@ export {
   parseWebTransportInit,
   webTransportInitHeader,
 } from './h2Server.ts';
-export { H2WebTransportSession, type H2WebTransportStream } from './h2WebTransport.ts';
+export { connectStreamSink, H2WebTransportSession, type H2WebTransportStream } from './h2WebTransport.ts';
 export { H3Connection, type H3ConnectionParams } from './h3Connection.ts';
 export { frameMessage, MessageReader } from './messageFraming.ts';
 export { createQuicheConfig } from './quiche.ts';

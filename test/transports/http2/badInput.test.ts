@@ -20,21 +20,23 @@ import { freeUdpPort } from '../quic/helpers.ts';
 const bytes = (value: string) => new TextEncoder().encode(value);
 const text = (value: Uint8Array) => new TextDecoder().decode(value);
 
+/** The extended CONNECT of a WebTransport session on /main (RFC 8441). */
+function connectHeaders(port: number): http2.OutgoingHttpHeaders {
+  return {
+    ':method': 'CONNECT',
+    ':protocol': 'webtransport',
+    ':scheme': 'https',
+    ':path': '/main',
+    ':authority': `localhost:${port}`,
+  };
+}
+
 /** An h2 connection with a WebTransport CONNECT on /main, written by hand. */
 async function rawSession(port: number) {
   const connection = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
   connection.on('error', () => {});
   await once(connection, 'remoteSettings');
-  const stream = connection.request(
-    {
-      ':method': 'CONNECT',
-      ':protocol': 'webtransport',
-      ':scheme': 'https',
-      ':path': '/main',
-      ':authority': `localhost:${port}`,
-    },
-    { endStream: false },
-  );
+  const stream = connection.request(connectHeaders(port), { endStream: false });
   stream.on('error', () => {});
   const chunks: Buffer[] = [];
   stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -191,16 +193,7 @@ describe('WebTransport over HTTP/2: bad input is closed and counted, the others 
 
   test('a second session on one connection is answered 429; other requests 404', async () => {
     const raw = await rawSession(port);
-    const second = raw.connection.request(
-      {
-        ':method': 'CONNECT',
-        ':protocol': 'webtransport',
-        ':scheme': 'https',
-        ':path': '/main',
-        ':authority': `localhost:${port}`,
-      },
-      { endStream: false },
-    );
+    const second = raw.connection.request(connectHeaders(port), { endStream: false });
     second.on('error', () => {});
     const [headers] = (await once(second, 'response')) as [http2.IncomingHttpHeaders];
     assert.equal(headers[':status'], 429);
