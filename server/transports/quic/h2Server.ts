@@ -173,9 +173,10 @@ export class WebTransportH2Server {
     this.#server.on('session', (session) => this.#onSession(session));
     this.#server.on('stream', (stream, headers) => this.#onStream(stream, headers));
     // A bad preface, a malformed frame: Node answers GOAWAY and closes the connection.
-    this.#server.on('sessionError', (error) => {
-      this.#counts.protocolErrors++;
-      params.logger.debug({ error: error.message }, 'HTTP/2 protocol error');
+    this.#server.on('sessionError', (error: NodeJS.ErrnoException) => {
+      // ERR_HTTP2_*: the peer broke HTTP/2; anything else (ECONNRESET) is the network.
+      if (error.code?.startsWith('ERR_HTTP2') === true) this.#counts.protocolErrors++;
+      params.logger.debug({ error: error.message, code: error.code }, 'HTTP/2 connection error');
     });
   }
 
@@ -207,7 +208,8 @@ export class WebTransportH2Server {
       this.#joins.start();
       this.#started = true;
     }
-    if (this.#draining || !this.#preAuth.admit(socket.remoteAddress ?? '')) {
+    // While draining a new connection still gets an answer (503 to its CONNECT, #refusal).
+    if (!this.#preAuth.admit(socket.remoteAddress ?? '')) {
       socket.destroy();
       return;
     }
