@@ -201,9 +201,8 @@ export function assembleGrid(
   }
   metrics?.watchCertificates(certificates);
   metrics?.watchNativeTransports({
-    quic: () => (quicListener === undefined ? undefined : quicListener.nativeStats),
-    http2: () =>
-      http2 === undefined ? undefined : { peers: http2.peers, voiceForwarded: http2.stats.voiceForwarded },
+    quic: () => quicListener?.nativeStats,
+    http2: () => http2?.nativeStats,
   });
   return { sfu, verifier, listeners, metrics, system, load };
 }

@@ -20,8 +20,14 @@ import { isMethodName, type MethodName } from '../protocol/methods.ts';
 import type { CertificateReloadStats } from '../tls/certificateReloader.ts';
 import type { SystemUsageSampler } from './metricsSystem.ts';
 
-/** What a native transport (QUIC, WebTransport over HTTP/2) reports per scrape; undefined when it is not configured. */
-export type NativeTransportStats = { peers: number; voiceForwarded: number } | undefined;
+/**
+ * What a native transport (QUIC, WebTransport over HTTP/2) reports per scrape; undefined when it
+ * is not configured. `closed`: connections or sessions the transport closed on bad input or a
+ * limit, by reason (HTTP/2 only; QUIC's are in its own stats).
+ */
+export type NativeTransportStats =
+  | { peers: number; voiceForwarded: number; closed?: Readonly<Record<string, number>> }
+  | undefined;
 
 /** Plain success/failure counts a component keeps for metrics (supervisor reports, telemetry sends). */
 export type OutcomeCounts = { successes: number; failures: number };
@@ -152,7 +158,7 @@ export class GridMetrics {
   }
 
   /** The native transports that are configured, with their numbers now. */
-  *#nativeStats(): Iterable<['quic' | 'http2', { peers: number; voiceForwarded: number }]> {
+  *#nativeStats(): Iterable<['quic' | 'http2', NonNullable<NativeTransportStats>]> {
     for (const transport of ['quic', 'http2'] as const) {
       const stats = this.#native[transport]();
       if (stats !== undefined) yield [transport, stats];
@@ -305,6 +311,15 @@ export class GridMetrics {
       'Voice packets sent to native clients, by transport (quic | http2); part of grid_voice_packets_total{direction="out"}.',
       ['transport'],
       () => [...this.#nativeStats()].map(([transport, stats]) => [{ transport }, stats.voiceForwarded]),
+    );
+    this.#counter(
+      'grid_native_http2_closed_total',
+      'WebTransport over HTTP/2 connections and sessions closed on bad input or a limit, by reason (docs/security.md).',
+      ['reason'],
+      () =>
+        Object.entries(this.#native.http2()?.closed ?? {}).map(
+          ([reason, n]): [{ reason: string }, number] => [{ reason }, n],
+        ),
     );
     if (sfu !== undefined) {
       const voice = sfu.voiceStats;

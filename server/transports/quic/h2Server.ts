@@ -195,6 +195,24 @@ export class WebTransportH2Server {
     };
   }
 
+  /** What metrics read per scrape (grid_native_*{transport="http2"}, grid_native_http2_closed_total). */
+  get nativeStats(): { peers: number; voiceForwarded: number; closed: Record<string, number> } {
+    const stats = this.stats;
+    return {
+      peers: this.peers,
+      voiceForwarded: stats.voiceForwarded,
+      closed: {
+        protocol_error: stats.protocolErrors,
+        budget_full: stats.refused,
+        connect_timeout: stats.connectTimeouts,
+        auth_timeout: stats.authTimeouts,
+        pre_auth_bytes: stats.preAuthBytesExceeded,
+        idle_timeout: stats.idleTimeouts,
+        room_stream_guessing: stats.sessionsClosedForGuessing,
+      },
+    };
+  }
+
   /** Peers of the clients connected over HTTP/2 now (metrics per transport). */
   get peers(): number {
     let peers = 0;

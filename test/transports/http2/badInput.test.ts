@@ -10,11 +10,13 @@ import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { OdinQuicClient, type OdinRoom } from '../../../client/quic/odinQuicClient.ts';
+import { MetricsListener } from '../../../server/observability/metricsListener.ts';
 import { CapsuleReader, CapsuleType, parseCloseSession } from '../../../server/transports/quic/capsule.ts';
 import type { WebTransportH2Server } from '../../../server/transports/quic/h2Server.ts';
 import { encodeVarint } from '../../../server/transports/quic/varint.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { voicePackets } from '../../helpers/voice.ts';
+import { get, parseExposition, sampleValue } from '../../observability/metricsHelpers.ts';
 import { freeUdpPort } from '../quic/helpers.ts';
 
 const bytes = (value: string) => new TextEncoder().encode(value);
@@ -72,7 +74,7 @@ describe('WebTransport over HTTP/2: bad input is closed and counted, the others 
     const quicPort = await freeUdpPort();
     // Short deadlines so the tests see them; the legitimate clients PING often enough.
     grid = await startTestGrid({
-      toml: `[quic]\nbinding = "127.0.0.1:${quicPort}"\nconnect_timeout = 1500\nidle_timeout = 2000\nkeep_alive_interval = 300\n`,
+      toml: `[quic]\nbinding = "127.0.0.1:${quicPort}"\nconnect_timeout = 1500\nidle_timeout = 2000\nkeep_alive_interval = 300\n[metrics]\nbinding = "127.0.0.1:0"\n`,
     });
     port = grid.webListener.port;
     server = grid.webListener.http2 as WebTransportH2Server;
@@ -202,5 +204,18 @@ describe('WebTransport over HTTP/2: bad input is closed and counted, the others 
     const [answer] = (await once(get, 'response')) as [http2.IncomingHttpHeaders];
     assert.equal(answer[':status'], 404);
     raw.connection.destroy();
+  });
+
+  test('the closes are in the metrics by reason', async () => {
+    const metricsPort = grid.listeners.find((l) => l instanceof MetricsListener)?.address?.port;
+    assert.ok(metricsPort);
+    const samples = parseExposition((await get(metricsPort, '/metrics')).body);
+    const closed = (reason: string) => sampleValue(samples, 'grid_native_http2_closed_total', { reason });
+    assert.equal(closed('protocol_error'), server.stats.protocolErrors);
+    assert.ok((closed('protocol_error') ?? 0) >= 2, 'the garbage preface and the oversized capsule');
+    assert.equal(closed('connect_timeout'), 1);
+    assert.equal(closed('auth_timeout'), 1);
+    assert.equal(closed('pre_auth_bytes'), 1);
+    assert.equal(closed('idle_timeout'), 1);
   });
 });
