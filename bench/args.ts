@@ -4,8 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 
-export type Transport = 'quic' | 'web' | 'web-tcp' | 'mix' | 'udp';
-export const TRANSPORTS: readonly Transport[] = ['quic', 'web', 'web-tcp', 'mix', 'udp'];
+/** `http2`: native clients over WebTransport over HTTP/2 on the [http] port (`--web`), the UDP-blocked fallback. */
+export type Transport = 'quic' | 'web' | 'web-tcp' | 'mix' | 'udp' | 'http2';
+export const TRANSPORTS: readonly Transport[] = ['quic', 'web', 'web-tcp', 'mix', 'udp', 'http2'];
 
 export type BenchTarget = {
   /** host:port of the [http] listener (web transport). */
@@ -59,9 +60,10 @@ export const benchHelp = `grid-bench: load test an ODIN Grid server
 Usage: grid-bench [options]            (npx grid-bench, or node bench/gridBench.ts)
 
 Load:
-  --transport quic|web|web-tcp|mix|udp   client transport (default quic). web: WebSocket + WebRTC data
-                                 channel; web-tcp: the same over ICE-TCP; mix: every other peer
-                                 web; udp: the bare relay baseline
+  --transport quic|web|web-tcp|mix|udp|http2   client transport (default quic). web: WebSocket +
+                                 WebRTC data channel; web-tcp: the same over ICE-TCP; mix: every
+                                 other peer web; udp: the bare relay baseline; http2: WebTransport
+                                 over HTTP/2 on --web's port
   --rooms N          rooms (default 10)
   --peers M          peers per room (default 5)
   --speakers S       speaking peers per room (default 2)
@@ -188,10 +190,15 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       'web-tcp': web !== undefined,
       mix: quic !== undefined && web !== undefined,
       udp: udp !== undefined,
+      http2: web !== undefined,
     };
     if (!needs[transport]) {
       const flags =
-        transport === 'mix' ? '--web and --quic' : transport === 'web-tcp' ? '--web' : `--${transport}`;
+        transport === 'mix'
+          ? '--web and --quic'
+          : transport === 'web-tcp' || transport === 'http2'
+            ? '--web'
+            : `--${transport}`;
       throw new BenchUsageError(`--transport ${transport} against a running server needs ${flags} HOST:PORT`);
     }
     target = { accessKey: accessKey ?? '', web, quic, udp, metrics };

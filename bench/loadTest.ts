@@ -93,8 +93,9 @@ function percentiles(h: Histogram, scale: number): Percentiles {
 }
 
 function addressFor(transport: PeerTransport, target: LoadTarget): string {
-  // web-tcp peers use the web listener; their voice goes to the webrtc_binding port over TCP.
-  const address = target[transport === 'web-tcp' ? 'web' : transport];
+  // web-tcp peers use the web listener (their voice goes to the webrtc_binding port over TCP);
+  // WebTransport over HTTP/2 is served on the [http] port.
+  const address = target[transport === 'web-tcp' || transport === 'http2' ? 'web' : transport];
   if (address === undefined) throw new Error(`no ${transport} address to load`);
   return address;
 }

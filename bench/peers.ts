@@ -3,6 +3,7 @@
  * room, start a media (speakers), send and receive voice packets.
  *
  *   quic  OdinQuicClient: WebTransport session, JoinRoom {token} on the main stream (gen. B)
+ *   http2 the same client forced onto WebTransport over HTTP/2 (the [http] TCP port)
  *   web   OdinClient: WebSocket /main + WebRTC data channel "audio", JoinRoom (gen. A)
  *   web-tcp  the same with the data channel over ICE-TCP (RFC 6544), as behind a UDP-blocking network
  *   udp   a bare UDP socket talking to bench/udpRelay.ts (the baseline: no protocol at all)
@@ -11,7 +12,7 @@ import { createSocket } from 'node:dgram';
 import { OdinClient } from '../client/odinClient.ts';
 import { OdinQuicClient } from '../client/quic/odinQuicClient.ts';
 
-export type PeerTransport = 'quic' | 'web' | 'web-tcp' | 'udp';
+export type PeerTransport = 'quic' | 'web' | 'web-tcp' | 'udp' | 'http2';
 
 export type BenchPeer = {
   /** The media a speaker sends on (0 for listeners and udp). */
@@ -48,6 +49,7 @@ function splitHostPort(address: string): { host: string; port: number } {
 export function joinPeer(params: PeerParams): Promise<Joined> {
   switch (params.transport) {
     case 'quic':
+    case 'http2':
       return joinQuic(params);
     case 'web':
       return joinWeb(params, 'udp');
@@ -67,6 +69,8 @@ async function joinQuic(params: PeerParams): Promise<Joined> {
     insecure: true,
     timeoutMs: params.timeoutMs,
     requestTimeoutMs: params.timeoutMs,
+    transport: params.transport === 'http2' ? 'http2' : 'quic',
+    log: () => {},
   });
   const t1 = performance.now();
   try {

@@ -15,7 +15,7 @@
  * about what forwarding it costs the server); and our per-core figures as a ratio of the
  * baseline's, comparable across (noisy) machines.
  *
- *   node bench/suite.ts [--repeat N] [--only udp,quic,web] [--json]
+ *   node bench/suite.ts [--repeat N] [--only udp,quic,web,http2] [--json]
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -25,7 +25,7 @@ import { fmtBytes, fmtInt, fmtMs, fmtPercent, formatTable, perPeer } from './rep
 import { hasTaskset, type StartedServer, startGrid, startUdpRelay } from './serverProcess.ts';
 import { median } from './stats.ts';
 
-type Kind = 'udp' | 'quic' | 'web' | 'web-tcp';
+type Kind = 'udp' | 'quic' | 'web' | 'web-tcp' | 'http2';
 
 /** The fixed load shapes: realistic game voice rooms, sized so the clients can follow. */
 export const SHAPES: Record<Kind, { rooms: number; peers: number; speakers: number; joinRate: number }> = {
@@ -34,6 +34,8 @@ export const SHAPES: Record<Kind, { rooms: number; peers: number; speakers: numb
   web: { rooms: 40, peers: 5, speakers: 2, joinRate: 25 },
   // The same rooms with every web peer's voice over ICE-TCP: the two rows compare directly.
   'web-tcp': { rooms: 40, peers: 5, speakers: 2, joinRate: 25 },
+  // The native client over TCP: the QUIC shape, so the two compare directly.
+  http2: { rooms: 40, peers: 10, speakers: 2, joinRate: 200 },
 };
 const RATE = 50;
 const PROBE_SECONDS = 3;
@@ -268,8 +270,10 @@ function printSummary(summary: Partial<SuiteSummary>, repeat: number): string {
     quic: 'QUIC / WebTransport',
     web: 'web (WebSocket + WebRTC data channel)',
     'web-tcp': 'web over ICE-TCP (data channel on TCP; loopback, so no loss and no head-of-line stalls)',
+    http2:
+      'WebTransport over HTTP/2 (TCP; head-of-line blocking: a lost segment delays every packet behind it)',
   };
-  for (const kind of ['udp', 'quic', 'web', 'web-tcp'] as Kind[]) {
+  for (const kind of ['udp', 'quic', 'web', 'web-tcp', 'http2'] as Kind[]) {
     const s = summary[kind];
     if (!s) continue;
     const shape = SHAPES[kind];
@@ -308,26 +312,26 @@ function parseSuiteArgs() {
   return parseArgs({
     options: {
       repeat: { type: 'string', default: '1' },
-      only: { type: 'string', default: 'udp,quic,web,web-tcp' },
+      only: { type: 'string', default: 'udp,quic,web,web-tcp,http2' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
 }
 
-const suiteHelp = `Usage: npm run bench [-- --repeat N] [--only udp,quic,web,web-tcp] [--json]
+const suiteHelp = `Usage: npm run bench [-- --repeat N] [--only udp,quic,web,web-tcp,http2] [--json]
 
 The fixed benchmark suite (docs/performance.md): for each transport, the highest forwarded
 voice packets/s one server core sustains at < 1% loss, latency at half that load, join time and
 memory per peer, beside a bare UDP relay baseline. Prints numbers, not pass/fail; about 5 min.
 
   --repeat N     run the suite N times and print medians (default 1)
-  --only LIST    transports to measure, of udp, quic, web, web-tcp (default all)
+  --only LIST    transports to measure, of udp, quic, web, web-tcp, http2 (default all)
   --json         the summary and every probe as JSON on stdout
 
 For one load test with your own shape: npx grid-bench --help`;
 
-const kindNames: readonly Kind[] = ['udp', 'quic', 'web', 'web-tcp'];
+const kindNames: readonly Kind[] = ['udp', 'quic', 'web', 'web-tcp', 'http2'];
 
 async function main(): Promise<void> {
   let parsed: ReturnType<typeof parseSuiteArgs>;

@@ -23,6 +23,11 @@ import {
   encodeVarintCapsule,
 } from '../server/transports/quic/capsule.ts';
 import {
+  encodeStreamCapsule,
+  encodeVarintsCapsule,
+  H2CapsuleType,
+} from '../server/transports/quic/h2Capsules.ts';
+import {
   encodeFrame,
   encodeSettings,
   FrameType,
@@ -304,6 +309,57 @@ function qpackSeeds(): Record<string, Uint8Array> {
   };
 }
 
+/** WebTransport over HTTP/2: role byte (0 server), capsule limit (u16), then the CONNECT stream's bytes. */
+function h2WebTransportSeeds(): Record<string, Uint8Array> {
+  const server = (...capsules: Uint8Array[]) => concatBytes([Uint8Array.of(0), u16(65535), ...capsules]);
+  const stream = (id: number, data: Uint8Array, fin = false) => encodeStreamCapsule(id, data, fin);
+  const join = frameMessage(
+    encodeRequest(1, 'JoinRoom', { token: 'x.y.z', room_id: 'lobby', user_data: text(''), position: [0, 0] }),
+  );
+  return {
+    mainStreamAndVoice: server(
+      encodeVarintCapsule(CapsuleType.WT_MAX_DATA, 1 << 24),
+      encodeVarintCapsule(CapsuleType.WT_MAX_STREAMS_BIDI, 16),
+      stream(0, join),
+      stream(4, frameMessage(encodeMsgpack(12345))),
+      encodeCapsule(
+        CapsuleType.DATAGRAM,
+        encodeVoicePacket({ mediaIds: [1], seq: 1, ts: 960, opus: new Uint8Array(60) }),
+      ),
+      stream(4, new Uint8Array(), true),
+      encodeCloseSession(0, 'bye'),
+    ),
+    resetAndStop: server(
+      stream(0, text('abc')),
+      encodeVarintsCapsule(H2CapsuleType.WT_RESET_STREAM, [0, 7, 3]),
+      stream(4, text('x')),
+      encodeVarintsCapsule(H2CapsuleType.WT_STOP_SENDING, [4, 9]),
+      encodeVarintsCapsule(H2CapsuleType.WT_MAX_STREAM_DATA, [4, 1 << 20]),
+      encodeVarintsCapsule(H2CapsuleType.WT_STREAM_DATA_BLOCKED, [4, 100]),
+      encodeCapsule(CapsuleType.DRAIN_WEBTRANSPORT_SESSION, new Uint8Array()),
+      encodeCapsule(H2CapsuleType.PADDING, new Uint8Array(8)),
+    ),
+    flowControlViolation: server(
+      encodeVarintCapsule(CapsuleType.WT_MAX_DATA, 10),
+      encodeVarintCapsule(CapsuleType.WT_MAX_DATA, 5),
+    ),
+    oversizedCapsule: concatBytes([
+      Uint8Array.of(0),
+      u16(1024),
+      encodeVarint(H2CapsuleType.WT_STREAM),
+      encodeVarint(1 << 30),
+    ]),
+    serverStreamFromClient: server(stream(1, text('only the server opens odd ids'))),
+    clientRole: concatBytes([
+      Uint8Array.of(1),
+      u16(65535),
+      encodeVarintCapsule(CapsuleType.WT_MAX_STREAMS_BIDI, 4),
+      stream(1, text('server-opened')),
+      encodeVarintsCapsule(H2CapsuleType.WT_RESET_STREAM, [1, 0, 0]),
+    ]),
+  };
+}
+
 function capsuleSeeds(): Record<string, Uint8Array> {
   return {
     close: concatBytes([u16(2048), encodeCloseSession(3, 'no_peers_timeout')]),
@@ -424,6 +480,7 @@ const seeds: Record<string, Record<string, Uint8Array>> = {
   h3Frame: h3FrameSeeds(),
   qpack: qpackSeeds(),
   capsule: capsuleSeeds(),
+  h2WebTransport: h2WebTransportSeeds(),
   varint: varintSeeds(),
   udpMux: udpMuxSeeds(),
   iceTcp: iceTcpSeeds(),

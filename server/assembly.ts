@@ -7,6 +7,7 @@ import { signToken, TokenVerifier, type VerifiedToken } from '../common/auth/ind
 import type { LicenseFields } from '../common/license/format.ts';
 import {
   defaultMetricsConfig,
+  defaultQuicConfig,
   type GridConfig,
   type LimitConfig,
   publicAddressFor,
@@ -26,6 +27,7 @@ import { JsonRpcClient, publicEndpointFor, reportedVersion, SupervisorReporter }
 import { computeLoad } from './supervisor/load.ts';
 import { Telemetry } from './telemetry/index.ts';
 import type { CertificateReloadStats } from './tls/certificateReloader.ts';
+import { WebTransportH2Server } from './transports/quic/h2Server.ts';
 import { QuicListener } from './transports/quic/quicListener.ts';
 import { WebListener } from './transports/web/webListener.ts';
 
@@ -165,6 +167,20 @@ export function assembleGrid(
       new MetricsListener({ config: config.metrics, metrics, ready, logger: logger.module('metrics') }),
     );
   }
+  let http2: WebTransportH2Server | undefined;
+  if (config.http?.certificate_file !== undefined) {
+    // WebTransport over HTTP/2 on the [http] TLS port, for native clients whose network blocks
+    // UDP; timed like the native sessions on [quic] (its keys, or their defaults).
+    const quic = config.quic ?? defaultQuicConfig;
+    http2 = new WebTransportH2Server({
+      sfu,
+      logger: logger.module('http2'),
+      connectTimeoutMs: quic.connect_timeout,
+      noPeersTimeoutMs: quic.no_peers_timeout,
+      idleTimeoutMs: quic.idle_timeout,
+    });
+  }
+  let quicListener: QuicListener | undefined;
   if (config.http) {
     const web = new WebListener({
       config: config.http,
@@ -174,6 +190,7 @@ export function assembleGrid(
       verifier,
       logger: logger.module('web'),
       ...(options.attachGuard ? { attachGuard: options.attachGuard } : {}),
+      ...(http2 === undefined ? {} : { http2 }),
     });
     listeners.push(web);
     certificates.http = () => web.certificateStats;
@@ -183,8 +200,13 @@ export function assembleGrid(
     const quic = new QuicListener({ config: config.quic, sfu, logger: logger.module('quic') });
     listeners.push(quic);
     certificates.quic = () => quic.certificateStats;
+    quicListener = quic;
   }
   metrics?.watchCertificates(certificates);
+  metrics?.watchNativeTransports({
+    quic: () => quicListener?.nativeStats,
+    http2: () => http2?.nativeStats,
+  });
   return { sfu, verifier, listeners, metrics, system, load };
 }
 

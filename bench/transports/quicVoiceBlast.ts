@@ -1,6 +1,9 @@
 /**
- * Forwarded voice datagrams/s through the [quic] listener (not a pass/fail test: run it by hand).
- *   node bench/transports/quicVoiceBlast.ts [seconds] [burst]
+ * Forwarded voice datagrams/s through the [quic] listener, or with `http2` through WebTransport
+ * over HTTP/2 on the [http] port (not a pass/fail test: run it by hand).
+ *   node bench/transports/quicVoiceBlast.ts [seconds] [burst] [quic|http2]
+ * `forwardedPerServerCpuSecond` divides by the server's CPU share: the per-core figure, which
+ * stays comparable when other processes share the machine.
  * The server runs in its own process (bench/serverProcess.ts), started as the bench suite
  * starts it; `forwardedByServer` comes from its /metrics, `serverCpuPercent` from /proc.
  */
@@ -12,10 +15,17 @@ import { readServerCounters, startGrid } from '../serverProcess.ts';
 
 const seconds = Number(process.argv[2] ?? 5);
 const burst = Number(process.argv[3] ?? 10);
+const transport = process.argv[4] === 'http2' ? 'http2' : 'quic';
 const grid = await startGrid({});
-const [host, port] = grid.quic!.split(':') as [string, string];
+const [host, port] = (transport === 'http2' ? grid.web! : grid.quic!).split(':') as [string, string];
 const connect = async (user: string) => {
-  const client = await OdinQuicClient.connect({ host, port: Number(port), insecure: true });
+  const client = await OdinQuicClient.connect({
+    host,
+    port: Number(port),
+    insecure: true,
+    transport,
+    log: () => {},
+  });
   const room = await client.joinRoom(await signToken(grid.accessKey, { rid: 'bench', uid: user }), 'bench');
   return { client, room };
 };
@@ -31,6 +41,7 @@ try {
   const forwarded = before && after ? after.out - before.out : undefined;
   console.log(
     JSON.stringify({
+      transport,
       seconds: Number(result.seconds.toFixed(2)),
       burst,
       sent: result.sent,
@@ -38,6 +49,10 @@ try {
       received: result.received,
       forwardedPerSecond: forwarded === undefined ? undefined : Math.round(forwarded / result.seconds),
       serverCpuPercent: Math.round(cpuShare(cpuBefore, cpuAfter) * 100),
+      forwardedPerServerCpuSecond:
+        forwarded === undefined
+          ? undefined
+          : Math.round(forwarded / result.seconds / cpuShare(cpuBefore, cpuAfter)),
     }),
   );
   await sender.client.close();

@@ -2,16 +2,25 @@
  * A Node client for ODIN Grid's native transport (docs/protocol.md): a WebTransport session on
  * `/main`, MessagePack-RPC in length-prefixed messages on the first bidirectional stream (the
  * main stream), one more bidirectional stream per room, voice packets as datagrams. Speaks
- * generation B (`JoinRoom {token, room_id, user_data, position}`). Used by the tests and the
- * load generator.
+ * generation B (`JoinRoom {token, room_id, user_data, position}`). Used by the tests, the load
+ * generator and bots.
+ *
+ * Transport (`transport` option, default `auto`): WebTransport over HTTP/3 (QUIC, UDP), and when
+ * QUIC does not answer within `quicAnswerTimeoutMs` (default 1.5 s: no packet at all came back,
+ * as on a network that blocks UDP) WebTransport over HTTP/2 on the server's `[http]` TCP port
+ * (`http2Port`, default the same port number). The same session runs on either; `transportKind`
+ * and one log line say which one is in use. Over HTTP/2 voice is reliable and in order, so a lost
+ * TCP segment delays every packet behind it (head-of-line blocking): usable, not as good as QUIC.
  */
+import { debuglog } from 'node:util';
 import { encode } from '@msgpack/msgpack';
-import { SERVER_MSGPACK_LIMITS } from '../../server/protocol/boundedMsgpack.ts';
 import type { Position } from '../../server/protocol/methods.ts';
 import { OdinRoom } from '../room.ts';
+import { connectWebTransportH2, type WebTransportH2Client } from './http2WebTransportClient.ts';
 import { RpcStream } from './rpcStream.ts';
 import {
   connectWebTransport,
+  QuicUnansweredError,
   type WebTransportClient,
   type WebTransportClientOptions,
 } from './webTransportClient.ts';
@@ -19,25 +28,40 @@ import {
 export { OdinRoom } from '../room.ts';
 export { RpcStream } from './rpcStream.ts';
 
-export type OdinQuicClientOptions = Omit<WebTransportClientOptions, 'path'> & {
+/** How long QUIC may stay silent before `auto` falls back to HTTP/2 (docs/protocol.md). */
+export const DEFAULT_QUIC_ANSWER_TIMEOUT_MS = 1_500;
+
+export type NativeTransportKind = 'quic' | 'http2';
+
+export type OdinQuicClientOptions = Omit<WebTransportClientOptions, 'path' | 'answerTimeoutMs'> & {
   path?: string;
   requestTimeoutMs?: number;
+  /** `auto` (default): QUIC, HTTP/2 when QUIC does not answer; `quic` or `http2`: that one only. */
+  transport?: 'auto' | NativeTransportKind;
+  /** `auto`: how long QUIC may stay silent before falling back, ms. Default 1500. */
+  quicAnswerTimeoutMs?: number;
+  /** TCP port of the server's `[http]` listener for HTTP/2. Default: `port`. */
+  http2Port?: number;
+  /** Where the line saying which transport is used goes. Default: NODE_DEBUG=odin for QUIC, console.warn for the fallback. */
+  log?: (line: string) => void;
 };
 
+const debug = debuglog('odin');
+
 export class OdinQuicClient {
-  readonly transport: WebTransportClient;
+  readonly transport: WebTransportClient | WebTransportH2Client;
   readonly main: RpcStream;
   readonly #timeoutMs: number;
   /** Called for every voice datagram. */
   onVoice: ((bytes: Uint8Array) => void) | undefined;
   closeInfo: { code: number; reason: string } | undefined;
 
-  private constructor(transport: WebTransportClient, timeoutMs: number) {
+  private constructor(transport: WebTransportClient | WebTransportH2Client, timeoutMs: number) {
     this.transport = transport;
     this.#timeoutMs = timeoutMs;
     this.main = new RpcStream(transport.session.openBidiStream(), timeoutMs);
     transport.session.handler = {
-      onStream: (stream) => stream.stopSending(0),
+      onStream: (stream: { stopSending(code?: number): void }) => stream.stopSending(0),
       onDatagram: (payload) => this.onVoice?.(payload),
       onClose: (info) => {
         this.closeInfo = { code: info.code, reason: info.reason };
@@ -45,8 +69,55 @@ export class OdinQuicClient {
     };
   }
 
+  /** Which transport carries the session: `quic` (HTTP/3) or `http2` (the TCP fallback). */
+  get transportKind(): NativeTransportKind {
+    return this.transport.kind;
+  }
+
+  /** The QUIC connection's parts (undefined over HTTP/2). */
+  get quic(): WebTransportClient | undefined {
+    return this.transport.kind === 'quic' ? this.transport : undefined;
+  }
+
   static async connect(options: OdinQuicClientOptions): Promise<OdinQuicClient> {
-    const transport = await connectWebTransport({ ...options, path: options.path ?? '/main' });
+    const path = options.path ?? '/main';
+    const mode = options.transport ?? 'auto';
+    const http2Port = options.http2Port ?? options.port;
+    const where = `${options.host}:${options.port}`;
+    const viaHttp2 = () =>
+      connectWebTransportH2({
+        host: options.host,
+        port: http2Port,
+        path,
+        ...(options.serverName === undefined ? {} : { serverName: options.serverName }),
+        ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
+        ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(options.keepAliveMs === undefined ? {} : { keepAliveMs: options.keepAliveMs }),
+      });
+    let transport: WebTransportClient | WebTransportH2Client;
+    if (mode === 'http2') {
+      transport = await viaHttp2();
+      (options.log ?? debug)(
+        `ODIN: connected to ${options.host}:${http2Port} over WebTransport over HTTP/2 (forced)`,
+      );
+    } else {
+      const quicAnswerMs = options.quicAnswerTimeoutMs ?? DEFAULT_QUIC_ANSWER_TIMEOUT_MS;
+      try {
+        transport = await connectWebTransport({
+          ...options,
+          path,
+          ...(mode === 'auto' ? { answerTimeoutMs: quicAnswerMs } : {}),
+        });
+        (options.log ?? debug)(`ODIN: connected to ${where} over QUIC (WebTransport over HTTP/3)`);
+      } catch (error) {
+        if (mode !== 'auto' || !(error instanceof QuicUnansweredError)) throw error;
+        transport = await viaHttp2();
+        (options.log ?? console.warn)(
+          `ODIN: QUIC to ${where} did not answer within ${quicAnswerMs} ms; connected over WebTransport over HTTP/2 to ${options.host}:${http2Port} (TCP: voice may lag on a lossy network)`,
+        );
+      }
+    }
     return new OdinQuicClient(transport, options.requestTimeoutMs ?? 5_000);
   }
 

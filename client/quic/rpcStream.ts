@@ -1,14 +1,14 @@
 /**
- * MessagePack-RPC over one WebTransport bidirectional stream, client side: an RpcSession
+ * MessagePack-RPC over one WebTransport bidirectional stream (HTTP/3 or HTTP/2), client side: an RpcSession
  * (../rpcSession.ts) over the stream, each message length-prefixed (docs/protocol.md).
  */
-import { frameMessage, MessageReader, type WebTransportStream } from '../../server/transports/quic/index.ts';
+import { frameMessage, MessageReader, type WtStream } from '../../server/transports/quic/index.ts';
 import { type ClientTransport, RpcSession } from '../rpcSession.ts';
 
 /** Largest message a client accepts from the server. */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-function streamTransport(stream: WebTransportStream): ClientTransport {
+function streamTransport(stream: WtStream): ClientTransport {
   return {
     send: (message) => stream.write(frameMessage(message)),
     listen: ({ onFrame, onClose }) => {
@@ -29,9 +29,9 @@ function streamTransport(stream: WebTransportStream): ClientTransport {
 }
 
 export class RpcStream extends RpcSession {
-  readonly stream: WebTransportStream;
+  readonly stream: WtStream;
 
-  constructor(stream: WebTransportStream, timeoutMs: number) {
+  constructor(stream: WtStream, timeoutMs: number) {
     super(streamTransport(stream), timeoutMs);
     this.stream = stream;
   }

@@ -37,9 +37,24 @@ export type WebTransportClientOptions = {
   draft?: WebTransportDraft;
   /** Current draft: the per-session limits this client grants the server (tests of flow control). */
   flowLimits?: H3ConnectionParams['flowLimits'];
+  /**
+   * Give up with QuicUnansweredError when not a single packet came back from the server this
+   * long after the first Initial (UDP blocked, nothing listening): what the HTTP/2 fallback
+   * waits for (odinQuicClient.ts). A server that answers gets the whole `timeoutMs`.
+   */
+  answerTimeoutMs?: number;
 };
 
+/** The server sent nothing back within `answerTimeoutMs`: UDP is probably blocked on the way. */
+export class QuicUnansweredError extends Error {
+  constructor(host: string, port: number, ms: number) {
+    super(`no QUIC packet from ${host}:${port} within ${ms} ms (is UDP blocked?)`);
+    this.name = 'QuicUnansweredError';
+  }
+}
+
 export type WebTransportClient = {
+  kind: 'quic';
   endpoint: QuicEndpoint;
   h3: H3Connection;
   session: WebTransportSession;
@@ -78,9 +93,18 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
   });
   const timeoutMs = options.timeoutMs ?? 5_000;
   let timer: NodeJS.Timeout | undefined;
+  let answerTimer: NodeJS.Timeout | undefined;
   try {
     const session = await Promise.race([
       h3.connectWebTransport(`${serverName}:${options.port}`, options.path),
+      new Promise<never>((_, reject) => {
+        const answerMs = options.answerTimeoutMs;
+        if (answerMs === undefined) return;
+        answerTimer = setTimeout(() => {
+          if (endpoint.stats.packetsIn === 0)
+            reject(new QuicUnansweredError(options.host, options.port, answerMs));
+        }, answerMs);
+      }),
       new Promise<never>((_, reject) => {
         timer = setTimeout(
           () =>
@@ -95,6 +119,7 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
       }),
     ]);
     return {
+      kind: 'quic',
       endpoint,
       h3,
       session,
@@ -112,5 +137,6 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
     throw error;
   } finally {
     clearTimeout(timer);
+    clearTimeout(answerTimer);
   }
 }

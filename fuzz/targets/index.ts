@@ -34,6 +34,15 @@ export const FUZZ_TARGETS: readonly FuzzTargetInfo[] = [
   { name: 'h3Frame', subjects: [quic('h3Frame.ts')] },
   { name: 'qpack', subjects: [quic('qpack.ts'), quic('huffman.ts')] },
   { name: 'capsule', subjects: [quic('capsule.ts')] },
+  {
+    name: 'h2WebTransport',
+    subjects: [
+      quic('h2WebTransport.ts'),
+      quic('h2Capsules.ts'),
+      quic('capsule.ts'),
+      quic('sessionFlowControl.ts'),
+    ],
+  },
   { name: 'varint', subjects: [quic('varint.ts'), quic('messageFraming.ts')] },
   {
     name: 'udpMux',

@@ -241,7 +241,9 @@ export const QuicSchema = Type.Object(
   {
     additionalProperties: false,
     description:
-      'The QUIC listener for native SDK clients (HTTP/3 + WebTransport). Absent: no QUIC listener.',
+      'The QUIC listener for native SDK clients (HTTP/3 + WebTransport). Absent: no QUIC listener. ' +
+      'Its `connect_timeout`, `idle_timeout` and `no_peers_timeout` (or their defaults) also time the ' +
+      'native clients that reach WebTransport over HTTP/2 on the `[http]` TLS port when UDP is blocked.',
   },
 );
 

@@ -31,6 +31,15 @@ export type WebRtcMetricsSource = () => {
   iceTcpConnections: { open: number; unauthenticated: number };
 };
 
+/**
+ * What a native transport (QUIC, WebTransport over HTTP/2) reports per scrape; undefined when it
+ * is not configured. `closed`: connections or sessions the transport closed on bad input or a
+ * limit, by reason (HTTP/2 only; QUIC's are in its own stats).
+ */
+export type NativeTransportStats =
+  | { peers: number; voiceForwarded: number; closed?: Readonly<Record<string, number>> }
+  | undefined;
+
 /** Plain success/failure counts a component keeps for metrics (supervisor reports, telemetry sends). */
 export type OutcomeCounts = { successes: number; failures: number };
 
@@ -105,6 +114,10 @@ export class GridMetrics {
   #certificates: Record<string, () => CertificateReloadStats | undefined> = {};
   #telemetry: OutcomeCounts | undefined;
   #webRtc: WebRtcMetricsSource | undefined;
+  #native: Record<'quic' | 'http2', () => NativeTransportStats> = {
+    quic: () => undefined,
+    http2: () => undefined,
+  };
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(params: GridMetricsParams) {
@@ -154,6 +167,19 @@ export class GridMetrics {
   /** Reads each TLS listener's certificate reloads on each scrape (`http`, `quic`). */
   watchCertificates(listeners: Record<string, () => CertificateReloadStats | undefined>): void {
     this.#certificates = listeners;
+  }
+
+  /** Reads the native transports' peers and forwarded voice on each scrape (label `transport`). */
+  watchNativeTransports(transports: Record<'quic' | 'http2', () => NativeTransportStats>): void {
+    this.#native = transports;
+  }
+
+  /** The native transports that are configured, with their numbers now. */
+  *#nativeStats(): Iterable<['quic' | 'http2', NonNullable<NativeTransportStats>]> {
+    for (const transport of ['quic', 'http2'] as const) {
+      const stats = this.#native[transport]();
+      if (stats !== undefined) yield [transport, stats];
+    }
   }
 
   /** The exposition text and its content type. */
@@ -234,6 +260,16 @@ export class GridMetrics {
         sfu.draining ? 1 : 0,
       );
     }
+    const nativePeers: Gauge<'transport'> = new Gauge({
+      name: 'grid_native_peers',
+      help: 'Peers of native clients in rooms, by transport (quic: WebTransport over HTTP/3; http2: WebTransport over HTTP/2 on the [http] port, for networks that block UDP).',
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect: () => {
+        nativePeers.reset();
+        for (const [transport, stats] of this.#nativeStats()) nativePeers.set({ transport }, stats.peers);
+      },
+    });
     if (load !== undefined) this.#gauge('grid_load', 'Load as reported to the supervisor, 0..1.', load);
     if (ready !== undefined)
       this.#gauge('grid_ready', '1 when /readyz answers 200.', () => (ready() ? 1 : 0));
@@ -344,6 +380,21 @@ export class GridMetrics {
 
   #defineCounters(): void {
     const { sfu } = this.#params;
+    this.#counter(
+      'grid_native_voice_packets_forwarded_total',
+      'Voice packets sent to native clients, by transport (quic | http2); part of grid_voice_packets_total{direction="out"}.',
+      ['transport'],
+      () => [...this.#nativeStats()].map(([transport, stats]) => [{ transport }, stats.voiceForwarded]),
+    );
+    this.#counter(
+      'grid_native_http2_closed_total',
+      'WebTransport over HTTP/2 connections and sessions closed on bad input or a limit, by reason (docs/security.md).',
+      ['reason'],
+      () =>
+        Object.entries(this.#native.http2()?.closed ?? {}).map(
+          ([reason, n]): [{ reason: string }, number] => [{ reason }, n],
+        ),
+    );
     if (sfu !== undefined) {
       const voice = sfu.voiceStats;
       const counters = sfu.counters;

@@ -5,7 +5,16 @@
  * this file only, so the stack's files can be rearranged behind it (docs/architecture.md).
  */
 export { QuicEndpoint } from './endpoint.ts';
+export {
+  H2_SETTING_IDS,
+  h2PeerLimits,
+  h2Settings,
+  parseWebTransportInit,
+  webTransportInitHeader,
+} from './h2Server.ts';
+export { connectStreamSink, H2WebTransportSession, type H2WebTransportStream } from './h2WebTransport.ts';
 export { H3Connection, type H3ConnectionParams } from './h3Connection.ts';
 export { frameMessage, MessageReader } from './messageFraming.ts';
 export { createQuicheConfig } from './quiche.ts';
 export type { WebTransportDraft, WebTransportSession, WebTransportStream } from './webTransport.ts';
+export type { WtSession, WtStream } from './webTransportSurface.ts';

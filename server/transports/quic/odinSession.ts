@@ -22,7 +22,7 @@ import {
   type RoomStreamStats,
   waitingPeerWith,
 } from './roomStreams.ts';
-import type { WebTransportSession, WebTransportStream } from './webTransport.ts';
+import type { WtSession, WtStream } from './webTransportSurface.ts';
 
 /** CLOSE_WEBTRANSPORT_SESSION codes and stream reset codes we use (docs/protocol.md, "Closing"). */
 export const OdinCloseCode = {
@@ -41,13 +41,15 @@ export const OdinCloseCode = {
 
 export type OdinSessionParams = {
   id: string;
-  session: WebTransportSession;
+  session: WtSession;
   sfu: Sfu;
   noPeersTimeoutMs: number;
   /** Disconnect a client whose unsent stream data exceeds this. */
   maxBufferedBytes: number;
   /** Counters shared by the listener's sessions. */
   stats: RoomStreamStats;
+  /** Voice packets sent to this transport's clients (metrics per transport), shared by the listener's sessions. */
+  voice?: { forwarded: number };
   /** The core's client exists (the main stream opened). */
   onClient?: (client: Client) => void;
   onClosed: () => void;
@@ -58,14 +60,14 @@ class StreamConnection implements Connection {
   readonly id: string;
   readonly remoteAddress: string;
   readonly #owner: OdinSession;
-  readonly #stream: WebTransportStream;
+  readonly #stream: WtStream;
   readonly #voice: boolean;
   #closed = false;
 
-  constructor(owner: OdinSession, id: string, stream: WebTransportStream, voice: boolean) {
+  constructor(owner: OdinSession, id: string, stream: WtStream, voice: boolean) {
     this.#owner = owner;
     this.id = id;
-    this.remoteAddress = owner.session.quic.remoteAddress;
+    this.remoteAddress = owner.session.remoteAddress;
     this.#stream = stream;
     this.#voice = voice;
   }
@@ -85,7 +87,9 @@ class StreamConnection implements Connection {
 
   /** HOT PATH: voice goes out as a datagram of the session (main connection only). */
   sendVoice(bytes: Uint8Array): boolean {
-    return this.#voice && !this.#closed && this.#owner.session.sendDatagram(bytes);
+    if (!this.#voice || this.#closed || !this.#owner.session.sendDatagram(bytes)) return false;
+    this.#owner.voiceSent();
+    return true;
   }
 
   close(reason: string): void {
@@ -102,7 +106,7 @@ class StreamConnection implements Connection {
 }
 
 export class OdinSession {
-  readonly session: WebTransportSession;
+  readonly session: WtSession;
   readonly maxBufferedBytes: number;
   readonly #params: OdinSessionParams;
   #client: Client | undefined;
@@ -140,13 +144,19 @@ export class OdinSession {
     );
   }
 
+  /** HOT PATH: counts one voice packet sent (a plain increment, read at scrape time). */
+  voiceSent(): void {
+    const voice = this.#params.voice;
+    if (voice !== undefined) voice.forwarded++;
+  }
+
   /** Ends the session with CLOSE_WEBTRANSPORT_SESSION, then the QUIC connection shortly after. */
   close(code: number, reason: string): void {
     if (this.#closed) return;
     this.session.close(code, reason);
   }
 
-  #onStream(stream: WebTransportStream): void {
+  #onStream(stream: WtStream): void {
     if (!stream.bidirectional) {
       // Unidirectional client streams have no role in the protocol.
       stream.stopSending(OdinCloseCode.protocolError);
@@ -156,7 +166,7 @@ export class OdinSession {
     else this.#acceptRoom(stream);
   }
 
-  #acceptMain(stream: WebTransportStream): void {
+  #acceptMain(stream: WtStream): void {
     const { sfu } = this.#params;
     const connection = new StreamConnection(this, this.#params.id, stream, true);
     this.#main = connection;
@@ -166,7 +176,7 @@ export class OdinSession {
     this.#pipe(stream, client, connection, () => this.close(OdinCloseCode.closed, 'main stream ended'));
   }
 
-  #acceptRoom(stream: WebTransportStream): void {
+  #acceptRoom(stream: WtStream): void {
     const { sfu } = this.#params;
     // A room stream is only for a peer of this client that waits for it: none waits (before
     // authentication, say) → refused before it can buffer anything.
@@ -225,7 +235,7 @@ export class OdinSession {
    * Resets a room stream that attaches to nothing and counts it; a session that keeps doing
    * so is guessing stream ids and is closed.
    */
-  #refuseRoomStream(stream: WebTransportStream): void {
+  #refuseRoomStream(stream: WtStream): void {
     const stats = this.#params.stats;
     stats.roomStreamsRefused++;
     // Drops what arrived before the refusal (quiche discards the rest after STOP_SENDING).
@@ -240,12 +250,7 @@ export class OdinSession {
     );
   }
 
-  #pipe(
-    stream: WebTransportStream,
-    endpoint: RpcEndpoint,
-    connection: StreamConnection,
-    onEnd: () => void,
-  ): void {
+  #pipe(stream: WtStream, endpoint: RpcEndpoint, connection: StreamConnection, onEnd: () => void): void {
     const reader = new MessageReader(this.#params.sfu.maxRpcFrameSize);
     stream.setHandler({
       onData: (bytes, fin) => {

@@ -73,6 +73,8 @@ export class QuicListener implements Listener {
   #nextId = 1;
   #draining = false;
   readonly #roomStreamStats: RoomStreamStats = { roomStreamsRefused: 0, sessionsClosedForGuessing: 0 };
+  /** Voice packets sent to this listener's clients (metrics per transport). */
+  readonly #voice = { forwarded: 0 };
   /** Connections that have not authenticated yet (docs/security-quic.md). */
   readonly #preAuth = new PreAuthBudget<QuicConnection>();
   /** Clients of sessions still in the pre-authentication budget: their join ends it. */
@@ -118,6 +120,13 @@ export class QuicListener implements Listener {
       unauthenticated: this.#preAuth.size,
       sessions: this.#sessions.size,
     };
+  }
+
+  /** Peers of the clients connected over QUIC now, and voice packets sent to them (metrics per transport). */
+  get nativeStats(): { peers: number; voiceForwarded: number } {
+    let peers = 0;
+    for (const session of this.#sessions) peers += session.client?.peers.size ?? 0;
+    return { peers, voiceForwarded: this.#voice.forwarded };
   }
 
   async open(): Promise<void> {
@@ -232,6 +241,7 @@ export class QuicListener implements Listener {
           noPeersTimeoutMs: this.#quic.no_peers_timeout,
           maxBufferedBytes: MAX_BUFFERED_BYTES,
           stats: this.#roomStreamStats,
+          voice: this.#voice,
           onClient: (client) => {
             if (this.#preAuth.has(quic)) this.#joins.watch(client, quic);
           },

@@ -166,6 +166,11 @@ export class WebTransportSession {
     }
   }
 
+  /** `host:port` of the peer (webTransportSurface.ts). */
+  get remoteAddress(): string {
+    return this.quic.remoteAddress;
+  }
+
   /** Session flow control is in force (current drafts, both sides announced limits). */
   get flowControlled(): boolean {
     return this.#flow !== undefined;

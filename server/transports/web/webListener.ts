@@ -21,6 +21,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { OdinJwk, TokenVerifier } from '../../../common/auth/index.ts';
@@ -72,6 +73,11 @@ export type WebListenerParams = {
   attachGuard?: AttachGuard;
   /** ICE-TCP limits (tests shorten them); defaults in webrtc/iceTcp.ts. */
   iceTcp?: Omit<IceTcpParams, 'mux' | 'host' | 'port' | 'logger'>;
+  /**
+   * WebTransport over HTTP/2 for native clients (server/transports/quic/h2Server.ts, wired by
+   * assembly.ts): with TLS, a client that offers ALPN `h2` and not `http/1.1` is handed to it.
+   */
+  http2?: Http2Acceptor;
 };
 
 /** The web transport's WebRTC numbers, read by the metrics at scrape time. */
@@ -84,11 +90,43 @@ export interface WebRtcTransportStats {
   iceTcpConnections: { open: number; unauthenticated: number };
 }
 
+/** What takes the TLS connections that chose `h2` (drained and closed with this listener). */
+export interface Http2Acceptor {
+  accept(socket: TLSSocket): void;
+  drain(): void;
+  close(reason: string): Promise<void>;
+}
+
+/**
+ * ALPN (RFC 7301): `h2` only for a client that does not offer `http/1.1`. Browsers offer both
+ * and must stay on HTTP/1.1, where the gateway and the WebSockets are (a browser on h2 would
+ * try WebSockets over HTTP/2, RFC 8441); our native client offers `h2` alone.
+ */
+export function selectAlpn(offered: readonly string[], http2: boolean): string | undefined {
+  if (offered.includes('http/1.1')) return 'http/1.1';
+  if (http2 && offered.includes('h2')) return 'h2';
+  return undefined;
+}
+
 /** Refuse a WebSocket upgrade with an HTTP status before it becomes a socket. */
 function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   socket.end(
     `HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${message}\n`,
   );
+}
+
+/**
+ * The https server parses every TLS connection as HTTP/1.1 (its `secureConnection` listener);
+ * one that negotiated `h2` goes to `http2` instead. Node has no hook for this, so the server's
+ * own listener is taken off and called for the others.
+ */
+function routeHttp2(server: HttpsServer, http2: Http2Acceptor): void {
+  const http1 = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
+  server.removeAllListeners('secureConnection');
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') http2.accept(socket);
+    else for (const listener of http1) listener.call(server, socket);
+  });
 }
 
 export class WebListener implements Listener {
@@ -187,6 +225,11 @@ export class WebListener implements Listener {
     return this.#attachGuard;
   }
 
+  /** What takes the connections that chose `h2` (WebTransport over HTTP/2), if anything. */
+  get http2(): Http2Acceptor | undefined {
+    return this.#params.http2;
+  }
+
   /** TCP connections closed at once because `[http] max_connections` were open. */
   get droppedConnections(): number {
     return this.#dropped;
@@ -224,7 +267,18 @@ export class WebListener implements Listener {
           }),
       });
       const { certificatePem, privateKeyPem } = this.#certificate.current;
-      this.#server = createHttpsServer({ ...limits, cert: certificatePem, key: privateKeyPem }, onRequest);
+      const http2 = this.#params.http2;
+      const server = createHttpsServer(
+        {
+          ...limits,
+          cert: certificatePem,
+          key: privateKeyPem,
+          ALPNCallback: ({ protocols }) => selectAlpn(protocols, http2 !== undefined),
+        },
+        onRequest,
+      );
+      if (http2 !== undefined) routeHttp2(server, http2);
+      this.#server = server;
     } else this.#server = createHttpServer(limits, onRequest);
     // Connections over the cap are closed by net.Server before any byte is read (counted in the
     // `drop` event); upgraded WebSockets stay counted until they close.
@@ -294,10 +348,13 @@ export class WebListener implements Listener {
 
   drain(): void {
     this.#draining = true;
+    this.#params.http2?.drain();
   }
 
   async close(reason: string): Promise<void> {
     this.#certificate?.close();
+    // Before the server closes: it waits for every socket, the h2 ones included.
+    await this.#params.http2?.close(reason);
     for (const connection of [...this.#roomConnections, ...this.#mainConnections]) {
       connection.close(reason, CloseCode.goingAway);
     }

@@ -39,7 +39,7 @@ async function quietClient(port: number) {
     requestTimeoutMs: 5_000,
   });
   cleanups.push(() => client.close().catch(() => {}));
-  return { relay, client, h3Closed: () => client.transport.h3.closed };
+  return { relay, client, h3Closed: () => client.quic!.h3.closed };
 }
 
 test('migration = true (the default): a client whose address changes keeps its session', async () => {

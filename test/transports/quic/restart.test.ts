@@ -100,7 +100,7 @@ test('after a crash and restart the native client is told by a stateless reset, 
     await eventually(() => client.closeInfo !== undefined, 'the client to see its connection end');
     await assert.rejects(ping);
     assert.equal(client.closeInfo!.reason, 'stateless reset');
-    assert.equal(client.transport.endpoint.stats.statelessResetsReceived, 1);
+    assert.equal(client.quic!.endpoint.stats.statelessResetsReceived, 1);
   } finally {
     await client.close().catch(() => {});
   }
