@@ -27,6 +27,19 @@ COPY patches ./patches
 RUN npm install --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
+# Stage 1b: the native QUIC addon for `[quic] engine = "native"` (docs/native-quic.md): Rust,
+# quiche 0.30 and BoringSSL built from source (cmake, libclang); about 10 minutes on 2 cores.
+# Bookworm: its glibc is no newer than that of the node:*-slim base below, so the addon loads there.
+# Not yet built anywhere: neither the CI nor the development machines have a Docker engine.
+FROM rust:1-slim-bookworm AS native
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake make g++ clang libclang-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY native/quic ./
+RUN cargo build --release --locked \
+ && cp target/release/libodin_quic.so /odin_quic.node
+
 # Stage 2: the runtime, non-root, nothing but Node, node_modules and the two programs (with
 # common/, the code both of them use).
 FROM node:${NODE_VERSION}-slim
@@ -39,6 +52,8 @@ COPY package.json ./
 COPY common ./common
 COPY server ./server
 COPY operator ./operator
+# Where server/transports/quic/nativeAddon.ts loads it.
+COPY --from=native /odin_quic.node ./native/quic/odin_quic.node
 # Entry points on the PATH; Node follows the link, so the file keeps its .ts name (type stripping).
 RUN chmod 0755 server/main.ts server/probe.ts operator/main.ts \
  && ln -s /app/server/main.ts /usr/local/bin/grid \

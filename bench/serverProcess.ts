@@ -89,7 +89,12 @@ async function waitFor(check: () => Promise<boolean>, what: string, child: Child
 }
 
 /** `grid` with web, QUIC and metrics listeners on loopback and a fresh access key. */
-export async function startGrid(options: { cpus?: string; cpuProf?: string }): Promise<StartedServer> {
+export async function startGrid(options: {
+  cpus?: string;
+  cpuProf?: string;
+  /** `[quic] engine` (default: the config's default, matrixai). */
+  quicEngine?: 'matrixai' | 'native';
+}): Promise<StartedServer> {
   const dir = await mkdtemp(join(tmpdir(), 'grid-bench-'));
   const certificate = await createDevCertificate(['127.0.0.1', 'localhost']);
   const certificateFile = join(dir, 'cert.pem');
@@ -117,6 +122,7 @@ export async function startGrid(options: { cpus?: string; cpuProf?: string }): P
       binding: `127.0.0.1:${quic}`,
       certificate_file: certificateFile,
       privatekey_file: keyFile,
+      ...(options.quicEngine === undefined ? {} : { engine: options.quicEngine }),
     },
     metrics: { binding: `127.0.0.1:${metrics}` },
     shutdown: { grace_period: 0 },

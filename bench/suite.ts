@@ -15,8 +15,9 @@
  * about what forwarding it costs the server); and our per-core figures as a ratio of the
  * baseline's, comparable across (noisy) machines.
  *
- *   node bench/suite.ts [--repeat N] [--only udp,quic,web,http2] [--json]
+ *   node bench/suite.ts [--repeat N] [--only udp,quic,quic-native,web,web-tcp,http2] [--json]
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type JoinResult, type LoadPlan, LoadTest, type RunResult } from './loadTest.ts';
@@ -25,12 +26,14 @@ import { fmtBytes, fmtInt, fmtMs, fmtPercent, formatTable, perPeer } from './rep
 import { hasTaskset, type StartedServer, startGrid, startUdpRelay } from './serverProcess.ts';
 import { median } from './stats.ts';
 
-type Kind = 'udp' | 'quic' | 'web' | 'web-tcp' | 'http2';
+/** quic-native: the same load on `[quic] engine = "native"` (docs/native-quic.md; needs the addon built). */
+type Kind = 'udp' | 'quic' | 'quic-native' | 'web' | 'web-tcp' | 'http2';
 
 /** The fixed load shapes: realistic game voice rooms, sized so the clients can follow. */
 export const SHAPES: Record<Kind, { rooms: number; peers: number; speakers: number; joinRate: number }> = {
   udp: { rooms: 180, peers: 10, speakers: 2, joinRate: 1000 },
   quic: { rooms: 40, peers: 10, speakers: 2, joinRate: 200 },
+  'quic-native': { rooms: 40, peers: 10, speakers: 2, joinRate: 200 },
   web: { rooms: 40, peers: 5, speakers: 2, joinRate: 25 },
   // The same rooms with every web peer's voice over ICE-TCP: the two rows compare directly.
   'web-tcp': { rooms: 40, peers: 5, speakers: 2, joinRate: 25 },
@@ -38,6 +41,11 @@ export const SHAPES: Record<Kind, { rooms: number; peers: number; speakers: numb
   http2: { rooms: 40, peers: 10, speakers: 2, joinRate: 200 },
 };
 const RATE = 50;
+
+/** Whether the native QUIC addon is built (where server/transports/quic/nativeAddon.ts loads it). */
+function nativeAddonBuilt(): boolean {
+  return existsSync(process.env.ODIN_QUIC_ADDON || new URL('../native/quic/odin_quic.node', import.meta.url));
+}
 const PROBE_SECONDS = 3;
 const WARMUP_SECONDS = 1;
 /**
@@ -114,11 +122,14 @@ async function benchTransport(kind: Kind, cpus: { server?: string; client?: stri
   const server: StartedServer =
     kind === 'udp'
       ? await startUdpRelay(cpus.server === undefined ? {} : { cpus: cpus.server })
-      : await startGrid(cpus.server === undefined ? {} : { cpus: cpus.server });
+      : await startGrid({
+          ...(cpus.server === undefined ? {} : { cpus: cpus.server }),
+          ...(kind === 'quic-native' ? { quicEngine: 'native' as const } : {}),
+        });
   let test: LoadTest | undefined;
   try {
     const plan: LoadPlan = {
-      transport: kind,
+      transport: kind === 'quic-native' ? 'quic' : kind,
       ...shape,
       payload: 60,
       workers: 1,
@@ -268,12 +279,13 @@ function printSummary(summary: Partial<SuiteSummary>, repeat: number): string {
   const names: Record<Kind, string> = {
     udp: 'bare UDP relay (baseline)',
     quic: 'QUIC / WebTransport',
+    'quic-native': 'QUIC / WebTransport, engine = "native"',
     web: 'web (WebSocket + WebRTC data channel)',
     'web-tcp': 'web over ICE-TCP (data channel on TCP; loopback, so no loss and no head-of-line stalls)',
     http2:
       'WebTransport over HTTP/2 (TCP; head-of-line blocking: a lost segment delays every packet behind it)',
   };
-  for (const kind of ['udp', 'quic', 'web', 'web-tcp', 'http2'] as Kind[]) {
+  for (const kind of ['udp', 'quic', 'quic-native', 'web', 'web-tcp', 'http2'] as Kind[]) {
     const s = summary[kind];
     if (!s) continue;
     const shape = SHAPES[kind];
@@ -312,26 +324,31 @@ function parseSuiteArgs() {
   return parseArgs({
     options: {
       repeat: { type: 'string', default: '1' },
-      only: { type: 'string', default: 'udp,quic,web,web-tcp,http2' },
+      // quic-native joins the default list once the addon is built (npm run build:native).
+      only: {
+        type: 'string',
+        default: nativeAddonBuilt() ? 'udp,quic,quic-native,web,web-tcp,http2' : 'udp,quic,web,web-tcp,http2',
+      },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
 }
 
-const suiteHelp = `Usage: npm run bench [-- --repeat N] [--only udp,quic,web,web-tcp,http2] [--json]
+const suiteHelp = `Usage: npm run bench [-- --repeat N] [--only udp,quic,quic-native,web,web-tcp,http2] [--json]
 
 The fixed benchmark suite (docs/performance.md): for each transport, the highest forwarded
 voice packets/s one server core sustains at < 1% loss, latency at half that load, join time and
 memory per peer, beside a bare UDP relay baseline. Prints numbers, not pass/fail; about 5 min.
 
   --repeat N     run the suite N times and print medians (default 1)
-  --only LIST    transports to measure, of udp, quic, web, web-tcp, http2 (default all)
+  --only LIST    transports to measure, of udp, quic, quic-native, web, web-tcp, http2 (default
+                 all; quic-native when the native addon is built, docs/native-quic.md)
   --json         the summary and every probe as JSON on stdout
 
 For one load test with your own shape: npx grid-bench --help`;
 
-const kindNames: readonly Kind[] = ['udp', 'quic', 'web', 'web-tcp', 'http2'];
+const kindNames: readonly Kind[] = ['udp', 'quic', 'quic-native', 'web', 'web-tcp', 'http2'];
 
 async function main(): Promise<void> {
   let parsed: ReturnType<typeof parseSuiteArgs>;

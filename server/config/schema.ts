@@ -237,6 +237,14 @@ export const QuicSchema = Type.Object(
       'A client that is in no room for this long is disconnected. 30000: leaves time to switch rooms ' +
         'without reconnecting, same as `idle_timeout`.',
     ),
+    engine: Type.Enum(['matrixai', 'native'], {
+      default: 'matrixai',
+      description:
+        'The QUIC data plane. `matrixai`: quiche 0.18 through `@matrixai/quic`, UDP in JavaScript. ' +
+        '`native`: the addon of `native/quic` (Rust, quiche 0.30) owns the UDP socket and the QUIC ' +
+        'connections; it must be built first (`npm run build:native`, docs/native-quic.md). Opt-in ' +
+        'until it passes everything the default does.',
+    }),
   },
   {
     additionalProperties: false,

@@ -44,7 +44,10 @@ export class Media {
   readonly bucket: TokenBucket | undefined;
   /** Peers that receive this media now (in range, chosen by concurrent_streams). Internal. */
   readonly receivers = new Set<MediaReceiver>();
+  /** `[limit.network] incoming_media_packets` (a data plane outside JavaScript applies it too). */
+  readonly rate: TokenBucketParams | undefined;
   #forward: VoiceDestination[] | null = null;
+  readonly #onRoutingChange: ((media: Media) => void) | undefined;
 
   constructor(
     peer: MediaSender,
@@ -52,11 +55,14 @@ export class Media {
     properties: Record<string, unknown>,
     rate: TokenBucketParams | undefined,
     now: number,
+    onRoutingChange?: (media: Media) => void,
   ) {
     this.peer = peer;
     this.id = id;
     this.properties = properties;
+    this.rate = rate;
     this.bucket = rate === undefined ? undefined : new TokenBucket(rate, now);
+    this.#onRoutingChange = onRoutingChange;
   }
 
   /** HOT PATH: the clients a packet of this media goes to. Rebuilt only after a change. */
@@ -72,9 +78,14 @@ export class Media {
     return list;
   }
 
-  /** Receivers or pauses changed: rebuild the forward list on the next packet. */
+  /**
+   * Receivers or pauses changed: rebuild the forward list on the next packet, and tell the
+   * observer (the native QUIC engine pushes the new list into its forwarding table at once,
+   * docs/native-quic.md). Every routing change of a media comes through here.
+   */
   invalidate(): void {
     this.#forward = null;
+    this.#onRoutingChange?.(this);
   }
 
   toWire(receiver: MediaReceiver | undefined): MediaWire {

@@ -25,6 +25,8 @@ export type RoomContext = {
   onQueueOverflow(peer: Peer): void;
   onMediaStarted(peer: Peer, media: Media): void;
   onMediaStopped(peer: Peer, media: Media): void;
+  /** A media's receivers or pauses changed (Media.invalidate). */
+  onRoutingChange?(media: Media): void;
 };
 
 /** The key of (namespace, room id) in maps: unambiguous for any strings. */
@@ -171,6 +173,7 @@ export class Room implements PeerRoom {
       properties,
       this.#context.incomingMediaPackets,
       this.#context.now(),
+      this.#context.onRoutingChange,
     );
     peer.medias.set(mediaId, media);
     this.mediaById.set(mediaId, media);

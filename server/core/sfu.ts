@@ -85,6 +85,8 @@ export type SfuObserverEvents = {
   peerleft: [peer: Peer];
   mediastarted: [media: Media];
   mediastopped: [media: Media];
+  /** A media's forward list changed (receivers, proximity, pause, concurrent_streams). */
+  routingchanged: [media: Media];
   joinrefused: [code: RpcErrorCode, message: string];
   rpcrejected: [method: string, code: RpcErrorCode];
   /** A validated call was answered (`code` undefined: success); `durationMs` on the Sfu clock. */
@@ -176,6 +178,9 @@ export class Sfu {
       onMediaStopped: (peer, media) => {
         peer.client.mediaById.delete(media.id);
         this.observer.emit('mediastopped', media);
+      },
+      onRoutingChange: (media) => {
+        this.observer.emit('routingchanged', media);
       },
     };
   }

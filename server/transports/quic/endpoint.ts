@@ -24,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { type ConnectionOwner, QuicConnection } from './quicConnection.ts';
+import { type ConnectionOwner, QuicConnection as QuicConnectionOf } from './quicConnection.ts';
 import {
   CONNECTION_ID_LENGTH,
   MAX_UDP_PAYLOAD,
@@ -105,12 +105,16 @@ const WHEEL_SLOTS = 2048;
 /** Longest wait of a delayed ACK, ms (quiche advertises max_ack_delay = 25 ms). */
 const ACK_DELAY_MS = 10;
 
+/** A connection on this engine: its quiche object is the @matrixai/quic binding's. */
+type QuicConnection = QuicConnectionOf<QuicheConnection>;
+
 function routingKey(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
 }
 
-export class QuicEndpoint implements ConnectionOwner {
-  readonly stats: QuicEndpointStats = {
+/** Every counter of an endpoint at zero (both engines' endpoints start from it). */
+export function createQuicEndpointStats(): QuicEndpointStats {
+  return {
     packetsIn: 0,
     packetsOut: 0,
     notQuic: 0,
@@ -130,6 +134,10 @@ export class QuicEndpoint implements ConnectionOwner {
     datagramsDropped: 0,
     datagramsExpired: 0,
   };
+}
+
+export class QuicEndpoint implements ConnectionOwner {
+  readonly stats: QuicEndpointStats = createQuicEndpointStats();
   #params: QuicEndpointParams;
   readonly #socket: Socket;
   readonly #connections = new Map<string, QuicConnection>();
@@ -239,7 +247,9 @@ export class QuicEndpoint implements ConnectionOwner {
   }
 
   /** Sets or clears an application deadline on a connection (shares the connection's wheel slot). */
-  setAppDeadline(connection: QuicConnection, delayMs: number | undefined, callback?: () => void): void {
+  setAppDeadline(of: QuicConnectionOf, delayMs: number | undefined, callback?: () => void): void {
+    // Only this endpoint's own connections are handed out by it (onConnection, connect).
+    const connection = of as QuicConnection;
     connection.appDeadline =
       delayMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + Math.max(0, delayMs);
     connection.appTimeout = callback;
@@ -294,7 +304,7 @@ export class QuicEndpoint implements ConnectionOwner {
     port: number,
     role: 'server' | 'client',
   ): QuicConnection {
-    const connection = new QuicConnection({
+    const connection = new QuicConnectionOf({
       id: `quic-${this.#nextId++}`,
       role,
       quiche: q,

@@ -41,6 +41,24 @@ export interface ConnectionOwner {
   readonly stats: { datagramsDropped: number; datagramsExpired: number };
 }
 
+/**
+ * What a connection calls on its QUIC engine: the subset of quiche's Connection both engines
+ * provide (the @matrixai/quic binding's object, or nativeEndpoint.ts's adapter onto the addon).
+ */
+export type ConnectionCore = Pick<
+  QuicheConnection,
+  | 'streamSend'
+  | 'streamShutdown'
+  | 'dgramSend'
+  | 'isDgramSendQueueFull'
+  | 'dgramMaxWritableLen'
+  | 'close'
+  | 'peerError'
+  | 'localError'
+  | 'isTimedOut'
+  | 'peerCertChain'
+>;
+
 const noHandler: QuicConnectionHandler = {
   onEstablished() {},
   onStreamData() {},
@@ -51,10 +69,10 @@ const noHandler: QuicConnectionHandler = {
 
 const decoder = new TextDecoder();
 
-export class QuicConnection implements WheelEntry {
+export class QuicConnection<Q extends ConnectionCore = ConnectionCore> implements WheelEntry {
   readonly id: string;
   readonly role: 'server' | 'client';
-  readonly quiche: QuicheConnection;
+  readonly quiche: Q;
   /** `host:port` of the peer (follows migration). */
   remoteHost: string;
   remotePort: number;
@@ -92,7 +110,7 @@ export class QuicConnection implements WheelEntry {
   constructor(params: {
     id: string;
     role: 'server' | 'client';
-    quiche: QuicheConnection;
+    quiche: Q;
     remoteHost: string;
     remotePort: number;
     owner: ConnectionOwner;

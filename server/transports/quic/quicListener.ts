@@ -11,6 +11,8 @@
  *   connect_timeout    a connection not authenticated after that long is closed: the
  *                      pre-authentication deadline (HTTP/3 setup, session, token)
  *   no_peers_timeout   a client in no room that long is closed (the core's timer)
+ *   engine             matrixai: endpoint.ts (quiche 0.18 binding, UDP in JavaScript);
+ *                      native: nativeEndpoint.ts (the native/quic addon owns UDP and QUIC)
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -22,6 +24,8 @@ import { CertificateReloader, type CertificateReloadStats } from '../../tls/cert
 import { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
 import { H3Error } from './errors.ts';
 import { H3Connection, type H3Stats } from './h3Connection.ts';
+import { NativeQuicEndpoint, type NativeVoiceStats } from './nativeEndpoint.ts';
+import { NativeVoiceTable } from './nativeVoice.ts';
 import { OdinCloseCode, OdinSession } from './odinSession.ts';
 import { JoinWatch, PreAuthBudget } from './preAuthBudget.ts';
 import type { QuicConnection } from './quicConnection.ts';
@@ -53,7 +57,7 @@ export type QuicListenerStats = QuicEndpointStats &
     /** Connections that have not authenticated yet (the pre-authentication budget in use). */
     unauthenticated: number;
     sessions: number;
-  };
+  } & Partial<NativeVoiceStats>;
 
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Time for the close capsule to reach the client before the QUIC connection closes. */
@@ -66,7 +70,9 @@ export class QuicListener implements Listener {
   readonly #h3Stats: H3Stats = { datagramsUnknownSession: 0, unknownStreams: 0 };
   readonly #connections = new Set<H3Connection>();
   readonly #sessions = new Set<OdinSession>();
-  #endpoint: QuicEndpoint | undefined;
+  #endpoint: QuicEndpoint | NativeQuicEndpoint | undefined;
+  /** engine = "native": the addon's voice forwarding table, kept by the core's changes. */
+  #voiceTable: NativeVoiceTable | undefined;
   #certificateSha256 = '';
   #certificate: CertificateReloader | undefined;
   #connectTimeouts = 0;
@@ -119,6 +125,7 @@ export class QuicListener implements Listener {
       authTimeouts: this.#authTimeouts,
       unauthenticated: this.#preAuth.size,
       sessions: this.#sessions.size,
+      ...(this.#endpoint instanceof NativeQuicEndpoint ? this.#endpoint.voiceStats : {}),
     };
   }
 
@@ -146,8 +153,7 @@ export class QuicListener implements Listener {
           : { recheckMs: this.#params.certificateRecheckMs }),
         apply: (pair) => {
           // Before the endpoint exists, open() below serves the pair in service when it binds.
-          const config = this.#quicheConfig(pair.certificatePem, pair.privateKeyPem);
-          this.#endpoint?.setConfig(config);
+          this.#setCertificate(pair.certificatePem, pair.privateKeyPem);
           this.#certificateSha256 = pair.sha256;
         },
       });
@@ -162,26 +168,61 @@ export class QuicListener implements Listener {
     }
     this.#certificateSha256 = certificateHash(certificatePem);
     const { host, port } = splitBinding(quic.binding);
-    this.#endpoint = await QuicEndpoint.bind({
+    this.#endpoint =
+      quic.engine === 'native'
+        ? await this.#bindNative(host, port, certificatePem, privateKeyPem)
+        : await QuicEndpoint.bind({
+            host,
+            port,
+            role: 'server',
+            config: this.#quicheConfig(certificatePem, privateKeyPem),
+            retry: this.#params.retry ?? true,
+            migration: quic.migration,
+            keepAliveMs: quic.keep_alive_interval,
+            preSendTimeoutMs: quic.pre_send_timeout,
+            onConnection: (connection) => this.#accept(connection),
+            admit: (remote) => this.#preAuth.admit(remote.address),
+            // The Retry token and stateless reset keys derive from the TLS private key, so they
+            // survive a restart: clients of the previous process learn at once that it is gone.
+            keyMaterial: keyMaterialFromPrivateKey(privateKeyPem),
+          });
+    if (this.#endpoint instanceof NativeQuicEndpoint) {
+      this.#voiceTable = new NativeVoiceTable(this.#endpoint, this.#params.sfu);
+    }
+    const renewed = this.#certificate?.current;
+    if (renewed !== undefined && renewed.certificatePem !== certificatePem) {
+      this.#setCertificate(renewed.certificatePem, renewed.privateKeyPem);
+    }
+    this.#certificateSha256 = renewed?.sha256 ?? this.#certificateSha256;
+  }
+
+  /** `engine = "native"`: the same settings, on the addon's endpoint. */
+  #bindNative(host: string, port: number, certificatePem: string, privateKeyPem: string) {
+    const quic = this.#quic;
+    return NativeQuicEndpoint.bind({
       host,
       port,
-      role: 'server',
-      config: this.#quicheConfig(certificatePem, privateKeyPem),
+      certificatePem,
+      privateKeyPem,
+      alpn: ['h3'],
+      idleTimeoutMs: quic.idle_timeout,
       retry: this.#params.retry ?? true,
       migration: quic.migration,
       keepAliveMs: quic.keep_alive_interval,
       preSendTimeoutMs: quic.pre_send_timeout,
+      datagramRecvQueue: 1024,
+      datagramSendQueue: 1024,
       onConnection: (connection) => this.#accept(connection),
       admit: (remote) => this.#preAuth.admit(remote.address),
-      // The Retry token and stateless reset keys derive from the TLS private key, so they
-      // survive a restart: clients of the previous process learn at once that it is gone.
       keyMaterial: keyMaterialFromPrivateKey(privateKeyPem),
     });
-    const renewed = this.#certificate?.current;
-    if (renewed !== undefined && renewed.certificatePem !== certificatePem) {
-      this.#endpoint.setConfig(this.#quicheConfig(renewed.certificatePem, renewed.privateKeyPem));
-    }
-    this.#certificateSha256 = renewed?.sha256 ?? this.#certificateSha256;
+  }
+
+  /** A renewed certificate pair: new connections get it, open ones keep theirs. */
+  #setCertificate(certificatePem: string, privateKeyPem: string): void {
+    const endpoint = this.#endpoint;
+    if (endpoint instanceof NativeQuicEndpoint) endpoint.setCertificate(certificatePem, privateKeyPem);
+    else endpoint?.setConfig(this.#quicheConfig(certificatePem, privateKeyPem));
   }
 
   #quicheConfig(certificatePem: string, privateKeyPem: string) {
@@ -208,6 +249,7 @@ export class QuicListener implements Listener {
     for (const session of [...this.#sessions]) session.close(OdinCloseCode.closed, reason);
     for (const h3 of this.#connections) h3.goaway();
     if (this.#sessions.size > 0) await new Promise((resolve) => setTimeout(resolve, SESSION_CLOSE_GRACE_MS));
+    this.#voiceTable?.stop();
     await this.#endpoint?.close(H3Error.NO_ERROR, reason);
     this.#joins.stop();
   }
@@ -244,10 +286,12 @@ export class QuicListener implements Listener {
           voice: this.#voice,
           onClient: (client) => {
             if (this.#preAuth.has(quic)) this.#joins.watch(client, quic);
+            this.#voiceTable?.register(client, quic, session.id);
           },
           onClosed: () => {
             this.#sessions.delete(opened);
             this.#joins.forget(opened.client);
+            this.#voiceTable?.forget(opened.client);
             // One session per connection: once it is over, so is the connection.
             setTimeout(() => h3.close(H3Error.NO_ERROR, 'session closed'), SESSION_CLOSE_GRACE_MS).unref();
           },

@@ -76,6 +76,11 @@ export class StatelessResponder {
     return this.#resets.tokenValue(scid);
   }
 
+  /** The same token as 16 bytes (the native engine's `accept` takes bytes). */
+  resetTokenBytes(scid: Uint8Array): Uint8Array {
+    return this.#resets.token(scid);
+  }
+
   /** Handles a datagram for no known connection; an Admission when it may start one. */
   handle(header: QuicheHeader, message: Uint8Array, remote: RemoteInfo): Admission | undefined {
     if (header.ty === PacketType.Short) {

@@ -13,6 +13,7 @@ import { encodeFrame, FrameReader, FrameType, StreamType } from '../../../server
 import { decodeFieldSection, encodeFieldSection } from '../../../server/transports/quic/qpack.ts';
 import type { QuicCloseInfo } from '../../../server/transports/quic/quicConnection.ts';
 import { concatBytes, encodeVarint } from '../../../server/transports/quic/varint.ts';
+import { quicEngineLine } from '../../helpers/quicEngine.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
 import { clientEndpoint, freeUdpPort, udpRelay } from './helpers.ts';
@@ -26,7 +27,7 @@ describe('bad input on the [quic] listener', () => {
   before(async () => {
     port = await freeUdpPort();
     grid = await startTestGrid({
-      toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 3000\nmigration = false\nidle_timeout = 10000\n`,
+      toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\nconnect_timeout = 3000\nmigration = false\nidle_timeout = 10000\n`,
     });
     healthy = await OdinQuicClient.connect({ host: '127.0.0.1', port, insecure: true });
     await healthy.joinRoom(await grid.token('steady', 'healthy'), 'steady');

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient, type OdinRoom } from '../../../client/quic/odinQuicClient.ts';
+import { quicEngineLine } from '../../helpers/quicEngine.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../helpers/voice.ts';
 import { freeUdpPort } from './helpers.ts';
@@ -41,7 +42,9 @@ describe('ODIN over WebTransport', () => {
 
   before(async () => {
     port = await freeUdpPort();
-    grid = await startTestGrid({ toml: `[quic]\nbinding = "127.0.0.1:${port}"\nno_peers_timeout = 2500\n` });
+    grid = await startTestGrid({
+      toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\nno_peers_timeout = 2500\n`,
+    });
   });
   after(async () => {
     for (const client of clients) await client.close().catch(() => {});

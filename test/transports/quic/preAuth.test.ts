@@ -15,6 +15,7 @@ import { MAX_UNAUTHENTICATED_PER_ADDRESS } from '../../../server/transports/quic
 import type { QuicConnection } from '../../../server/transports/quic/quicConnection.ts';
 import type { QuicListenerStats } from '../../../server/transports/quic/quicListener.ts';
 import { MAX_FAILED_ROOM_STREAMS } from '../../../server/transports/quic/roomStreams.ts';
+import { quicEngineLine } from '../../helpers/quicEngine.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { voicePackets } from '../../helpers/voice.ts';
 import { clientEndpoint, freeUdpPort } from './helpers.ts';
@@ -75,7 +76,9 @@ describe('[quic] before authentication and room stream binding', () => {
 
   before(async () => {
     port = await freeUdpPort();
-    grid = await startTestGrid({ toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 4000\n` });
+    grid = await startTestGrid({
+      toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\nconnect_timeout = 4000\n`,
+    });
     pair = await bystanderPair(grid, port, 'steady');
   });
   after(() => grid.close());
@@ -194,7 +197,9 @@ describe('[quic] pre-authentication connection budget', () => {
 
   before(async () => {
     port = await freeUdpPort();
-    grid = await startTestGrid({ toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 20000\n` });
+    grid = await startTestGrid({
+      toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\nconnect_timeout = 20000\n`,
+    });
     pair = await bystanderPair(grid, port, 'steady');
   });
   after(async () => {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the native QUIC addon (docs/native-quic.md): cargo compiles native/quic (quiche 0.30,
+# BoringSSL from source through boring-sys, which needs cmake and libclang) into
+# native/quic/odin_quic.node, where server/transports/quic/nativeAddon.ts loads it.
+# One target dir (native/quic/target, or $CARGO_TARGET_DIR) keeps rebuilds incremental:
+# a cold build takes about ten minutes on two cores, a rebuild of the addon alone under one.
+set -euo pipefail
+cd "$(dirname "$0")"
+for tool in cargo cmake; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "build:native needs $tool (docs/native-quic.md: Rust, cmake, libclang)" >&2
+    exit 1
+  fi
+done
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release --locked
+cp "$target/release/libodin_quic.so" odin_quic.node.tmp
+mv odin_quic.node.tmp odin_quic.node
+echo "built $(pwd)/odin_quic.node"

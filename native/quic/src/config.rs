@@ -1,0 +1,89 @@
+//! The quiche Config of the server role from PEM strings: the same settings as
+//! server/transports/quic/quiche.ts createQuicheConfig, so both engines announce the same
+//! transport parameters.
+
+use boring::pkey::PKey;
+use boring::ssl::{SslContextBuilder, SslMethod};
+use boring::x509::X509;
+
+use crate::endpoint::MAX_UDP_PAYLOAD;
+
+#[napi(object)]
+pub struct ReceiveWindows {
+    pub connection: u32,
+    pub bidi_remote: u32,
+    pub bidi_local: u32,
+    pub uni: u32,
+    pub max_stream: u32,
+    pub max_connection: u32,
+}
+
+#[napi(object)]
+pub struct EndpointOptions {
+    pub host: String,
+    pub port: u32,
+    pub certificate_pem: String,
+    pub private_key_pem: String,
+    pub alpn: Vec<String>,
+    /// `max_idle_timeout`, ms (0: none).
+    pub idle_timeout_ms: u32,
+    /// Accept packets of a connection from a new address (RFC 9000 section 9).
+    pub migration: bool,
+    /// PING after that long without traffic, ms (0: never).
+    pub keep_alive_ms: u32,
+    /// Drop voice datagrams that waited longer than this in quiche's queue, ms (0 or absent: never).
+    pub pre_send_timeout_ms: Option<u32>,
+    pub datagram_recv_queue: u32,
+    pub datagram_send_queue: u32,
+    pub windows: ReceiveWindows,
+    pub socket_buffer_bytes: Option<u32>,
+}
+
+pub fn build(options: &EndpointOptions) -> Result<quiche::Config, String> {
+    let mut tls =
+        SslContextBuilder::new(SslMethod::tls()).map_err(|e| format!("TLS context: {e}"))?;
+    let chain = X509::stack_from_pem(options.certificate_pem.as_bytes())
+        .map_err(|e| format!("certificate PEM: {e}"))?;
+    let Some(leaf) = chain.first() else {
+        return Err("certificate PEM holds no certificate".into());
+    };
+    tls.set_certificate(leaf)
+        .map_err(|e| format!("certificate: {e}"))?;
+    for extra in chain.iter().skip(1) {
+        tls.add_extra_chain_cert(extra.clone())
+            .map_err(|e| format!("certificate chain: {e}"))?;
+    }
+    let key = PKey::private_key_from_pem(options.private_key_pem.as_bytes())
+        .map_err(|e| format!("private key PEM: {e}"))?;
+    tls.set_private_key(&key)
+        .map_err(|e| format!("private key: {e}"))?;
+    tls.check_private_key()
+        .map_err(|e| format!("private key does not match the certificate: {e}"))?;
+    let mut config = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, tls)
+        .map_err(|e| format!("{e:?}"))?;
+    let protos: Vec<&[u8]> = options.alpn.iter().map(|p| p.as_bytes()).collect();
+    config
+        .set_application_protos(&protos)
+        .map_err(|e| format!("alpn: {e:?}"))?;
+    config.verify_peer(false);
+    config.set_max_idle_timeout(options.idle_timeout_ms.into());
+    config.set_max_recv_udp_payload_size(MAX_UDP_PAYLOAD);
+    config.set_max_send_udp_payload_size(MAX_UDP_PAYLOAD);
+    let w = &options.windows;
+    config.set_initial_max_data(w.connection.into());
+    config.set_initial_max_stream_data_bidi_local(w.bidi_local.into());
+    config.set_initial_max_stream_data_bidi_remote(w.bidi_remote.into());
+    config.set_initial_max_stream_data_uni(w.uni.into());
+    config.set_max_stream_window(w.max_stream.into());
+    config.set_max_connection_window(w.max_connection.into());
+    config.set_initial_max_streams_bidi(32);
+    config.set_initial_max_streams_uni(16);
+    config.set_disable_active_migration(!options.migration);
+    config.enable_dgram(
+        true,
+        options.datagram_recv_queue as usize,
+        options.datagram_send_queue as usize,
+    );
+    config.grease(false);
+    Ok(config)
+}

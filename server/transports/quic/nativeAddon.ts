@@ -1,0 +1,165 @@
+/**
+ * The native QUIC addon (native/quic, Rust + quiche 0.30 through napi-rs): its surface as
+ * TypeScript sees it, and where it is loaded from. It is built by `npm run build:native`, not
+ * by `npm install` yet (docs/native-quic.md), so loading it is lazy: only `[quic] engine =
+ * "native"` and the native tests load it, and a missing build is a named error saying how to
+ * make one.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { ReceiveWindows } from './quiche.ts';
+
+/** Where `npm run build:native` puts the addon; ODIN_QUIC_ADDON overrides it. */
+export const NATIVE_ADDON_PATH = fileURLToPath(
+  new URL('../../../native/quic/odin_quic.node', import.meta.url),
+);
+
+/** The same windows as the default engine's (quiche.ts). */
+export type NativeReceiveWindows = ReceiveWindows;
+
+export type NativeEndpointOptions = {
+  host: string;
+  port: number;
+  certificatePem: string;
+  privateKeyPem: string;
+  alpn: string[];
+  idleTimeoutMs: number;
+  migration: boolean;
+  keepAliveMs: number;
+  /** pre_send_timeout, ms (0 or absent: never). */
+  preSendTimeoutMs?: number;
+  datagramRecvQueue: number;
+  datagramSendQueue: number;
+  windows: NativeReceiveWindows;
+  socketBufferBytes?: number;
+};
+
+export type NativeCloseError = { isApp: boolean; errorCode: number; reason: Uint8Array };
+
+/** Event kinds (native/quic/src/events.rs EventKind). */
+export const NativeEventKind = {
+  unknown: 0,
+  established: 1,
+  streamData: 2,
+  streamReset: 3,
+  datagram: 4,
+  closed: 5,
+} as const;
+
+export type NativeEvent = {
+  kind: number;
+  conn: number;
+  stream?: number;
+  data?: Uint8Array;
+  fin: boolean;
+  code?: number;
+  host?: string;
+  port?: number;
+  peerError?: NativeCloseError;
+  localError?: NativeCloseError;
+  timedOut: boolean;
+  /** A datagram the addon already forwarded to the native receivers of its media. */
+  forwarded: boolean;
+};
+
+export type NativeStats = {
+  packetsIn: number;
+  packetsOut: number;
+  notQuic: number;
+  migrationRefused: number;
+  connectionsAccepted: number;
+  connectionsClosed: number;
+  datagramsExpired: number;
+  connections: number;
+  voiceReceived: number;
+  voiceForwarded: number;
+  voiceRateLimited: number;
+  voiceDropped: number;
+  routes: number;
+};
+
+export interface NativeEndpointHandle {
+  readonly port: number;
+  readonly host: string;
+  start(wake: (n: number) => void): void;
+  poll(): NativeEvent[];
+  flush(conns: number[]): NativeEvent[];
+  takeEvents(): NativeEvent[];
+  nextTimeoutMs(): number | null;
+  accept(
+    scid: Uint8Array,
+    odcid: Uint8Array | null,
+    clientDcid: Uint8Array | null,
+    resetToken: Uint8Array | null,
+    host: string,
+    port: number,
+    packet: Uint8Array,
+  ): number;
+  sendTo(bytes: Uint8Array, host: string, port: number): void;
+  redeliver(packet: Uint8Array, host: string, port: number): boolean;
+  streamSend(conn: number, stream: number, bytes: Uint8Array, fin: boolean): number;
+  streamShutdown(conn: number, stream: number, direction: number, code: number): void;
+  dgramSend(conn: number, bytes: Uint8Array): void;
+  isDgramSendQueueFull(conn: number): boolean;
+  dgramMaxWritableLen(conn: number): number | null;
+  close(conn: number, isApp: boolean, code: number, reason: Uint8Array): void;
+  setCertificate(options: NativeEndpointOptions): void;
+  setSession(conn: number, prefix: Uint8Array): void;
+  setRoute(
+    conn: number,
+    media: number,
+    receivers: number[],
+    toJs: boolean,
+    rate: number | null,
+    capacity: number | null,
+  ): void;
+  removeRoute(conn: number, media: number): void;
+  stats(): NativeStats;
+  shutdown(code: number, reason: Uint8Array, graceful: boolean): NativeEvent[];
+}
+
+export interface NativeAddon {
+  version(): string;
+  panicForTest(message: string): void;
+  /** voice.rs on `packet` (the differential test). */
+  readVoiceHeader(packet: Uint8Array): {
+    mediaIds: number[];
+    mediaIdsStart: number;
+    mediaIdsEnd: number;
+    seq: number;
+    ts: number;
+    flags: number;
+    opusStart: number;
+    opusLength: number;
+  } | null;
+  NativeEndpoint: new (options: NativeEndpointOptions) => NativeEndpointHandle;
+}
+
+/** `[quic] engine = "native"` without a built addon. */
+export class NativeQuicUnavailable extends Error {
+  override name = 'NativeQuicUnavailable';
+}
+
+let loaded: NativeAddon | undefined;
+
+export function nativeAddonPath(): string {
+  return process.env.ODIN_QUIC_ADDON || NATIVE_ADDON_PATH;
+}
+
+/** Whether the addon has been built (tests of the native engine skip without it). */
+export function nativeAddonBuilt(): boolean {
+  return existsSync(nativeAddonPath());
+}
+
+export function loadNativeAddon(): NativeAddon {
+  if (loaded !== undefined) return loaded;
+  const path = nativeAddonPath();
+  if (!existsSync(path)) {
+    throw new NativeQuicUnavailable(
+      `[quic] engine = "native" needs the native addon at ${path}: build it with \`npm run build:native\` (docs/native-quic.md)`,
+    );
+  }
+  loaded = createRequire(import.meta.url)(path) as NativeAddon;
+  return loaded;
+}
