@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what building the native QUIC addon needs beside Rust (docs/native-quic.md): cmake
+# (BoringSSL) and libclang (bindgen), from Debian's packages, when they are missing. CI calls it
+# before `npm run test:native`; a developer runs it once.
+set -euo pipefail
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+dpkg -s libclang1-14 >/dev/null 2>&1 || missing+=(libclang1-14)
+dpkg -s libclang-common-14-dev >/dev/null 2>&1 || missing+=(libclang-common-14-dev)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian packages) for the native QUIC build"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "the native QUIC build needs cargo (Rust, rustup)" >&2; exit 1; }
+echo "native build tools: $(cargo --version), $(cmake --version | head -1)"
