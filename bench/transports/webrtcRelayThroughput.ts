@@ -75,7 +75,7 @@ for (const rate of rates) {
       `server CPU ${(cpuShare * 100).toFixed(0)}% of a core → ${(perSecond / cpuShare).toFixed(0)} forwarded/s per core; ` +
       `clients sent ${done.sent} (refused ${done.refused}), received ${done.received} ` +
       `(${((100 * done.received) / Math.max(1, done.sent)).toFixed(1)}%), mean latency ${done.meanLatencyMs.toFixed(1)} ms, ` +
-      `server drops ${dropped}, loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms`,
+      `server drops ${dropped} (+ ${sessions.reduce((n, s) => n + s.stats.voiceTooLate, 0)} too late, cumulative), loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms`,
   );
 }
 child.kill();
