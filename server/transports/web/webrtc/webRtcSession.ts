@@ -75,6 +75,8 @@ export interface WebRtcSessionParams {
   connectTimeoutMs?: number;
   maxBufferedBytes?: number;
   maxVoiceAgeMs?: number;
+  /** Milliseconds, for the age of queued voice; injectable for tests. Default: performance.now. */
+  now?: () => number;
 }
 
 export interface WebRtcSessionStats {
@@ -127,10 +129,9 @@ let flushScheduled = false;
 
 function flushDirtySessions(): void {
   flushScheduled = false;
-  const now = performance.now();
   // A flush never re-queues synchronously (werift's SACK handling runs on later I/O), so the
   // list can be walked and cleared.
-  for (let i = 0; i < dirtySessions.length; i++) dirtySessions[i]!.flushVoice(now);
+  for (let i = 0; i < dirtySessions.length; i++) dirtySessions[i]!.flushVoice();
   dirtySessions.length = 0;
 }
 
@@ -155,7 +156,8 @@ class Session implements WebRtcSession {
   readonly #maxBufferedBytes: number;
   readonly #maxVoiceAgeMs: number;
   readonly #stats: WebRtcSessionStats = { voiceIn: 0, voiceOut: 0, voiceDropped: 0, voiceTooLate: 0 };
-  /** Voice waiting for the next flush, with the time each was queued (performance.now()). */
+  readonly #now: () => number;
+  /** Voice waiting for the next flush, with the time each was queued (#now()). */
   readonly #voiceQueue: Buffer[] = [];
   readonly #voiceQueuedAt: number[] = [];
   #voiceHead = 0;
@@ -172,6 +174,7 @@ class Session implements WebRtcSession {
     this.#logger = params.logger;
     this.#maxBufferedBytes = params.maxBufferedBytes ?? defaultWebRtcSessionParams.maxBufferedBytes;
     this.#maxVoiceAgeMs = params.maxVoiceAgeMs ?? defaultWebRtcSessionParams.maxVoiceAgeMs;
+    this.#now = params.now ?? (() => performance.now());
     this.#endpoint = params.mux.createEndpoint();
     this.#pc = new RTCPeerConnection({
       iceServers: [],
@@ -197,7 +200,7 @@ class Session implements WebRtcSession {
       onVoice(data);
     });
     this.#channel.onWritable = () => {
-      if (this.#voiceHead < this.#voiceQueue.length) this.flushVoice(performance.now());
+      if (this.#voiceHead < this.#voiceQueue.length) this.flushVoice();
     };
     this.#channel.stateChanged.subscribe((state) => {
       if (state === 'open') this.#onOpen();
@@ -271,7 +274,7 @@ class Session implements WebRtcSession {
     this.#voiceQueue.push(
       Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     );
-    this.#voiceQueuedAt.push(performance.now());
+    this.#voiceQueuedAt.push(this.#now());
     this.#voiceQueuedBytes += bytes.byteLength;
     if (!this.#dirty) {
       this.#dirty = true;
@@ -286,8 +289,9 @@ class Session implements WebRtcSession {
   }
 
   /** Internal (the per-turn flush and the channel's writable notification): send what SCTP takes now. */
-  flushVoice(now: number): void {
+  flushVoice(): void {
     this.#dirty = false;
+    const now = this.#now();
     const queue = this.#voiceQueue;
     const queuedAt = this.#voiceQueuedAt;
     let head = this.#voiceHead;
