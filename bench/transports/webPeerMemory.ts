@@ -12,7 +12,6 @@
  *   node --expose-gc bench/transports/webPeerMemory.ts [--pairs 50] [--rate 50] [--seconds 5]
  *                                                       [--heap-snapshot /tmp/heap] [--top 25]
  */
-import { fork } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +19,7 @@ import { writeHeapSnapshot } from 'node:v8';
 import { UdpMux } from '../../server/transports/web/webrtc/udpMux.ts';
 import { createWebRtcSession, type WebRtcSession } from '../../server/transports/web/webrtc/webRtcSession.ts';
 import { summarizeHeapSnapshot } from './heapSnapshotSummary.ts';
+import { forkRelayClients } from './relayClientsProcess.ts';
 
 const { values } = parseArgs({
   options: {
@@ -60,17 +60,7 @@ let forwarded = 0;
 
 /** A child process of `n` client pairs, connected to 2n new server sessions relaying pairwise. */
 async function connectPairs(n: number) {
-  const child = fork(new URL('./webrtcRelayClients.ts', import.meta.url), [String(n)]);
-  const next = <T>(kind: string) =>
-    new Promise<T>((resolve) => {
-      const on = (m: { kind: string }) => {
-        if (m.kind === kind) {
-          child.off('message', on);
-          resolve(m as T);
-        }
-      };
-      child.on('message', on);
-    });
+  const { child, next } = forkRelayClients(n);
   const { offers } = await next<{ offers: string[] }>('offers');
   const first = sessions.length;
   for (let i = 0; i < n * 2; i++) {

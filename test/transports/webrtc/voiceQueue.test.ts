@@ -4,23 +4,16 @@
  * sent late. The clock is injected: the test decides how old a packet is.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { UdpMux } from '../../../server/transports/web/webrtc/udpMux.ts';
+import { test } from 'node:test';
 import { webVoiceTooLate } from '../../../server/transports/web/webrtc/webRtcSession.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
-import { bindMux, bytes, connect, serverSession, text, voiceClient } from './helpers.ts';
+import { bytes, connect, muxForFile, serverSession, text, voiceClient } from './helpers.ts';
 
-let mux: UdpMux;
-before(async () => {
-  mux = await bindMux();
-});
-after(async () => {
-  await mux.close();
-});
+const mux = muxForFile();
 
 test('voice queued longer than 100 ms is dropped as too late; fresh voice still arrives, in order', async () => {
   let nowMs = 1_000;
-  const server = serverSession(mux, { now: () => nowMs });
+  const server = serverSession(mux(), { now: () => nowMs });
   const { client, received } = voiceClient();
   await connect(client, server.session);
   const totalBefore = webVoiceTooLate();

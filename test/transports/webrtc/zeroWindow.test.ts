@@ -7,26 +7,19 @@
  * The server sends through the patched werift (patches/werift+0.25.2.patch).
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { UdpMux } from '../../../server/transports/web/webrtc/udpMux.ts';
+import { test } from 'node:test';
 import { waitFor } from '../../helpers/waitFor.ts';
-import { bindMux, bytes, connect, serverSession, text, voiceClient } from './helpers.ts';
+import { bytes, connect, muxForFile, serverSession, text, voiceClient } from './helpers.ts';
 
 interface ClientSctp {
   advertisedRwnd: number;
   sendSack(): Promise<void>;
 }
 
-let mux: UdpMux;
-before(async () => {
-  mux = await bindMux();
-});
-after(async () => {
-  await mux.close();
-});
+const mux = muxForFile();
 
 test('a client that once advertised a zero window gets voice again once it has room (zero-window probe)', async () => {
-  const server = serverSession(mux);
+  const server = serverSession(mux());
   const { client, received } = voiceClient();
   await connect(client, server.session);
   const sctp = (client.peerConnection.sctpTransport as unknown as { sctp: ClientSctp }).sctp;
