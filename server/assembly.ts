@@ -30,6 +30,7 @@ import type { CertificateReloadStats } from './tls/certificateReloader.ts';
 import { WebTransportH2Server } from './transports/quic/h2Server.ts';
 import { QuicListener } from './transports/quic/quicListener.ts';
 import { WebListener } from './transports/web/webListener.ts';
+import { webVoiceTooLate } from './transports/web/webrtc/webRtcSession.ts';
 
 /** The core's limits from `[limit]`: `limitParamsFromConfig(defaultLimitConfig)` are the default ones. */
 export function limitParamsFromConfig(limit: LimitConfig): LimitParams {
@@ -162,7 +163,7 @@ export function assembleGrid(
   const certificates: Record<string, () => CertificateReloadStats | undefined> = {};
   if (config.metrics) {
     const ready = options.ready ?? (() => false);
-    metrics = new GridMetrics({ config: config.metrics, sfu, system, load, ready });
+    metrics = new GridMetrics({ config: config.metrics, sfu, system, load, ready, webVoiceTooLate });
     listeners.push(
       new MetricsListener({ config: config.metrics, metrics, ready, logger: logger.module('metrics') }),
     );

@@ -29,7 +29,7 @@ process.send!({ kind: 'offers', offers });
 process.on('message', async (message: FromParent) => {
   if (message.kind === 'answers') {
     await Promise.all(clients.map((c, i) => c.acceptAnswer(message.answers[i]!)));
-    await Promise.all(clients.map((c) => c.waitOpen(15_000)));
+    await Promise.all(clients.map((c) => c.waitOpen(60_000)));
     process.send!({ kind: 'open' });
     return;
   }

@@ -6,10 +6,10 @@
  *   node bench/transports/webrtcRelayThroughput.ts [pairs=1] [rates=1000,2000,...] [seconds=5]
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/transports/webrtcRelayThroughput.ts 2 4000 8
  */
-import { fork } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { UdpMux } from '../../server/transports/web/webrtc/udpMux.ts';
 import { createWebRtcSession, type WebRtcSession } from '../../server/transports/web/webrtc/webRtcSession.ts';
+import { forkRelayClients } from './relayClientsProcess.ts';
 
 const pairs = Number(process.argv[2] ?? 1);
 const rates = (process.argv[3] ?? '1000,2000,3000,4000,6000').split(',').map(Number);
@@ -38,17 +38,7 @@ for (let i = 0; i < pairs * 2; i++) {
   );
 }
 
-const child = fork(new URL('./webrtcRelayClients.ts', import.meta.url), [String(pairs)]);
-const next = <T>(kind: string) =>
-  new Promise<T>((resolve) => {
-    const on = (m: { kind: string }) => {
-      if (m.kind === kind) {
-        child.off('message', on);
-        resolve(m as T);
-      }
-    };
-    child.on('message', on);
-  });
+const { child, next } = forkRelayClients(pairs);
 const { offers } = await next<{ offers: string[] }>('offers');
 const answers = await Promise.all(offers.map((offer, i) => sessions[i]!.answer(offer)));
 child.send({ kind: 'answers', answers });
@@ -75,7 +65,7 @@ for (const rate of rates) {
       `server CPU ${(cpuShare * 100).toFixed(0)}% of a core → ${(perSecond / cpuShare).toFixed(0)} forwarded/s per core; ` +
       `clients sent ${done.sent} (refused ${done.refused}), received ${done.received} ` +
       `(${((100 * done.received) / Math.max(1, done.sent)).toFixed(1)}%), mean latency ${done.meanLatencyMs.toFixed(1)} ms, ` +
-      `server drops ${dropped}, loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms`,
+      `server drops ${dropped} (+ ${sessions.reduce((n, s) => n + s.stats.voiceTooLate, 0)} too late, cumulative), loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms`,
   );
 }
 child.kill();

@@ -49,6 +49,8 @@ export type GridMetricsParams = {
   system?: SystemUsageSampler;
   /** The current `load` (server/supervisor/load.ts). */
   load?: () => number;
+  /** Web voice dropped after queueing for longer than ODIN's 100 ms (the web transport counts it). */
+  webVoiceTooLate?: () => number;
   /** What `/readyz` reports. */
   ready?: () => boolean;
   /** Milliseconds, for `idle_timeout`; injectable for tests. Default: performance.now. */
@@ -379,7 +381,7 @@ export class GridMetrics {
   }
 
   #defineCounters(): void {
-    const { sfu } = this.#params;
+    const { sfu, webVoiceTooLate } = this.#params;
     this.#counter(
       'grid_native_voice_packets_forwarded_total',
       'Voice packets sent to native clients, by transport (quic | http2); part of grid_voice_packets_total{direction="out"}.',
@@ -418,9 +420,10 @@ export class GridMetrics {
       );
       this.#counter(
         'grid_voice_dropped_packets_total',
-        'Voice packets dropped, by reason (send_queue_full counts once per receiver).',
+        'Voice packets dropped, by reason (send_queue_full and too_late count once per receiver).',
         ['reason'],
         () => [
+          [{ reason: 'too_late' }, webVoiceTooLate?.() ?? 0],
           [{ reason: 'malformed' }, voice.malformed],
           [{ reason: 'unknown_media' }, voice.unknown_media],
           [{ reason: 'rate_limited' }, voice.rate_limited],

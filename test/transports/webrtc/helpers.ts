@@ -1,6 +1,7 @@
 /**
  * Shared glue for the WebRTC tests: a mux on 127.0.0.1, server sessions, werift clients.
  */
+import { after, before } from 'node:test';
 import { WebRtcVoice } from '../../../client/webrtc/webRtcVoice.ts';
 import { UdpMux } from '../../../server/transports/web/webrtc/udpMux.ts';
 import {
@@ -14,6 +15,21 @@ export const LOOPBACK = '127.0.0.1';
 
 export async function bindMux(options: Partial<Parameters<typeof UdpMux.bind>[0]> = {}): Promise<UdpMux> {
   return UdpMux.bind({ host: LOOPBACK, port: 0, ...options });
+}
+
+/** One mux for the tests of this file (bound before them, closed after): call it at top level. */
+export function muxForFile(): () => UdpMux {
+  let mux: UdpMux | undefined;
+  before(async () => {
+    mux = await bindMux();
+  });
+  after(async () => {
+    await mux?.close();
+  });
+  return () => {
+    if (mux === undefined) throw new Error('muxForFile: the mux is bound in before()');
+    return mux;
+  };
 }
 
 export interface ServerSide {

@@ -65,7 +65,7 @@ describe('WebRTC sessions on one shared UDP port', () => {
     await waitFor(() => ca.received.length === 1, 'client A receives');
     assert.equal(text(ca.received[0]!), 'hello from B');
 
-    assert.deepEqual(a.session.stats, { voiceIn: 1, voiceOut: 1, voiceDropped: 0 });
+    assert.deepEqual(a.session.stats, { voiceIn: 1, voiceOut: 1, voiceDropped: 0, voiceTooLate: 0 });
     assert.equal(mux.sizes.endpoints, 2);
     assert.equal(mux.sizes.ufrags, 2);
     assert.equal(mux.sizes.addresses, 2);

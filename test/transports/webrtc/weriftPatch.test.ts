@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { promises as dnsPromises } from 'node:dns';
 import { test } from 'node:test';
 import { RTCPeerConnection } from 'werift';
+import { waitFor } from '../../helpers/waitFor.ts';
+import { bindMux, connect, serverSession, voiceClient } from './helpers.ts';
 
 const SCTP_DATA_LAST_FRAG = 0x01;
 const SCTP_DATA_FIRST_FRAG = 0x02;
@@ -25,6 +27,11 @@ interface ChunkLike {
   sentCount: number;
   abandoned: boolean;
   retransmit: boolean;
+}
+interface DtlsTransportInternals {
+  srtpStarted: boolean;
+  srtp: unknown;
+  srtcp: unknown;
 }
 interface SctpInternals {
   sentQueue: ChunkLike[];
@@ -125,4 +132,24 @@ test('iceServers: [] means no STUN server (was: stun.l.google.com behind the use
     (dnsPromises as { lookup: unknown }).lookup = original;
   }
   assert.deepEqual(looked, []);
+});
+
+test('a data-channel-only connection derives no SRTP sessions (built on first media, not at connect)', async () => {
+  const mux = await bindMux();
+  try {
+    const server = serverSession(mux);
+    const { client, received } = voiceClient();
+    await connect(client, server.session);
+    server.session.sendVoice(new Uint8Array([1, 2, 3]));
+    await waitFor(() => received.length === 1, 'voice arrives over the data channel');
+    const dtls = (client.peerConnection.sctpTransport as unknown as { dtlsTransport: DtlsTransportInternals })
+      .dtlsTransport;
+    assert.equal(dtls.srtpStarted, true, 'use_srtp was negotiated, as browsers do');
+    assert.equal(dtls.srtp, undefined, 'no SRTP session was derived');
+    assert.equal(dtls.srtcp, undefined, 'no SRTCP session was derived');
+    await client.close();
+    await server.session.close();
+  } finally {
+    await mux.close();
+  }
 });

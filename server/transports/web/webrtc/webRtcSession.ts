@@ -9,7 +9,12 @@
  * own. A client that stops sending anything (browsers send consent checks every ~5 s) is
  * detected by the mux's idle sweep.
  *
- * `sendVoice` is on the hot path: no allocation beyond werift's own, no promise, no logging.
+ * `sendVoice` is on the hot path: no promise, no logging. It only queues: once per event-loop
+ * turn (one `setImmediate` for all sessions) each session hands what its SCTP association can
+ * send now to werift in one batch (`sendMany`: one transmit, DATA chunks bundled up to the MTU,
+ * the due SACK in front), and the rest waits for the next SACK (`onWritable`). Voice that waited
+ * longer than `maxVoiceAgeMs` is dropped (`too_late`), as ODIN drops voice older than 100 ms for
+ * web clients: late audio is worse than none.
  */
 import { isIP } from 'node:net';
 import { type RTCDataChannel, RTCPeerConnection } from 'werift';
@@ -25,7 +30,19 @@ export const defaultWebRtcSessionParams = {
   connectTimeoutMs: 10_000,
   /** `sendVoice` drops packets while the channel has more than this queued (~160 voice packets). */
   maxBufferedBytes: 16 * 1024,
+  /** Queued voice older than this is dropped instead of sent (ODIN's limit for web clients). */
+  maxVoiceAgeMs: 100,
 } as const;
+
+/** What patches/werift+0.25.2.patch adds to werift's data channel (the batch send path). */
+interface BatchDataChannel {
+  /** Binary messages buffers[start..end) in one SCTP transmit; false = not sendable now, nothing sent. */
+  sendMany(buffers: readonly Buffer[], start: number, end: number): boolean;
+  /** Bytes the association would send now (congestion and peer window); 0 = wait for onWritable. */
+  readonly sendBudget: number;
+  /** Called after a SACK was processed: the window may have opened. */
+  onWritable: (() => void) | undefined;
+}
 
 export type WebRtcSessionState = 'new' | 'connecting' | 'connected' | 'closed';
 
@@ -83,6 +100,9 @@ export interface WebRtcSessionParams {
   logger?: WebRtcLogger;
   connectTimeoutMs?: number;
   maxBufferedBytes?: number;
+  maxVoiceAgeMs?: number;
+  /** Milliseconds, for the age of queued voice; injectable for tests. Default: performance.now. */
+  now?: () => number;
 }
 
 export interface WebRtcSessionStats {
@@ -90,6 +110,8 @@ export interface WebRtcSessionStats {
   voiceOut: number;
   /** Packets `sendVoice` refused (channel not open or over `maxBufferedBytes`). */
   voiceDropped: number;
+  /** Packets accepted by `sendVoice` and dropped later: queued longer than `maxVoiceAgeMs`. */
+  voiceTooLate: number;
 }
 
 export interface WebRtcSession {
@@ -122,6 +144,24 @@ export function createWebRtcSession(params: WebRtcSessionParams): WebRtcSession 
 }
 
 let openPeerConnections = 0;
+let voiceTooLateTotal = 0;
+
+/** Voice packets all sessions dropped as too late (queued > `maxVoiceAgeMs`), for the drop metric. */
+export function webVoiceTooLate(): number {
+  return voiceTooLateTotal;
+}
+
+/** Sessions with voice queued this turn; flushed together by one setImmediate. */
+const dirtySessions: Session[] = [];
+let flushScheduled = false;
+
+function flushDirtySessions(): void {
+  flushScheduled = false;
+  // A flush never re-queues synchronously (werift's SACK handling runs on later I/O), so the
+  // list can be walked and cleared.
+  for (let i = 0; i < dirtySessions.length; i++) dirtySessions[i]!.flushVoice();
+  dirtySessions.length = 0;
+}
 
 /** Server peer connections created and not yet fully closed (leak checks, metrics). */
 export function openWebRtcPeerConnections(): number {
@@ -140,10 +180,18 @@ class Session implements WebRtcSession {
   readonly #logger: WebRtcLogger | undefined;
   readonly #endpoint: UdpMuxEndpoint;
   readonly #pc: RTCPeerConnection;
-  readonly #channel: RTCDataChannel;
+  readonly #channel: RTCDataChannel & BatchDataChannel;
   readonly #maxBufferedBytes: number;
-  readonly #stats: WebRtcSessionStats = { voiceIn: 0, voiceOut: 0, voiceDropped: 0 };
   readonly #voiceCounters: WebVoiceTransportCounters;
+  readonly #maxVoiceAgeMs: number;
+  readonly #stats: WebRtcSessionStats = { voiceIn: 0, voiceOut: 0, voiceDropped: 0, voiceTooLate: 0 };
+  readonly #now: () => number;
+  /** Voice waiting for the next flush, with the time each was queued (#now()). */
+  readonly #voiceQueue: Buffer[] = [];
+  readonly #voiceQueuedAt: number[] = [];
+  #voiceHead = 0;
+  #voiceQueuedBytes = 0;
+  #dirty = false;
   #state: WebRtcSessionState = 'new';
   #connectTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -155,6 +203,8 @@ class Session implements WebRtcSession {
     this.#logger = params.logger;
     this.#maxBufferedBytes = params.maxBufferedBytes ?? defaultWebRtcSessionParams.maxBufferedBytes;
     this.#voiceCounters = params.voiceCounters ?? newWebVoiceTransportCounters();
+    this.#maxVoiceAgeMs = params.maxVoiceAgeMs ?? defaultWebRtcSessionParams.maxVoiceAgeMs;
+    this.#now = params.now ?? (() => performance.now());
     this.#endpoint = params.mux.createEndpoint();
     this.#pc = new RTCPeerConnection({
       iceServers: [],
@@ -168,7 +218,10 @@ class Session implements WebRtcSession {
       id: AUDIO_CHANNEL.id,
       ordered: AUDIO_CHANNEL.ordered,
       maxRetransmits: AUDIO_CHANNEL.maxRetransmits,
-    });
+    }) as RTCDataChannel & BatchDataChannel;
+    if (typeof this.#channel.sendMany !== 'function') {
+      throw new Error('werift is not patched (no RTCDataChannel.sendMany): run npm install (patch-package)');
+    }
     const onVoice = params.onVoice;
     const stats = this.#stats;
     const voiceCounters = this.#voiceCounters;
@@ -180,6 +233,9 @@ class Session implements WebRtcSession {
       else voiceCounters.receivedUdp++;
       onVoice(data);
     });
+    this.#channel.onWritable = () => {
+      if (this.#voiceHead < this.#voiceQueue.length) this.flushVoice();
+    };
     this.#channel.stateChanged.subscribe((state) => {
       if (state === 'open') this.#onOpen();
       else if (state === 'closed') void this.#end('data channel closed');
@@ -253,18 +309,69 @@ class Session implements WebRtcSession {
   }
 
   sendVoice(bytes: Uint8Array): boolean {
-    const channel = this.#channel;
-    if (channel.readyState !== 'open' || channel.bufferedAmount > this.#maxBufferedBytes) {
+    if (this.#channel.readyState !== 'open' || this.#voiceQueuedBytes > this.#maxBufferedBytes) {
       this.#stats.voiceDropped++;
       return false;
     }
-    channel.send(
+    this.#voiceQueue.push(
       Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     );
+    this.#voiceQueuedAt.push(this.#now());
+    this.#voiceQueuedBytes += bytes.byteLength;
+    if (!this.#dirty) {
+      this.#dirty = true;
+      dirtySessions.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushDirtySessions);
+      }
+    }
     this.#stats.voiceOut++;
     if (this.#endpoint.transport === 'tcp') this.#voiceCounters.forwardedTcp++;
     else this.#voiceCounters.forwardedUdp++;
     return true;
+  }
+
+  /** Internal (the per-turn flush and the channel's writable notification): send what SCTP takes now. */
+  flushVoice(): void {
+    this.#dirty = false;
+    const now = this.#now();
+    const queue = this.#voiceQueue;
+    const queuedAt = this.#voiceQueuedAt;
+    let head = this.#voiceHead;
+    const oldest = now - this.#maxVoiceAgeMs;
+    while (head < queue.length && queuedAt[head]! < oldest) {
+      this.#voiceQueuedBytes -= queue[head]!.length;
+      this.#stats.voiceTooLate++;
+      voiceTooLateTotal++;
+      head++;
+    }
+    const channel = this.#channel;
+    if (head < queue.length && channel.readyState === 'open') {
+      let budget = channel.sendBudget;
+      let end = head;
+      let bytes = 0;
+      while (end < queue.length && budget > 0) {
+        const length = queue[end]!.length;
+        budget -= length;
+        bytes += length;
+        end++;
+      }
+      if (end > head && channel.sendMany(queue, head, end)) {
+        this.#voiceQueuedBytes -= bytes;
+        head = end;
+      }
+    }
+    if (head === queue.length) {
+      queue.length = 0;
+      queuedAt.length = 0;
+      head = 0;
+    } else if (head >= 256) {
+      queue.splice(0, head);
+      queuedAt.splice(0, head);
+      head = 0;
+    }
+    this.#voiceHead = head;
   }
 
   close(): Promise<void> {
