@@ -6,42 +6,24 @@
  * same ladder, bisection and memory probes run against both servers.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { monotonicMicros } from './clock.ts';
-import type { JoinResult, Percentiles, Progress, RunParams, RunResult } from './loadTest.ts';
+import { type JoinResult, type Progress, percentiles, type RunParams, type RunResult } from './loadTest.ts';
 import { cpuShare, sampleProcess } from './procStat.ts';
-import { pinned, type StartedServer } from './serverProcess.ts';
+import { freeTcpPort, freeUdpPort, pinned, type StartedServer, stopper } from './serverProcess.ts';
 import { Histogram } from './stats.ts';
-import type { HistogramMessage } from './workerProtocol.ts';
+import type { FromWorker } from './workerProtocol.ts';
 
 const BUILD = fileURLToPath(new URL('./livekit/build.sh', import.meta.url));
 
 /** Builds (or finds in the cache) livekit-server and lk-load; returns their folder. */
 export function buildLiveKit(): string {
   return execFileSync('bash', [BUILD], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-}
-
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export type StartedLiveKit = StartedServer & { url: string; apiKey: string; apiSecret: string };
@@ -53,7 +35,7 @@ export type StartedLiveKit = StartedServer & { url: string; apiKey: string; apiS
  */
 export async function startLiveKit(binDir: string, options: { cpus?: string }): Promise<StartedLiveKit> {
   const dir = await mkdtemp(join(tmpdir(), 'livekit-bench-'));
-  const [http, tcp, udp] = [await freePort(), await freePort(), await freeUdpPort()];
+  const [http, tcp, udp] = [await freeTcpPort(), await freeTcpPort(), await freeUdpPort()];
   const configBody = `port: ${http}\nrtc:\n  tcp_port: ${tcp}\n  udp_port: ${udp}\n`;
   const [command, args] = pinned(options.cpus, join(binDir, 'livekit-server'), [
     '--dev',
@@ -69,21 +51,10 @@ export async function startLiveKit(binDir: string, options: { cpus?: string }): 
   child.stderr!.pipe(log);
   const logTail = async () =>
     (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n');
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    stopped ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      log.end();
-      await rm(dir, { recursive: true, force: true });
-    })();
-    return stopped;
-  };
+  const stop = stopper(child, async () => {
+    log.end();
+    await rm(dir, { recursive: true, force: true });
+  });
   const deadline = Date.now() + 30_000;
   for (;;) {
     const ok = await fetch(`http://127.0.0.1:${http}/`).then(
@@ -117,17 +88,8 @@ type Joined = {
   expectedSubscriptions: number;
   redTracks: number;
 };
-type Result = {
-  kind: 'result';
-  sent: number;
-  expected: number;
-  received: number;
-  skipped: number;
-  refused: number;
-  latency: HistogramMessage;
-  cpu: number;
-  gcMaxMs: number;
-};
+/** A worker's result (bench/workerProtocol.ts) less what lk-load does not measure. */
+type Result = Omit<Extract<FromWorker, { kind: 'result' }>, 'loopDelayP99Ms' | 'gcTotalMs'>;
 
 export type LiveKitPlan = {
   rooms: number;
@@ -137,15 +99,6 @@ export type LiveKitPlan = {
   joinRate: number;
   clientCpus: string | undefined;
 };
-
-function percentiles(h: Histogram, scale: number): Percentiles {
-  return {
-    p50: h.percentile(50) * scale,
-    p95: h.percentile(95) * scale,
-    p99: h.percentile(99) * scale,
-    max: (h.count === 0 ? Number.NaN : h.max) * scale,
-  };
-}
 
 /** lk-load driven over JSON lines: the LiveKit counterpart of LoadTest (bench/loadTest.ts). */
 export class LiveKitLoad {
