@@ -228,8 +228,10 @@ async function measure(
     // Ladder: 1/6, 2/6 ... of the rooms until a probe fails; then bisect twice.
     let good = 0;
     let bad = shape.rooms + 1;
-    for (let step = 1; step <= 6; step++) {
-      const rooms = Math.round((shape.rooms * step) / 6);
+    // Side by side, every server also gets a probe at 1/12 of the rooms: a load that all sides
+    // carry even on a busy machine, so the equal-load comparison always has a common point.
+    for (const step of climbWhileNoLoss ? [0.5, 1, 2, 3, 4, 5, 6] : [1, 2, 3, 4, 5, 6]) {
+      const rooms = Math.max(1, Math.round((shape.rooms * step) / 6));
       const { run, probe: p } = await probe(rooms, 'ladder');
       probes.push(p);
       runs.push(run);
