@@ -439,7 +439,7 @@ async function main(): Promise<void> {
     await peerMain(values, repeat);
     return;
   }
-  const kinds = (values.only ?? 'udp,quic,web').split(',') as Kind[];
+  const kinds = (values.only ?? kindNames.join(',')).split(',') as Kind[];
   const unknown = kinds.filter((kind) => !kindNames.includes(kind));
   if (!Number.isInteger(repeat) || repeat < 1 || unknown.length > 0) {
     process.stderr.write(
