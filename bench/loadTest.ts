@@ -83,7 +83,7 @@ export type RunResult = {
 
 export type Progress = (text: string, fraction: number) => void;
 
-function percentiles(h: Histogram, scale: number): Percentiles {
+export function percentiles(h: Histogram, scale: number): Percentiles {
   return {
     p50: h.percentile(50) * scale,
     p95: h.percentile(95) * scale,

@@ -33,7 +33,7 @@ export function pinned(cpus: string | undefined, command: string, args: string[]
   return ['taskset', ['-c', cpus, command, ...args]];
 }
 
-async function freeTcpPort(): Promise<number> {
+export async function freeTcpPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
@@ -41,7 +41,7 @@ async function freeTcpPort(): Promise<number> {
   return port;
 }
 
-async function freeUdpPort(): Promise<number> {
+export async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   const { port } = socket.address();
@@ -62,7 +62,8 @@ export type StartedServer = {
   stop(): Promise<void>;
 };
 
-function stopper(child: ChildProcess, cleanup: () => Promise<void>): () => Promise<void> {
+/** Stops `child` once (SIGTERM, SIGKILL after 5 s), then runs `cleanup`. */
+export function stopper(child: ChildProcess, cleanup: () => Promise<void>): () => Promise<void> {
   let stopped: Promise<void> | undefined;
   return () => {
     stopped ??= (async () => {

@@ -18,9 +18,21 @@
  *   node bench/suite.ts [--repeat N] [--only udp,quic,quic-native,web,web-tcp,http2] [--json]
  */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type JoinResult, type LoadPlan, LoadTest, type RunResult } from './loadTest.ts';
+import { buildLiveKit, LiveKitLoad, startLiveKit } from './livekitSide.ts';
+import { type JoinResult, type LoadPlan, LoadTest, type RunParams, type RunResult } from './loadTest.ts';
+import {
+  compare,
+  formatComparison,
+  PEER_JOIN_RATE,
+  PEER_ROOM_SIZES,
+  PEER_ROOMS,
+  PEER_SIDES,
+  PEER_SPEAKERS,
+  type PeerSide,
+  type SideRun,
+} from './peerComparison.ts';
 import { ProgressBar } from './progress.ts';
 import { fmtBytes, fmtInt, fmtMs, fmtPercent, formatTable, perPeer } from './report.ts';
 import { hasTaskset, type StartedServer, startGrid, startUdpRelay } from './serverProcess.ts';
@@ -46,6 +58,8 @@ const RATE = 50;
 function nativeAddonBuilt(): boolean {
   return existsSync(process.env.ODIN_QUIC_ADDON || new URL('../native/quic/odin_quic.node', import.meta.url));
 }
+/** Opus payload bytes per voice packet (a 20 ms voice frame is typically 40..120). */
+const PAYLOAD = 60;
 const PROBE_SECONDS = 3;
 const WARMUP_SECONDS = 1;
 /**
@@ -71,8 +85,10 @@ export type Probe = {
 };
 
 export type TransportResult = {
-  kind: Kind;
-  shape: (typeof SHAPES)[Kind];
+  kind: Kind | 'livekit';
+  shape: Shape;
+  /** LiveKit only: subscriptions it sent as audio/red (RFC 2198) instead of plain Opus. */
+  redTracks?: number;
   join: JoinResult;
   probes: Probe[];
   /** Highest out/s of a sustained probe. */
@@ -115,9 +131,29 @@ function toProbe(run: RunResult): Probe {
   };
 }
 
+/** What the probes need of a load test: grid's LoadTest, or LiveKitLoad (bench/livekitSide.ts). */
+export type Load = {
+  readonly joined: JoinResult;
+  run(params: RunParams, progress?: (text: string, fraction: number) => void): Promise<RunResult>;
+  close(): Promise<void>;
+};
+
+export type Shape = { rooms: number; peers: number; speakers: number; joinRate: number };
+
 async function benchTransport(kind: Kind, cpus: { server?: string; client?: string }, bar: ProgressBar) {
-  const shape = SHAPES[kind];
-  const say = (text: string, fraction: number) => bar.update(`${kind}: ${text}`, fraction);
+  return benchGrid(kind, SHAPES[kind], cpus, bar);
+}
+
+/** One grid transport (or the bare UDP relay) at one shape, on a server of its own. */
+async function benchGrid(
+  kind: Kind,
+  shape: Shape,
+  cpus: { server?: string; client?: string },
+  bar: ProgressBar,
+  label: string = kind,
+  climbWhileNoLoss = false,
+): Promise<TransportResult> {
+  const say = (text: string, fraction: number) => bar.update(`${label}: ${text}`, fraction);
   say('starting the server', 0);
   const server: StartedServer =
     kind === 'udp'
@@ -131,15 +167,63 @@ async function benchTransport(kind: Kind, cpus: { server?: string; client?: stri
     const plan: LoadPlan = {
       transport: kind === 'quic-native' ? 'quic' : kind,
       ...shape,
-      payload: 60,
+      payload: PAYLOAD,
       workers: 1,
       clientCpus: cpus.client,
       target: server,
       serverPid: server.pid,
     };
     test = await LoadTest.start(plan, say);
+    return { kind, ...(await measure(test, shape, say, climbWhileNoLoss)) };
+  } finally {
+    await test?.close();
+    await server.stop();
+  }
+}
+
+/** LiveKit (bench/livekitSide.ts) at one shape, pinned and loaded like grid. */
+async function benchLiveKit(
+  shape: Shape,
+  cpus: { server?: string; client?: string },
+  bar: ProgressBar,
+  label: string,
+): Promise<TransportResult> {
+  const say = (text: string, fraction: number) => bar.update(`${label}: ${text}`, fraction);
+  say('building or finding livekit-server and lk-load', 0);
+  const binDir = buildLiveKit();
+  say('starting the server', 0);
+  const server = await startLiveKit(binDir, cpus.server === undefined ? {} : { cpus: cpus.server });
+  let load: LiveKitLoad | undefined;
+  try {
+    load = await LiveKitLoad.start(
+      binDir,
+      server,
+      { ...shape, payload: PAYLOAD, clientCpus: cpus.client },
+      say,
+    );
+    const result = await measure(load, shape, say, true);
+    return { kind: 'livekit', ...result, redTracks: load.redTracks };
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nlivekit-server log:\n${await server.logTail()}`);
+  } finally {
+    await load?.close();
+    await server.stop();
+  }
+}
+
+/**
+ * The probes of one server and shape: a ladder of more and more rooms speaking, bisection,
+ * latency at half the sustained load, memory with everyone speaking.
+ */
+async function measure(
+  test: Load,
+  shape: Shape,
+  say: (text: string, fraction: number) => void,
+  climbWhileNoLoss = false,
+): Promise<Omit<TransportResult, 'kind'>> {
+  {
     const once = (activeRooms: number, label: string) =>
-      test!.run(
+      test.run(
         { activeRooms, rate: RATE, duration: PROBE_SECONDS, warmup: WARMUP_SECONDS, align: false },
         (text, fraction) => say(`${label} ${activeRooms} rooms ${text}`, fraction),
       );
@@ -159,17 +243,22 @@ async function benchTransport(kind: Kind, cpus: { server?: string; client?: stri
     // Ladder: 1/6, 2/6 ... of the rooms until a probe fails; then bisect twice.
     let good = 0;
     let bad = shape.rooms + 1;
-    for (let step = 1; step <= 6; step++) {
-      const rooms = Math.round((shape.rooms * step) / 6);
+    // Side by side, every server also gets a probe at 1/12 of the rooms: a load that all sides
+    // carry even on a busy machine, so the equal-load comparison always has a common point.
+    for (const step of climbWhileNoLoss ? [0.5, 1, 2, 3, 4, 5, 6] : [1, 2, 3, 4, 5, 6]) {
+      const rooms = Math.max(1, Math.round((shape.rooms * step) / 6));
       const { run, probe: p } = await probe(rooms, 'ladder');
       probes.push(p);
       runs.push(run);
       if (p.sustained) good = rooms;
       else {
-        bad = rooms;
-        break;
+        bad = Math.min(bad, rooms);
+        // Side by side (`climbWhileNoLoss`), a probe that lost < 1% but missed the latency or
+        // schedule checks does not end the ladder: the equal-load comparison reads its CPU.
+        if (!(climbWhileNoLoss && p.loss < 0.01)) break;
       }
     }
+    if (good > bad) bad = shape.rooms + 1; // a later step passed: nothing left to bisect
     for (let i = 0; i < 2 && bad - good > 1 && bad <= shape.rooms; i++) {
       const rooms = Math.round((good + bad) / 2);
       const { run, probe: p } = await probe(rooms, 'bisect');
@@ -203,7 +292,6 @@ async function benchTransport(kind: Kind, cpus: { server?: string; client?: stri
     const { run: full } = await probe(shape.rooms, 'all speaking');
     const join = test.joined;
     return {
-      kind,
       shape,
       join,
       probes,
@@ -215,10 +303,7 @@ async function benchTransport(kind: Kind, cpus: { server?: string; client?: stri
         idlePerPeer: perPeer(join.rssBefore, join.rssAfter, join.peers),
         speakingPerPeer: perPeer(join.rssBefore, full.serverRss, join.peers),
       },
-    } satisfies TransportResult;
-  } finally {
-    await test?.close();
-    await server.stop();
+    };
   }
 }
 
@@ -315,7 +400,7 @@ function printProbes(result: TransportResult): string {
   return result.probes
     .map(
       (p) =>
-        `  ${result.kind} ${String(p.activeRooms).padStart(3)} rooms: out ${fmtInt(p.out).padStart(7)}/s in ${fmtInt(p.in).padStart(6)}/s loss ${fmtPercent(p.loss, 2).padStart(7)} p99 ${fmtMs(p.p99).padStart(5)} ms server ${fmtPercent(p.serverCpu).padStart(5)} clients ${fmtPercent(p.clientCpu).padStart(5)}${p.skipped ? ` skipped ${p.skipped}` : ''} ${p.sustained ? 'ok' : 'FAIL'}${p.retried ? ' (2nd try)' : ''}`,
+        `  ${result.kind}/${result.shape.peers} ${String(p.activeRooms).padStart(3)} rooms: out ${fmtInt(p.out).padStart(7)}/s in ${fmtInt(p.in).padStart(6)}/s loss ${fmtPercent(p.loss, 2).padStart(7)} p99 ${fmtMs(p.p99).padStart(5)} ms server ${fmtPercent(p.serverCpu).padStart(5)} clients ${fmtPercent(p.clientCpu).padStart(5)}${p.skipped ? ` skipped ${p.skipped}` : ''} ${p.sustained ? 'ok' : 'FAIL'}${p.retried ? ' (2nd try)' : ''}`,
     )
     .join('\n');
 }
@@ -324,11 +409,9 @@ function parseSuiteArgs() {
   return parseArgs({
     options: {
       repeat: { type: 'string', default: '1' },
-      // quic-native joins the default list once the addon is built (npm run build:native).
-      only: {
-        type: 'string',
-        default: nativeAddonBuilt() ? 'udp,quic,quic-native,web,web-tcp,http2' : 'udp,quic,web,web-tcp,http2',
-      },
+      only: { type: 'string' },
+      peer: { type: 'string' },
+      'room-sizes': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -336,6 +419,7 @@ function parseSuiteArgs() {
 }
 
 const suiteHelp = `Usage: npm run bench [-- --repeat N] [--only udp,quic,quic-native,web,web-tcp,http2] [--json]
+       npm run bench -- --peer livekit [--only web,quic,livekit] [--room-sizes 5,10] [--repeat N]
 
 The fixed benchmark suite (docs/performance.md): for each transport, the highest forwarded
 voice packets/s one server core sustains at < 1% loss, latency at half that load, join time and
@@ -345,6 +429,10 @@ memory per peer, beside a bare UDP relay baseline. Prints numbers, not pass/fail
   --only LIST    transports to measure, of udp, quic, quic-native, web, web-tcp, http2 (default
                  all; quic-native when the native addon is built, docs/native-quic.md)
   --json         the summary and every probe as JSON on stdout
+  --peer livekit grid's web and QUIC paths beside LiveKit v1.13.5 (--dev), audio only, 40 rooms
+                 of each --room-sizes (default 5,10) with 2 speaking; per-core ratios
+                 grid/LiveKit (docs/performance.md, "LiveKit side by side"). Builds
+                 livekit-server and its load client with Go on first use (bench/livekit/).
 
 For one load test with your own shape: npx grid-bench --help`;
 
@@ -367,7 +455,13 @@ async function main(): Promise<void> {
     return;
   }
   const repeat = Number(values.repeat);
-  const kinds = values.only.split(',') as Kind[];
+  if (values.peer !== undefined) {
+    await peerMain(values, repeat);
+    return;
+  }
+  // quic-native joins the default list once the addon is built (npm run build:native).
+  const defaultKinds = kindNames.filter((kind) => kind !== 'quic-native' || nativeAddonBuilt());
+  const kinds = (values.only ?? defaultKinds.join(',')).split(',') as Kind[];
   const unknown = kinds.filter((kind) => !kindNames.includes(kind));
   if (!Number.isInteger(repeat) || repeat < 1 || unknown.length > 0) {
     process.stderr.write(
@@ -376,10 +470,7 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const pin = availableParallelism() >= 2 && hasTaskset();
-  const cpus = pin
-    ? { server: '0', client: availableParallelism() === 2 ? '1' : `1-${availableParallelism() - 1}` }
-    : {};
+  const cpus = pinning();
   const bar = new ProgressBar(process.stderr, true);
   const all: Partial<Record<Kind, TransportResult[]>> = {};
   for (let i = 0; i < repeat; i++) {
@@ -396,6 +487,67 @@ async function main(): Promise<void> {
   const summary = summarize(all);
   if (values.json) process.stdout.write(`${JSON.stringify({ summary, runs: all }, null, 2)}\n`);
   else process.stdout.write(printSummary(summary, repeat));
+}
+
+function pinning() {
+  const pin = availableParallelism() >= 2 && hasTaskset();
+  return pin
+    ? { server: '0', client: availableParallelism() === 2 ? '1' : `1-${availableParallelism() - 1}` }
+    : {};
+}
+
+/** `--peer livekit`: the same room shapes on grid (web, QUIC) and LiveKit, side by side. */
+async function peerMain(values: ReturnType<typeof parseSuiteArgs>['values'], repeat: number) {
+  const sides = (values.only ?? PEER_SIDES.join(',')).split(',') as PeerSide[];
+  const sizes = (values['room-sizes'] ?? PEER_ROOM_SIZES.join(',')).split(',').map(Number);
+  const problem =
+    values.peer !== 'livekit'
+      ? `--peer knows only 'livekit', got '${values.peer}'`
+      : sides.some((side) => !PEER_SIDES.includes(side))
+        ? `--only with --peer takes ${PEER_SIDES.join(', ')}, got '${values.only}'`
+        : sizes.some((n) => !Number.isInteger(n) || n < PEER_SPEAKERS + 1 || n > 50)
+          ? `--room-sizes takes whole numbers ${PEER_SPEAKERS + 1}..50, got '${values['room-sizes']}'`
+          : !Number.isInteger(repeat) || repeat < 1
+            ? `--repeat must be a whole number >= 1, got '${values.repeat}'`
+            : undefined;
+  if (problem !== undefined) {
+    process.stderr.write(`bench suite: ${problem}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const cpus = pinning();
+  const bar = new ProgressBar(process.stderr, true);
+  const loadBefore = loadavg();
+  const runs: (SideRun & { result: TransportResult })[] = [];
+  for (let i = 0; i < repeat; i++) {
+    for (const peers of sizes) {
+      for (const side of sides) {
+        const shape = { rooms: PEER_ROOMS, peers, speakers: PEER_SPEAKERS, joinRate: PEER_JOIN_RATE[side] };
+        const label = `${side} (rooms of ${peers})`;
+        const result =
+          side === 'livekit'
+            ? await benchLiveKit(shape, cpus, bar, label)
+            : await benchGrid(side, shape, cpus, bar, label, true);
+        bar.done();
+        runs.push({ side, peers, result });
+        process.stderr.write(
+          `${printProbes(result)}${result.join.failures.length > 0 ? `\n  ${label}: ${result.join.failures.length} join failures, first: ${result.join.failures[0]}` : ''}\n`,
+        );
+      }
+    }
+  }
+  bar.done();
+  const loadAfter = loadavg();
+  const rows = compare(runs);
+  const red = runs.filter((r) => r.side === 'livekit').map((r) => r.result.redTracks ?? 0);
+  const note = [
+    `(${repeat === 1 ? 'one run' : `medians of ${repeat} runs`}; server on CPU ${cpus.server ?? 'any'}, clients on CPU ${cpus.client ?? 'any'};`,
+    ` load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(1)).join(' ')} after, on ${availableParallelism()} cores;`,
+    red.length > 0 ? ` LiveKit sent ${Math.max(...red)} subscriptions as audio/red)` : ')',
+  ].join('');
+  if (values.json)
+    process.stdout.write(`${JSON.stringify({ rows, loadBefore, loadAfter, runs }, null, 2)}\n`);
+  else process.stdout.write(`${formatComparison(rows)}\n${note}\n`);
 }
 
 main().catch((error: unknown) => {
