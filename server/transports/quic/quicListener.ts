@@ -14,7 +14,6 @@
  *   engine             matrixai: endpoint.ts (quiche 0.18 binding, UDP in JavaScript);
  *                      native: nativeEndpoint.ts (the native/quic addon owns UDP and QUIC)
  */
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { type QuicConfig, splitBinding } from '../../config/index.ts';
 import type { Sfu } from '../../core/sfu.ts';
