@@ -54,7 +54,8 @@ export type NativeQuicEndpointParams = {
 /**
  * The forwarding table's counters (native/quic/src/forward.rs): `lookups` by result (a miss takes
  * the JavaScript path), sends and drops by reason, and `alone`, the packets handled entirely in
- * the addon, which the core's VoiceRouter never counted.
+ * the addon, which the core's VoiceRouter never counted. The shape of `VoiceTableStats` in
+ * server/observability/metrics.ts, which this layer may not import (docs/architecture.md).
  */
 export type NativeVoiceTableStats = {
   lookups: Record<'hit' | 'no_session' | 'malformed' | 'several_medias' | 'no_route', number>;
