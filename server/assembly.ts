@@ -255,12 +255,14 @@ export function startGridServices(params: {
     settled = () => reporter.settled();
   }
   if (config.telemetry) {
+    const quic = parts.listeners.find((listener) => listener instanceof QuicListener);
     const telemetry = new Telemetry({
       config: config.telemetry,
       license,
       version,
       publicAddress: publicEndpointFor(config) ?? requirePublicAddress(config),
       usage: () => {
+        const table = quic?.nativeStats.table;
         let rooms = 0;
         let medias = 0;
         for (const room of sfu.rooms()) {
@@ -272,8 +274,9 @@ export function startGridServices(params: {
           peers: sfu.peerCount,
           rooms,
           medias,
-          voice_packets_in: sfu.voiceStats.received,
-          voice_packets_out: sfu.voiceStats.forwarded,
+          // The native engine's forwarding table counts what the core never saw (docs/native-quic.md).
+          voice_packets_in: sfu.voiceStats.received + (table?.alone.received ?? 0),
+          voice_packets_out: sfu.voiceStats.forwarded + (table?.alone.forwarded ?? 0),
         };
       },
       logger: logger.module('telemetry'),

@@ -37,8 +37,34 @@ export type WebRtcMetricsSource = () => {
  * limit, by reason (HTTP/2 only; QUIC's are in its own stats).
  */
 export type NativeTransportStats =
-  | { peers: number; voiceForwarded: number; closed?: Readonly<Record<string, number>> }
+  | {
+      peers: number;
+      voiceForwarded: number;
+      closed?: Readonly<Record<string, number>>;
+      /** The native QUIC engine's forwarding table (server/transports/quic/nativeEndpoint.ts). */
+      table?: VoiceTableStats;
+    }
   | undefined;
+
+/**
+ * Counters of a forwarding table that routes voice outside the core (the native QUIC addon):
+ * `lookups` by result, its sends and drops, and `alone`, the packets the core's VoiceRouter
+ * never saw, which metrics add to grid_voice_* so they count the same on every engine.
+ */
+export type VoiceTableStats = {
+  lookups: Readonly<Record<string, number>>;
+  forwarded: number;
+  rateLimited: number;
+  sendQueueFull: number;
+  routes: number;
+  alone: {
+    received: number;
+    receivedBytes: number;
+    forwarded: number;
+    forwardedBytes: number;
+    sendQueueFull: number;
+  };
+};
 
 /** Plain success/failure counts a component keeps for metrics (supervisor reports, telemetry sends). */
 export type OutcomeCounts = { successes: number; failures: number };
@@ -182,6 +208,34 @@ export class GridMetrics {
       const stats = this.#native[transport]();
       if (stats !== undefined) yield [transport, stats];
     }
+  }
+
+  /** The forwarding tables' packets the core never saw, summed over the native transports. */
+  #tableAlone(): VoiceTableStats['alone'] {
+    const sum = { received: 0, receivedBytes: 0, forwarded: 0, forwardedBytes: 0, sendQueueFull: 0 };
+    for (const [, stats] of this.#nativeStats()) {
+      const alone = stats.table?.alone;
+      if (alone === undefined) continue;
+      sum.received += alone.received;
+      sum.receivedBytes += alone.receivedBytes;
+      sum.forwarded += alone.forwarded;
+      sum.forwardedBytes += alone.forwardedBytes;
+      sum.sendQueueFull += alone.sendQueueFull;
+    }
+    return sum;
+  }
+
+  /** Rate-limited packets of the forwarding tables (never seen by the core), summed. */
+  #tableRateLimited(): number {
+    let n = 0;
+    for (const [, stats] of this.#nativeStats()) n += stats.table?.rateLimited ?? 0;
+    return n;
+  }
+
+  /** The native transports that have a forwarding table, with it. */
+  *#tables(): Iterable<['quic' | 'http2', VoiceTableStats]> {
+    for (const [transport, stats] of this.#nativeStats())
+      if (stats.table !== undefined) yield [transport, stats.table];
   }
 
   /** The exposition text and its content type. */
@@ -389,6 +443,47 @@ export class GridMetrics {
       () => [...this.#nativeStats()].map(([transport, stats]) => [{ transport }, stats.voiceForwarded]),
     );
     this.#counter(
+      'grid_native_voice_table_packets_total',
+      "Voice datagrams of native QUIC senders looked up in the addon's forwarding table, by result (hit: routed by the table; no_session, malformed, several_medias, no_route: misses, which take the JavaScript path).",
+      ['transport', 'result'],
+      () => {
+        const rows: [{ transport: string; result: string }, number][] = [];
+        for (const [transport, table] of this.#tables()) {
+          for (const [result, n] of Object.entries(table.lookups)) rows.push([{ transport, result }, n]);
+        }
+        return rows;
+      },
+    );
+    this.#counter(
+      'grid_native_voice_table_forwarded_total',
+      "Voice datagrams the addon's forwarding table sent to native receivers (one per receiver).",
+      ['transport'],
+      () => [...this.#tables()].map(([transport, table]) => [{ transport }, table.forwarded]),
+    );
+    this.#counter(
+      'grid_native_voice_table_dropped_total',
+      "Voice datagrams the addon's forwarding table dropped, by reason (rate_limited: over incoming_media_packets; send_queue_full: per receiver, its queue full or gone).",
+      ['transport', 'reason'],
+      () => {
+        const rows: [{ transport: string; reason: string }, number][] = [];
+        for (const [transport, table] of this.#tables()) {
+          rows.push([{ transport, reason: 'rate_limited' }, table.rateLimited]);
+          rows.push([{ transport, reason: 'send_queue_full' }, table.sendQueueFull]);
+        }
+        return rows;
+      },
+    );
+    const routes: Gauge<'transport'> = new Gauge({
+      name: 'grid_native_voice_table_routes',
+      help: "Entries (sender, media) of the addon's forwarding table.",
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect: () => {
+        routes.reset();
+        for (const [transport, table] of this.#tables()) routes.set({ transport }, table.routes);
+      },
+    });
+    this.#counter(
       'grid_native_http2_closed_total',
       'WebTransport over HTTP/2 connections and sessions closed on bad input or a limit, by reason (docs/security.md).',
       ['reason'],
@@ -404,19 +499,25 @@ export class GridMetrics {
         'grid_voice_packets_total',
         'Voice packets received from clients (in) and forwarded to them (out).',
         ['direction'],
-        () => [
-          [{ direction: 'in' }, voice.received],
-          [{ direction: 'out' }, voice.forwarded],
-        ],
+        () => {
+          const alone = this.#tableAlone();
+          return [
+            [{ direction: 'in' }, voice.received + alone.received],
+            [{ direction: 'out' }, voice.forwarded + alone.forwarded],
+          ];
+        },
       );
       this.#counter(
         'grid_voice_bytes_total',
         'Bytes of voice packets received (in) and forwarded (out).',
         ['direction'],
-        () => [
-          [{ direction: 'in' }, voice.received_bytes],
-          [{ direction: 'out' }, voice.forwarded_bytes],
-        ],
+        () => {
+          const alone = this.#tableAlone();
+          return [
+            [{ direction: 'in' }, voice.received_bytes + alone.receivedBytes],
+            [{ direction: 'out' }, voice.forwarded_bytes + alone.forwardedBytes],
+          ];
+        },
       );
       this.#counter(
         'grid_voice_dropped_packets_total',
@@ -426,8 +527,8 @@ export class GridMetrics {
           [{ reason: 'too_late' }, webVoiceTooLate?.() ?? 0],
           [{ reason: 'malformed' }, voice.malformed],
           [{ reason: 'unknown_media' }, voice.unknown_media],
-          [{ reason: 'rate_limited' }, voice.rate_limited],
-          [{ reason: 'send_queue_full' }, voice.send_queue_full],
+          [{ reason: 'rate_limited' }, voice.rate_limited + this.#tableRateLimited()],
+          [{ reason: 'send_queue_full' }, voice.send_queue_full + this.#tableAlone().sendQueueFull],
         ],
       );
       this.#counter('grid_rpc_calls_total', 'Validated RPC calls executed, by method.', ['method'], () =>

@@ -259,17 +259,21 @@ impl Endpoint {
             .and_then(|c| c.session_prefix.as_ref())
             .and_then(|p| datagram.starts_with(p).then_some(p.len()))
         else {
+            self.table.stats.miss_no_session += 1;
             return Forwarded::No;
         };
         let voice = &datagram[prefix_len..];
         let Some(header) = read_voice_header(voice) else {
+            self.table.stats.miss_malformed += 1;
             return Forwarded::No;
         };
         if header.media_id_count != 1 {
+            self.table.stats.miss_several_medias += 1;
             return Forwarded::No;
         }
         let now = Instant::now();
         let Some(route) = self.table.get_mut(from, header.media_ids[0]) else {
+            self.table.stats.miss_no_route += 1;
             return Forwarded::No;
         };
         let allowed = route
@@ -278,9 +282,16 @@ impl Endpoint {
             .is_none_or(|bucket| bucket.try_take(now));
         let to_js = route.to_js;
         let receivers = route.receivers.clone();
-        self.table.stats.received += 1;
+        let stats = &mut self.table.stats;
+        stats.received += 1;
+        // JavaScript counts what it sees (voiceRouter.ts); the rest is counted here for it.
+        let alone = !to_js || !allowed;
+        if alone {
+            stats.alone.received += 1;
+            stats.alone.received_bytes += voice.len() as u64;
+        }
         if !allowed {
-            self.table.stats.rate_limited += 1;
+            stats.rate_limited += 1;
             return Forwarded::Done;
         }
         for receiver in receivers {
@@ -298,11 +309,19 @@ impl Endpoint {
                 }
                 _ => false,
             };
+            let stats = &mut self.table.stats;
             if sent {
-                self.table.stats.forwarded += 1;
+                stats.forwarded += 1;
+                if alone {
+                    stats.alone.forwarded += 1;
+                    stats.alone.forwarded_bytes += voice.len() as u64;
+                }
                 self.mark_dirty(receiver);
             } else {
-                self.table.stats.dropped += 1;
+                stats.dropped += 1;
+                if alone {
+                    stats.alone.send_queue_full += 1;
+                }
             }
         }
         if to_js {

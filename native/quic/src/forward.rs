@@ -52,6 +52,7 @@ pub struct Route {
     pub bucket: Option<Bucket>,
 }
 
+/// Read by metrics at scrape time (`stats()`), never per packet in JavaScript.
 #[derive(Default)]
 pub struct ForwardStats {
     /// Datagrams of native senders the table handled (forwarded, limited or dropped).
@@ -60,6 +61,29 @@ pub struct ForwardStats {
     pub rate_limited: u64,
     /// Receivers whose datagram queue was full (or that were gone).
     pub dropped: u64,
+    /// Table misses, by why; each of these datagrams takes the JavaScript path.
+    /// Not a datagram of the sender's ODIN session (no session yet, or another prefix).
+    pub miss_no_session: u64,
+    /// The voice header is malformed (the core counts it as malformed in `voiceStats`).
+    pub miss_malformed: u64,
+    /// One packet naming several medias.
+    pub miss_several_medias: u64,
+    /// No entry for (sender, media).
+    pub miss_no_route: u64,
+    /// The part JavaScript never sees (no `to_js`, or refused by the bucket): metrics add it to
+    /// the core's `voiceStats` so grid_voice_* count the same packets on both engines. Packets
+    /// that also cross into JavaScript are counted there (the native receivers included).
+    pub alone: AloneStats,
+}
+
+/// Same meaning as the fields of the core's `VoiceStats` (server/core/voiceRouter.ts).
+#[derive(Default)]
+pub struct AloneStats {
+    pub received: u64,
+    pub received_bytes: u64,
+    pub forwarded: u64,
+    pub forwarded_bytes: u64,
+    pub send_queue_full: u64,
 }
 
 #[derive(Default)]

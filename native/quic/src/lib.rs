@@ -142,6 +142,17 @@ pub struct NativeStats {
     pub voice_forwarded: f64,
     pub voice_rate_limited: f64,
     pub voice_dropped: f64,
+    /// Table misses by why (forward.rs ForwardStats); those datagrams take the JavaScript path.
+    pub voice_miss_no_session: f64,
+    pub voice_miss_malformed: f64,
+    pub voice_miss_several_medias: f64,
+    pub voice_miss_no_route: f64,
+    /// What JavaScript never saw, in the core's `voiceStats` terms (metrics add it there).
+    pub voice_alone_received: f64,
+    pub voice_alone_received_bytes: f64,
+    pub voice_alone_forwarded: f64,
+    pub voice_alone_forwarded_bytes: f64,
+    pub voice_alone_send_queue_full: f64,
     pub routes: u32,
 }
 
@@ -510,6 +521,15 @@ impl NativeEndpoint {
                 voice_forwarded: e.table.stats.forwarded as f64,
                 voice_rate_limited: e.table.stats.rate_limited as f64,
                 voice_dropped: e.table.stats.dropped as f64,
+                voice_miss_no_session: e.table.stats.miss_no_session as f64,
+                voice_miss_malformed: e.table.stats.miss_malformed as f64,
+                voice_miss_several_medias: e.table.stats.miss_several_medias as f64,
+                voice_miss_no_route: e.table.stats.miss_no_route as f64,
+                voice_alone_received: e.table.stats.alone.received as f64,
+                voice_alone_received_bytes: e.table.stats.alone.received_bytes as f64,
+                voice_alone_forwarded: e.table.stats.alone.forwarded as f64,
+                voice_alone_forwarded_bytes: e.table.stats.alone.forwarded_bytes as f64,
+                voice_alone_send_queue_full: e.table.stats.alone.send_queue_full as f64,
                 routes: e.table.len() as u32,
             })
         })

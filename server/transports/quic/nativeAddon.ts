@@ -76,6 +76,15 @@ export type NativeStats = {
   voiceForwarded: number;
   voiceRateLimited: number;
   voiceDropped: number;
+  voiceMissNoSession: number;
+  voiceMissMalformed: number;
+  voiceMissSeveralMedias: number;
+  voiceMissNoRoute: number;
+  voiceAloneReceived: number;
+  voiceAloneReceivedBytes: number;
+  voiceAloneForwarded: number;
+  voiceAloneForwardedBytes: number;
+  voiceAloneSendQueueFull: number;
   routes: number;
 };
 

@@ -51,6 +51,27 @@ export type NativeQuicEndpointParams = {
   socketBufferBytes?: number;
 };
 
+/**
+ * The forwarding table's counters (native/quic/src/forward.rs): `lookups` by result (a miss takes
+ * the JavaScript path), sends and drops by reason, and `alone`, the packets handled entirely in
+ * the addon, which the core's VoiceRouter never counted. The shape of `VoiceTableStats` in
+ * server/observability/metrics.ts, which this layer may not import (docs/architecture.md).
+ */
+export type NativeVoiceTableStats = {
+  lookups: Record<'hit' | 'no_session' | 'malformed' | 'several_medias' | 'no_route', number>;
+  forwarded: number;
+  rateLimited: number;
+  sendQueueFull: number;
+  routes: number;
+  alone: {
+    received: number;
+    receivedBytes: number;
+    forwarded: number;
+    forwardedBytes: number;
+    sendQueueFull: number;
+  };
+};
+
 /** Set while JavaScript routes a datagram the addon already forwarded to its native receivers. */
 type ForwardState = { inFlight: boolean };
 
@@ -213,6 +234,36 @@ export class NativeQuicEndpoint implements ConnectionOwner {
       nativeVoiceRateLimited: native.voiceRateLimited,
       nativeVoiceDropped: native.voiceDropped,
       nativeVoiceRoutes: native.routes,
+    };
+  }
+
+  /**
+   * The forwarding table's counters for metrics, read once per scrape (one napi call; nothing is
+   * counted per packet in JavaScript). `alone`: the packets JavaScript never saw, in the core's
+   * `voiceStats` terms, so metrics can add them to grid_voice_*.
+   */
+  get voiceTableStats(): NativeVoiceTableStats | undefined {
+    if (this.#closed) return undefined;
+    const n = this.#native.stats();
+    return {
+      lookups: {
+        hit: n.voiceReceived,
+        no_session: n.voiceMissNoSession,
+        malformed: n.voiceMissMalformed,
+        several_medias: n.voiceMissSeveralMedias,
+        no_route: n.voiceMissNoRoute,
+      },
+      forwarded: n.voiceForwarded,
+      rateLimited: n.voiceRateLimited,
+      sendQueueFull: n.voiceDropped,
+      routes: n.routes,
+      alone: {
+        received: n.voiceAloneReceived,
+        receivedBytes: n.voiceAloneReceivedBytes,
+        forwarded: n.voiceAloneForwarded,
+        forwardedBytes: n.voiceAloneForwardedBytes,
+        sendQueueFull: n.voiceAloneSendQueueFull,
+      },
     };
   }
 

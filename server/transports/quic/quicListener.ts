@@ -14,7 +14,6 @@
  *   engine             matrixai: endpoint.ts (quiche 0.18 binding, UDP in JavaScript);
  *                      native: nativeEndpoint.ts (the native/quic addon owns UDP and QUIC)
  */
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { type QuicConfig, splitBinding } from '../../config/index.ts';
 import type { Sfu } from '../../core/sfu.ts';
@@ -24,7 +23,7 @@ import { CertificateReloader, type CertificateReloadStats } from '../../tls/cert
 import { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
 import { H3Error } from './errors.ts';
 import { H3Connection, type H3Stats } from './h3Connection.ts';
-import { NativeQuicEndpoint, type NativeVoiceStats } from './nativeEndpoint.ts';
+import { NativeQuicEndpoint, type NativeVoiceStats, type NativeVoiceTableStats } from './nativeEndpoint.ts';
 import { NativeVoiceTable } from './nativeVoice.ts';
 import { OdinCloseCode, OdinSession } from './odinSession.ts';
 import { JoinWatch, PreAuthBudget } from './preAuthBudget.ts';
@@ -129,11 +128,17 @@ export class QuicListener implements Listener {
     };
   }
 
-  /** Peers of the clients connected over QUIC now, and voice packets sent to them (metrics per transport). */
-  get nativeStats(): { peers: number; voiceForwarded: number } {
+  /**
+   * Peers of the clients connected over QUIC now, and voice packets sent to them (metrics per
+   * transport). On the native engine the sends of its forwarding table count too, and `table`
+   * carries its own counters.
+   */
+  get nativeStats(): { peers: number; voiceForwarded: number; table?: NativeVoiceTableStats } {
     let peers = 0;
     for (const session of this.#sessions) peers += session.client?.peers.size ?? 0;
-    return { peers, voiceForwarded: this.#voice.forwarded };
+    const table = this.#endpoint instanceof NativeQuicEndpoint ? this.#endpoint.voiceTableStats : undefined;
+    if (table === undefined) return { peers, voiceForwarded: this.#voice.forwarded };
+    return { peers, voiceForwarded: this.#voice.forwarded + table.alone.forwarded, table };
   }
 
   async open(): Promise<void> {
