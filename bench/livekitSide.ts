@@ -6,16 +6,22 @@
  * same ladder, bisection and memory probes run against both servers.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { monotonicMicros } from './clock.ts';
-import { type JoinResult, type Progress, percentiles, type RunParams, type RunResult } from './loadTest.ts';
+import {
+  type JoinResult,
+  type Progress,
+  percentiles,
+  type RunParams,
+  type RunResult,
+  settledJoinResult,
+} from './loadTest.ts';
 import { cpuShare, sampleProcess } from './procStat.ts';
-import { freeTcpPort, freeUdpPort, pinned, type StartedServer, stopper } from './serverProcess.ts';
+import { freeTcpPort, freeUdpPort, pinned, type StartedServer, spawnLogged } from './serverProcess.ts';
 import { Histogram } from './stats.ts';
 import type { FromWorker } from './workerProtocol.ts';
 
@@ -44,31 +50,12 @@ export async function startLiveKit(binDir: string, options: { cpus?: string }): 
     '--config-body',
     configBody,
   ]);
-  const logFile = join(dir, 'livekit.log');
-  const log = createWriteStream(logFile);
-  const child = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  const logTail = async () =>
-    (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n');
-  const stop = stopper(child, async () => {
-    log.end();
-    await rm(dir, { recursive: true, force: true });
+  const { child, logTail, stop, ready } = spawnLogged(command, args, {
+    cwd: dir,
+    logFile: join(dir, 'livekit.log'),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
   });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${http}/`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (child.exitCode !== null || Date.now() > deadline) {
-      const tail = await logTail();
-      await stop();
-      throw new Error(`livekit-server did not become ready on port ${http}\n${tail}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await ready(async () => (await fetch(`http://127.0.0.1:${http}/`)).ok, `livekit-server on port ${http}`);
   return {
     pid: child.pid!,
     url: `ws://127.0.0.1:${http}`,
@@ -173,24 +160,21 @@ export class LiveKitLoad {
     try {
       const joined = await load.#expect<Joined>('joined');
       const seconds = (performance.now() - started) / 1000;
-      const connect = new Histogram();
-      for (const ms of joined.connectMs ?? []) connect.record(ms * 1000);
       const failures = [...(joined.failures ?? [])];
       if (joined.subscribed < joined.expectedSubscriptions) {
         failures.push(`${joined.expectedSubscriptions - joined.subscribed} subscriptions missing after 60 s`);
       }
       load.redTracks = joined.redTracks;
-      // Let the server settle (GC, timers) before reading its memory.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      load.joined = {
-        peers: connect.count,
+      // lk-load reports one time per peer: it stands for both connect and join.
+      const connectMs = joined.connectMs ?? [];
+      load.joined = await settledJoinResult({
+        connectMs,
+        joinMs: connectMs,
         failures,
         seconds,
-        connect: percentiles(connect, 1e-3),
-        join: percentiles(connect, 1e-3),
         rssBefore,
-        rssAfter: sampleProcess(server.pid).rssBytes,
-      };
+        serverPid: server.pid,
+      });
       return load;
     } catch (error) {
       await load.close();

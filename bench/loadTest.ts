@@ -83,6 +83,35 @@ export type RunResult = {
 
 export type Progress = (text: string, fraction: number) => void;
 
+/**
+ * The result of a finished join (grid's load workers or LiveKit's lk-load): times in ms, kept
+ * in µs buckets for precision and reported back in ms; the server's RSS read after it settled.
+ */
+export async function settledJoinResult(joined: {
+  connectMs: readonly number[];
+  joinMs: readonly number[];
+  failures: string[];
+  seconds: number;
+  rssBefore: number | undefined;
+  serverPid: number | undefined;
+}): Promise<JoinResult> {
+  const connect = new Histogram();
+  const join = new Histogram();
+  for (const ms of joined.connectMs) connect.record(ms * 1000);
+  for (const ms of joined.joinMs) join.record(ms * 1000);
+  // Let the server settle (GC, timers) before reading its memory.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  return {
+    peers: join.count,
+    failures: joined.failures,
+    seconds: joined.seconds,
+    connect: percentiles(connect, 1e-3),
+    join: percentiles(join, 1e-3),
+    rssBefore: joined.rssBefore,
+    rssAfter: joined.serverPid === undefined ? undefined : sampleProcess(joined.serverPid).rssBytes,
+  };
+}
+
 export function percentiles(h: Histogram, scale: number): Percentiles {
   return {
     p50: h.percentile(50) * scale,
@@ -222,27 +251,14 @@ export class LoadTest {
         return answer;
       }),
     );
-    const seconds = (performance.now() - started) / 1000;
-    const connect = new Histogram();
-    const join = new Histogram();
-    const failures: string[] = [];
-    for (const result of results) {
-      // ms → µs buckets for precision; reported back in ms.
-      for (const ms of result.connectMs) connect.record(ms * 1000);
-      for (const ms of result.joinMs) join.record(ms * 1000);
-      failures.push(...result.failures);
-    }
-    // Let the server settle (GC, timers) before reading its memory.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    this.#joined = {
-      peers: join.count,
-      failures,
-      seconds,
-      connect: percentiles(connect, 1e-3),
-      join: percentiles(join, 1e-3),
+    this.#joined = await settledJoinResult({
+      connectMs: results.flatMap((result) => result.connectMs),
+      joinMs: results.flatMap((result) => result.joinMs),
+      failures: results.flatMap((result) => result.failures),
+      seconds: (performance.now() - started) / 1000,
       rssBefore,
-      rssAfter: plan.serverPid === undefined ? undefined : sampleProcess(plan.serverPid).rssBytes,
-    };
+      serverPid: plan.serverPid,
+    });
   }
 
   /** One measurement window. */
