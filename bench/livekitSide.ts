@@ -19,6 +19,8 @@ import {
   type RunParams,
   type RunResult,
   settledJoinResult,
+  windowPhase,
+  windowSchedule,
 } from './loadTest.ts';
 import { cpuShare, sampleProcess } from './procStat.ts';
 import { freeTcpPort, freeUdpPort, pinned, type StartedServer, spawnLogged } from './serverProcess.ts';
@@ -186,19 +188,15 @@ export class LiveKitLoad {
 
   /** One measurement window, timed like LoadTest.run. */
   async run(params: RunParams, progress?: Progress): Promise<RunResult> {
-    const now = monotonicMicros();
-    const startAt = now + 200_000;
-    const windowStart = startAt + params.warmup * 1e6;
-    const windowEnd = windowStart + params.duration * 1e6;
-    const collectAt = windowEnd + 1_000_000;
+    const window = windowSchedule(params);
+    const { now, startAt, windowStart, windowEnd, collectAt } = window;
     const activeRooms = Array.from({ length: params.activeRooms }, (_, i) => i);
     this.#child.stdin!.write(
       `${JSON.stringify({ kind: 'run', startAt, windowStart, windowEnd, collectAt, activeRooms, rate: params.rate })}\n`,
     );
     const ticker = setInterval(() => {
       const at = monotonicMicros();
-      const phase = at < windowStart ? 'warm-up' : at < windowEnd ? 'measuring' : 'collecting';
-      progress?.(phase, Math.min(1, (at - now) / (collectAt - now)));
+      progress?.(windowPhase(window, at), Math.min(1, (at - now) / (collectAt - now)));
     }, 250);
     const sampleAt = (time: number) =>
       new Promise<ReturnType<typeof sampleProcess>>((resolve) =>

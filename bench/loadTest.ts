@@ -112,6 +112,31 @@ export async function settledJoinResult(joined: {
   };
 }
 
+/**
+ * The timeline of one measurement window, in the monotonic µs the load clients share (clock.ts):
+ * 200 ms to hand the run out, the warm-up, the measured window, 1 s for the last packets.
+ */
+export type WindowSchedule = {
+  now: number;
+  startAt: number;
+  windowStart: number;
+  windowEnd: number;
+  collectAt: number;
+};
+
+export function windowSchedule(params: RunParams): WindowSchedule {
+  const now = monotonicMicros();
+  const startAt = now + 200_000;
+  const windowStart = startAt + params.warmup * 1e6;
+  const windowEnd = windowStart + params.duration * 1e6;
+  return { now, startAt, windowStart, windowEnd, collectAt: windowEnd + 1_000_000 };
+}
+
+/** Where `at` falls in the window (progress lines). */
+export function windowPhase(window: WindowSchedule, at: number): 'warm-up' | 'measuring' | 'collecting' {
+  return at < window.windowStart ? 'warm-up' : at < window.windowEnd ? 'measuring' : 'collecting';
+}
+
 export function percentiles(h: Histogram, scale: number): Percentiles {
   return {
     p50: h.percentile(50) * scale,
@@ -263,11 +288,8 @@ export class LoadTest {
 
   /** One measurement window. */
   async run(params: RunParams, progress?: Progress): Promise<RunResult> {
-    const now = monotonicMicros();
-    const startAt = now + 200_000;
-    const windowStart = startAt + params.warmup * 1e6;
-    const windowEnd = windowStart + params.duration * 1e6;
-    const collectAt = windowEnd + 1_000_000;
+    const window = windowSchedule(params);
+    const { now, startAt, windowStart, windowEnd, collectAt } = window;
     const activeRooms = Array.from({ length: Math.min(params.activeRooms, this.plan.rooms) }, (_, i) => i);
     const sent = new Array<number>(this.#workers.length).fill(0);
     const received = new Array<number>(this.#workers.length).fill(0);
@@ -305,8 +327,7 @@ export class LoadTest {
         lastReceived = r;
         lastAt = at;
       }
-      const phase = at < windowStart ? 'warm-up' : at < windowEnd ? 'measuring' : 'collecting';
-      progress?.(`${phase} ${rate}`, Math.min(1, (at - now) / totalUs));
+      progress?.(`${windowPhase(window, at)} ${rate}`, Math.min(1, (at - now) / totalUs));
     }, 250);
 
     // Server CPU, RSS and counters at the window edges.
