@@ -119,4 +119,14 @@ describe('e2e/cluster/build.sh on an empty cache', () => {
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /building 5 binaries/);
   });
+
+  test('a Go older than Kubernetes needs, or none at all, is refused before building', async () => {
+    const old = writeStandIn(root, '#!/bin/sh\necho go1.20.1\n', 'old-go');
+    const tooOld = await runBuild(join(root, 'cache-old'), old);
+    assert.equal(tooOld.code, 2);
+    assert.match(tooOld.stderr, /go1\.20\.1 is too old: Kubernetes v[0-9.]+ needs go >= /);
+    const none = await runBuild(join(root, 'cache-none'), join(root, 'no-such-go'));
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no Go toolchain found/);
+  });
 });
