@@ -6,16 +6,24 @@
  * same ladder, bisection and memory probes run against both servers.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { monotonicMicros } from './clock.ts';
-import { type JoinResult, type Progress, percentiles, type RunParams, type RunResult } from './loadTest.ts';
+import {
+  type JoinResult,
+  type Progress,
+  percentiles,
+  type RunParams,
+  type RunResult,
+  settledJoinResult,
+  windowPhase,
+  windowSchedule,
+} from './loadTest.ts';
 import { cpuShare, sampleProcess } from './procStat.ts';
-import { freeTcpPort, freeUdpPort, pinned, type StartedServer, stopper } from './serverProcess.ts';
+import { freeTcpPort, freeUdpPort, pinned, type StartedServer, spawnLogged } from './serverProcess.ts';
 import { Histogram } from './stats.ts';
 import type { FromWorker } from './workerProtocol.ts';
 
@@ -44,31 +52,12 @@ export async function startLiveKit(binDir: string, options: { cpus?: string }): 
     '--config-body',
     configBody,
   ]);
-  const logFile = join(dir, 'livekit.log');
-  const log = createWriteStream(logFile);
-  const child = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  const logTail = async () =>
-    (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n');
-  const stop = stopper(child, async () => {
-    log.end();
-    await rm(dir, { recursive: true, force: true });
+  const { child, logTail, stop, ready } = spawnLogged(command, args, {
+    cwd: dir,
+    logFile: join(dir, 'livekit.log'),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
   });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${http}/`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (child.exitCode !== null || Date.now() > deadline) {
-      const tail = await logTail();
-      await stop();
-      throw new Error(`livekit-server did not become ready on port ${http}\n${tail}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await ready(async () => (await fetch(`http://127.0.0.1:${http}/`)).ok, `livekit-server on port ${http}`);
   return {
     pid: child.pid!,
     url: `ws://127.0.0.1:${http}`,
@@ -173,24 +162,21 @@ export class LiveKitLoad {
     try {
       const joined = await load.#expect<Joined>('joined');
       const seconds = (performance.now() - started) / 1000;
-      const connect = new Histogram();
-      for (const ms of joined.connectMs ?? []) connect.record(ms * 1000);
       const failures = [...(joined.failures ?? [])];
       if (joined.subscribed < joined.expectedSubscriptions) {
         failures.push(`${joined.expectedSubscriptions - joined.subscribed} subscriptions missing after 60 s`);
       }
       load.redTracks = joined.redTracks;
-      // Let the server settle (GC, timers) before reading its memory.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      load.joined = {
-        peers: connect.count,
+      // lk-load reports one time per peer: it stands for both connect and join.
+      const connectMs = joined.connectMs ?? [];
+      load.joined = await settledJoinResult({
+        connectMs,
+        joinMs: connectMs,
         failures,
         seconds,
-        connect: percentiles(connect, 1e-3),
-        join: percentiles(connect, 1e-3),
         rssBefore,
-        rssAfter: sampleProcess(server.pid).rssBytes,
-      };
+        serverPid: server.pid,
+      });
       return load;
     } catch (error) {
       await load.close();
@@ -202,19 +188,15 @@ export class LiveKitLoad {
 
   /** One measurement window, timed like LoadTest.run. */
   async run(params: RunParams, progress?: Progress): Promise<RunResult> {
-    const now = monotonicMicros();
-    const startAt = now + 200_000;
-    const windowStart = startAt + params.warmup * 1e6;
-    const windowEnd = windowStart + params.duration * 1e6;
-    const collectAt = windowEnd + 1_000_000;
+    const window = windowSchedule(params);
+    const { now, startAt, windowStart, windowEnd, collectAt } = window;
     const activeRooms = Array.from({ length: params.activeRooms }, (_, i) => i);
     this.#child.stdin!.write(
       `${JSON.stringify({ kind: 'run', startAt, windowStart, windowEnd, collectAt, activeRooms, rate: params.rate })}\n`,
     );
     const ticker = setInterval(() => {
       const at = monotonicMicros();
-      const phase = at < windowStart ? 'warm-up' : at < windowEnd ? 'measuring' : 'collecting';
-      progress?.(phase, Math.min(1, (at - now) / (collectAt - now)));
+      progress?.(windowPhase(window, at), Math.min(1, (at - now) / (collectAt - now)));
     }, 250);
     const sampleAt = (time: number) =>
       new Promise<ReturnType<typeof sampleProcess>>((resolve) =>

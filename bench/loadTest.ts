@@ -83,6 +83,60 @@ export type RunResult = {
 
 export type Progress = (text: string, fraction: number) => void;
 
+/**
+ * The result of a finished join (grid's load workers or LiveKit's lk-load): times in ms, kept
+ * in µs buckets for precision and reported back in ms; the server's RSS read after it settled.
+ */
+export async function settledJoinResult(joined: {
+  connectMs: readonly number[];
+  joinMs: readonly number[];
+  failures: string[];
+  seconds: number;
+  rssBefore: number | undefined;
+  serverPid: number | undefined;
+}): Promise<JoinResult> {
+  const connect = new Histogram();
+  const join = new Histogram();
+  for (const ms of joined.connectMs) connect.record(ms * 1000);
+  for (const ms of joined.joinMs) join.record(ms * 1000);
+  // Let the server settle (GC, timers) before reading its memory.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  return {
+    peers: join.count,
+    failures: joined.failures,
+    seconds: joined.seconds,
+    connect: percentiles(connect, 1e-3),
+    join: percentiles(join, 1e-3),
+    rssBefore: joined.rssBefore,
+    rssAfter: joined.serverPid === undefined ? undefined : sampleProcess(joined.serverPid).rssBytes,
+  };
+}
+
+/**
+ * The timeline of one measurement window, in the monotonic µs the load clients share (clock.ts):
+ * 200 ms to hand the run out, the warm-up, the measured window, 1 s for the last packets.
+ */
+export type WindowSchedule = {
+  now: number;
+  startAt: number;
+  windowStart: number;
+  windowEnd: number;
+  collectAt: number;
+};
+
+export function windowSchedule(params: RunParams): WindowSchedule {
+  const now = monotonicMicros();
+  const startAt = now + 200_000;
+  const windowStart = startAt + params.warmup * 1e6;
+  const windowEnd = windowStart + params.duration * 1e6;
+  return { now, startAt, windowStart, windowEnd, collectAt: windowEnd + 1_000_000 };
+}
+
+/** Where `at` falls in the window (progress lines). */
+export function windowPhase(window: WindowSchedule, at: number): 'warm-up' | 'measuring' | 'collecting' {
+  return at < window.windowStart ? 'warm-up' : at < window.windowEnd ? 'measuring' : 'collecting';
+}
+
 export function percentiles(h: Histogram, scale: number): Percentiles {
   return {
     p50: h.percentile(50) * scale,
@@ -222,36 +276,20 @@ export class LoadTest {
         return answer;
       }),
     );
-    const seconds = (performance.now() - started) / 1000;
-    const connect = new Histogram();
-    const join = new Histogram();
-    const failures: string[] = [];
-    for (const result of results) {
-      // ms → µs buckets for precision; reported back in ms.
-      for (const ms of result.connectMs) connect.record(ms * 1000);
-      for (const ms of result.joinMs) join.record(ms * 1000);
-      failures.push(...result.failures);
-    }
-    // Let the server settle (GC, timers) before reading its memory.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    this.#joined = {
-      peers: join.count,
-      failures,
-      seconds,
-      connect: percentiles(connect, 1e-3),
-      join: percentiles(join, 1e-3),
+    this.#joined = await settledJoinResult({
+      connectMs: results.flatMap((result) => result.connectMs),
+      joinMs: results.flatMap((result) => result.joinMs),
+      failures: results.flatMap((result) => result.failures),
+      seconds: (performance.now() - started) / 1000,
       rssBefore,
-      rssAfter: plan.serverPid === undefined ? undefined : sampleProcess(plan.serverPid).rssBytes,
-    };
+      serverPid: plan.serverPid,
+    });
   }
 
   /** One measurement window. */
   async run(params: RunParams, progress?: Progress): Promise<RunResult> {
-    const now = monotonicMicros();
-    const startAt = now + 200_000;
-    const windowStart = startAt + params.warmup * 1e6;
-    const windowEnd = windowStart + params.duration * 1e6;
-    const collectAt = windowEnd + 1_000_000;
+    const window = windowSchedule(params);
+    const { now, startAt, windowStart, windowEnd, collectAt } = window;
     const activeRooms = Array.from({ length: Math.min(params.activeRooms, this.plan.rooms) }, (_, i) => i);
     const sent = new Array<number>(this.#workers.length).fill(0);
     const received = new Array<number>(this.#workers.length).fill(0);
@@ -289,8 +327,7 @@ export class LoadTest {
         lastReceived = r;
         lastAt = at;
       }
-      const phase = at < windowStart ? 'warm-up' : at < windowEnd ? 'measuring' : 'collecting';
-      progress?.(`${phase} ${rate}`, Math.min(1, (at - now) / totalUs));
+      progress?.(`${windowPhase(window, at)} ${rate}`, Math.min(1, (at - now) / totalUs));
     }, 250);
 
     // Server CPU, RSS and counters at the window edges.

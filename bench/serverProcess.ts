@@ -89,6 +89,52 @@ async function waitFor(check: () => Promise<boolean>, what: string, child: Child
   }
 }
 
+/** A server process started by `spawnLogged`, its output going to a log file. */
+export type LoggedProcess = {
+  child: ChildProcess;
+  /** The last 20 lines of the log. */
+  logTail(): Promise<string>;
+  /** Stops the process once, ends the log, then runs the caller's cleanup. */
+  stop(): Promise<void>;
+  /**
+   * Waits (up to 30 s) until `check` holds; if it never does, stops the process and throws
+   * naming `what` with the log's tail, so a failed start says why.
+   */
+  ready(check: () => Promise<boolean>, what: string): Promise<void>;
+};
+
+/** Spawns `command` with stdout and stderr into `logFile` (one place for grid and LiveKit). */
+export function spawnLogged(
+  command: string,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; logFile: string; cleanup: () => Promise<void> },
+): LoggedProcess {
+  const log = createWriteStream(options.logFile);
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const logTail = async () =>
+    (await readFile(options.logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n');
+  const stop = stopper(child, async () => {
+    log.end();
+    await options.cleanup();
+  });
+  const ready = async (check: () => Promise<boolean>, what: string) => {
+    try {
+      await waitFor(check, what, child, 30_000);
+    } catch (error) {
+      const tail = await logTail();
+      await stop();
+      throw new Error(`${(error as Error).message}\n${tail}`);
+    }
+  };
+  return { child, logTail, stop, ready };
+}
+
 /** `grid` with web, QUIC and metrics listeners on loopback and a fresh access key. */
 export async function startGrid(options: {
   cpus?: string;
@@ -131,8 +177,6 @@ export async function startGrid(options: {
   };
   const configFile = join(dir, 'config.toml');
   await writeFile(configFile, stringifyToml(config));
-  const logFile = join(dir, 'grid.log');
-  const log = createWriteStream(logFile);
   const nodeArgs = options.cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`];
   const [command, args] = pinned(options.cpus, process.execPath, [
     ...nodeArgs,
@@ -142,22 +186,15 @@ export async function startGrid(options: {
   ]);
   // The config is ours alone: GRID_* variables of the caller's shell would override it.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GRID_')));
-  const child = spawn(command, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  const logTail = async () =>
-    (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n');
-  const stop = stopper(child, async () => {
-    log.end();
-    if (options.cpuProf === undefined) await rm(dir, { recursive: true, force: true });
+  const { child, logTail, stop, ready } = spawnLogged(command, args, {
+    cwd: dir,
+    env,
+    logFile: join(dir, 'grid.log'),
+    cleanup: async () => {
+      if (options.cpuProf === undefined) await rm(dir, { recursive: true, force: true });
+    },
   });
-  try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${metrics}/readyz`)).ok, 'grid', child, 30_000);
-  } catch (error) {
-    const tail = await logTail();
-    await stop();
-    throw new Error(`${(error as Error).message}\n${tail}`);
-  }
+  await ready(async () => (await fetch(`http://127.0.0.1:${metrics}/readyz`)).ok, 'grid');
   return {
     pid: child.pid!,
     web: `127.0.0.1:${http}`,

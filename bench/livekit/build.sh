@@ -23,15 +23,7 @@ GO_MIN_VERSION=1.26.8   # server-sdk-go v2.19.0 needs it
 bin="$ODIN_CACHE_ROOT/livekit-$LIVEKIT_VERSION/bin"
 log() { printf '[livekit build] %s\n' "$*" >&2; }
 
-if [ ! -x "$GO" ] && ! command -v "$GO" >/dev/null 2>&1; then
-  log "no Go toolchain found (looked for 'go' on PATH and /usr/local/go/bin/go); need go >= $GO_MIN_VERSION"
-  exit 2
-fi
-gover="$("$GO" env GOVERSION)"
-if ! printf '%s\n%s\n' "go$GO_MIN_VERSION" "$gover" | sort -V -C; then
-  log "$gover is too old: server-sdk-go $SDK_VERSION needs go >= $GO_MIN_VERSION"
-  exit 2
-fi
+require_go "$GO_MIN_VERSION" "server-sdk-go $SDK_VERSION"
 client_sum="$(cat "$here/go.mod" "$here/go.sum" "$here"/*.go | sha256sum | cut -c1-16)"
 server_key="$LIVEKIT_VERSION $gover"
 client_key="$SDK_VERSION $gover $client_sum"

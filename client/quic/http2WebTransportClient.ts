@@ -17,22 +17,9 @@ import {
   parseWebTransportInit,
   webTransportInitHeader,
 } from '../../server/transports/quic/index.ts';
+import type { WebTransportSessionOptions } from './sessionOptions.ts';
 
-export type WebTransportH2ClientOptions = {
-  host: string;
-  /** The TCP port of the server's `[http]` listener. */
-  port: number;
-  path: string;
-  /** TLS server name and `:authority` host. Default `localhost`. */
-  serverName?: string;
-  caPem?: string;
-  /** Skip certificate verification (development and tests only). */
-  insecure?: boolean;
-  /** Whole setup (TCP, TLS, SETTINGS, CONNECT), ms. Default 5000. */
-  timeoutMs?: number;
-  /** HTTP/2 PING after this long, ms (keeps NATs open, lets the server see we are alive); 0: never. Default 5000. */
-  keepAliveMs?: number;
-};
+export type WebTransportH2ClientOptions = WebTransportSessionOptions;
 
 export type WebTransportH2Client = {
   kind: 'http2';

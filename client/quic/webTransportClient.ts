@@ -11,23 +11,10 @@ import {
   type WebTransportDraft,
   type WebTransportSession,
 } from '../../server/transports/quic/index.ts';
+import type { WebTransportSessionOptions } from './sessionOptions.ts';
 
-export type WebTransportClientOptions = {
-  host: string;
-  port: number;
-  /** `:path` of the CONNECT, e.g. `/odin`. */
-  path: string;
-  /** TLS server name and `:authority` host. Default `localhost`. */
-  serverName?: string;
-  /** PEM to trust; without it (and without `insecure`) the system's roots are used. */
-  caPem?: string;
-  /** Skip certificate verification (development and tests only). */
-  insecure?: boolean;
-  /** Whole setup (handshake, SETTINGS, CONNECT), ms. Default 5000. */
-  timeoutMs?: number;
+export type WebTransportClientOptions = WebTransportSessionOptions & {
   idleTimeoutMs?: number;
-  /** PING after this long without traffic, ms; 0: never. Default 5000. */
-  keepAliveMs?: number;
   /** Local address to bind; default 127.0.0.1 for a loopback server. */
   localHost?: string;
   /**

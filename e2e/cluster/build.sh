@@ -25,15 +25,7 @@ if [ "${1:-}" = "--bin-dir" ]; then echo "$bin"; exit 0; fi
 
 log() { printf '[e2e-cluster build] %s\n' "$*" >&2; }
 
-if [ ! -x "$GO" ] && ! command -v "$GO" >/dev/null 2>&1; then
-  log "no Go toolchain found (looked for 'go' on PATH and /usr/local/go/bin/go); need go >= $GO_MIN_VERSION"
-  exit 2
-fi
-gover="$("$GO" env GOVERSION)"
-if ! printf '%s\n%s\n' "go$GO_MIN_VERSION" "$gover" | sort -V -C; then
-  log "$gover is too old: Kubernetes $KUBERNETES_VERSION needs go >= $GO_MIN_VERSION"
-  exit 2
-fi
+require_go "$GO_MIN_VERSION" "Kubernetes $KUBERNETES_VERSION"
 
 sumof() { cat "$@" | sha256sum | cut -c1-16; }
 k8s_key="$KUBERNETES_VERSION $gover $(sumof "$here/kube/kubernetes/go.mod" "$here/kube/kubernetes/go.sum")"

@@ -5,9 +5,7 @@
  * every change instead of trusting the cache it happens to have.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import {
-  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -20,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { leftovers, runBuildScript, writeStandIn } from './buildScript.ts';
 
 const buildScript = fileURLToPath(new URL('../../e2e/cluster/build.sh', import.meta.url));
 const binaries = [
@@ -50,9 +49,8 @@ function fakeGo(dir: string): string {
     mkdirSync(join(path, '..'), { recursive: true });
     writeFileSync(path, `kind: Stage\nmetadata:\n  name: ${stage}\n`);
   }
-  const go = join(dir, 'go');
-  writeFileSync(
-    go,
+  return writeStandIn(
+    dir,
     `#!/usr/bin/env bash
 set -eu
 case "$1" in
@@ -71,31 +69,10 @@ case "$1" in
 esac
 `,
   );
-  chmodSync(go, 0o755);
-  return go;
 }
 
-type Run = { code: number | null; stdout: string; stderr: string };
-
-function runBuild(
-  cache: string,
-  go: string,
-  extraEnv: Record<string, string> = {},
-  args: string[] = [],
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [buildScript, ...args], {
-      env: { ...process.env, ODIN_GRID_CACHE: cache, GO: go, ODIN_BUILD_NICE: '0', ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runBuild = (cache: string, go: string, extraEnv?: Record<string, string>, args?: string[]) =>
+  runBuildScript(buildScript, cache, go, extraEnv, args);
 
 describe('e2e/cluster/build.sh on an empty cache', () => {
   const root = mkdtempSync(join(tmpdir(), 'odin-build-'));
@@ -114,11 +91,7 @@ describe('e2e/cluster/build.sh on an empty cache', () => {
       assert.ok(readFileSync(join(bin, `.stamp-${name}`), 'utf8').length > 0, `${name} stamped`);
     }
     assert.match(readFileSync(join(bin, 'kwok-stages.yaml'), 'utf8'), /pod-ready/);
-    assert.deepEqual(
-      readdirSync(bin).filter((f) => f.endsWith('.tmp')),
-      [],
-      'no temporary files left',
-    );
+    assert.deepEqual(leftovers(bin), [], 'no temporary files left');
 
     const warm = await runBuild(cache, go, { FAKE_GO_FAIL: 'kube-apiserver' });
     assert.equal(warm.code, 0, warm.stderr);
@@ -139,15 +112,21 @@ describe('e2e/cluster/build.sh on an empty cache', () => {
     const bin = join(cache, readdirSync(cache).find((d) => d.startsWith('k8s-'))!, 'bin');
     assert.ok(!existsSync(join(bin, 'kube-scheduler')), 'no binary');
     assert.ok(!existsSync(join(bin, '.stamp-kube-scheduler')), 'no stamp');
-    assert.deepEqual(
-      readdirSync(bin).filter((f) => f.endsWith('.tmp')),
-      [],
-      'no half-written file',
-    );
+    assert.deepEqual(leftovers(bin), [], 'no half-written file');
     // What was built before the failure is kept: the next run resumes there.
     assert.ok(existsSync(join(bin, '.stamp-kube-apiserver')));
     const resumed = await runBuild(cache, go);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /building 5 binaries/);
+  });
+
+  test('a Go older than Kubernetes needs, or none at all, is refused before building', async () => {
+    const old = writeStandIn(root, '#!/bin/sh\necho go1.20.1\n', 'old-go');
+    const tooOld = await runBuild(join(root, 'cache-old'), old);
+    assert.equal(tooOld.code, 2);
+    assert.match(tooOld.stderr, /go1\.20\.1 is too old: Kubernetes v[0-9.]+ needs go >= /);
+    const none = await runBuild(join(root, 'cache-none'), join(root, 'no-such-go'));
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no Go toolchain found/);
   });
 });

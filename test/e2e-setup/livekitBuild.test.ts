@@ -4,20 +4,12 @@
  * at once: a warm cache hides a broken cold path, so this runs on every change.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { leftovers, runBuildScript, writeStandIn } from './buildScript.ts';
 
 const buildScript = fileURLToPath(new URL('../../bench/livekit/build.sh', import.meta.url));
 
@@ -27,9 +19,8 @@ const buildScript = fileURLToPath(new URL('../../bench/livekit/build.sh', import
  * a file and fail.
  */
 function fakeGo(dir: string): string {
-  const go = join(dir, 'go');
-  writeFileSync(
-    go,
+  return writeStandIn(
+    dir,
     `#!/usr/bin/env bash
 set -eu
 case "$1" in
@@ -53,28 +44,10 @@ case "$1" in
 esac
 `,
   );
-  chmodSync(go, 0o755);
-  return go;
 }
 
-type Run = { code: number | null; stdout: string; stderr: string };
-
-function runBuild(cache: string, go: string, extraEnv: Record<string, string> = {}, args: string[] = []) {
-  return new Promise<Run>((resolve, reject) => {
-    const child = spawn('bash', [buildScript, ...args], {
-      env: { ...process.env, ODIN_GRID_CACHE: cache, GO: go, ODIN_BUILD_NICE: '0', ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const leftovers = (bin: string) => readdirSync(bin).filter((f) => f.endsWith('.tmp'));
+const runBuild = (cache: string, go: string, extraEnv?: Record<string, string>, args?: string[]) =>
+  runBuildScript(buildScript, cache, go, extraEnv, args);
 
 describe('bench/livekit/build.sh on an empty cache', () => {
   const root = mkdtempSync(join(tmpdir(), 'odin-livekit-build-'));
@@ -129,9 +102,7 @@ describe('bench/livekit/build.sh on an empty cache', () => {
   }
 
   test('a Go older than server-sdk-go needs is refused before building', async () => {
-    const old = join(root, 'old-go');
-    writeFileSync(old, '#!/bin/sh\necho go1.25.3\n');
-    chmodSync(old, 0o755);
+    const old = writeStandIn(root, '#!/bin/sh\necho go1.25.3\n', 'old-go');
     const run = await runBuild(join(root, 'cache-old'), old);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /go1\.25\.3 is too old/);

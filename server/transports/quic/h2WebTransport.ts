@@ -44,7 +44,7 @@ import {
 } from './h2Capsules.ts';
 import { FlowControlViolation, type FlowLimits, SessionFlowControl } from './sessionFlowControl.ts';
 import { varintLength, writeVarint } from './varint.ts';
-import type { SessionCloseInfo, WebTransportStreamHandler } from './webTransport.ts';
+import { type SessionCloseInfo, StreamHandlerSlot } from './webTransport.ts';
 import type { WtSessionHandler } from './webTransportSurface.ts';
 
 /** Session-level limits (sessionFlowControl.ts) plus the limit per stream (WT_MAX_STREAM_DATA). */
@@ -121,7 +121,6 @@ export type H2SessionParams = {
  */
 export type H2SessionStats = { datagramsDropped: number; protocolErrors: number; internalErrors: number };
 
-const noStreamHandler: WebTransportStreamHandler = { onData() {}, onAbort() {} };
 const noSessionHandler: WtSessionHandler<H2WebTransportStream> = {
   onStream() {},
   onDatagram() {},
@@ -129,13 +128,11 @@ const noSessionHandler: WtSessionHandler<H2WebTransportStream> = {
 };
 const ZERO_LIMITS: H2FlowLimits = { maxData: 0, maxStreamsBidi: 0, maxStreamsUni: 0, maxStreamData: 0 };
 
-export class H2WebTransportStream {
+export class H2WebTransportStream extends StreamHandlerSlot {
   readonly id: number;
   readonly session: H2WebTransportSession;
   readonly bidirectional: boolean;
   readonly local: boolean;
-  handler: WebTransportStreamHandler = noStreamHandler;
-  #early: { bytes: Uint8Array; fin: boolean }[] | undefined = [];
   /** Receive side: bytes received, the limit we granted, FIN or reset seen (or nothing to read). */
   received = 0;
   receiveLimit: number;
@@ -159,6 +156,7 @@ export class H2WebTransportStream {
     receiveLimit: number,
     sendLimit: number,
   ) {
+    super();
     this.id = id;
     this.session = session;
     this.local = local;
@@ -171,17 +169,9 @@ export class H2WebTransportStream {
     this.announced = !local;
   }
 
-  setHandler(handler: WebTransportStreamHandler): void {
-    this.handler = handler;
-    const early = this.#early;
-    this.#early = undefined;
-    for (const chunk of early ?? []) handler.onData(chunk.bytes, chunk.fin);
-  }
-
   /** Internal: bytes of the stream arrived. */
   deliver(bytes: Uint8Array, fin: boolean): void {
-    if (this.#early !== undefined) this.#early.push({ bytes, fin });
-    else this.handler.onData(bytes, fin);
+    this.handOver(bytes, fin);
   }
 
   write(bytes: Uint8Array, fin = false): boolean {

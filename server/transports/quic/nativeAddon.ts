@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { VoiceHeader } from '../../protocol/voicePacket.ts';
 import type { ReceiveWindows } from './quiche.ts';
 
 /** Where `npm run build:native` puts the addon; ODIN_QUIC_ADDON overrides it. */
@@ -128,20 +129,14 @@ export interface NativeEndpointHandle {
   shutdown(code: number, reason: Uint8Array, graceful: boolean): NativeEvent[];
 }
 
+/** protocol's VoiceHeader as voice.rs hands it over: the media ids as a plain array. */
+export type NativeVoiceHeader = Omit<VoiceHeader, 'mediaIdCount' | 'mediaIds'> & { mediaIds: number[] };
+
 export interface NativeAddon {
   version(): string;
   panicForTest(message: string): void;
   /** voice.rs on `packet` (the differential test). */
-  readVoiceHeader(packet: Uint8Array): {
-    mediaIds: number[];
-    mediaIdsStart: number;
-    mediaIdsEnd: number;
-    seq: number;
-    ts: number;
-    flags: number;
-    opusStart: number;
-    opusLength: number;
-  } | null;
+  readVoiceHeader(packet: Uint8Array): NativeVoiceHeader | null;
   NativeEndpoint: new (options: NativeEndpointOptions) => NativeEndpointHandle;
 }
 

@@ -56,22 +56,14 @@ export interface WebTransportStreamHandler {
 
 const noStreamHandler: WebTransportStreamHandler = { onData() {}, onAbort() {} };
 
-export class WebTransportStream {
-  readonly id: number;
-  readonly session: WebTransportSession;
-  readonly bidirectional: boolean;
-  /** We opened it (else the peer did). */
-  readonly local: boolean;
+/**
+ * A stream's handler, for both stream kinds (over HTTP/3 here, over HTTP/2 in
+ * h2WebTransport.ts): data that arrived before a handler was set (the header and the first
+ * bytes often share a packet) waits for it.
+ */
+export class StreamHandlerSlot {
   handler: WebTransportStreamHandler = noStreamHandler;
-  /** Data that arrived before a handler was set (the header and the first bytes often share a packet). */
   #early: { bytes: Uint8Array; fin: boolean }[] | undefined = [];
-
-  constructor(id: number, session: WebTransportSession, bidirectional: boolean, local: boolean) {
-    this.id = id;
-    this.session = session;
-    this.bidirectional = bidirectional;
-    this.local = local;
-  }
 
   /** Sets the handler and hands it what arrived before. */
   setHandler(handler: WebTransportStreamHandler): void {
@@ -81,11 +73,32 @@ export class WebTransportStream {
     for (const chunk of early ?? []) handler.onData(chunk.bytes, chunk.fin);
   }
 
+  /** Hands the bytes to the handler, or keeps them until one is set. */
+  protected handOver(bytes: Uint8Array, fin: boolean): void {
+    if (this.#early !== undefined) this.#early.push({ bytes, fin });
+    else this.handler.onData(bytes, fin);
+  }
+}
+
+export class WebTransportStream extends StreamHandlerSlot {
+  readonly id: number;
+  readonly session: WebTransportSession;
+  readonly bidirectional: boolean;
+  /** We opened it (else the peer did). */
+  readonly local: boolean;
+
+  constructor(id: number, session: WebTransportSession, bidirectional: boolean, local: boolean) {
+    super();
+    this.id = id;
+    this.session = session;
+    this.bidirectional = bidirectional;
+    this.local = local;
+  }
+
   /** Internal (H3Connection). */
   deliver(bytes: Uint8Array, fin: boolean): void {
     if (!this.session.countReceived(this, bytes.length, fin)) return;
-    if (this.#early !== undefined) this.#early.push({ bytes, fin });
-    else this.handler.onData(bytes, fin);
+    this.handOver(bytes, fin);
   }
 
   /** Internal (H3Connection): the peer reset its side or stopped ours. */
