@@ -33,12 +33,13 @@ RUN npm install --omit=dev --no-audit --no-fund \
 # Not yet built anywhere: neither the CI nor the development machines have a Docker engine.
 FROM rust:1-slim-bookworm AS native
 RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake make g++ clang libclang-dev \
+ && apt-get install -y --no-install-recommends cmake make g++ clang libclang-dev patch \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY native/quic ./
-RUN cargo build --release --locked \
- && cp target/release/libodin_quic.so /odin_quic.node
+# build.sh first patches quiche for reset_stream_at (prepare-quiche.sh), then runs cargo --locked.
+RUN bash build.sh \
+ && cp odin_quic.node /odin_quic.node
 
 # Stage 2: the runtime, non-root, nothing but Node, node_modules and the two programs (with
 # common/, the code both of them use).

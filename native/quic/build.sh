@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the native QUIC addon (docs/native-quic.md): cargo compiles native/quic (quiche 0.30,
-# BoringSSL from source through boring-sys, which needs cmake and libclang) into
+# BoringSSL from source through boring-sys, which needs cmake and libclang; quiche patched by
+# prepare-quiche.sh for reset_stream_at) into
 # native/quic/odin_quic.node, where server/transports/quic/nativeAddon.ts loads it.
 # One target dir (native/quic/target, or $CARGO_TARGET_DIR) keeps rebuilds incremental:
 # a cold build takes about ten minutes on two cores, a rebuild of the addon alone under one.
@@ -13,6 +14,8 @@ for tool in cargo cmake; do
   fi
 done
 target="${CARGO_TARGET_DIR:-target}"
+# quiche with reset_stream_at, which Cargo.toml's [patch.crates-io] points at.
+bash prepare-quiche.sh
 cargo build --release --locked
 cp "$target/release/libodin_quic.so" odin_quic.node.tmp
 mv odin_quic.node.tmp odin_quic.node

@@ -84,6 +84,11 @@ pub fn build(options: &EndpointOptions) -> Result<quiche::Config, String> {
         options.datagram_recv_queue as usize,
         options.datagram_send_queue as usize,
     );
+    // RESET_STREAM_AT (draft-ietf-quic-reliable-stream-reset, added to quiche by
+    // patches/quiche-0.30.0-reset-stream-at.patch): the current WebTransport draft requires
+    // the transport parameter of both ends (webtransport-go refuses a server without it), and a
+    // WebTransport stream reset that way still delivers its session id.
+    config.enable_reset_stream_at(true);
     config.grease(false);
     Ok(config)
 }
