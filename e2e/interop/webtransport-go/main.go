@@ -8,12 +8,14 @@
 //	webtransport-go-probe URL ROOM TOKEN COUNT   join: progress and result as JSON lines, like
 //	                                             e2e/interop/aioquic_client.py
 //
-// Joining opens the session, sends JoinRoom {token} on a main stream, binds a room stream by its
-// stream id, starts a media and says `ready`; once the test writes `go` on stdin it sends COUNT
-// voice datagrams, waits for COUNT from the other peer (20 s at most), opens and finishes more
-// streams than the server's initial WT_MAX_STREAMS grant (so the server must raise it), then
-// closes the session (WT_CLOSE_SESSION, which resets its streams with RESET_STREAM_AT) and says
-// `done`. The dev certificate of a test grid is not verified.
+// Joining opens the session (granting the server 4 streams and 256 bytes of stream data at a
+// time), joins and leaves the room 20 times, each on a new room stream (more than the server's
+// first grant of 16 streams, so it must raise WT_MAX_STREAMS), then joins: JoinRoom {token} on
+// the main stream, a room stream bound by the stream id, StartMedia, and says `ready`. Once the
+// test writes `go` on stdin it sends COUNT voice datagrams and waits for COUNT from the other
+// peer (reporting each as `heard`, 20 s at most), then closes the session (WT_CLOSE_SESSION, which resets its
+// streams with RESET_STREAM_AT) and says `done`. The dev certificate of a test grid is not
+// verified.
 package main
 
 import (
@@ -40,8 +42,9 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// More than the 16 bidirectional streams the server grants at first (WT_INITIAL_MAX_STREAMS_BIDI).
-const extraStreams = 40
+// Room streams opened and finished before the final join: with the main stream more than the 16
+// bidirectional streams the server grants at first (WT_INITIAL_MAX_STREAMS_BIDI).
+const rejoins = 20
 
 func emit(event string, fields map[string]any) {
 	line := map[string]any{"event": event}
@@ -57,8 +60,14 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func transport() *webtransport.Transport {
+// What the join client grants the server per session (session flow control, current draft
+// section 5), small enough that the server's notifications exhaust the data window and must wait
+// for webtransport-go's WT_MAX_DATA, as aioquic_client.py does.
+var grant = &webtransport.Config{MaxIncomingStreams: 4, MaxIncomingUniStreams: 4, MaxIncomingData: 256}
+
+func transport(config *webtransport.Config) *webtransport.Transport {
 	return &webtransport.Transport{
+		Config:          config,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}},
 		// Both are what webtransport-go requires of its own side (client_conn.go). The generous
 		// handshake timeout is for loaded test machines.
@@ -91,7 +100,7 @@ func main() {
 func dialOnly(url string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	response, session, err := transport().Dial(ctx, url, nil)
+	response, session, err := transport(nil).Dial(ctx, url, nil)
 	if err != nil {
 		fmt.Printf("DIAL-ERROR %v\n", err)
 		os.Exit(3)
@@ -127,7 +136,11 @@ type client struct {
 	nextID  int64
 }
 
-func (c *client) read(stream io.Reader) {
+// read dispatches the messages of one stream until it ends, then closes `ended` (if any).
+func (c *client) read(stream io.Reader, ended chan struct{}) {
+	if ended != nil {
+		defer close(ended)
+	}
 	r := bufio.NewReader(stream)
 	for {
 		length, err := quicvarint.Read(r)
@@ -223,10 +236,50 @@ func (c *client) request(stream io.Writer, method string, params map[string]any)
 	}
 }
 
+// roomStream is a room stream and what tells that the server finished it.
+type roomStream struct {
+	*webtransport.Stream
+	ended chan struct{}
+}
+
+// joinRoom is docs/protocol.md's join: JoinRoom on the main stream, then a room stream whose
+// first message is the stream id of the answer, then the peer's own Joined update on it.
+func (c *client) joinRoom(
+	ctx context.Context, session *webtransport.Session, mainStream io.Writer, room, token string,
+) (*roomStream, map[string]any, int64, error) {
+	answer, err := c.request(mainStream, "JoinRoom", map[string]any{
+		"token": token, "room_id": room, "user_data": []byte{}, "position": []float64{0, 0},
+	})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	joinedAnswer, _ := answer.(map[string]any)
+	stream, err := session.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("room stream: %w", err)
+	}
+	rs := &roomStream{Stream: stream, ended: make(chan struct{})}
+	go c.read(stream, rs.ended)
+	if _, err := stream.Write(frame(joinedAnswer["stream_id"])); err != nil {
+		return nil, nil, 0, err
+	}
+	var joined map[string]any
+	select {
+	case joined = <-c.joined:
+	case <-time.After(10 * time.Second):
+		return nil, nil, 0, errors.New("no Joined update in 10 s")
+	}
+	mediaIDs, _ := joined["media_ids"].([]any)
+	if len(mediaIDs) == 0 {
+		return nil, nil, 0, fmt.Errorf("Joined without media ids: %v", joined)
+	}
+	return rs, joinedAnswer, asInt(mediaIDs[len(mediaIDs)-1]), nil
+}
+
 func join(url, room, token string, count int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	response, session, err := transport().Dial(ctx, url, nil)
+	response, session, err := transport(grant).Dial(ctx, url, nil)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
@@ -252,34 +305,32 @@ func join(url, room, token string, count int) error {
 	if err != nil {
 		return fmt.Errorf("main stream: %w", err)
 	}
-	go c.read(mainStream)
-	answer, err := c.request(mainStream, "JoinRoom", map[string]any{
-		"token": token, "room_id": room, "user_data": []byte{}, "position": []float64{0, 0},
-	})
+	go c.read(mainStream, nil)
+
+	// Join and leave the room `rejoins` times first, each time on a new room stream: more
+	// streams than the server's first grant (16 bidirectional), so the session only goes on if
+	// the server raises WT_MAX_STREAMS as they end. Leaving is finishing the room stream; the
+	// server then finishes its side.
+	for i := 0; i < rejoins; i++ {
+		roomStream, _, _, err := c.joinRoom(ctx, session, mainStream, room, token)
+		if err != nil {
+			return fmt.Errorf("join %d: %w", i+1, err)
+		}
+		if err := roomStream.Close(); err != nil {
+			return err
+		}
+		select {
+		case <-roomStream.ended:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("leave %d: the server did not finish the room stream", i+1)
+		}
+	}
+	emit("rejoined", map[string]any{"count": rejoins})
+
+	roomStream, joinedAnswer, mediaID, err := c.joinRoom(ctx, session, mainStream, room, token)
 	if err != nil {
 		return err
 	}
-	joinedAnswer, _ := answer.(map[string]any)
-	roomStream, err := session.OpenStreamSync(ctx)
-	if err != nil {
-		return fmt.Errorf("room stream: %w", err)
-	}
-	go c.read(roomStream)
-	// docs/protocol.md: a room stream's first message is the stream id, a MessagePack integer.
-	if _, err := roomStream.Write(frame(joinedAnswer["stream_id"])); err != nil {
-		return err
-	}
-	var joined map[string]any
-	select {
-	case joined = <-c.joined:
-	case <-time.After(10 * time.Second):
-		return errors.New("no Joined update in 10 s")
-	}
-	mediaIDs, _ := joined["media_ids"].([]any)
-	if len(mediaIDs) == 0 {
-		return fmt.Errorf("Joined without media ids: %v", joined)
-	}
-	mediaID := asInt(mediaIDs[len(mediaIDs)-1])
 	if _, err := c.request(roomStream, "StartMedia", map[string]any{
 		"media_id": mediaID, "properties": map[string]any{"kind": "audio"},
 	}); err != nil {
@@ -316,20 +367,6 @@ wait:
 		}
 	}
 
-	// More streams than the initial grant: each is opened, says nothing and is finished. The
-	// server must raise WT_MAX_STREAMS as they close, or OpenStreamSync blocks.
-	streamsCtx, streamsCancel := context.WithTimeout(ctx, 15*time.Second)
-	defer streamsCancel()
-	opened := 0
-	for ; opened < extraStreams; opened++ {
-		stream, err := session.OpenStreamSync(streamsCtx)
-		if err != nil {
-			break
-		}
-		_ = stream.Close()
-		stream.CancelRead(0)
-	}
-
 	closed := make(chan struct{})
 	go func() {
 		_ = session.CloseWithError(0, "done")
@@ -342,10 +379,9 @@ wait:
 		cleanClose = false
 	}
 	emit("done", map[string]any{
-		"sent":          sent,
-		"received":      heard,
-		"extra_streams": opened,
-		"clean_close":   cleanClose,
+		"sent":        sent,
+		"received":    heard,
+		"clean_close": cleanClose,
 	})
 	return nil
 }

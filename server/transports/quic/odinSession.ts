@@ -219,12 +219,19 @@ export class OdinSession {
         }
         if (fin) {
           connection.markClosed();
+          // Finish our side too: only a stream ended both ways is freed by QUIC (and its stream
+          // credit returned), so a client that joins and leaves again and again on one
+          // connection would otherwise run out of streams.
+          stream.write(new Uint8Array(0), true);
           const ended = endpoint;
           if (ended !== undefined) queueMicrotask(() => ended.handleClose());
         }
       },
-      onAbort: () => {
+      onAbort: (_code, direction) => {
         connection.markClosed();
+        // The peer reset its side: reset ours, for the same reason. (A STOP_SENDING already
+        // makes the QUIC stack reset our side.)
+        if (direction === 'read') stream.reset(0);
         const ended = endpoint;
         if (ended !== undefined) queueMicrotask(() => ended.handleClose());
       },
