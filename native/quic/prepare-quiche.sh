@@ -15,8 +15,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 version=0.30.0
-patch_file=patches/quiche-$version-reset-stream-at.patch
-dest=patched/quiche
+# Both overridable for test/native/prepareQuiche.test.ts (a stand-in crate and patch).
+patch_file="${ODIN_QUICHE_PATCH:-patches/quiche-$version-reset-stream-at.patch}"
+dest="${ODIN_QUICHE_PATCHED_DIR:-patched/quiche}"
 key="quiche-$version $(sha256sum "$patch_file" | cut -c1-16)"
 if [ -f "$dest/Cargo.toml" ] && [ -f "$dest/.odin-stamp" ] && [ "$(cat "$dest/.odin-stamp")" = "$key" ]; then
   exit 0
@@ -36,10 +37,11 @@ if [ -z "$crate" ]; then
 fi
 tmp="$dest.tmp"
 rm -rf "$tmp"
+trap 'rm -rf "$tmp"' EXIT # a failed extract or patch leaves nothing half-made
 mkdir -p "$tmp"
 tar -xzf "$crate" -C "$tmp" --strip-components=1
 patch --batch --forward --quiet -p1 -d "$tmp" <"$patch_file"
 echo "$key" >"$tmp/.odin-stamp"
 rm -rf "$dest"
 mv "$tmp" "$dest"
-echo "prepared $(pwd)/$dest ($key)" >&2
+echo "prepared $dest ($key)" >&2
