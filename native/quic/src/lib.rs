@@ -11,6 +11,8 @@ mod endpoint;
 mod events;
 mod forward;
 mod guard;
+#[cfg(test)]
+mod reset_stream_at;
 mod voice;
 mod waker;
 
