@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building the native QUIC addon needs beside Rust (docs/native-quic.md): cmake
-# (BoringSSL) and libclang (bindgen), from Debian's packages, when they are missing. CI calls it
+# (BoringSSL), patch (the quiche patch) and libclang (bindgen), from Debian's packages, when they are missing. CI calls it
 # before `npm run test:native`; a developer runs it once.
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
+command -v patch >/dev/null || missing+=(patch) # prepare-quiche.sh applies the quiche patch
 dpkg -s libclang1-14 >/dev/null 2>&1 || missing+=(libclang1-14)
 dpkg -s libclang-common-14-dev >/dev/null 2>&1 || missing+=(libclang-common-14-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
