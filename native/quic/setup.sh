@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building the native QUIC addon needs beside Rust (docs/native-quic.md): cmake
-# (BoringSSL), patch (the quiche patch) and libclang (bindgen), from Debian's packages, when they are missing. CI calls it
-# before `npm run test:native`; a developer runs it once.
+# (BoringSSL), patch (the quiche patch) and libclang (bindgen), from Debian's packages, when
+# they are missing. CI calls it before `npm run test:native`; a developer runs it once.
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
