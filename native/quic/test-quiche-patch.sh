@@ -12,7 +12,7 @@
 #
 # Known: two tests of quiche 0.30.0 itself fail in this build, with or without the patch
 # (sends_ack_only_pkt_when_full_cwnd_and_ack_elicited{,_despite_max_unacknowledging} for
-# bbr2_gcongestion: 13593 bytes sent where they expect 13587); the other 1145 pass.
+# bbr2_gcongestion: 13593 bytes sent where they expect 13587); the other 1148 pass.
 set -euo pipefail
 cd "$(dirname "$0")"
 bash prepare-quiche.sh
