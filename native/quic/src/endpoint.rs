@@ -12,8 +12,11 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsRawFd;
+
 use crate::events::{CloseError, Event, EventKind};
 use crate::forward::Table;
+use crate::io::{RecvBatch, SendBatch};
 use crate::voice::read_voice_header;
 
 /// Our connection ids are always this long (quiche.ts CONNECTION_ID_LENGTH).
@@ -22,6 +25,11 @@ pub const CONNECTION_ID_LENGTH: usize = 16;
 pub const MAX_UDP_PAYLOAD: usize = 1350;
 /// Packets read per `poll()` at most, so one busy socket cannot hold the event loop.
 const MAX_PACKETS_PER_POLL: usize = 4096;
+/// How long an ACK may wait for a packet to ride on (delayed ACKs, RFC 9000 section 13.2.1).
+/// A voice sender is usually a receiver too: its ACK then goes out with the next datagram
+/// forwarded to it instead of in a packet of its own. Below the 25 ms max_ack_delay we
+/// announce (quiche's default), so the peer's loss detection allows for it.
+pub const ACK_DELAY: Duration = Duration::from_millis(20);
 
 #[derive(Default, Clone, Copy)]
 pub struct Stats {
@@ -33,6 +41,8 @@ pub struct Stats {
     pub connections_closed: u64,
     /// Datagrams dropped after waiting longer than pre_send_timeout.
     pub datagrams_expired: u64,
+    /// Flushes of a connection that only owed an ACK, put off (ACK_DELAY).
+    pub acks_delayed: u64,
 }
 
 pub struct Conn {
@@ -46,6 +56,8 @@ pub struct Conn {
     pub session_prefix: Option<Vec<u8>>,
     /// When quiche's datagram queue was first seen non-empty after a send (pre_send_timeout).
     pub dgram_blocked_since: Option<Instant>,
+    /// Received packets that only need an ACK wait until then for something to ride with.
+    pub ack_due: Option<Instant>,
 }
 
 /// What the forwarding table did with a native peer's datagram.
@@ -73,10 +85,14 @@ pub struct Endpoint {
     pub pre_send: Option<Duration>,
     pub stats: Stats,
     pub table: Table,
+    /// Scratch for one forwarded datagram (the receiver's prefix + the voice bytes).
     forward_buf: Vec<u8>,
-    recv_buf: Vec<u8>,
-    send_buf: Vec<u8>,
+    /// Scratch for one received datagram or stream chunk.
     stream_buf: Vec<u8>,
+    /// Scratch for packets JavaScript hands in (accept, redeliver); rare, not the hot path.
+    packet_buf: Vec<u8>,
+    rx: RecvBatch,
+    pub tx: SendBatch,
 }
 
 impl Endpoint {
@@ -88,6 +104,9 @@ impl Endpoint {
         pre_send_ms: u32,
     ) -> std::io::Result<Endpoint> {
         let local = socket.local_addr()?;
+        let fd = socket.as_raw_fd();
+        crate::io::enable_gro(fd);
+        let gso = crate::io::gso_supported(fd);
         Ok(Endpoint {
             socket,
             local,
@@ -111,49 +130,59 @@ impl Endpoint {
             stats: Stats::default(),
             table: Table::default(),
             forward_buf: vec![0; 65536],
-            recv_buf: vec![0; 65536],
-            send_buf: vec![0; MAX_UDP_PAYLOAD],
             stream_buf: vec![0; 65536],
+            packet_buf: vec![0; 65536],
+            rx: RecvBatch::new(),
+            tx: SendBatch::new(gso),
         })
     }
 
-    /// Reads the socket until it would block (or the per-poll cap), then runs due timers and
-    /// sends what every touched connection has to send.
+    /// Reads the socket until it would block (or the per-poll cap), batched (recvmmsg), then
+    /// runs due timers and sends what every touched connection has, once per connection and
+    /// in as few sendmmsg calls as the batch allows.
     pub fn poll(&mut self) -> bool {
         let mut drained = false;
-        for _ in 0..MAX_PACKETS_PER_POLL {
-            match self.socket.recv_from(&mut self.recv_buf) {
-                Ok((len, from)) => self.on_packet(len, from),
+        let mut read = 0;
+        let fd = self.socket.as_raw_fd();
+        // The batch leaves `self` while its datagrams are handled (on_packet needs `self`):
+        // moving it is three words, no allocation.
+        let mut rx = std::mem::take(&mut self.rx);
+        while read < MAX_PACKETS_PER_POLL {
+            match rx.recv(fd) {
+                Ok(n) => {
+                    read += n;
+                    rx.for_each(|packet, from| self.on_packet(packet, from));
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     drained = true;
                     break;
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // ICMP errors (port unreachable of a peer) surface here on Linux: not fatal.
                 Err(_) => continue,
             }
         }
+        self.rx = rx;
         self.run_timers(Instant::now());
         self.flush();
         drained
     }
 
-    fn on_packet(&mut self, len: usize, from: SocketAddr) {
+    fn on_packet(&mut self, packet: &mut [u8], from: SocketAddr) {
         self.stats.packets_in += 1;
-        let dcid = {
-            let packet = &mut self.recv_buf[..len];
-            match quiche::Header::from_slice(packet, CONNECTION_ID_LENGTH) {
-                Ok(header) => header.dcid.to_vec(),
+        let id = match short_header_dcid(packet) {
+            // The hot path: a 1-RTT packet, its DCID at a fixed place (RFC 9000 section 17.3).
+            Some(dcid) => self.routes.get(dcid).copied(),
+            None => match quiche::Header::from_slice(packet, CONNECTION_ID_LENGTH) {
+                Ok(header) => self.routes.get(header.dcid.as_ref()).copied(),
                 Err(_) => {
                     self.stats.not_quic += 1;
                     return;
                 }
-            }
+            },
         };
-        let Some(&id) = self.routes.get(&dcid) else {
+        let Some(id) = id else {
             // No connection: statelessResponder.ts decides (Retry, reset, new connection).
-            self.events
-                .push(Event::unknown(self.recv_buf[..len].to_vec(), from));
+            self.events.push(Event::unknown(packet.to_vec(), from));
             return;
         };
         let Some(conn) = self.conns.get(&id) else {
@@ -163,14 +192,14 @@ impl Endpoint {
             self.stats.migration_refused += 1;
             return;
         }
-        self.receive(id, len, from);
+        self.receive(id, packet, from);
     }
 
     /// A packet JavaScript got as `unknown` whose connection was accepted since (the second
     /// Initial datagram of a ClientHello too big for one, read in the same batch as the
     /// first): fed to that connection. False when its DCID still names no connection.
     pub fn redeliver(&mut self, packet: &[u8], from: SocketAddr) -> bool {
-        if packet.len() > self.recv_buf.len() {
+        if packet.len() > self.packet_buf.len() {
             return false;
         }
         let dcid = {
@@ -187,30 +216,33 @@ impl Endpoint {
             self.stats.migration_refused += 1;
             return true;
         }
-        self.recv_buf[..packet.len()].copy_from_slice(packet);
-        self.receive(id, packet.len(), from);
+        let mut buf = std::mem::take(&mut self.packet_buf);
+        buf[..packet.len()].copy_from_slice(packet);
+        self.receive(id, &mut buf[..packet.len()], from);
+        self.packet_buf = buf;
         true
     }
 
-    /// Feeds `recv_buf[..len]` to connection `id` and queues what it produced.
-    fn receive(&mut self, id: u32, len: usize, from: SocketAddr) {
+    /// Feeds `packet` to connection `id` and queues what it produced: stream events first
+    /// (a session's CONNECT can share a packet with its first datagrams), then each datagram,
+    /// forwarded by the table or queued for JavaScript.
+    fn receive(&mut self, id: u32, packet: &mut [u8], from: SocketAddr) {
         let local = self.local;
+        let events_before = self.events.len();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
         let info = quiche::RecvInfo { from, to: local };
         // An error means quiche dropped the packet or closed the connection (sent in the flush).
-        let _ = conn.q.recv(&mut self.recv_buf[..len], info);
+        let _ = conn.q.recv(packet, info);
         conn.last_activity = Instant::now();
         if !conn.established && conn.q.is_established() {
             conn.established = true;
             self.events.push(Event::of(EventKind::Established, id));
         }
-        let mut datagrams = Vec::new();
-        if conn.established && !conn.q.is_closed() {
-            while let Ok(n) = conn.q.dgram_recv(&mut self.stream_buf) {
-                datagrams.push(self.stream_buf[..n].to_vec());
-            }
+        let open = conn.established && !conn.q.is_closed();
+        if open {
+            // Empty for datagram-only packets: collecting allocates nothing then.
             let readable: Vec<u64> = conn.q.readable().collect();
             for stream in readable {
                 loop {
@@ -240,14 +272,45 @@ impl Endpoint {
                 }
             }
         }
-        for datagram in datagrams {
-            match self.forward(id, &datagram) {
-                Forwarded::Done => {}
-                Forwarded::No => self.events.push(Event::datagram(id, datagram, false)),
-                Forwarded::AlsoJs => self.events.push(Event::datagram(id, datagram, true)),
+        let mut to_js = false;
+        if open {
+            // The scratch buffer leaves `self` while `forward` runs (it needs `self`).
+            let mut buf = std::mem::take(&mut self.stream_buf);
+            while let Some(Ok(n)) = self.conns.get_mut(&id).map(|c| c.q.dgram_recv(&mut buf)) {
+                let datagram = &buf[..n];
+                match self.forward(id, datagram) {
+                    Forwarded::Done => {}
+                    Forwarded::No => {
+                        to_js = true;
+                        self.events.push(Event::datagram(id, datagram.to_vec(), false));
+                    }
+                    Forwarded::AlsoJs => {
+                        to_js = true;
+                        self.events.push(Event::datagram(id, datagram.to_vec(), true));
+                    }
+                }
             }
+            self.stream_buf = buf;
         }
-        self.mark_dirty(id);
+        // Delayed ACK: a packet that gave JavaScript nothing to do and left nothing queued
+        // for this connection only owes an ACK; it waits (ACK_DELAY) for a datagram forwarded
+        // to this peer, the usual case in a room with two speakers.
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let only_ack = open
+            && !to_js
+            && self.events.len() == events_before
+            && conn.q.dgram_send_queue_len() == 0
+            && !conn.q.is_draining();
+        if only_ack {
+            if conn.ack_due.is_none() {
+                conn.ack_due = Some(conn.last_activity + ACK_DELAY);
+                self.stats.acks_delayed += 1;
+            }
+        } else {
+            self.mark_dirty(id);
+        }
     }
 
     /// HOT PATH: a datagram of native peer `from`, forwarded by the core's table if it has an
@@ -281,7 +344,8 @@ impl Endpoint {
             .as_mut()
             .is_none_or(|bucket| bucket.try_take(now));
         let to_js = route.to_js;
-        let receivers = route.receivers.clone();
+        // Borrowed out of the table for the loop and put back: no copy per packet.
+        let receivers = std::mem::take(&mut route.receivers);
         let stats = &mut self.table.stats;
         stats.received += 1;
         // JavaScript counts what it sees (voiceRouter.ts); the rest is counted here for it.
@@ -292,9 +356,10 @@ impl Endpoint {
         }
         if !allowed {
             stats.rate_limited += 1;
+            self.restore_receivers(from, header.media_ids[0], receivers);
             return Forwarded::Done;
         }
-        for receiver in receivers {
+        for &receiver in &receivers {
             let sent = match self.conns.get_mut(&receiver) {
                 Some(conn) if conn.established && receiver != from => {
                     match conn.session_prefix.as_ref() {
@@ -324,10 +389,17 @@ impl Endpoint {
                 }
             }
         }
+        self.restore_receivers(from, header.media_ids[0], receivers);
         if to_js {
             Forwarded::AlsoJs
         } else {
             Forwarded::Done
+        }
+    }
+
+    fn restore_receivers(&mut self, sender: u32, media: u16, receivers: Vec<u32>) {
+        if let Some(route) = self.table.get_mut(sender, media) {
+            route.receivers = receivers;
         }
     }
 
@@ -353,7 +425,7 @@ impl Endpoint {
                 scid.len()
             ));
         }
-        if packet.len() > self.recv_buf.len() {
+        if packet.len() > self.packet_buf.len() {
             return Err(format!(
                 "packet of {} bytes is larger than a UDP datagram",
                 packet.len()
@@ -389,11 +461,14 @@ impl Endpoint {
                 last_activity: Instant::now(),
                 session_prefix: None,
                 dgram_blocked_since: None,
+                ack_due: None,
             },
         );
         self.stats.connections_accepted += 1;
-        self.recv_buf[..packet.len()].copy_from_slice(packet);
-        self.receive(id, packet.len(), peer);
+        let mut buf = std::mem::take(&mut self.packet_buf);
+        buf[..packet.len()].copy_from_slice(packet);
+        self.receive(id, &mut buf[..packet.len()], peer);
+        self.packet_buf = buf;
         Ok(id)
     }
 
@@ -412,6 +487,9 @@ impl Endpoint {
                 if now.duration_since(since) >= limit {
                     touched.push(id);
                 }
+            }
+            if conn.ack_due.is_some_and(|due| due <= now) {
+                touched.push(id);
             }
             if let Some(every) = keep_alive {
                 if conn.established
@@ -444,6 +522,9 @@ impl Endpoint {
                 let expire = since + limit;
                 at = Some(at.map_or(expire, |t| t.min(expire)));
             }
+            if let Some(due) = conn.ack_due {
+                at = Some(at.map_or(due, |t| t.min(due)));
+            }
             if let Some(at) = at {
                 next = Some(next.map_or(at, |n: Instant| n.min(at)));
             }
@@ -451,27 +532,42 @@ impl Endpoint {
         next.map(|at| at.saturating_duration_since(now))
     }
 
-    /// Sends everything the dirty connections have, removes the closed ones.
+    /// Sends everything the dirty connections have (each once), removes the closed ones.
     pub fn flush(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
-        for id in dirty {
+        for &id in &dirty {
             self.send(id);
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+        self.send_batch();
+    }
+
+    /// Hands the send batch to the kernel (sendmmsg, GSO trains per peer).
+    pub fn send_batch(&mut self) {
+        if !self.tx.is_empty() {
+            self.tx.flush(self.socket.as_raw_fd());
         }
     }
 
+    /// Everything connection `id` has to send, written by quiche into the send batch.
     fn send(&mut self, id: u32) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
+        conn.ack_due = None;
         let mut sent = false;
         loop {
-            match conn.q.send(&mut self.send_buf) {
+            if self.tx.is_full() {
+                self.tx.flush(self.socket.as_raw_fd());
+            }
+            match conn.q.send(self.tx.slot()) {
                 Ok((len, info)) => {
                     if info.to != conn.peer {
                         // quiche moved to a validated new path (migration).
                         conn.peer = info.to;
                     }
-                    let _ = self.socket.send_to(&self.send_buf[..len], info.to);
+                    self.tx.commit(len, info.to);
                     self.stats.packets_out += 1;
                     sent = true;
                 }
@@ -539,6 +635,7 @@ impl Endpoint {
             }
             self.send(*id);
         }
+        self.send_batch();
         let ids: Vec<u32> = self.conns.keys().copied().collect();
         for id in ids {
             self.remove(id);
@@ -558,4 +655,13 @@ impl Endpoint {
             .get_mut(&id)
             .ok_or_else(|| format!("no connection {id}"))
     }
+}
+
+/// The DCID of a short-header (1-RTT) packet: the bytes after the first, of our fixed length.
+fn short_header_dcid(packet: &[u8]) -> Option<&[u8]> {
+    let first = *packet.first()?;
+    if first & 0x80 != 0 {
+        return None;
+    }
+    packet.get(1..1 + CONNECTION_ID_LENGTH)
 }
