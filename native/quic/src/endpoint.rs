@@ -7,7 +7,8 @@
 //! rare packet for no known connection as an `unknown` event and calls `accept`), HTTP/3,
 //! WebTransport and ODIN.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -58,6 +59,27 @@ pub struct Conn {
     pub dgram_blocked_since: Option<Instant>,
     /// Received packets that only need an ACK wait until then for something to ride with.
     pub ack_due: Option<Instant>,
+    /// This connection's live entry in the endpoint's timer heap (see `Endpoint::timers`).
+    scheduled: Option<Instant>,
+}
+
+impl Conn {
+    /// The earliest of quiche's timer, the keep-alive PING, pre_send_timeout and the delayed
+    /// ACK.
+    fn deadline(&self, keep_alive: Option<Duration>, pre_send: Option<Duration>) -> Option<Instant> {
+        let mut at = self.q.timeout_instant();
+        let mut earliest = |t: Instant| at = Some(at.map_or(t, |a: Instant| a.min(t)));
+        if let (Some(every), true) = (keep_alive, self.established) {
+            earliest(self.last_activity + every);
+        }
+        if let (Some(since), Some(limit)) = (self.dgram_blocked_since, pre_send) {
+            earliest(since + limit);
+        }
+        if let Some(due) = self.ack_due {
+            earliest(due);
+        }
+        at
+    }
 }
 
 /// What the forwarding table did with a native peer's datagram.
@@ -79,6 +101,14 @@ pub struct Endpoint {
     next_id: u32,
     pub events: Vec<Event>,
     dirty: Vec<u32>,
+    /// Connection deadlines, earliest first, so a poll looks at the connections that are due
+    /// instead of all of them (with hundreds of peers, scanning every connection's timer on
+    /// each poll was the largest cost of the path). Lazy: an entry is live when it equals its
+    /// connection's `scheduled`; a deadline that moves later keeps the earlier entry, which
+    /// then fires early, finds nothing due and reschedules.
+    timers: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// The time of the current receive batch (one clock read per batch, not per packet).
+    now: Instant,
     pub migration: bool,
     pub keep_alive: Option<Duration>,
     /// pre_send_timeout: datagrams waiting in quiche's queue longer than this are dropped.
@@ -116,6 +146,8 @@ impl Endpoint {
             next_id: 1,
             events: Vec::new(),
             dirty: Vec::new(),
+            timers: BinaryHeap::new(),
+            now: Instant::now(),
             migration,
             keep_alive: if keep_alive_ms == 0 {
                 None
@@ -151,6 +183,7 @@ impl Endpoint {
             match rx.recv(fd) {
                 Ok(n) => {
                     read += n;
+                    self.now = Instant::now();
                     rx.for_each(|packet, from| self.on_packet(packet, from));
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -199,6 +232,7 @@ impl Endpoint {
     /// Initial datagram of a ClientHello too big for one, read in the same batch as the
     /// first): fed to that connection. False when its DCID still names no connection.
     pub fn redeliver(&mut self, packet: &[u8], from: SocketAddr) -> bool {
+        self.now = Instant::now();
         if packet.len() > self.packet_buf.len() {
             return false;
         }
@@ -235,7 +269,7 @@ impl Endpoint {
         let info = quiche::RecvInfo { from, to: local };
         // An error means quiche dropped the packet or closed the connection (sent in the flush).
         let _ = conn.q.recv(packet, info);
-        conn.last_activity = Instant::now();
+        conn.last_activity = self.now;
         if !conn.established && conn.q.is_established() {
             conn.established = true;
             self.events.push(Event::of(EventKind::Established, id));
@@ -311,6 +345,21 @@ impl Endpoint {
         } else {
             self.mark_dirty(id);
         }
+        self.reschedule(id);
+    }
+
+    /// Puts connection `id`'s deadline in the timer heap if it is earlier than its live entry.
+    fn reschedule(&mut self, id: u32) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(at) = conn.deadline(self.keep_alive, self.pre_send) else {
+            return;
+        };
+        if conn.scheduled.is_none_or(|s| at < s) {
+            conn.scheduled = Some(at);
+            self.timers.push(Reverse((at, id)));
+        }
     }
 
     /// HOT PATH: a datagram of native peer `from`, forwarded by the core's table if it has an
@@ -334,7 +383,7 @@ impl Endpoint {
             self.table.stats.miss_several_medias += 1;
             return Forwarded::No;
         }
-        let now = Instant::now();
+        let now = self.now;
         let Some(route) = self.table.get_mut(from, header.media_ids[0]) else {
             self.table.stats.miss_no_route += 1;
             return Forwarded::No;
@@ -462,9 +511,11 @@ impl Endpoint {
                 session_prefix: None,
                 dgram_blocked_since: None,
                 ack_due: None,
+                scheduled: None,
             },
         );
         self.stats.connections_accepted += 1;
+        self.now = Instant::now();
         let mut buf = std::mem::take(&mut self.packet_buf);
         buf[..packet.len()].copy_from_slice(packet);
         self.receive(id, &mut buf[..packet.len()], peer);
@@ -472,25 +523,33 @@ impl Endpoint {
         Ok(id)
     }
 
-    /// quiche's timers and keep-alive PINGs of every connection due by `now`.
+    /// quiche's timers, keep-alive PINGs, pre_send_timeout and delayed ACKs of the connections
+    /// due by `now` (taken from the timer heap).
     pub fn run_timers(&mut self, now: Instant) {
         let keep_alive = self.keep_alive;
-        let mut touched = Vec::new();
-        for (&id, conn) in self.conns.iter_mut() {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            if conn.scheduled != Some(at) {
+                continue; // stale: the connection has an earlier live entry
+            }
+            conn.scheduled = None;
+            let mut touched = false;
             if let Some(timeout) = conn.q.timeout_instant() {
                 if timeout <= now {
                     conn.q.on_timeout();
-                    touched.push(id);
+                    touched = true;
                 }
             }
             if let (Some(since), Some(limit)) = (conn.dgram_blocked_since, self.pre_send) {
-                if now.duration_since(since) >= limit {
-                    touched.push(id);
-                }
+                touched |= now.duration_since(since) >= limit;
             }
-            if conn.ack_due.is_some_and(|due| due <= now) {
-                touched.push(id);
-            }
+            touched |= conn.ack_due.is_some_and(|due| due <= now);
             if let Some(every) = keep_alive {
                 if conn.established
                     && !conn.q.is_draining()
@@ -498,38 +557,29 @@ impl Endpoint {
                 {
                     let _ = conn.q.send_ack_eliciting();
                     conn.last_activity = now;
-                    touched.push(id);
+                    touched = true;
                 }
             }
-        }
-        for id in touched {
-            self.mark_dirty(id);
+            if touched {
+                // `send` (in the flush after this) reschedules.
+                self.mark_dirty(id);
+            } else {
+                self.reschedule(id);
+            }
         }
     }
 
-    /// Milliseconds until the next timer of any connection (None: no timer).
-    pub fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        let mut next: Option<Instant> = None;
-        for conn in self.conns.values() {
-            let mut at = conn.q.timeout_instant();
-            if let Some(every) = self.keep_alive {
-                if conn.established {
-                    let keep = conn.last_activity + every;
-                    at = Some(at.map_or(keep, |t| t.min(keep)));
-                }
+    /// Time until the earliest connection deadline (None: no timer). May be early (a deadline
+    /// that moved later), never late.
+    pub fn next_timeout(&mut self, now: Instant) -> Option<Duration> {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            let live = self.conns.get(&id).is_some_and(|c| c.scheduled == Some(at));
+            if live {
+                return Some(at.saturating_duration_since(now));
             }
-            if let (Some(since), Some(limit)) = (conn.dgram_blocked_since, self.pre_send) {
-                let expire = since + limit;
-                at = Some(at.map_or(expire, |t| t.min(expire)));
-            }
-            if let Some(due) = conn.ack_due {
-                at = Some(at.map_or(due, |t| t.min(due)));
-            }
-            if let Some(at) = at {
-                next = Some(next.map_or(at, |n: Instant| n.min(at)));
-            }
+            self.timers.pop();
         }
-        next.map(|at| at.saturating_duration_since(now))
+        None
     }
 
     /// Sends everything the dirty connections have (each once), removes the closed ones.
@@ -597,6 +647,8 @@ impl Endpoint {
         }
         if conn.q.is_closed() {
             self.remove(id);
+        } else {
+            self.reschedule(id);
         }
     }
 

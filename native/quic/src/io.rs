@@ -129,9 +129,14 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
 type Control = [u64; 4];
 
 /// One `recvmmsg` worth of datagrams. A message read with GRO holds several datagrams of the
-/// same sender, all `segment` bytes long but the last.
+/// same sender, all `segment` bytes long but the last. The C structures the kernel reads are
+/// kept between calls (zeroing them per call cost more than the call on small batches).
 pub struct RecvBatch {
-    bufs: Vec<Vec<u8>>,
+    bufs: Vec<u8>,
+    names: Vec<libc::sockaddr_storage>,
+    controls: Vec<Control>,
+    iovecs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
     meta: Vec<RecvMeta>,
     count: usize,
 }
@@ -144,8 +149,17 @@ struct RecvMeta {
 }
 
 impl Default for RecvBatch {
+    /// An empty batch that holds nothing (what `mem::take` leaves behind); `new` for reading.
     fn default() -> Self {
-        RecvBatch::new()
+        RecvBatch {
+            bufs: Vec::new(),
+            names: Vec::new(),
+            controls: Vec::new(),
+            iovecs: Vec::new(),
+            hdrs: Vec::new(),
+            meta: Vec::new(),
+            count: 0,
+        }
     }
 }
 
@@ -154,7 +168,12 @@ impl RecvBatch {
         RecvBatch {
             // Pages are touched only as far as the kernel writes: 2 MB of address space, a few
             // pages of memory at voice packet sizes.
-            bufs: (0..RECV_BATCH).map(|_| vec![0u8; RECV_BUFFER]).collect(),
+            bufs: vec![0u8; RECV_BATCH * RECV_BUFFER],
+            // SAFETY: all-zero C structs are valid values.
+            names: vec![unsafe { zeroed() }; RECV_BATCH],
+            controls: vec![[0; 4]; RECV_BATCH],
+            iovecs: vec![unsafe { zeroed() }; RECV_BATCH],
+            hdrs: vec![unsafe { zeroed() }; RECV_BATCH],
             meta: vec![
                 RecvMeta {
                     from: None,
@@ -170,31 +189,28 @@ impl RecvBatch {
     /// Reads up to RECV_BATCH messages without blocking. Ok(0) never happens: an empty socket
     /// is `WouldBlock`.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
-        // SAFETY: zeroed mmsghdr/iovec/sockaddr_storage are valid; every pointer below points
-        // into buffers that outlive the call and are not moved during it.
-        let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { zeroed() };
-        let mut controls: [Control; RECV_BATCH] = [[0; 4]; RECV_BATCH];
-        let mut iovecs: [libc::iovec; RECV_BATCH] = unsafe { zeroed() };
-        let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { zeroed() };
+        assert_eq!(self.hdrs.len(), RECV_BATCH, "recv on an empty RecvBatch");
         for i in 0..RECV_BATCH {
-            iovecs[i] = libc::iovec {
-                iov_base: self.bufs[i].as_mut_ptr().cast(),
-                iov_len: self.bufs[i].len(),
+            self.iovecs[i] = libc::iovec {
+                iov_base: self.bufs[i * RECV_BUFFER..].as_mut_ptr().cast(),
+                iov_len: RECV_BUFFER,
             };
-            let hdr = &mut msgs[i].msg_hdr;
-            hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            let hdr = &mut self.hdrs[i].msg_hdr;
+            hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
             hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_iov = &mut iovecs[i];
+            hdr.msg_iov = &mut self.iovecs[i];
             hdr.msg_iovlen = 1;
-            hdr.msg_control = controls[i].as_mut_ptr().cast();
+            hdr.msg_control = self.controls[i].as_mut_ptr().cast();
             hdr.msg_controllen = size_of::<Control>() as _;
+            hdr.msg_flags = 0;
         }
         let n = loop {
-            // SAFETY: see above.
+            // SAFETY: every pointer set above points into this batch's own heap buffers,
+            // which live and stay in place for the call.
             let n = unsafe {
                 libc::recvmmsg(
                     fd,
-                    msgs.as_mut_ptr(),
+                    self.hdrs.as_mut_ptr(),
                     RECV_BATCH as libc::c_uint,
                     libc::MSG_DONTWAIT,
                     std::ptr::null_mut(),
@@ -209,10 +225,10 @@ impl RecvBatch {
             }
         };
         for i in 0..n {
-            let len = msgs[i].msg_len as usize;
-            let segment = gro_segment(&msgs[i].msg_hdr).unwrap_or(len).max(1);
+            let len = self.hdrs[i].msg_len as usize;
+            let segment = gro_segment(&self.hdrs[i].msg_hdr).unwrap_or(len).max(1);
             self.meta[i] = RecvMeta {
-                from: from_sockaddr(&names[i]),
+                from: from_sockaddr(&self.names[i]),
                 len,
                 segment,
             };
@@ -226,7 +242,8 @@ impl RecvBatch {
         for i in 0..self.count {
             let RecvMeta { from, len, segment } = self.meta[i];
             let Some(from) = from else { continue };
-            for datagram in self.bufs[i][..len].chunks_mut(segment) {
+            let start = i * RECV_BUFFER;
+            for datagram in self.bufs[start..start + len].chunks_mut(segment) {
                 each(datagram, from);
             }
         }
@@ -284,6 +301,7 @@ pub struct SendBatch {
     buf: Vec<u8>,
     used: usize,
     msgs: Vec<Message>,
+    c: SendStructs,
     /// Datagrams per GSO message; 1 when the kernel or the device does not do GSO.
     max_segments: usize,
     pub stats: SendStats,
@@ -298,6 +316,7 @@ impl SendBatch {
             buf: vec![0; SEND_BUFFER],
             used: 0,
             msgs: Vec::with_capacity(SEND_BATCH),
+            c: SendStructs::new(),
             max_segments: if gso { MAX_GSO_SEGMENTS } else { 1 },
             stats: SendStats::default(),
         }
@@ -350,7 +369,9 @@ impl SendBatch {
 
     /// Sends the batch on `fd` and empties it.
     pub fn flush(&mut self, fd: RawFd) {
-        self.flush_with(|msgs, buf| sendmmsg(fd, msgs, buf));
+        let mut c = std::mem::replace(&mut self.c, SendStructs::empty());
+        self.flush_with(|msgs, buf| sendmmsg(fd, msgs, buf, &mut c));
+        self.c = c;
     }
 
     /// Sends the batch through `send` (one `sendmmsg`; tests pass a fake) and empties it.
@@ -418,29 +439,53 @@ fn split(m: Message) -> impl Iterator<Item = Message> {
     })
 }
 
+/// The C structures of one `sendmmsg`, kept between calls.
+struct SendStructs {
+    names: Vec<libc::sockaddr_storage>,
+    iovecs: Vec<libc::iovec>,
+    controls: Vec<Control>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+impl SendStructs {
+    fn new() -> SendStructs {
+        // SAFETY: all-zero C structs are valid values.
+        SendStructs {
+            names: vec![unsafe { zeroed() }; SEND_BATCH],
+            iovecs: vec![unsafe { zeroed() }; SEND_BATCH],
+            controls: vec![[0; 4]; SEND_BATCH],
+            hdrs: vec![unsafe { zeroed() }; SEND_BATCH],
+        }
+    }
+
+    fn empty() -> SendStructs {
+        SendStructs {
+            names: Vec::new(),
+            iovecs: Vec::new(),
+            controls: Vec::new(),
+            hdrs: Vec::new(),
+        }
+    }
+}
+
 /// One `sendmmsg` of `msgs` (at most SEND_BATCH) from `buf`.
-fn sendmmsg(fd: RawFd, msgs: &[Message], buf: &[u8]) -> SendOutcome {
+fn sendmmsg(fd: RawFd, msgs: &[Message], buf: &[u8], c: &mut SendStructs) -> SendOutcome {
     let count = msgs.len().min(SEND_BATCH);
-    // SAFETY: zeroed C structs are valid; every pointer points into `buf`, `names`,
-    // `iovecs` or `controls`, which outlive the call. The kernel only reads `buf`.
-    let mut names: [libc::sockaddr_storage; SEND_BATCH] = unsafe { zeroed() };
-    let mut iovecs: [libc::iovec; SEND_BATCH] = unsafe { zeroed() };
-    let mut controls: [Control; SEND_BATCH] = [[0; 4]; SEND_BATCH];
-    let mut hdrs: [libc::mmsghdr; SEND_BATCH] = unsafe { zeroed() };
     for (i, m) in msgs[..count].iter().enumerate() {
         let (name, name_len) = to_sockaddr(&m.to);
-        names[i] = name;
-        iovecs[i] = libc::iovec {
+        c.names[i] = name;
+        c.iovecs[i] = libc::iovec {
             iov_base: buf[m.start..m.start + m.len].as_ptr() as *mut libc::c_void,
             iov_len: m.len,
         };
-        let hdr = &mut hdrs[i].msg_hdr;
-        hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+        let hdr = &mut c.hdrs[i].msg_hdr;
+        hdr.msg_name = (&mut c.names[i] as *mut libc::sockaddr_storage).cast();
         hdr.msg_namelen = name_len;
-        hdr.msg_iov = &mut iovecs[i];
+        hdr.msg_iov = &mut c.iovecs[i];
         hdr.msg_iovlen = 1;
+        hdr.msg_flags = 0;
         if m.segments > 1 {
-            hdr.msg_control = controls[i].as_mut_ptr().cast();
+            hdr.msg_control = c.controls[i].as_mut_ptr().cast();
             // SAFETY: CMSG_SPACE/CMSG_LEN are pure; the control buffer (32 bytes) holds
             // CMSG_SPACE(2) = 24 bytes.
             unsafe {
@@ -451,10 +496,14 @@ fn sendmmsg(fd: RawFd, msgs: &[Message], buf: &[u8]) -> SendOutcome {
                 (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
                 std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut u16, m.segment as u16);
             }
+        } else {
+            hdr.msg_control = std::ptr::null_mut();
+            hdr.msg_controllen = 0;
         }
     }
-    // SAFETY: see above.
-    let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), count as libc::c_uint, 0) };
+    // SAFETY: every pointer set above points into `buf` or `c`, which outlive the call; the
+    // kernel only reads `buf`.
+    let n = unsafe { libc::sendmmsg(fd, c.hdrs.as_mut_ptr(), count as libc::c_uint, 0) };
     if n < 0 {
         Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
     } else {

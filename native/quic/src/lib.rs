@@ -6,6 +6,8 @@
 #[macro_use]
 extern crate napi_derive;
 
+#[cfg(test)]
+mod bench;
 mod config;
 mod endpoint;
 mod events;
