@@ -192,9 +192,10 @@ fn server() {
     let mut start: Option<(Instant, Duration, crate::endpoint::Stats, u64, u64, u64)> = None;
     let mut idle_memory = None;
     loop {
+        // Rounded up as nativeEndpoint.ts does (Math.ceil): rounding down busy-waits.
         let timeout = endpoint
             .next_timeout(Instant::now())
-            .map_or(50, |d| d.as_millis().min(50) as i32);
+            .map_or(50, |d| d.as_micros().div_ceil(1000).min(50) as i32);
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,
@@ -288,13 +289,15 @@ fn server() {
     println!(
         "server: UDP in {packets_in}, out {packets_out} ({:.2} forwarded datagrams per packet out), \
          {calls} sendmmsg ({:.1} packets per call), GSO {}, acks delayed {}, table drops {}, \
-         send drops {}",
+         send drops {}; {} polls, {} timers fired",
         forwarded as f64 / packets_out.max(1) as f64,
         packets_out as f64 / calls.max(1) as f64,
         endpoint.tx.gso(),
         endpoint.stats.acks_delayed - s0.acks_delayed,
         endpoint.table.stats.dropped - dropped0,
         endpoint.tx.stats.dropped,
+        endpoint.stats.polls - s0.polls,
+        endpoint.stats.timers_fired - s0.timers_fired,
     );
     let mut report = String::new();
     use std::io::Read;

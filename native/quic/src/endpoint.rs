@@ -44,6 +44,10 @@ pub struct Stats {
     pub datagrams_expired: u64,
     /// Flushes of a connection that only owed an ACK, put off (ACK_DELAY).
     pub acks_delayed: u64,
+    /// `poll()` calls (packets_in / polls is the receive batching achieved).
+    pub polls: u64,
+    /// Connections whose timer fired (quiche, keep-alive, pre_send, delayed ACK).
+    pub timers_fired: u64,
 }
 
 pub struct Conn {
@@ -173,6 +177,7 @@ impl Endpoint {
     /// runs due timers and sends what every touched connection has, once per connection and
     /// in as few sendmmsg calls as the batch allows.
     pub fn poll(&mut self) -> bool {
+        self.stats.polls += 1;
         let mut drained = false;
         let mut read = 0;
         let fd = self.socket.as_raw_fd();
@@ -307,10 +312,12 @@ impl Endpoint {
             }
         }
         let mut to_js = false;
+        let mut datagrams = 0;
         if open {
             // The scratch buffer leaves `self` while `forward` runs (it needs `self`).
             let mut buf = std::mem::take(&mut self.stream_buf);
             while let Some(Ok(n)) = self.conns.get_mut(&id).map(|c| c.q.dgram_recv(&mut buf)) {
+                datagrams += 1;
                 let datagram = &buf[..n];
                 match self.forward(id, datagram) {
                     Forwarded::Done => {}
@@ -326,13 +333,15 @@ impl Endpoint {
             }
             self.stream_buf = buf;
         }
-        // Delayed ACK: a packet that gave JavaScript nothing to do and left nothing queued
-        // for this connection only owes an ACK; it waits (ACK_DELAY) for a datagram forwarded
-        // to this peer, the usual case in a room with two speakers.
+        // Delayed ACK: a packet of voice datagrams that the table handled entirely, and that
+        // left nothing queued for this connection, only owes an ACK (DATAGRAM frames are
+        // ack-eliciting); it waits (ACK_DELAY) for a datagram forwarded to this peer to ride
+        // on, the usual case in a room with two speakers. Any other packet (an ACK, a PING,
+        // stream data) is answered in this poll's flush as before.
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let only_ack = open
+        let only_ack = datagrams > 0
             && !to_js
             && self.events.len() == events_before
             && conn.q.dgram_send_queue_len() == 0
@@ -539,6 +548,7 @@ impl Endpoint {
                 continue; // stale: the connection has an earlier live entry
             }
             conn.scheduled = None;
+            self.stats.timers_fired += 1;
             let mut touched = false;
             if let Some(timeout) = conn.q.timeout_instant() {
                 if timeout <= now {
