@@ -70,7 +70,11 @@ pub struct Conn {
 impl Conn {
     /// The earliest of quiche's timer, the keep-alive PING, pre_send_timeout and the delayed
     /// ACK.
-    fn deadline(&self, keep_alive: Option<Duration>, pre_send: Option<Duration>) -> Option<Instant> {
+    fn deadline(
+        &self,
+        keep_alive: Option<Duration>,
+        pre_send: Option<Duration>,
+    ) -> Option<Instant> {
         let mut at = self.q.timeout_instant();
         let mut earliest = |t: Instant| at = Some(at.map_or(t, |a: Instant| a.min(t)));
         if let (Some(every), true) = (keep_alive, self.established) {
@@ -323,11 +327,13 @@ impl Endpoint {
                     Forwarded::Done => {}
                     Forwarded::No => {
                         to_js = true;
-                        self.events.push(Event::datagram(id, datagram.to_vec(), false));
+                        self.events
+                            .push(Event::datagram(id, datagram.to_vec(), false));
                     }
                     Forwarded::AlsoJs => {
                         to_js = true;
-                        self.events.push(Event::datagram(id, datagram.to_vec(), true));
+                        self.events
+                            .push(Event::datagram(id, datagram.to_vec(), true));
                     }
                 }
             }

@@ -505,7 +505,9 @@ fn sendmmsg(fd: RawFd, msgs: &[Message], buf: &[u8], c: &mut SendStructs) -> Sen
     // kernel only reads `buf`.
     let n = unsafe { libc::sendmmsg(fd, c.hdrs.as_mut_ptr(), count as libc::c_uint, 0) };
     if n < 0 {
-        Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+        Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
     } else {
         Ok(n as usize)
     }
