@@ -14,7 +14,8 @@
 //! and receivers are in the client process).
 //!
 //! Settings (environment): BENCH_PEERS (400), BENCH_PEERS_PER_ROOM (10), BENCH_SPEAKERS (2),
-//! BENCH_RATE (datagrams/s per speaker, 50), BENCH_SECONDS (10).
+//! BENCH_RATE (datagrams/s per speaker, 50), BENCH_SECONDS (10), BENCH_ACK_DELAY_MS (the
+//! endpoint's delayed ACK, 20; 0 acknowledges in the same flush).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -178,6 +179,10 @@ fn server() {
     let fd = socket.as_raw_fd();
     socket_buffers(fd);
     let mut endpoint = Endpoint::new(socket, config, true, 0, 0).unwrap();
+    if let Ok(ms) = std::env::var("BENCH_ACK_DELAY_MS") {
+        let ms: u64 = ms.parse().unwrap();
+        endpoint.ack_delay = (ms > 0).then(|| Duration::from_millis(ms));
+    }
     let address = endpoint.local;
 
     let rss_before = rss_bytes();

@@ -125,6 +125,8 @@ pub struct Endpoint {
     /// pre_send_timeout: datagrams waiting in quiche's queue longer than this are dropped.
     pub pre_send: Option<Duration>,
     pub stats: Stats,
+    /// ACK_DELAY, or None to acknowledge in the same flush (the benchmark compares both).
+    pub ack_delay: Option<Duration>,
     pub table: Table,
     /// Scratch for one forwarded datagram (the receiver's prefix + the voice bytes).
     forward_buf: Vec<u8>,
@@ -171,6 +173,7 @@ impl Endpoint {
                 Some(Duration::from_millis(pre_send_ms.into()))
             },
             stats: Stats::default(),
+            ack_delay: Some(ACK_DELAY),
             table: Table::default(),
             forward_buf: vec![0; 65536],
             stream_buf: vec![0; 65536],
@@ -355,9 +358,9 @@ impl Endpoint {
             && self.events.len() == events_before
             && conn.q.dgram_send_queue_len() == 0
             && !conn.q.is_draining();
-        if only_ack {
+        if let (true, Some(delay)) = (only_ack, self.ack_delay) {
             if conn.ack_due.is_none() {
-                conn.ack_due = Some(conn.last_activity + ACK_DELAY);
+                conn.ack_due = Some(conn.last_activity + delay);
                 self.stats.acks_delayed += 1;
             }
         } else {
