@@ -7,13 +7,16 @@
 //! rare packet for no known connection as an `unknown` event and calls `accept`), HTTP/3,
 //! WebTransport and ODIN.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::events::{CloseError, Event, EventKind};
 use crate::forward::Table;
+use crate::io::{RecvBatch, SendBatch};
 use crate::voice::read_voice_header;
 
 /// Our connection ids are always this long (quiche.ts CONNECTION_ID_LENGTH).
@@ -22,6 +25,11 @@ pub const CONNECTION_ID_LENGTH: usize = 16;
 pub const MAX_UDP_PAYLOAD: usize = 1350;
 /// Packets read per `poll()` at most, so one busy socket cannot hold the event loop.
 const MAX_PACKETS_PER_POLL: usize = 4096;
+/// How long an ACK may wait for a packet to ride on (delayed ACKs, RFC 9000 section 13.2.1).
+/// A voice sender is usually a receiver too: its ACK then goes out with the next datagram
+/// forwarded to it instead of in a packet of its own. Below the 25 ms max_ack_delay we
+/// announce (quiche's default), so the peer's loss detection allows for it.
+pub const ACK_DELAY: Duration = Duration::from_millis(20);
 
 #[derive(Default, Clone, Copy)]
 pub struct Stats {
@@ -33,6 +41,12 @@ pub struct Stats {
     pub connections_closed: u64,
     /// Datagrams dropped after waiting longer than pre_send_timeout.
     pub datagrams_expired: u64,
+    /// Flushes of a connection that only owed an ACK, put off (ACK_DELAY).
+    pub acks_delayed: u64,
+    /// `poll()` calls (packets_in / polls is the receive batching achieved).
+    pub polls: u64,
+    /// Connections whose timer fired (quiche, keep-alive, pre_send, delayed ACK).
+    pub timers_fired: u64,
 }
 
 pub struct Conn {
@@ -46,6 +60,36 @@ pub struct Conn {
     pub session_prefix: Option<Vec<u8>>,
     /// When quiche's datagram queue was first seen non-empty after a send (pre_send_timeout).
     pub dgram_blocked_since: Option<Instant>,
+    /// Received packets that only need an ACK wait until then for something to ride with.
+    pub ack_due: Option<Instant>,
+    /// This connection's live entry in the endpoint's timer heap (see `Endpoint::timers`).
+    scheduled: Option<Instant>,
+    /// In `Endpoint::dirty` (a flag instead of searching the list: a poll that forwards to
+    /// hundreds of receivers marks each many times).
+    dirty: bool,
+}
+
+impl Conn {
+    /// The earliest of quiche's timer, the keep-alive PING, pre_send_timeout and the delayed
+    /// ACK.
+    fn deadline(
+        &self,
+        keep_alive: Option<Duration>,
+        pre_send: Option<Duration>,
+    ) -> Option<Instant> {
+        let mut at = self.q.timeout_instant();
+        let mut earliest = |t: Instant| at = Some(at.map_or(t, |a: Instant| a.min(t)));
+        if let (Some(every), true) = (keep_alive, self.established) {
+            earliest(self.last_activity + every);
+        }
+        if let (Some(since), Some(limit)) = (self.dgram_blocked_since, pre_send) {
+            earliest(since + limit);
+        }
+        if let Some(due) = self.ack_due {
+            earliest(due);
+        }
+        at
+    }
 }
 
 /// What the forwarding table did with a native peer's datagram.
@@ -62,21 +106,38 @@ pub struct Endpoint {
     pub socket: UdpSocket,
     pub local: SocketAddr,
     pub config: quiche::Config,
-    pub conns: HashMap<u32, Conn>,
+    /// Boxed: a quiche::Connection is 7.8 KB, and a map of them inline keeps that much in
+    /// every empty slot (up to half the table after it grows): 10–18 KB per connection
+    /// instead of 7.8 (measured with heaptrack, docs/native-quic.md).
+    pub conns: HashMap<u32, Box<Conn>>,
     routes: HashMap<Vec<u8>, u32>,
     next_id: u32,
     pub events: Vec<Event>,
     dirty: Vec<u32>,
+    /// Connection deadlines, earliest first, so a poll looks at the connections that are due
+    /// instead of all of them (with hundreds of peers, scanning every connection's timer on
+    /// each poll was the largest cost of the path). Lazy: an entry is live when it equals its
+    /// connection's `scheduled`; a deadline that moves later keeps the earlier entry, which
+    /// then fires early, finds nothing due and reschedules.
+    timers: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// The time of the current receive batch (one clock read per batch, not per packet).
+    now: Instant,
     pub migration: bool,
     pub keep_alive: Option<Duration>,
     /// pre_send_timeout: datagrams waiting in quiche's queue longer than this are dropped.
     pub pre_send: Option<Duration>,
     pub stats: Stats,
+    /// ACK_DELAY, or None to acknowledge in the same flush (the benchmark compares both).
+    pub ack_delay: Option<Duration>,
     pub table: Table,
+    /// Scratch for one forwarded datagram (the receiver's prefix + the voice bytes).
     forward_buf: Vec<u8>,
-    recv_buf: Vec<u8>,
-    send_buf: Vec<u8>,
+    /// Scratch for one received datagram or stream chunk.
     stream_buf: Vec<u8>,
+    /// Scratch for packets JavaScript hands in (accept, redeliver); rare, not the hot path.
+    packet_buf: Vec<u8>,
+    rx: RecvBatch,
+    pub tx: SendBatch,
 }
 
 impl Endpoint {
@@ -88,6 +149,9 @@ impl Endpoint {
         pre_send_ms: u32,
     ) -> std::io::Result<Endpoint> {
         let local = socket.local_addr()?;
+        let fd = socket.as_raw_fd();
+        crate::io::enable_gro(fd);
+        let gso = crate::io::gso_supported(fd);
         Ok(Endpoint {
             socket,
             local,
@@ -97,6 +161,8 @@ impl Endpoint {
             next_id: 1,
             events: Vec::new(),
             dirty: Vec::new(),
+            timers: BinaryHeap::new(),
+            now: Instant::now(),
             migration,
             keep_alive: if keep_alive_ms == 0 {
                 None
@@ -109,51 +175,65 @@ impl Endpoint {
                 Some(Duration::from_millis(pre_send_ms.into()))
             },
             stats: Stats::default(),
+            ack_delay: Some(ACK_DELAY),
             table: Table::default(),
             forward_buf: vec![0; 65536],
-            recv_buf: vec![0; 65536],
-            send_buf: vec![0; MAX_UDP_PAYLOAD],
             stream_buf: vec![0; 65536],
+            packet_buf: vec![0; 65536],
+            rx: RecvBatch::new(),
+            tx: SendBatch::new(gso),
         })
     }
 
-    /// Reads the socket until it would block (or the per-poll cap), then runs due timers and
-    /// sends what every touched connection has to send.
+    /// Reads the socket until it would block (or the per-poll cap), batched (recvmmsg), then
+    /// runs due timers and sends what every touched connection has, once per connection and
+    /// in as few sendmmsg calls as the batch allows.
     pub fn poll(&mut self) -> bool {
+        self.stats.polls += 1;
         let mut drained = false;
-        for _ in 0..MAX_PACKETS_PER_POLL {
-            match self.socket.recv_from(&mut self.recv_buf) {
-                Ok((len, from)) => self.on_packet(len, from),
+        let mut read = 0;
+        let fd = self.socket.as_raw_fd();
+        // The batch leaves `self` while its datagrams are handled (on_packet needs `self`):
+        // moving it copies a few pointers; `take` leaves an empty batch, no allocation.
+        let mut rx = std::mem::take(&mut self.rx);
+        while read < MAX_PACKETS_PER_POLL {
+            match rx.recv(fd) {
+                Ok(n) => {
+                    read += n;
+                    self.now = Instant::now();
+                    rx.for_each(|packet, from| self.on_packet(packet, from));
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     drained = true;
                     break;
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // ICMP errors (port unreachable of a peer) surface here on Linux: not fatal.
-                Err(_) => continue,
+                // ICMP errors (port unreachable of a peer) surface here on Linux: not fatal,
+                // but counted against the cap so a socket that keeps failing cannot spin.
+                Err(_) => read += 1,
             }
         }
+        self.rx = rx;
         self.run_timers(Instant::now());
         self.flush();
         drained
     }
 
-    fn on_packet(&mut self, len: usize, from: SocketAddr) {
+    fn on_packet(&mut self, packet: &mut [u8], from: SocketAddr) {
         self.stats.packets_in += 1;
-        let dcid = {
-            let packet = &mut self.recv_buf[..len];
-            match quiche::Header::from_slice(packet, CONNECTION_ID_LENGTH) {
-                Ok(header) => header.dcid.to_vec(),
+        let id = match short_header_dcid(packet) {
+            // The hot path: a 1-RTT packet, its DCID at a fixed place (RFC 9000 section 17.3).
+            Some(dcid) => self.routes.get(dcid).copied(),
+            None => match quiche::Header::from_slice(packet, CONNECTION_ID_LENGTH) {
+                Ok(header) => self.routes.get(header.dcid.as_ref()).copied(),
                 Err(_) => {
                     self.stats.not_quic += 1;
                     return;
                 }
-            }
+            },
         };
-        let Some(&id) = self.routes.get(&dcid) else {
+        let Some(id) = id else {
             // No connection: statelessResponder.ts decides (Retry, reset, new connection).
-            self.events
-                .push(Event::unknown(self.recv_buf[..len].to_vec(), from));
+            self.events.push(Event::unknown(packet.to_vec(), from));
             return;
         };
         let Some(conn) = self.conns.get(&id) else {
@@ -163,14 +243,15 @@ impl Endpoint {
             self.stats.migration_refused += 1;
             return;
         }
-        self.receive(id, len, from);
+        self.receive(id, packet, from);
     }
 
     /// A packet JavaScript got as `unknown` whose connection was accepted since (the second
     /// Initial datagram of a ClientHello too big for one, read in the same batch as the
     /// first): fed to that connection. False when its DCID still names no connection.
     pub fn redeliver(&mut self, packet: &[u8], from: SocketAddr) -> bool {
-        if packet.len() > self.recv_buf.len() {
+        self.now = Instant::now();
+        if packet.len() > self.packet_buf.len() {
             return false;
         }
         let dcid = {
@@ -187,30 +268,33 @@ impl Endpoint {
             self.stats.migration_refused += 1;
             return true;
         }
-        self.recv_buf[..packet.len()].copy_from_slice(packet);
-        self.receive(id, packet.len(), from);
+        let mut buf = std::mem::take(&mut self.packet_buf);
+        buf[..packet.len()].copy_from_slice(packet);
+        self.receive(id, &mut buf[..packet.len()], from);
+        self.packet_buf = buf;
         true
     }
 
-    /// Feeds `recv_buf[..len]` to connection `id` and queues what it produced.
-    fn receive(&mut self, id: u32, len: usize, from: SocketAddr) {
+    /// Feeds `packet` to connection `id` and queues what it produced: stream events first
+    /// (a session's CONNECT can share a packet with its first datagrams), then each datagram,
+    /// forwarded by the table or queued for JavaScript.
+    fn receive(&mut self, id: u32, packet: &mut [u8], from: SocketAddr) {
         let local = self.local;
+        let events_before = self.events.len();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
         let info = quiche::RecvInfo { from, to: local };
         // An error means quiche dropped the packet or closed the connection (sent in the flush).
-        let _ = conn.q.recv(&mut self.recv_buf[..len], info);
-        conn.last_activity = Instant::now();
+        let _ = conn.q.recv(packet, info);
+        conn.last_activity = self.now;
         if !conn.established && conn.q.is_established() {
             conn.established = true;
             self.events.push(Event::of(EventKind::Established, id));
         }
-        let mut datagrams = Vec::new();
-        if conn.established && !conn.q.is_closed() {
-            while let Ok(n) = conn.q.dgram_recv(&mut self.stream_buf) {
-                datagrams.push(self.stream_buf[..n].to_vec());
-            }
+        let open = conn.established && !conn.q.is_closed();
+        if open {
+            // Empty for datagram-only packets: collecting allocates nothing then.
             let readable: Vec<u64> = conn.q.readable().collect();
             for stream in readable {
                 loop {
@@ -240,14 +324,66 @@ impl Endpoint {
                 }
             }
         }
-        for datagram in datagrams {
-            match self.forward(id, &datagram) {
-                Forwarded::Done => {}
-                Forwarded::No => self.events.push(Event::datagram(id, datagram, false)),
-                Forwarded::AlsoJs => self.events.push(Event::datagram(id, datagram, true)),
+        let mut to_js = false;
+        let mut datagrams = 0;
+        if open {
+            // The scratch buffer leaves `self` while `forward` runs (it needs `self`).
+            let mut buf = std::mem::take(&mut self.stream_buf);
+            while let Some(Ok(n)) = self.conns.get_mut(&id).map(|c| c.q.dgram_recv(&mut buf)) {
+                datagrams += 1;
+                let datagram = &buf[..n];
+                match self.forward(id, datagram) {
+                    Forwarded::Done => {}
+                    Forwarded::No => {
+                        to_js = true;
+                        self.events
+                            .push(Event::datagram(id, datagram.to_vec(), false));
+                    }
+                    Forwarded::AlsoJs => {
+                        to_js = true;
+                        self.events
+                            .push(Event::datagram(id, datagram.to_vec(), true));
+                    }
+                }
             }
+            self.stream_buf = buf;
         }
-        self.mark_dirty(id);
+        // Delayed ACK: a packet of voice datagrams that the table handled entirely, and that
+        // left nothing queued for this connection, only owes an ACK (DATAGRAM frames are
+        // ack-eliciting); it waits (ACK_DELAY) for a datagram forwarded to this peer to ride
+        // on, the usual case in a room with two speakers. Any other packet (an ACK, a PING,
+        // stream data) is answered in this poll's flush as before.
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let only_ack = datagrams > 0
+            && !to_js
+            && self.events.len() == events_before
+            && conn.q.dgram_send_queue_len() == 0
+            && !conn.q.is_draining();
+        if let (true, Some(delay)) = (only_ack, self.ack_delay) {
+            if conn.ack_due.is_none() {
+                conn.ack_due = Some(conn.last_activity + delay);
+                self.stats.acks_delayed += 1;
+            }
+        } else {
+            self.mark_dirty(id);
+        }
+        self.reschedule(id);
+    }
+
+    /// Puts connection `id`'s deadline in the timer heap if it is earlier than its live entry.
+    fn reschedule(&mut self, id: u32) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(at) = conn.deadline(self.keep_alive, self.pre_send) else {
+            return;
+        };
+        if conn.scheduled.is_none_or(|s| at < s) {
+            conn.scheduled = Some(at);
+            self.timers.push(Reverse((at, id)));
+        }
     }
 
     /// HOT PATH: a datagram of native peer `from`, forwarded by the core's table if it has an
@@ -271,7 +407,7 @@ impl Endpoint {
             self.table.stats.miss_several_medias += 1;
             return Forwarded::No;
         }
-        let now = Instant::now();
+        let now = self.now;
         let Some(route) = self.table.get_mut(from, header.media_ids[0]) else {
             self.table.stats.miss_no_route += 1;
             return Forwarded::No;
@@ -281,7 +417,8 @@ impl Endpoint {
             .as_mut()
             .is_none_or(|bucket| bucket.try_take(now));
         let to_js = route.to_js;
-        let receivers = route.receivers.clone();
+        // Borrowed out of the table for the loop and put back: no copy per packet.
+        let receivers = std::mem::take(&mut route.receivers);
         let stats = &mut self.table.stats;
         stats.received += 1;
         // JavaScript counts what it sees (voiceRouter.ts); the rest is counted here for it.
@@ -292,9 +429,10 @@ impl Endpoint {
         }
         if !allowed {
             stats.rate_limited += 1;
+            self.restore_receivers(from, header.media_ids[0], receivers);
             return Forwarded::Done;
         }
-        for receiver in receivers {
+        for &receiver in &receivers {
             let sent = match self.conns.get_mut(&receiver) {
                 Some(conn) if conn.established && receiver != from => {
                     match conn.session_prefix.as_ref() {
@@ -324,6 +462,7 @@ impl Endpoint {
                 }
             }
         }
+        self.restore_receivers(from, header.media_ids[0], receivers);
         if to_js {
             Forwarded::AlsoJs
         } else {
@@ -331,9 +470,18 @@ impl Endpoint {
         }
     }
 
+    fn restore_receivers(&mut self, sender: u32, media: u16, receivers: Vec<u32>) {
+        if let Some(route) = self.table.get_mut(sender, media) {
+            route.receivers = receivers;
+        }
+    }
+
     pub fn mark_dirty(&mut self, id: u32) {
-        if !self.dirty.contains(&id) {
-            self.dirty.push(id);
+        if let Some(conn) = self.conns.get_mut(&id) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(id);
+            }
         }
     }
 
@@ -353,7 +501,7 @@ impl Endpoint {
                 scid.len()
             ));
         }
-        if packet.len() > self.recv_buf.len() {
+        if packet.len() > self.packet_buf.len() {
             return Err(format!(
                 "packet of {} bytes is larger than a UDP datagram",
                 packet.len()
@@ -381,7 +529,7 @@ impl Endpoint {
         }
         self.conns.insert(
             id,
-            Conn {
+            Box::new(Conn {
                 q,
                 peer,
                 routing_keys: keys,
@@ -389,30 +537,48 @@ impl Endpoint {
                 last_activity: Instant::now(),
                 session_prefix: None,
                 dgram_blocked_since: None,
-            },
+                ack_due: None,
+                scheduled: None,
+                dirty: false,
+            }),
         );
         self.stats.connections_accepted += 1;
-        self.recv_buf[..packet.len()].copy_from_slice(packet);
-        self.receive(id, packet.len(), peer);
+        self.now = Instant::now();
+        let mut buf = std::mem::take(&mut self.packet_buf);
+        buf[..packet.len()].copy_from_slice(packet);
+        self.receive(id, &mut buf[..packet.len()], peer);
+        self.packet_buf = buf;
         Ok(id)
     }
 
-    /// quiche's timers and keep-alive PINGs of every connection due by `now`.
+    /// quiche's timers, keep-alive PINGs, pre_send_timeout and delayed ACKs of the connections
+    /// due by `now` (taken from the timer heap).
     pub fn run_timers(&mut self, now: Instant) {
         let keep_alive = self.keep_alive;
-        let mut touched = Vec::new();
-        for (&id, conn) in self.conns.iter_mut() {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            if conn.scheduled != Some(at) {
+                continue; // stale: the connection has an earlier live entry
+            }
+            conn.scheduled = None;
+            self.stats.timers_fired += 1;
+            let mut touched = false;
             if let Some(timeout) = conn.q.timeout_instant() {
                 if timeout <= now {
                     conn.q.on_timeout();
-                    touched.push(id);
+                    touched = true;
                 }
             }
             if let (Some(since), Some(limit)) = (conn.dgram_blocked_since, self.pre_send) {
-                if now.duration_since(since) >= limit {
-                    touched.push(id);
-                }
+                touched |= now.duration_since(since) >= limit;
             }
+            touched |= conn.ack_due.is_some_and(|due| due <= now);
             if let Some(every) = keep_alive {
                 if conn.established
                     && !conn.q.is_draining()
@@ -420,58 +586,68 @@ impl Endpoint {
                 {
                     let _ = conn.q.send_ack_eliciting();
                     conn.last_activity = now;
-                    touched.push(id);
+                    touched = true;
                 }
             }
-        }
-        for id in touched {
-            self.mark_dirty(id);
+            if touched {
+                // `send` (in the flush after this) reschedules.
+                self.mark_dirty(id);
+            } else {
+                self.reschedule(id);
+            }
         }
     }
 
-    /// Milliseconds until the next timer of any connection (None: no timer).
-    pub fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        let mut next: Option<Instant> = None;
-        for conn in self.conns.values() {
-            let mut at = conn.q.timeout_instant();
-            if let Some(every) = self.keep_alive {
-                if conn.established {
-                    let keep = conn.last_activity + every;
-                    at = Some(at.map_or(keep, |t| t.min(keep)));
-                }
+    /// Time until the earliest connection deadline (None: no timer). May be early (a deadline
+    /// that moved later), never late.
+    pub fn next_timeout(&mut self, now: Instant) -> Option<Duration> {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            let live = self.conns.get(&id).is_some_and(|c| c.scheduled == Some(at));
+            if live {
+                return Some(at.saturating_duration_since(now));
             }
-            if let (Some(since), Some(limit)) = (conn.dgram_blocked_since, self.pre_send) {
-                let expire = since + limit;
-                at = Some(at.map_or(expire, |t| t.min(expire)));
-            }
-            if let Some(at) = at {
-                next = Some(next.map_or(at, |n: Instant| n.min(at)));
-            }
+            self.timers.pop();
         }
-        next.map(|at| at.saturating_duration_since(now))
+        None
     }
 
-    /// Sends everything the dirty connections have, removes the closed ones.
+    /// Sends everything the dirty connections have (each once), removes the closed ones.
     pub fn flush(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
-        for id in dirty {
+        for &id in &dirty {
             self.send(id);
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+        self.send_batch();
+    }
+
+    /// Hands the send batch to the kernel (sendmmsg, GSO trains per peer).
+    pub fn send_batch(&mut self) {
+        if !self.tx.is_empty() {
+            self.tx.flush(self.socket.as_raw_fd());
         }
     }
 
+    /// Everything connection `id` has to send, written by quiche into the send batch.
     fn send(&mut self, id: u32) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
+        conn.ack_due = None;
+        conn.dirty = false;
         let mut sent = false;
         loop {
-            match conn.q.send(&mut self.send_buf) {
+            if self.tx.is_full() {
+                self.tx.flush(self.socket.as_raw_fd());
+            }
+            match conn.q.send(self.tx.slot()) {
                 Ok((len, info)) => {
                     if info.to != conn.peer {
                         // quiche moved to a validated new path (migration).
                         conn.peer = info.to;
                     }
-                    let _ = self.socket.send_to(&self.send_buf[..len], info.to);
+                    self.tx.commit(len, info.to);
                     self.stats.packets_out += 1;
                     sent = true;
                 }
@@ -501,6 +677,8 @@ impl Endpoint {
         }
         if conn.q.is_closed() {
             self.remove(id);
+        } else {
+            self.reschedule(id);
         }
     }
 
@@ -539,6 +717,7 @@ impl Endpoint {
             }
             self.send(*id);
         }
+        self.send_batch();
         let ids: Vec<u32> = self.conns.keys().copied().collect();
         for id in ids {
             self.remove(id);
@@ -556,6 +735,16 @@ impl Endpoint {
     pub fn conn(&mut self, id: u32) -> Result<&mut Conn, String> {
         self.conns
             .get_mut(&id)
+            .map(|c| &mut **c)
             .ok_or_else(|| format!("no connection {id}"))
     }
+}
+
+/// The DCID of a short-header (1-RTT) packet: the bytes after the first, of our fixed length.
+fn short_header_dcid(packet: &[u8]) -> Option<&[u8]> {
+    let first = *packet.first()?;
+    if first & 0x80 != 0 {
+        return None;
+    }
+    packet.get(1..1 + CONNECTION_ID_LENGTH)
 }

@@ -6,11 +6,14 @@
 #[macro_use]
 extern crate napi_derive;
 
+#[cfg(test)]
+mod bench;
 mod config;
 mod endpoint;
 mod events;
 mod forward;
 mod guard;
+mod io;
 #[cfg(test)]
 mod reset_stream_at;
 mod voice;
@@ -138,6 +141,13 @@ pub struct NativeStats {
     pub connections_accepted: f64,
     pub connections_closed: f64,
     pub datagrams_expired: f64,
+    /// Flushes put off because a connection only owed an ACK (endpoint.rs ACK_DELAY).
+    pub acks_delayed: f64,
+    /// sendmmsg calls, and datagrams the kernel refused or had no room for (io.rs).
+    pub send_calls: f64,
+    pub send_dropped: f64,
+    /// Whether sends use UDP GSO (off after the kernel refused it once).
+    pub gso: bool,
     pub connections: u32,
     /// Voice datagrams of native senders handled by the forwarding table.
     pub voice_received: f64,
@@ -518,6 +528,10 @@ impl NativeEndpoint {
                 connections_accepted: s.connections_accepted as f64,
                 connections_closed: s.connections_closed as f64,
                 datagrams_expired: s.datagrams_expired as f64,
+                acks_delayed: s.acks_delayed as f64,
+                send_calls: e.tx.stats.calls as f64,
+                send_dropped: e.tx.stats.dropped as f64,
+                gso: e.tx.gso(),
                 connections: e.conns.len() as u32,
                 voice_received: e.table.stats.received as f64,
                 voice_forwarded: e.table.stats.forwarded as f64,

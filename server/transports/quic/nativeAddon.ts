@@ -72,6 +72,13 @@ export type NativeStats = {
   connectionsAccepted: number;
   connectionsClosed: number;
   datagramsExpired: number;
+  /** Flushes put off because a connection only owed an ACK (delayed ACKs, endpoint.rs). */
+  acksDelayed: number;
+  /** sendmmsg calls and the datagrams dropped by them (socket buffer full, ICMP errors). */
+  sendCalls: number;
+  sendDropped: number;
+  /** Sends use UDP GSO (off after the kernel refused it once). */
+  gso: boolean;
   connections: number;
   voiceReceived: number;
   voiceForwarded: number;
