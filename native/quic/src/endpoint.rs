@@ -46,6 +46,9 @@ pub struct Conn {
     pub session_prefix: Option<Vec<u8>>,
     /// When quiche's datagram queue was first seen non-empty after a send (pre_send_timeout).
     pub dgram_blocked_since: Option<Instant>,
+    /// Client role, load generator: received datagrams go to `Endpoint::sink` (client.rs),
+    /// not to JavaScript one event each.
+    pub voice_sink: bool,
 }
 
 /// What the forwarding table did with a native peer's datagram.
@@ -73,6 +76,8 @@ pub struct Endpoint {
     pub pre_send: Option<Duration>,
     pub stats: Stats,
     pub table: Table,
+    /// Stamps of the datagrams of `voice_sink` connections (client.rs, load generator).
+    pub sink: crate::client::VoiceSink,
     forward_buf: Vec<u8>,
     recv_buf: Vec<u8>,
     send_buf: Vec<u8>,
@@ -110,6 +115,7 @@ impl Endpoint {
             },
             stats: Stats::default(),
             table: Table::default(),
+            sink: crate::client::VoiceSink::default(),
             forward_buf: vec![0; 65536],
             recv_buf: vec![0; 65536],
             send_buf: vec![0; MAX_UDP_PAYLOAD],
@@ -209,7 +215,11 @@ impl Endpoint {
         let mut datagrams = Vec::new();
         if conn.established && !conn.q.is_closed() {
             while let Ok(n) = conn.q.dgram_recv(&mut self.stream_buf) {
-                datagrams.push(self.stream_buf[..n].to_vec());
+                if conn.voice_sink {
+                    self.sink.record(&self.stream_buf[..n]);
+                } else {
+                    datagrams.push(self.stream_buf[..n].to_vec());
+                }
             }
             let readable: Vec<u64> = conn.q.readable().collect();
             for stream in readable {
@@ -370,12 +380,21 @@ impl Endpoint {
             &mut self.config,
         )
         .map_err(|e| format!("{e:?}"))?;
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
         let mut keys = vec![scid.to_vec()];
         if let Some(dcid) = client_dcid {
             keys.push(dcid.to_vec());
         }
+        let id = self.insert(q, peer, keys);
+        self.stats.connections_accepted += 1;
+        self.recv_buf[..packet.len()].copy_from_slice(packet);
+        self.receive(id, packet.len(), peer);
+        Ok(id)
+    }
+
+    /// Adds a connection (server: accepted; client: connect in client.rs), routed by `keys`.
+    pub fn insert(&mut self, q: quiche::Connection, peer: SocketAddr, keys: Vec<Vec<u8>>) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
         for key in &keys {
             self.routes.insert(key.clone(), id);
         }
@@ -389,12 +408,10 @@ impl Endpoint {
                 last_activity: Instant::now(),
                 session_prefix: None,
                 dgram_blocked_since: None,
+                voice_sink: false,
             },
         );
-        self.stats.connections_accepted += 1;
-        self.recv_buf[..packet.len()].copy_from_slice(packet);
-        self.receive(id, packet.len(), peer);
-        Ok(id)
+        id
     }
 
     /// quiche's timers and keep-alive PINGs of every connection due by `now`.

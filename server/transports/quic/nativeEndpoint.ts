@@ -13,7 +13,8 @@
  *
  * Stays in JavaScript here: packets for no known connection (statelessResponder.ts: Retry,
  * Version Negotiation, stateless reset, admission) and the application deadline
- * (connect_timeout). Not yet on this engine: delayed ACKs, the client role.
+ * (connect_timeout). Not yet on this engine: delayed ACKs. The client role is
+ * nativeClientEndpoint.ts.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -73,10 +74,10 @@ export type NativeVoiceTableStats = {
 };
 
 /** Set while JavaScript routes a datagram the addon already forwarded to its native receivers. */
-type ForwardState = { inFlight: boolean };
+export type ForwardState = { inFlight: boolean };
 
-/** A connection's quiche calls, forwarded to the addon by connection number. */
-class NativeCore implements ConnectionCore {
+/** A connection's quiche calls, forwarded to the addon by connection number (both roles). */
+export class NativeCore implements ConnectionCore {
   readonly #native: NativeEndpointHandle;
   readonly #forward: ForwardState;
   readonly nativeId: number;
@@ -129,7 +130,7 @@ class NativeCore implements ConnectionCore {
     return this.#timedOut;
   }
   peerCertChain(): Uint8Array[] | null {
-    return null;
+    return this.#native.peerCertChain(this.nativeId);
   }
 }
 
