@@ -147,6 +147,7 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
   const shared = options.endpoint !== undefined;
   const quic = (native ?? (endpoint as QuicEndpoint)).connect(options.host, options.port, serverName);
   let closedReason: string | undefined;
+  let failSetup: ((error: Error) => void) | undefined;
   const h3 = new H3Connection({
     quic,
     role: 'client',
@@ -154,6 +155,12 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
     ...(options.flowLimits === undefined ? {} : { flowLimits: options.flowLimits }),
     onClosed: (info) => {
       closedReason = `${info.by}: ${info.reason || `code 0x${info.code.toString(16)}`}`;
+      // A refused handshake (certificate, ALPN) ends setup now rather than at the timeout.
+      failSetup?.(
+        new Error(
+          `WebTransport setup to ${options.host}:${options.port} failed: connection closed (${closedReason})`,
+        ),
+      );
     },
   });
   const timeoutMs = options.timeoutMs ?? 5_000;
@@ -162,6 +169,9 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
   try {
     const session = await Promise.race([
       h3.connectWebTransport(`${serverName}:${options.port}`, options.path),
+      new Promise<never>((_, reject) => {
+        failSetup = reject;
+      }),
       new Promise<never>((_, reject) => {
         const answerMs = options.answerTimeoutMs;
         if (answerMs === undefined) return;
@@ -205,6 +215,7 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
     else await endpoint.close();
     throw error;
   } finally {
+    failSetup = undefined;
     clearTimeout(timer);
     clearTimeout(answerTimer);
   }
