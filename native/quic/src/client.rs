@@ -8,8 +8,10 @@
 //! JavaScript one event each; the addon reads the stamp the bench wrote into each packet
 //! (bench/voicePayload.ts) and keeps (sent, received) pairs that JavaScript takes in batches.
 
+use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use boring::ssl::{SslContextBuilder, SslMethod};
 use boring::x509::X509;
@@ -109,9 +111,21 @@ fn monotonic_micros() -> f64 {
     ts.tv_sec as f64 * 1e6 + (ts.tv_nsec / 1000) as f64
 }
 
+/// Longest wait of a delayed ACK, ms: server/transports/quic/endpoint.ts ACK_DELAY_MS (quiche
+/// advertises max_ack_delay = 25 ms).
+const ACK_DELAY: Duration = Duration::from_millis(10);
+
 /// The load generator's receive side (see the module comment).
+///
+/// Delayed ACKs: quiche has no ACK timer and puts an ACK into the next packet it builds, so
+/// flushing after every voice packet answered each with an ACK-only packet: as many packets
+/// out of the load generator as into it, which neither a browser nor the default engine's
+/// client does. A packet that brought only voice to a sink connection is acknowledged after a
+/// second one (RFC 9000 section 13.2.2) or ACK_DELAY later, as endpoint.ts does.
 #[derive(Default)]
 pub struct VoiceSink {
+    /// Sink connections with an ACK owed: packets since the last flush, since when.
+    acks: HashMap<u32, (u32, Instant)>,
     /// (sent µs, received µs) pairs, flat.
     stamps: Vec<f64>,
     /// Datagrams received by sink connections.
@@ -123,6 +137,39 @@ pub struct VoiceSink {
 }
 
 impl VoiceSink {
+    /// One more voice-only packet on `conn`: true when its ACK may wait (no flush now).
+    pub fn delay_ack(&mut self, conn: u32, now: Instant) -> bool {
+        let owed = self.acks.entry(conn).or_insert((0, now));
+        owed.0 += 1;
+        if owed.0 >= 2 {
+            self.acks.remove(&conn);
+            return false;
+        }
+        true
+    }
+
+    /// The connections whose delayed ACK is due by `now` (forgotten here: they get flushed).
+    pub fn due_acks(&mut self, now: Instant) -> Vec<u32> {
+        if self.acks.is_empty() {
+            return Vec::new();
+        }
+        let due: Vec<u32> = self
+            .acks
+            .iter()
+            .filter(|(_, &(_, since))| now.duration_since(since) >= ACK_DELAY)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &due {
+            self.acks.remove(id);
+        }
+        due
+    }
+
+    /// When the earliest delayed ACK is due.
+    pub fn next_ack(&self) -> Option<Instant> {
+        self.acks.values().map(|&(_, since)| since + ACK_DELAY).min()
+    }
+
     /// HOT PATH (load generator): one received datagram, a quarter stream id then a voice packet.
     pub fn record(&mut self, datagram: &[u8]) {
         self.received += 1;
@@ -338,5 +385,18 @@ mod tests {
         assert_eq!(sink.unstamped, 3);
         assert_eq!(sink.stamps.len(), 2);
         assert_eq!(sink.stamps[0], 5.0 * 4_294_967_296.0 + 7.0);
+    }
+
+    #[test]
+    fn a_voice_only_packet_is_acknowledged_after_a_second_or_the_delay() {
+        let mut sink = VoiceSink::default();
+        let t0 = Instant::now();
+        assert!(sink.delay_ack(1, t0), "the first may wait");
+        assert!(!sink.delay_ack(1, t0), "the second is acknowledged at once");
+        assert!(sink.delay_ack(1, t0));
+        assert!(sink.due_acks(t0 + Duration::from_millis(9)).is_empty());
+        assert_eq!(sink.next_ack(), Some(t0 + ACK_DELAY));
+        assert_eq!(sink.due_acks(t0 + ACK_DELAY), vec![1]);
+        assert_eq!(sink.next_ack(), None);
     }
 }

@@ -213,15 +213,20 @@ impl Endpoint {
             self.events.push(Event::of(EventKind::Established, id));
         }
         let mut datagrams = Vec::new();
+        // Sink connections (client.rs) delay the ACK of a packet that only brought voice.
+        let mut ack_delayable = conn.voice_sink && conn.established;
+        let mut sunk = 0;
         if conn.established && !conn.q.is_closed() {
             while let Ok(n) = conn.q.dgram_recv(&mut self.stream_buf) {
                 if conn.voice_sink {
                     self.sink.record(&self.stream_buf[..n]);
+                    sunk += 1;
                 } else {
                     datagrams.push(self.stream_buf[..n].to_vec());
                 }
             }
             let readable: Vec<u64> = conn.q.readable().collect();
+            ack_delayable &= readable.is_empty();
             for stream in readable {
                 loop {
                     match conn.q.stream_recv(stream, &mut self.stream_buf) {
@@ -257,7 +262,9 @@ impl Endpoint {
                 Forwarded::AlsoJs => self.events.push(Event::datagram(id, datagram, true)),
             }
         }
-        self.mark_dirty(id);
+        if !(ack_delayable && sunk > 0 && self.sink.delay_ack(id, Instant::now())) {
+            self.mark_dirty(id);
+        }
     }
 
     /// HOT PATH: a datagram of native peer `from`, forwarded by the core's table if it has an
@@ -441,6 +448,7 @@ impl Endpoint {
                 }
             }
         }
+        touched.extend(self.sink.due_acks(now));
         for id in touched {
             self.mark_dirty(id);
         }
@@ -464,6 +472,9 @@ impl Endpoint {
             if let Some(at) = at {
                 next = Some(next.map_or(at, |n: Instant| n.min(at)));
             }
+        }
+        if let Some(at) = self.sink.next_ack() {
+            next = Some(next.map_or(at, |n: Instant| n.min(at)));
         }
         next.map(|at| at.saturating_duration_since(now))
     }
