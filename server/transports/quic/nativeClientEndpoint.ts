@@ -1,24 +1,20 @@
 /**
  * The client role on the native addon (native/quic/src/client.rs): one UDP socket owned by the
  * addon, any number of connections opened on it, each a `QuicConnection` over a `NativeCore`
- * (nativeEndpoint.ts), so HTTP/3 and WebTransport run on it unchanged, as on the server side.
+ * (nativeDriver.ts), so HTTP/3 and WebTransport run on it unchanged, as on the server side.
  * Used by grid's Node client (client/quic/webTransportClient.ts) and the load generator, which
  * shares one endpoint among all its connections and lets the addon count and time the voice it
  * receives (`setVoiceSink`, `takeVoiceStamps`) instead of taking one JavaScript event per packet.
- *
- * Flow as in nativeEndpoint.ts: the waker thread sees the socket readable → `#poll` (one napi
- * call reads, feeds quiche, runs timers, sends, returns the events) → handlers; what handlers
- * queue marks the connection dirty and one `setImmediate` flushes them all in one napi call.
+ * Events, sending and timers: nativeDriver.ts, as on the server side.
  */
 import { createQuicEndpointStats, type QuicEndpointStats } from './endpoint.ts';
 import {
   loadNativeAddon,
   type NativeEndpointHandle,
   type NativeEvent,
-  NativeEventKind,
   type NativeReceiveWindows,
 } from './nativeAddon.ts';
-import { type ForwardState, NativeCore } from './nativeEndpoint.ts';
+import { type NativeConnection, NativeDriver } from './nativeDriver.ts';
 import { type ConnectionOwner, QuicConnection } from './quicConnection.ts';
 
 export type NativeQuicClientParams = {
@@ -39,24 +35,21 @@ export type NativeQuicClientParams = {
   socketBufferBytes?: number;
 };
 
-type ClientConnection = QuicConnection<NativeCore>;
-
 const encoder = new TextEncoder();
 
 export class NativeQuicClientEndpoint implements ConnectionOwner {
   readonly #native: NativeEndpointHandle;
-  readonly #connections = new Map<number, ClientConnection>();
-  readonly #dirty: ClientConnection[] = [];
+  readonly #driver: NativeDriver;
   readonly #counters: QuicEndpointStats = createQuicEndpointStats();
-  /** Never set on the client role: nothing is forwarded by a table here. */
-  readonly #forward: ForwardState = { inFlight: false };
-  #timer: NodeJS.Timeout | undefined;
-  #timerAt = Number.POSITIVE_INFINITY;
-  #flushScheduled = false;
-  #closed = false;
 
   private constructor(native: NativeEndpointHandle) {
     this.#native = native;
+    this.#driver = new NativeDriver(native, {
+      unknown: (event) => this.#unknown(event),
+      closed: () => {
+        this.#counters.connectionsClosed++;
+      },
+    });
   }
 
   /** Loads the addon (NativeQuicUnavailable when it is not built) and binds the socket. */
@@ -76,7 +69,7 @@ export class NativeQuicClientEndpoint implements ConnectionOwner {
       ...(params.socketBufferBytes === undefined ? {} : { socketBufferBytes: params.socketBufferBytes }),
     });
     const endpoint = new NativeQuicClientEndpoint(native);
-    native.start(() => endpoint.#poll());
+    endpoint.#driver.start();
     return endpoint;
   }
 
@@ -85,12 +78,12 @@ export class NativeQuicClientEndpoint implements ConnectionOwner {
   }
 
   get connectionCount(): number {
-    return this.#connections.size;
+    return this.#driver.connections.size;
   }
 
   /** The addon's packet counts with ours (stateless resets received). */
   get stats(): QuicEndpointStats {
-    if (!this.#closed) {
+    if (!this.#driver.closed) {
       const native = this.#native.stats();
       this.#counters.packetsIn = native.packetsIn;
       this.#counters.packetsOut = native.packetsOut;
@@ -102,16 +95,16 @@ export class NativeQuicClientEndpoint implements ConnectionOwner {
   /** Opens a connection (`host` an IP address); `serverName` is verified against the certificate. */
   connect(host: string, port: number, serverName: string): QuicConnection {
     const id = this.#native.connect(serverName, host, port);
-    const connection: ClientConnection = new QuicConnection({
+    const connection: NativeConnection = new QuicConnection({
       id: `quic-${id}`,
       role: 'client',
-      quiche: new NativeCore(this.#native, id, this.#forward),
+      quiche: this.#driver.core(id),
       remoteHost: host,
       remotePort: port,
       owner: this,
     });
-    this.#connections.set(id, connection);
-    this.#armTimer();
+    this.#driver.connections.set(id, connection);
+    this.#driver.armTimer();
     return connection;
   }
 
@@ -120,8 +113,8 @@ export class NativeQuicClientEndpoint implements ConnectionOwner {
    * exception on refusal (queue full, not established); sent by this turn's flush.
    */
   trySendDatagram(connection: QuicConnection, bytes: Uint8Array): boolean {
-    const core = (connection as ClientConnection).quiche;
-    if (this.#closed || connection.closed || !this.#native.tryDgramSend(core.nativeId, bytes)) {
+    const core = (connection as NativeConnection).quiche;
+    if (this.#driver.closed || connection.closed || !this.#native.tryDgramSend(core.nativeId, bytes)) {
       this.#counters.datagramsDropped++;
       return false;
     }
@@ -135,113 +128,29 @@ export class NativeQuicClientEndpoint implements ConnectionOwner {
    * `onDatagram` is no longer called.
    */
   setVoiceSink(connection: QuicConnection, on: boolean): void {
-    if (this.#closed || connection.closed) return;
-    this.#native.setVoiceSink((connection as ClientConnection).quiche.nativeId, on);
+    if (this.#driver.closed || connection.closed) return;
+    this.#native.setVoiceSink((connection as NativeConnection).quiche.nativeId, on);
   }
 
   /** (sent µs, received µs) pairs of sink datagrams since the last call, flat, CLOCK_MONOTONIC. */
   takeVoiceStamps(): Float64Array {
-    return this.#closed ? new Float64Array(0) : this.#native.takeVoiceStamps();
+    return this.#driver.closed ? new Float64Array(0) : this.#native.takeVoiceStamps();
   }
 
   /** Datagrams the sink connections received (with or without a stamp). */
   get voiceSinkReceived(): number {
-    return this.#closed ? 0 : this.#native.voiceSinkStats().received;
+    return this.#driver.closed ? 0 : this.#native.voiceSinkStats().received;
   }
 
   markDirty(connection: QuicConnection): void {
-    if (connection.dirty) return;
-    connection.dirty = true;
-    this.#dirty.push(connection as ClientConnection);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
-    }
+    this.#driver.markDirty(connection);
   }
 
   /** Closes every connection (application CONNECTION_CLOSE), then the socket. */
   async close(code = 0, reason = ''): Promise<void> {
-    if (this.#closed) return;
-    for (const connection of this.#connections.values()) connection.close(true, code, reason);
-    const events = this.#native.shutdown(code, encoder.encode(reason.slice(0, 200)), true);
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#dispatch(events);
-  }
-
-  #poll(): void {
-    if (this.#closed) return;
-    this.#dispatch(this.#native.poll());
-    this.#armTimer();
-  }
-
-  #flush(): void {
-    this.#flushScheduled = false;
-    if (this.#closed) return;
-    const ids: number[] = [];
-    const dirty = this.#dirty;
-    for (let i = 0; i < dirty.length; i++) {
-      const connection = dirty[i]!;
-      connection.dirty = false;
-      if (connection.closed) continue;
-      connection.writePending();
-      ids.push(connection.quiche.nativeId);
-    }
-    dirty.length = 0;
-    this.#dispatch(this.#native.flush(ids));
-    this.#armTimer();
-  }
-
-  /** One timer per endpoint, at the earliest deadline the addon reports. */
-  #armTimer(): void {
-    if (this.#closed) return;
-    const delay = this.#native.nextTimeoutMs();
-    const at = delay === null ? Number.POSITIVE_INFINITY : performance.now() + delay;
-    if (this.#timer !== undefined && Math.abs(at - this.#timerAt) < 1) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = at;
-    if (delay === null) return;
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        this.#timerAt = Number.POSITIVE_INFINITY;
-        this.#poll();
-      },
-      Math.max(0, Math.ceil(delay)),
-    );
-  }
-
-  #dispatch(events: NativeEvent[]): void {
-    for (const event of events) {
-      if (event.kind === NativeEventKind.unknown) {
-        this.#unknown(event);
-        continue;
-      }
-      const connection = this.#connections.get(event.conn);
-      if (connection === undefined) continue;
-      switch (event.kind) {
-        case NativeEventKind.established:
-          connection.established = true;
-          if (!connection.closed) connection.handler.onEstablished();
-          break;
-        case NativeEventKind.streamData:
-          if (!connection.closed) connection.handler.onStreamData(event.stream!, event.data!, event.fin);
-          break;
-        case NativeEventKind.streamReset:
-          if (!connection.closed) connection.handler.onStreamAborted(event.stream!, event.code!, 'read');
-          break;
-        case NativeEventKind.datagram:
-          if (!connection.closed) connection.handler.onDatagram(event.data!);
-          break;
-        case NativeEventKind.closed:
-          this.#connections.delete(event.conn);
-          this.#counters.connectionsClosed++;
-          connection.quiche.closedWith(event);
-          connection.finish();
-          break;
-      }
-    }
+    if (this.#driver.closed) return;
+    for (const connection of this.#driver.connections.values()) connection.close(true, code, reason);
+    this.#driver.end(this.#native.shutdown(code, encoder.encode(reason.slice(0, 200)), true));
   }
 
   /**
@@ -250,7 +159,7 @@ export class NativeQuicClientEndpoint implements ConnectionOwner {
    */
   #unknown(event: NativeEvent): void {
     const id = this.#native.takeStatelessReset(event.data!, event.host!, event.port!);
-    const connection = id === 0 ? undefined : this.#connections.get(id);
+    const connection = id === 0 ? undefined : this.#driver.connections.get(id);
     if (connection === undefined) {
       this.#counters.unknownConnection++;
       return;
