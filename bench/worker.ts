@@ -64,9 +64,12 @@ function onStamp(sentAt: number, receivedAt: number): void {
  * here in batches, so receiving costs the load generator no JavaScript event per packet.
  */
 let quicEndpoint: SharedClientEndpoint | undefined;
-function sharedQuic(): SharedClientEndpoint | undefined {
+function sharedQuic(serverAddress: string): SharedClientEndpoint | undefined {
   if (quicEndpoint === undefined && defaultClientEngine() === 'native') {
-    quicEndpoint = sharedClientEndpoint({ insecure: true });
+    // A server on loopback is reached from loopback; a remote one (--quic HOST:PORT) from any.
+    const host = serverAddress.slice(0, serverAddress.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    const localHost = host === '127.0.0.1' || host === '::1' ? host : host.includes(':') ? '::' : '0.0.0.0';
+    quicEndpoint = sharedClientEndpoint({ insecure: true, localHost });
     setInterval(drainSink, 10).unref();
   }
   return quicEndpoint;
@@ -107,7 +110,7 @@ async function join(message: Extract<ToWorker, { kind: 'join' }>): Promise<void>
           room: spec.room,
           speaker: spec.speaker,
           timeoutMs: message.timeoutMs,
-          ...(spec.transport === 'quic' ? { quicEndpoint: sharedQuic() } : {}),
+          ...(spec.transport === 'quic' ? { quicEndpoint: sharedQuic(spec.address) } : {}),
         });
         joined.peer.onVoice(onVoice);
         const packet = spec.speaker
