@@ -2,7 +2,9 @@
  * One load-test peer on each transport, through the project's own clients: connect, join a
  * room, start a media (speakers), send and receive voice packets.
  *
- *   quic  OdinQuicClient: WebTransport session, JoinRoom {token} on the main stream (gen. B)
+ *   quic  OdinQuicClient: WebTransport session, JoinRoom {token} on the main stream (gen. B);
+ *         with `quicEndpoint` (the native addon built) all sessions of a worker share one native
+ *         endpoint, and received voice is stamped and timed in the addon (`voiceInSink`)
  *   http2 the same client forced onto WebTransport over HTTP/2 (the [http] TCP port)
  *   web   OdinClient: WebSocket /main + WebRTC data channel "audio", JoinRoom (gen. A)
  *   web-tcp  the same with the data channel over ICE-TCP (RFC 6544), as behind a UDP-blocking network
@@ -11,6 +13,7 @@
 import { createSocket } from 'node:dgram';
 import { OdinClient } from '../client/odinClient.ts';
 import { OdinQuicClient } from '../client/quic/odinQuicClient.ts';
+import type { SharedClientEndpoint } from '../client/quic/webTransportClient.ts';
 
 export type PeerTransport = 'quic' | 'web' | 'web-tcp' | 'udp' | 'http2';
 
@@ -20,6 +23,11 @@ export type BenchPeer = {
   /** HOT PATH: sends one voice packet; `bytes` may be reused by the caller after the call. */
   sendVoice(bytes: Uint8Array): boolean;
   onVoice(listener: (bytes: Uint8Array) => void): void;
+  /**
+   * Its voice never reaches `onVoice`: the shared native endpoint keeps the stamps
+   * (SharedClientEndpoint.takeVoiceStamps), so receiving costs no JavaScript per packet.
+   */
+  readonly voiceInSink?: boolean;
   close(): Promise<void>;
 };
 
@@ -39,6 +47,8 @@ export type PeerParams = {
   room: string;
   speaker: boolean;
   timeoutMs: number;
+  /** quic: the worker's shared native endpoint (see the header). */
+  quicEndpoint?: SharedClientEndpoint;
 };
 
 function splitHostPort(address: string): { host: string; port: number } {
@@ -70,6 +80,9 @@ async function joinQuic(params: PeerParams): Promise<Joined> {
     timeoutMs: params.timeoutMs,
     requestTimeoutMs: params.timeoutMs,
     transport: params.transport === 'http2' ? 'http2' : 'quic',
+    ...(params.quicEndpoint === undefined || params.transport === 'http2'
+      ? {}
+      : { endpoint: params.quicEndpoint }),
     log: () => {},
   });
   const t1 = performance.now();
@@ -78,11 +91,14 @@ async function joinQuic(params: PeerParams): Promise<Joined> {
     const t2 = performance.now();
     if (params.speaker) await room.startMedia();
     const mediaId = params.speaker ? room.mediaId : 0;
+    const sink = client.quic?.native !== undefined && client.quic.native === params.quicEndpoint;
+    if (sink) params.quicEndpoint!.setVoiceSink(client.quic!.h3.quic, true);
     return {
       connectMs: t1 - t0,
       joinMs: t2 - t1,
       peer: {
         mediaId,
+        voiceInSink: sink,
         sendVoice: (bytes) => client.sendVoice(bytes),
         onVoice: (listener) => {
           client.onVoice = listener;

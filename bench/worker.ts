@@ -8,6 +8,11 @@
  * more than two frames behind skips the missed sends (and counts them) instead of bursting.
  */
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import {
+  defaultClientEngine,
+  type SharedClientEndpoint,
+  sharedClientEndpoint,
+} from '../client/quic/webTransportClient.ts';
 import { signToken } from '../common/auth/index.ts';
 import { monotonicMicros } from './clock.ts';
 import { type BenchPeer, joinPeer } from './peers.ts';
@@ -39,12 +44,41 @@ new PerformanceObserver((list) => {
 }).observe({ entryTypes: ['gc'] });
 
 function onVoice(bytes: Uint8Array): void {
+  if (!readStamp(bytes)) {
+    receivedTotal++;
+    return;
+  }
+  onStamp(lastStamp.sentAtMicros, monotonicMicros());
+}
+
+function onStamp(sentAt: number, receivedAt: number): void {
   receivedTotal++;
-  if (!collecting || !readStamp(bytes)) return;
-  const sentAt = lastStamp.sentAtMicros;
-  if (sentAt < windowStart || sentAt >= windowEnd) return;
+  if (!collecting || sentAt < windowStart || sentAt >= windowEnd) return;
   receivedInWindow++;
-  latency.record(monotonicMicros() - sentAt);
+  latency.record(receivedAt - sentAt);
+}
+
+/**
+ * The QUIC peers of this worker share one native endpoint (when the addon is built): one
+ * socket, and their received voice is stamped with its arrival time in the addon, then taken
+ * here in batches, so receiving costs the load generator no JavaScript event per packet.
+ */
+let quicEndpoint: SharedClientEndpoint | undefined;
+function sharedQuic(serverAddress: string): SharedClientEndpoint | undefined {
+  if (quicEndpoint === undefined && defaultClientEngine() === 'native') {
+    // A server on loopback is reached from loopback; a remote one (--quic HOST:PORT) from any.
+    const host = serverAddress.slice(0, serverAddress.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    const localHost = host === '127.0.0.1' || host === '::1' ? host : host.includes(':') ? '::' : '0.0.0.0';
+    quicEndpoint = sharedClientEndpoint({ insecure: true, localHost });
+    setInterval(drainSink, 10).unref();
+  }
+  return quicEndpoint;
+}
+
+function drainSink(): void {
+  if (quicEndpoint === undefined) return;
+  const pairs = quicEndpoint.takeVoiceStamps();
+  for (let i = 0; i + 1 < pairs.length; i += 2) onStamp(pairs[i]!, pairs[i + 1]!);
 }
 
 async function join(message: Extract<ToWorker, { kind: 'join' }>): Promise<void> {
@@ -76,6 +110,7 @@ async function join(message: Extract<ToWorker, { kind: 'join' }>): Promise<void>
           room: spec.room,
           speaker: spec.speaker,
           timeoutMs: message.timeoutMs,
+          ...(spec.transport === 'quic' ? { quicEndpoint: sharedQuic(spec.address) } : {}),
         });
         joined.peer.onVoice(onVoice);
         const packet = spec.speaker
@@ -173,6 +208,7 @@ async function run(message: Extract<ToWorker, { kind: 'run' }>): Promise<void> {
   clearInterval(progress);
   const collectWait = (message.collectAt - monotonicMicros()) / 1000;
   if (collectWait > 0) await new Promise((resolve) => setTimeout(resolve, collectWait));
+  drainSink();
   collecting = false;
   send({
     kind: 'result',
@@ -194,6 +230,7 @@ async function closeAll(): Promise<void> {
   for (let i = 0; i < live.length; i += batch) {
     await Promise.allSettled(live.slice(i, i + batch).map((p) => p.peer.close()));
   }
+  await quicEndpoint?.close();
   send({ kind: 'closed' });
   process.disconnect();
   // werift and quiche may keep handles a moment after close: do not wait for them.

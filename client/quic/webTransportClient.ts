@@ -1,17 +1,64 @@
 /**
  * A Node WebTransport client over our own QUIC + HTTP/3 stack (the same modules the server
  * runs, in the client role): what Chromium's `new WebTransport(url)` does, for tests, bots and
- * the load generator. One QUIC connection (its own UDP socket) per session.
+ * the load generator. One QUIC connection per session, on its own UDP socket, or on a shared
+ * native endpoint (`endpoint`: the load generator's thousands of sessions on one socket).
+ *
+ * QUIC engine (`engine`): `native`, the addon of native/quic (docs/native-quic.md), whenever it
+ * is built; otherwise `matrixai` (the @matrixai/quic binding, in JavaScript's event loop), so a
+ * checkout without the Rust build still has a client. ODIN_QUIC_CLIENT_ENGINE overrides the
+ * default.
  */
 import {
+  CLIENT_RECEIVE_WINDOWS,
   createQuicheConfig,
   H3Connection,
   type H3ConnectionParams,
+  NativeQuicClientEndpoint,
+  nativeAddonBuilt,
   QuicEndpoint,
+  type QuicEndpointStats,
   type WebTransportDraft,
   type WebTransportSession,
 } from '../../server/transports/quic/index.ts';
 import type { WebTransportSessionOptions } from './sessionOptions.ts';
+
+export type QuicClientEngine = 'native' | 'matrixai';
+
+/** The engine a client uses when not told: ODIN_QUIC_CLIENT_ENGINE, else native if built. */
+export function defaultClientEngine(): QuicClientEngine {
+  const forced = process.env.ODIN_QUIC_CLIENT_ENGINE;
+  if (forced === 'native' || forced === 'matrixai') return forced;
+  if (forced !== undefined && forced !== '')
+    throw new Error(`ODIN_QUIC_CLIENT_ENGINE=${forced}: expected native or matrixai`);
+  return nativeAddonBuilt() ? 'native' : 'matrixai';
+}
+
+/** A native client endpoint several sessions share (one socket); see `sharedClientEndpoint`. */
+export type SharedClientEndpoint = NativeQuicClientEndpoint;
+
+/**
+ * One native endpoint for many sessions (the load generator): binds `localHost`, verifies
+ * certificates unless `insecure`. Sessions given it (`endpoint`) close only their connection;
+ * the owner closes the endpoint.
+ */
+export function sharedClientEndpoint(
+  options: Pick<WebTransportClientOptions, 'insecure' | 'caPem' | 'idleTimeoutMs' | 'keepAliveMs'> & {
+    localHost?: string;
+  } = {},
+): SharedClientEndpoint {
+  return NativeQuicClientEndpoint.bind({
+    host: options.localHost ?? '127.0.0.1',
+    alpn: ['h3'],
+    idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+    keepAliveMs: options.keepAliveMs ?? 5_000,
+    verifyPeer: options.insecure !== true,
+    ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
+    receiveWindows: CLIENT_RECEIVE_WINDOWS,
+    // Thousands of connections on one socket: room for bursts of all of them.
+    socketBufferBytes: 16 * 1024 * 1024,
+  });
+}
 
 export type WebTransportClientOptions = WebTransportSessionOptions & {
   idleTimeoutMs?: number;
@@ -30,6 +77,10 @@ export type WebTransportClientOptions = WebTransportSessionOptions & {
    * waits for (odinQuicClient.ts). A server that answers gets the whole `timeoutMs`.
    */
   answerTimeoutMs?: number;
+  /** QUIC engine; default `defaultClientEngine()` (native when the addon is built). */
+  engine?: QuicClientEngine;
+  /** A native endpoint shared with other sessions (sharedClientEndpoint); implies `native`. */
+  endpoint?: SharedClientEndpoint;
 };
 
 /** The server sent nothing back within `answerTimeoutMs`: UDP is probably blocked on the way. */
@@ -40,9 +91,15 @@ export class QuicUnansweredError extends Error {
   }
 }
 
+/** What a session's QUIC endpoint offers its user, on either engine. */
+export type ClientQuicEndpoint = { readonly stats: QuicEndpointStats; close(): Promise<void> };
+
 export type WebTransportClient = {
   kind: 'quic';
-  endpoint: QuicEndpoint;
+  engine: QuicClientEngine;
+  endpoint: ClientQuicEndpoint;
+  /** The native endpoint (load generator: voice sink, batched sends); undefined on matrixai. */
+  native: NativeQuicClientEndpoint | undefined;
   h3: H3Connection;
   session: WebTransportSession;
   close(code?: number, reason?: string): Promise<void>;
@@ -51,24 +108,46 @@ export type WebTransportClient = {
 /** Opens a QUIC connection and a WebTransport session on it. */
 export async function connectWebTransport(options: WebTransportClientOptions): Promise<WebTransportClient> {
   const serverName = options.serverName ?? 'localhost';
-  const config = createQuicheConfig({
-    alpn: ['h3'],
-    idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
-    disableActiveMigration: false,
-    verifyPeer: options.insecure !== true,
-    ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
-    datagramRecvQueue: 1024,
-    datagramSendQueue: 1024,
-  });
-  const endpoint = await QuicEndpoint.bind({
-    host: options.localHost ?? (options.host.includes(':') ? '::1' : '127.0.0.1'),
-    port: 0,
-    role: 'client',
-    config,
-    keepAliveMs: options.keepAliveMs ?? 5_000,
-  });
-  const quic = endpoint.connect(options.host, options.port, serverName);
+  const engine = options.endpoint === undefined ? (options.engine ?? defaultClientEngine()) : 'native';
+  const localHost = options.localHost ?? (options.host.includes(':') ? '::1' : '127.0.0.1');
+  const keepAliveMs = options.keepAliveMs ?? 5_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+  let endpoint: ClientQuicEndpoint;
+  let native: NativeQuicClientEndpoint | undefined;
+  if (engine === 'native') {
+    native =
+      options.endpoint ??
+      NativeQuicClientEndpoint.bind({
+        host: localHost,
+        alpn: ['h3'],
+        idleTimeoutMs,
+        keepAliveMs,
+        verifyPeer: options.insecure !== true,
+        ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
+        receiveWindows: CLIENT_RECEIVE_WINDOWS,
+      });
+    endpoint = native;
+  } else {
+    endpoint = await QuicEndpoint.bind({
+      host: localHost,
+      port: 0,
+      role: 'client',
+      config: createQuicheConfig({
+        alpn: ['h3'],
+        idleTimeoutMs,
+        disableActiveMigration: false,
+        verifyPeer: options.insecure !== true,
+        ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
+        datagramRecvQueue: 1024,
+        datagramSendQueue: 1024,
+      }),
+      keepAliveMs,
+    });
+  }
+  const shared = options.endpoint !== undefined;
+  const quic = (native ?? (endpoint as QuicEndpoint)).connect(options.host, options.port, serverName);
   let closedReason: string | undefined;
+  let failSetup: ((error: Error) => void) | undefined;
   const h3 = new H3Connection({
     quic,
     role: 'client',
@@ -76,6 +155,12 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
     ...(options.flowLimits === undefined ? {} : { flowLimits: options.flowLimits }),
     onClosed: (info) => {
       closedReason = `${info.by}: ${info.reason || `code 0x${info.code.toString(16)}`}`;
+      // A refused handshake (certificate, ALPN) ends setup now rather than at the timeout.
+      failSetup?.(
+        new Error(
+          `WebTransport setup to ${options.host}:${options.port} failed: connection closed (${closedReason})`,
+        ),
+      );
     },
   });
   const timeoutMs = options.timeoutMs ?? 5_000;
@@ -85,10 +170,14 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
     const session = await Promise.race([
       h3.connectWebTransport(`${serverName}:${options.port}`, options.path),
       new Promise<never>((_, reject) => {
+        failSetup = reject;
+      }),
+      new Promise<never>((_, reject) => {
         const answerMs = options.answerTimeoutMs;
         if (answerMs === undefined) return;
         answerTimer = setTimeout(() => {
-          if (endpoint.stats.packetsIn === 0)
+          // A shared endpoint hears other connections: ask this one's handshake instead.
+          if (shared ? !quic.established : endpoint.stats.packetsIn === 0)
             reject(new QuicUnansweredError(options.host, options.port, answerMs));
         }, answerMs);
       }),
@@ -107,7 +196,9 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
     ]);
     return {
       kind: 'quic',
+      engine,
       endpoint,
+      native,
       h3,
       session,
       close: async (code = 0, reason = '') => {
@@ -116,13 +207,15 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
         session.close(code, reason);
         await new Promise((resolve) => setTimeout(resolve, 20));
         h3.close();
-        await endpoint.close();
+        if (!shared) await endpoint.close();
       },
     };
   } catch (error) {
-    await endpoint.close();
+    if (shared) quic.close(false, 0, 'setup failed');
+    else await endpoint.close();
     throw error;
   } finally {
+    failSetup = undefined;
     clearTimeout(timer);
     clearTimeout(answerTimer);
   }

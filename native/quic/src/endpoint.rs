@@ -67,6 +67,9 @@ pub struct Conn {
     /// In `Endpoint::dirty` (a flag instead of searching the list: a poll that forwards to
     /// hundreds of receivers marks each many times).
     dirty: bool,
+    /// Client role, load generator: received datagrams go to `Endpoint::sink` (client.rs),
+    /// not to JavaScript one event each.
+    pub voice_sink: bool,
 }
 
 impl Conn {
@@ -130,6 +133,8 @@ pub struct Endpoint {
     /// ACK_DELAY, or None to acknowledge in the same flush (the benchmark compares both).
     pub ack_delay: Option<Duration>,
     pub table: Table,
+    /// Stamps of the datagrams of `voice_sink` connections (client.rs, load generator).
+    pub sink: crate::client::VoiceSink,
     /// Scratch for one forwarded datagram (the receiver's prefix + the voice bytes).
     forward_buf: Vec<u8>,
     /// Scratch for one received datagram or stream chunk.
@@ -177,6 +182,7 @@ impl Endpoint {
             stats: Stats::default(),
             ack_delay: Some(ACK_DELAY),
             table: Table::default(),
+            sink: crate::client::VoiceSink::default(),
             forward_buf: vec![0; 65536],
             stream_buf: vec![0; 65536],
             packet_buf: vec![0; 65536],
@@ -326,12 +332,18 @@ impl Endpoint {
         }
         let mut to_js = false;
         let mut datagrams = 0;
+        let sink = self.conns.get(&id).is_some_and(|c| c.voice_sink);
         if open {
             // The scratch buffer leaves `self` while `forward` runs (it needs `self`).
             let mut buf = std::mem::take(&mut self.stream_buf);
             while let Some(Ok(n)) = self.conns.get_mut(&id).map(|c| c.q.dgram_recv(&mut buf)) {
                 datagrams += 1;
                 let datagram = &buf[..n];
+                if sink {
+                    // Client role (load generator): counted and stamped in the addon.
+                    self.sink.record(datagram);
+                    continue;
+                }
                 match self.forward(id, datagram) {
                     Forwarded::Done => {}
                     Forwarded::No => {
@@ -361,7 +373,11 @@ impl Endpoint {
             && self.events.len() == events_before
             && conn.q.dgram_send_queue_len() == 0
             && !conn.q.is_draining();
-        if let (true, Some(delay)) = (only_ack, self.ack_delay) {
+        // A client (sink) acknowledges at the latest every second such packet (RFC 9000
+        // section 13.2.2), as browsers and the default engine's client do; the server waits
+        // for voice to ride with instead.
+        let second = sink && conn.ack_due.is_some();
+        if let (true, false, Some(delay)) = (only_ack, second, self.ack_delay) {
             if conn.ack_due.is_none() {
                 conn.ack_due = Some(conn.last_activity + delay);
                 self.stats.acks_delayed += 1;
@@ -518,12 +534,24 @@ impl Endpoint {
             &mut self.config,
         )
         .map_err(|e| format!("{e:?}"))?;
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
         let mut keys = vec![scid.to_vec()];
         if let Some(dcid) = client_dcid {
             keys.push(dcid.to_vec());
         }
+        let id = self.insert(q, peer, keys);
+        self.stats.connections_accepted += 1;
+        self.now = Instant::now();
+        let mut buf = std::mem::take(&mut self.packet_buf);
+        buf[..packet.len()].copy_from_slice(packet);
+        self.receive(id, &mut buf[..packet.len()], peer);
+        self.packet_buf = buf;
+        Ok(id)
+    }
+
+    /// Adds a connection (server: accepted; client: connect in client.rs), routed by `keys`.
+    pub fn insert(&mut self, q: quiche::Connection, peer: SocketAddr, keys: Vec<Vec<u8>>) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
         for key in &keys {
             self.routes.insert(key.clone(), id);
         }
@@ -540,15 +568,10 @@ impl Endpoint {
                 ack_due: None,
                 scheduled: None,
                 dirty: false,
+                voice_sink: false,
             }),
         );
-        self.stats.connections_accepted += 1;
-        self.now = Instant::now();
-        let mut buf = std::mem::take(&mut self.packet_buf);
-        buf[..packet.len()].copy_from_slice(packet);
-        self.receive(id, &mut buf[..packet.len()], peer);
-        self.packet_buf = buf;
-        Ok(id)
+        id
     }
 
     /// quiche's timers, keep-alive PINGs, pre_send_timeout and delayed ACKs of the connections

@@ -581,3 +581,6 @@ impl NativeEndpoint {
         Ok(events)
     }
 }
+
+// After `NativeEndpoint`: napi-derive must have seen the struct before an `impl` of it.
+mod client;

@@ -4,7 +4,7 @@
  * endpoint, HTTP/3 connection, WebTransport streams, ODIN message framing). The client imports
  * this file only, so the stack's files can be rearranged behind it (docs/architecture.md).
  */
-export { QuicEndpoint } from './endpoint.ts';
+export { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
 export {
   H2_SETTING_IDS,
   h2PeerLimits,
@@ -15,6 +15,8 @@ export {
 export { connectStreamSink, H2WebTransportSession, type H2WebTransportStream } from './h2WebTransport.ts';
 export { H3Connection, type H3ConnectionParams } from './h3Connection.ts';
 export { frameMessage, MessageReader } from './messageFraming.ts';
-export { createQuicheConfig } from './quiche.ts';
+export { nativeAddonBuilt } from './nativeAddon.ts';
+export { NativeQuicClientEndpoint } from './nativeClientEndpoint.ts';
+export { CLIENT_RECEIVE_WINDOWS, createQuicheConfig } from './quiche.ts';
 export type { WebTransportDraft, WebTransportSession, WebTransportStream } from './webTransport.ts';
 export type { WtSession, WtStream } from './webTransportSurface.ts';

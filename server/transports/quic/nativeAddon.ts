@@ -36,6 +36,23 @@ export type NativeEndpointOptions = {
   socketBufferBytes?: number;
 };
 
+/** The client role (native/quic/src/client.rs): a socket that opens connections. */
+export type NativeClientEndpointOptions = {
+  host: string;
+  port: number;
+  alpn: string[];
+  idleTimeoutMs: number;
+  keepAliveMs: number;
+  /** Verify the server's certificate (chain and name); false only for `insecure`. */
+  verifyPeer: boolean;
+  /** PEM certificates to trust; absent: the system's roots. */
+  caPem?: string;
+  datagramRecvQueue: number;
+  datagramSendQueue: number;
+  windows: NativeReceiveWindows;
+  socketBufferBytes?: number;
+};
+
 export type NativeCloseError = { isApp: boolean; errorCode: number; reason: Uint8Array };
 
 /** Event kinds (native/quic/src/events.rs EventKind). */
@@ -134,6 +151,18 @@ export interface NativeEndpointHandle {
   removeRoute(conn: number, media: number): void;
   stats(): NativeStats;
   shutdown(code: number, reason: Uint8Array, graceful: boolean): NativeEvent[];
+  /** The server's certificate chain, DER, leaf first (client role; null before the handshake). */
+  peerCertChain(conn: number): Uint8Array[] | null;
+  // Client role (client.rs).
+  connect(serverName: string, host: string, port: number): number;
+  /** An `unknown` packet that is a stateless reset for one of our connections: its id, else 0. */
+  takeStatelessReset(packet: Uint8Array, host: string, port: number): number;
+  /** HOT PATH (load generator): queues a datagram; false when it cannot. */
+  tryDgramSend(conn: number, bytes: Uint8Array): boolean;
+  setVoiceSink(conn: number, on: boolean): void;
+  /** (sent µs, received µs) pairs of sink datagrams since the last call, CLOCK_MONOTONIC. */
+  takeVoiceStamps(): Float64Array;
+  voiceSinkStats(): { received: number; unstamped: number; overflow: number };
 }
 
 /** protocol's VoiceHeader as voice.rs hands it over: the media ids as a plain array. */
@@ -144,7 +173,10 @@ export interface NativeAddon {
   panicForTest(message: string): void;
   /** voice.rs on `packet` (the differential test). */
   readVoiceHeader(packet: Uint8Array): NativeVoiceHeader | null;
-  NativeEndpoint: new (options: NativeEndpointOptions) => NativeEndpointHandle;
+  NativeEndpoint: {
+    new (options: NativeEndpointOptions): NativeEndpointHandle;
+    client(options: NativeClientEndpointOptions): NativeEndpointHandle;
+  };
 }
 
 /** `[quic] engine = "native"` without a built addon. */

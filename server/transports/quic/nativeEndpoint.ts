@@ -6,27 +6,28 @@
  * `ConnectionCore` that forwards to the addon, so quicConnection.ts's stream queues and
  * datagram path run as they do on the default engine.
  *
- * Flow: the addon's waker thread sees the socket readable → `#poll` (one napi call reads every
- * waiting packet, feeds quiche, runs due timers, sends, and returns the events) → handlers.
- * What handlers queue marks the connection dirty; one `setImmediate` per turn flushes them all
- * in one napi call. One timer per endpoint fires at the earliest quiche/keep-alive deadline.
+ * Flow (nativeDriver.ts, shared with the client role): the addon's waker thread sees the socket
+ * readable → `poll` (one napi call reads every waiting packet, feeds quiche, runs due timers,
+ * sends, and returns the events) → handlers. What handlers queue marks the connection dirty;
+ * one `setImmediate` per turn flushes them all in one napi call. One timer per endpoint fires
+ * at the earliest quiche/keep-alive deadline.
  *
  * Stays in JavaScript here: packets for no known connection (statelessResponder.ts: Retry,
  * Version Negotiation, stateless reset, admission) and the application deadline
- * (connect_timeout). Not yet on this engine: delayed ACKs, the client role.
+ * (connect_timeout). Not yet on this engine: delayed ACKs. The client role is
+ * nativeClientEndpoint.ts.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { createQuicEndpointStats, type QuicEndpointStats } from './endpoint.ts';
 import {
   loadNativeAddon,
-  type NativeCloseError,
   type NativeEndpointHandle,
   type NativeEndpointOptions,
   type NativeEvent,
-  NativeEventKind,
 } from './nativeAddon.ts';
-import { type ConnectionCore, type ConnectionOwner, QuicConnection } from './quicConnection.ts';
+import { type NativeConnection, NativeDriver } from './nativeDriver.ts';
+import { type ConnectionOwner, QuicConnection } from './quicConnection.ts';
 import { parseHeader, type ReceiveWindows, SERVER_RECEIVE_WINDOWS } from './quiche.ts';
 import { StatelessResponder } from './statelessResponder.ts';
 
@@ -72,69 +73,6 @@ export type NativeVoiceTableStats = {
   };
 };
 
-/** Set while JavaScript routes a datagram the addon already forwarded to its native receivers. */
-type ForwardState = { inFlight: boolean };
-
-/** A connection's quiche calls, forwarded to the addon by connection number. */
-class NativeCore implements ConnectionCore {
-  readonly #native: NativeEndpointHandle;
-  readonly #forward: ForwardState;
-  readonly nativeId: number;
-  /** Its voice is routed by the addon's table (setVoiceSession). */
-  voiceRouted = false;
-  #peerError: NativeCloseError | null = null;
-  #localError: NativeCloseError | null = null;
-  #timedOut = false;
-
-  constructor(native: NativeEndpointHandle, nativeId: number, forward: ForwardState) {
-    this.#native = native;
-    this.nativeId = nativeId;
-    this.#forward = forward;
-  }
-
-  /** The addon has forgotten the connection: what it said about the close. */
-  closedWith(event: NativeEvent): void {
-    this.#peerError = event.peerError ?? null;
-    this.#localError = event.localError ?? null;
-    this.#timedOut = event.timedOut;
-  }
-
-  streamSend(streamId: number, data: Uint8Array, fin: boolean): number {
-    return this.#native.streamSend(this.nativeId, streamId, data, fin);
-  }
-  streamShutdown(streamId: number, direction: number, err: number): void {
-    this.#native.streamShutdown(this.nativeId, streamId, direction, err);
-  }
-  dgramSend(data: Uint8Array): void {
-    // The addon sent this packet to every native receiver of the table already.
-    if (this.#forward.inFlight && this.voiceRouted) return;
-    this.#native.dgramSend(this.nativeId, data);
-  }
-  isDgramSendQueueFull(): boolean {
-    return this.#native.isDgramSendQueueFull(this.nativeId);
-  }
-  dgramMaxWritableLen(): number | null {
-    return this.#native.dgramMaxWritableLen(this.nativeId);
-  }
-  close(app: boolean, err: number, reason: Uint8Array): void {
-    this.#native.close(this.nativeId, app, err, reason);
-  }
-  peerError(): NativeCloseError | null {
-    return this.#peerError;
-  }
-  localError(): NativeCloseError | null {
-    return this.#localError;
-  }
-  isTimedOut(): boolean {
-    return this.#timedOut;
-  }
-  peerCertChain(): Uint8Array[] | null {
-    return null;
-  }
-}
-
-type NativeConnection = QuicConnection<NativeCore>;
-
 /** The addon's voice forwarding counters (stats of the listener on this engine). */
 export type NativeVoiceStats = {
   nativeVoiceReceived: number;
@@ -150,19 +88,20 @@ export class NativeQuicEndpoint implements ConnectionOwner {
   readonly #params: NativeQuicEndpointParams;
   readonly #native: NativeEndpointHandle;
   readonly #responder: StatelessResponder;
-  readonly #connections = new Map<number, NativeConnection>();
-  readonly #dirty: NativeConnection[] = [];
+  readonly #driver: NativeDriver;
   readonly #appTimers = new Map<QuicConnection, NodeJS.Timeout>();
   readonly #counters: QuicEndpointStats = createQuicEndpointStats();
-  readonly #forward: ForwardState = { inFlight: false };
-  #timer: NodeJS.Timeout | undefined;
-  #timerAt = Number.POSITIVE_INFINITY;
-  #flushScheduled = false;
-  #closed = false;
 
   private constructor(params: NativeQuicEndpointParams, native: NativeEndpointHandle) {
     this.#params = params;
     this.#native = native;
+    this.#driver = new NativeDriver(native, {
+      unknown: (event) => this.#unknown(event),
+      closed: (connection) => {
+        this.#counters.connectionsClosed++;
+        this.setAppDeadline(connection, undefined);
+      },
+    });
     this.#responder = new StatelessResponder({
       retry: params.retry ?? true,
       keyMaterial: params.keyMaterial,
@@ -178,7 +117,7 @@ export class NativeQuicEndpoint implements ConnectionOwner {
     const addon = loadNativeAddon();
     const native = new addon.NativeEndpoint(NativeQuicEndpoint.#options(params));
     const endpoint = new NativeQuicEndpoint(params, native);
-    native.start(() => endpoint.#poll());
+    endpoint.#driver.start();
     return endpoint;
   }
 
@@ -209,12 +148,12 @@ export class NativeQuicEndpoint implements ConnectionOwner {
   }
 
   get connectionCount(): number {
-    return this.#connections.size;
+    return this.#driver.connections.size;
   }
 
   /** The endpoint's counters: the addon's packet counts with the responder's and ours. */
   get stats(): QuicEndpointStats {
-    if (!this.#closed) {
+    if (!this.#driver.closed) {
       const native = this.#native.stats();
       this.#counters.packetsIn = native.packetsIn;
       this.#counters.packetsOut = native.packetsOut;
@@ -226,7 +165,7 @@ export class NativeQuicEndpoint implements ConnectionOwner {
   }
 
   get voiceStats(): NativeVoiceStats | undefined {
-    if (this.#closed) return undefined;
+    if (this.#driver.closed) return undefined;
     const native = this.#native.stats();
     return {
       nativeVoiceReceived: native.voiceReceived,
@@ -243,7 +182,7 @@ export class NativeQuicEndpoint implements ConnectionOwner {
    * `voiceStats` terms, so metrics can add them to grid_voice_*.
    */
   get voiceTableStats(): NativeVoiceTableStats | undefined {
-    if (this.#closed) return undefined;
+    if (this.#driver.closed) return undefined;
     const n = this.#native.stats();
     return {
       lookups: {
@@ -270,7 +209,7 @@ export class NativeQuicEndpoint implements ConnectionOwner {
   /** The connection's voice datagrams start with `prefix` (its WebTransport session's quarter stream id). */
   setVoiceSession(connection: QuicConnection, prefix: Uint8Array): void {
     const core = (connection as NativeConnection).quiche;
-    if (this.#closed || connection.closed) return;
+    if (this.#driver.closed || connection.closed) return;
     this.#native.setSession(core.nativeId, prefix);
     core.voiceRouted = true;
   }
@@ -283,7 +222,7 @@ export class NativeQuicEndpoint implements ConnectionOwner {
     toJs: boolean,
     rate: { rate: number; capacity: number } | undefined,
   ): void {
-    if (this.#closed || sender.closed) return;
+    if (this.#driver.closed || sender.closed) return;
     const ids = [];
     for (const receiver of receivers)
       if (!receiver.closed) ids.push((receiver as NativeConnection).quiche.nativeId);
@@ -298,7 +237,7 @@ export class NativeQuicEndpoint implements ConnectionOwner {
   }
 
   removeRoute(sender: QuicConnection, mediaId: number): void {
-    if (this.#closed || sender.closed) return;
+    if (this.#driver.closed || sender.closed) return;
     this.#native.removeRoute((sender as NativeConnection).quiche.nativeId, mediaId);
   }
 
@@ -324,117 +263,25 @@ export class NativeQuicEndpoint implements ConnectionOwner {
   }
 
   markDirty(connection: QuicConnection): void {
-    if (connection.dirty) return;
-    connection.dirty = true;
-    this.#dirty.push(connection as NativeConnection);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
-    }
+    this.#driver.markDirty(connection);
   }
 
   async close(code = 0, reason = ''): Promise<void> {
-    if (this.#closed) return;
-    for (const connection of this.#connections.values()) connection.close(true, code, reason);
+    if (this.#driver.closed) return;
+    for (const connection of this.#driver.connections.values()) connection.close(true, code, reason);
     this.#end(this.#native.shutdown(code, encoder.encode(reason.slice(0, 200)), true));
   }
 
   /** Closes the socket without a word to any peer, as a crash would (tests). */
   async abort(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#driver.closed) return;
     this.#end(this.#native.shutdown(0, new Uint8Array(0), false));
   }
 
   #end(events: NativeEvent[]): void {
-    this.#closed = true;
-    clearTimeout(this.#timer);
     for (const timer of this.#appTimers.values()) clearTimeout(timer);
     this.#appTimers.clear();
-    this.#dispatch(events);
-  }
-
-  #poll(): void {
-    if (this.#closed) return;
-    this.#dispatch(this.#native.poll());
-    this.#armTimer();
-  }
-
-  #flush(): void {
-    this.#flushScheduled = false;
-    if (this.#closed) return;
-    const ids: number[] = [];
-    const dirty = this.#dirty;
-    for (let i = 0; i < dirty.length; i++) {
-      const connection = dirty[i]!;
-      connection.dirty = false;
-      if (connection.closed) continue;
-      connection.writePending();
-      ids.push(connection.quiche.nativeId);
-    }
-    dirty.length = 0;
-    this.#dispatch(this.#native.flush(ids));
-    this.#armTimer();
-  }
-
-  /** One timer per endpoint, at the earliest deadline the addon reports. */
-  #armTimer(): void {
-    if (this.#closed) return;
-    const delay = this.#native.nextTimeoutMs();
-    const at = delay === null ? Number.POSITIVE_INFINITY : performance.now() + delay;
-    if (this.#timer !== undefined && Math.abs(at - this.#timerAt) < 1) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = at;
-    if (delay === null) return;
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        this.#timerAt = Number.POSITIVE_INFINITY;
-        this.#poll();
-      },
-      Math.max(0, Math.ceil(delay)),
-    );
-  }
-
-  #dispatch(events: NativeEvent[]): void {
-    for (const event of events) {
-      if (event.kind === NativeEventKind.unknown) {
-        this.#unknown(event);
-        continue;
-      }
-      const connection = this.#connections.get(event.conn);
-      if (connection === undefined) continue;
-      switch (event.kind) {
-        case NativeEventKind.established:
-          connection.established = true;
-          if (!connection.closed) connection.handler.onEstablished();
-          break;
-        case NativeEventKind.streamData:
-          if (!connection.closed) connection.handler.onStreamData(event.stream!, event.data!, event.fin);
-          break;
-        case NativeEventKind.streamReset:
-          if (!connection.closed) connection.handler.onStreamAborted(event.stream!, event.code!, 'read');
-          break;
-        case NativeEventKind.datagram:
-          if (connection.closed) break;
-          if (event.forwarded) {
-            this.#forward.inFlight = true;
-            try {
-              connection.handler.onDatagram(event.data!);
-            } finally {
-              this.#forward.inFlight = false;
-            }
-          } else connection.handler.onDatagram(event.data!);
-          break;
-        case NativeEventKind.closed:
-          this.#connections.delete(event.conn);
-          this.#counters.connectionsClosed++;
-          this.setAppDeadline(connection, undefined);
-          connection.quiche.closedWith(event);
-          connection.finish();
-          break;
-      }
-    }
+    this.#driver.end(events);
   }
 
   /** A packet for no connection the addon knows: the stateless answers, or a new connection. */
@@ -450,7 +297,7 @@ export class NativeQuicEndpoint implements ConnectionOwner {
     // Read in the same batch as an Initial that has been accepted since (a ClientHello that
     // spans two datagrams, as Chromium's with a post-quantum key share): its connection's now.
     if (this.#native.redeliver(packet, host, port)) {
-      this.#dispatch(this.#native.takeEvents());
+      this.#driver.dispatch(this.#native.takeEvents());
       return;
     }
     const remote: RemoteInfo = {
@@ -484,15 +331,15 @@ export class NativeQuicEndpoint implements ConnectionOwner {
     const connection: NativeConnection = new QuicConnection({
       id: `quic-${id}`,
       role: 'server',
-      quiche: new NativeCore(this.#native, id, this.#forward),
+      quiche: this.#driver.core(id),
       remoteHost: host,
       remotePort: port,
       owner: this,
     });
-    this.#connections.set(id, connection);
+    this.#driver.connections.set(id, connection);
     this.#counters.connectionsAccepted++;
     this.#params.onConnection?.(connection);
-    this.#dispatch(this.#native.takeEvents());
+    this.#driver.dispatch(this.#native.takeEvents());
     this.markDirty(connection);
   }
 }
