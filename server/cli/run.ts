@@ -16,6 +16,7 @@ import {
   reportedVersion,
   SupervisorError,
 } from '../supervisor/index.ts';
+import { loadNativeAddon, NATIVE_BUILD_COMMAND } from '../transports/quic/nativeAddon.ts';
 import { readPackageVersion } from '../version.ts';
 import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
@@ -78,6 +79,16 @@ export async function runCommand(
     const merged = await supervisedConfig(config, config.supervisor, version, logger);
     if (merged === undefined) return ExitCode.failure;
     config = merged;
+  }
+  if (config.quic?.engine === 'native') {
+    // Before any listener opens: a missing addon is a start-up error (NativeQuicUnavailable,
+    // naming the command that builds it), never a silent fall-back to the slower engine.
+    loadNativeAddon();
+  } else if (config.quic !== undefined && dev?.quicFallback !== undefined) {
+    logger.warn(
+      { reason: dev.quicFallback },
+      `development default: [quic] runs on engine = "matrixai" because the native QUIC addon is not built; \`${NATIVE_BUILD_COMMAND}\` builds it (a config file would refuse to start without it)`,
+    );
   }
   if (config.http === undefined && config.quic === undefined) {
     logger.warn('neither [http] nor [quic] is configured: no client can connect to this server');
