@@ -25,6 +25,7 @@ import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { encodeMsgpack } from '../../server/protocol/msgpackRpc.ts';
 import { rpcFrameBomb } from '../helpers/msgpackBombs.ts';
 import { bytes, text } from '../helpers/rooms.ts';
+import { quicEngine } from '../helpers/quicEngine.ts';
 import { eventually, LOOPBACK } from '../helpers/testGrid.ts';
 import { voicePackets } from '../helpers/voice.ts';
 import { freeUdpPort } from '../transports/quic/helpers.ts';
@@ -104,6 +105,7 @@ describe('MessagePack allocation bombs against a real grid process with a capped
         `webrtc_candidates = ["${LOOPBACK}"]`,
         tls,
         '[quic]',
+        `engine = "${quicEngine()}"`,
         `binding = "${LOOPBACK}:${quicPort}"`,
         tls,
         '[log.terminal]',
