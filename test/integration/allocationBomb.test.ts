@@ -24,8 +24,8 @@ import { accessKeyToJwk, generateAccessKey, signToken } from '../../common/auth/
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { encodeMsgpack } from '../../server/protocol/msgpackRpc.ts';
 import { rpcFrameBomb } from '../helpers/msgpackBombs.ts';
-import { bytes, text } from '../helpers/rooms.ts';
 import { quicEngine } from '../helpers/quicEngine.ts';
+import { bytes, text } from '../helpers/rooms.ts';
 import { eventually, LOOPBACK } from '../helpers/testGrid.ts';
 import { voicePackets } from '../helpers/voice.ts';
 import { freeUdpPort } from '../transports/quic/helpers.ts';
