@@ -96,7 +96,8 @@ export class QuicListener implements Listener {
   get name(): string {
     const { host, port } = splitBinding(this.#quic.binding);
     const shown = host.includes(':') ? `[${host}]` : host;
-    return `quic udp ${shown}:${this.port || port} (WebTransport ${ODIN_WEBTRANSPORT_PATH})`;
+    // The engine is in the name, so the start-up log says which data plane serves [quic].
+    return `quic udp ${shown}:${this.port || port} (WebTransport ${ODIN_WEBTRANSPORT_PATH}, ${this.#quic.engine} engine)`;
   }
 
   /** The bound UDP port (useful with port 0 in tests). */
