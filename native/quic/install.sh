@@ -8,12 +8,15 @@
 #   ODIN_SKIP_NATIVE_BUILD=1   skip (the Dockerfile builds the addon in its own stage); package.json
 #                              checks it before calling this script, which the image's install
 #                              stage does not have
+#   ODIN_REQUIRE_NATIVE=1      a missing tool or a failed build fails the install (.ci/run)
 # The target dir (native/quic/target, or $CARGO_TARGET_DIR) is kept, so a warm install only
 # asks cargo whether anything changed (seconds); a cold one compiles BoringSSL and quiche
 # (10-20 minutes on two cores).
 set -uo pipefail
 cd "$(dirname "$0")"
 fix='bash native/quic/setup.sh && npm run build:native'
+required=0
+[[ -n "${ODIN_REQUIRE_NATIVE:-}" ]] && required=1
 
 # The same things build.sh and boring-sys need: cargo (Rust >= 1.85), cmake and a C/C++
 # compiler for BoringSSL, and libclang for bindgen (found the ways clang-sys looks for it).
@@ -34,14 +37,16 @@ libclang_found || missing+=(libclang)
 if ((${#missing[@]} > 0)); then
   list=$(printf ', %s' "${missing[@]}")
   echo "odin-grid: native QUIC addon not built, missing ${list:2}; a config with [quic] needs it: run \`$fix\` (docs/native-quic.md)" >&2
-  exit 0
+  exit "$required"
 fi
 
-echo "odin-grid: building the native QUIC addon (docs/native-quic.md; cold 10-20 min, then seconds; ODIN_SKIP_NATIVE_BUILD=1 skips)"
+echo "odin-grid: building the native QUIC addon (docs/native-quic.md; cold 6-20 min on two cores, then seconds; ODIN_SKIP_NATIVE_BUILD=1 skips)"
 started=$SECONDS
 if bash build.sh; then
   echo "odin-grid: native QUIC addon ready ($((SECONDS - started)) s)"
 else
-  echo "odin-grid: the native QUIC addon did not build (the errors above); npm install goes on without it: fix them and run \`npm run build:native\` (docs/native-quic.md)" >&2
+  goes_on=', npm install goes on without it'
+  ((required)) && goes_on=' (ODIN_REQUIRE_NATIVE: the install fails)'
+  echo "odin-grid: the native QUIC addon did not build (the errors above)$goes_on: fix them and run \`npm run build:native\` (docs/native-quic.md)" >&2
+  exit "$required"
 fi
-exit 0
