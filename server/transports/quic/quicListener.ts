@@ -11,8 +11,9 @@
  *   connect_timeout    a connection not authenticated after that long is closed: the
  *                      pre-authentication deadline (HTTP/3 setup, session, token)
  *   no_peers_timeout   a client in no room that long is closed (the core's timer)
- *   engine             matrixai: endpoint.ts (quiche 0.18 binding, UDP in JavaScript);
- *                      native: nativeEndpoint.ts (the native/quic addon owns UDP and QUIC)
+ *   engine             native (the default): nativeEndpoint.ts (the native/quic addon owns UDP
+ *                      and QUIC; run.ts refuses to start without it, docs/native-quic.md);
+ *                      matrixai: endpoint.ts (quiche 0.18 binding, UDP in JavaScript)
  */
 import type { Logger } from 'pino';
 import { type QuicConfig, splitBinding } from '../../config/index.ts';
