@@ -22,7 +22,6 @@ import { runCommand, runHelp } from './cli/run.ts';
 import { tokenCommand, tokenHelp } from './cli/token.ts';
 import { ConfigError } from './config/index.ts';
 import { ListenerError } from './listener.ts';
-import { NativeQuicUnavailable } from './transports/quic/nativeAddon.ts';
 import { readPackageVersion } from './version.ts';
 
 const mainHelp = `grid: the ODIN Grid voice server (SFU)
@@ -108,9 +107,6 @@ try {
     err(`grid: ${error.message}`);
     process.exitCode = ExitCode.usage;
   } else if (error instanceof ListenerError) {
-    err(`grid: ${error.message}`);
-    process.exitCode = ExitCode.failure;
-  } else if (error instanceof NativeQuicUnavailable) {
     err(`grid: ${error.message}`);
     process.exitCode = ExitCode.failure;
   } else if (error instanceof LicenseError) {

@@ -4,8 +4,8 @@
  * redacted. Exits 0 when both are fine, 3 for an invalid config, 4 for an invalid licence.
  * A supervised config that leaves required keys to the supervisor is valid; check names them.
  */
+import { nativeAddonProblem } from '../assembly.ts';
 import { redactConfig, renderConfigToml, supervisorSuppliedKeys } from '../config/index.ts';
-import { nativeAddonProblem } from '../transports/quic/nativeAddon.ts';
 import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';

@@ -5,7 +5,14 @@
 
 import { signToken } from '../../common/auth/index.ts';
 import { type LicenseExpiryWatch, watchLicenseExpiry } from '../../common/license/index.ts';
-import { assembleGrid, startGridServices, supervisorCallTimeoutMs } from '../assembly.ts';
+import {
+  assembleGrid,
+  NATIVE_BUILD_COMMAND,
+  NativeQuicUnavailable,
+  requireQuicEngine,
+  startGridServices,
+  supervisorCallTimeoutMs,
+} from '../assembly.ts';
 import { type GridConfig, redactUrl, type SupervisorConfig, splitBinding } from '../config/index.ts';
 import type { DevEnvironment } from '../dev/devEnvironment.ts';
 import { Grid } from '../grid.ts';
@@ -16,7 +23,6 @@ import {
   reportedVersion,
   SupervisorError,
 } from '../supervisor/index.ts';
-import { loadNativeAddon, NATIVE_BUILD_COMMAND } from '../transports/quic/nativeAddon.ts';
 import { readPackageVersion } from '../version.ts';
 import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
@@ -80,11 +86,14 @@ export async function runCommand(
     if (merged === undefined) return ExitCode.failure;
     config = merged;
   }
-  if (config.quic?.engine === 'native') {
-    // Before any listener opens: a missing addon is a start-up error (NativeQuicUnavailable,
-    // naming the command that builds it), never a silent fall-back to the slower engine.
-    loadNativeAddon();
-  } else if (config.quic !== undefined && dev?.quicFallback !== undefined) {
+  try {
+    requireQuicEngine(config);
+  } catch (error) {
+    if (!(error instanceof NativeQuicUnavailable)) throw error;
+    err(`grid: ${error.message}`);
+    return ExitCode.failure;
+  }
+  if (config.quic?.engine === 'matrixai' && dev?.quicFallback !== undefined) {
     logger.warn(
       { reason: dev.quicFallback },
       `development default: [quic] runs on engine = "matrixai" because the native QUIC addon is not built; \`${NATIVE_BUILD_COMMAND}\` builds it (a config file would refuse to start without it)`,
