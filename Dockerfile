@@ -23,22 +23,27 @@ COPY package.json package-lock.json ./
 # patch-package (postinstall) applies these to the installed dependencies.
 COPY patches ./patches
 # Not `npm ci`: it rejects this lock file because of npm/cli#9846 (see .ci/run); npm install
-# installs exactly the locked versions all the same.
-RUN npm install --omit=dev --no-audit --no-fund \
+# installs exactly the locked versions all the same. ODIN_SKIP_NATIVE_BUILD: the native addon
+# (which `npm install` builds in a checkout) comes from its own stage below.
+RUN ODIN_SKIP_NATIVE_BUILD=1 npm install --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
-# Stage 1b: the native QUIC addon for `[quic] engine = "native"` (docs/native-quic.md): Rust,
-# quiche 0.30 and BoringSSL built from source (cmake, libclang); about 10 minutes on 2 cores.
+# Stage 1b: the native QUIC addon, the default `[quic]` engine (docs/native-quic.md): Rust,
+# quiche 0.30 and BoringSSL built from source (cmake, libclang) by the same build.sh as
+# `npm install` runs in a checkout; 6 to 20 minutes on 2 cores. A cache mount keeps the target
+# dir between image builds (BuildKit), so a change to the addon rebuilds in about a minute.
 # Bookworm: its glibc is no newer than that of the node:*-slim base below, so the addon loads there.
-# Not yet built anywhere: neither the CI nor the development machines have a Docker engine.
+# Not yet built anywhere: neither the CI nor the development machines have a Docker engine
+# (e2e/ship/image-context.sh checks what it can without one).
 FROM rust:1-slim-bookworm AS native
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake make g++ clang libclang-dev patch \
  && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
+WORKDIR /src/native/quic
 COPY native/quic ./
 # build.sh first patches quiche for reset_stream_at (prepare-quiche.sh), then runs cargo --locked.
-RUN bash build.sh \
+RUN --mount=type=cache,target=/cargo-target \
+    CARGO_TARGET_DIR=/cargo-target bash build.sh \
  && cp odin_quic.node /odin_quic.node
 
 # Stage 2: the runtime, non-root, nothing but Node, node_modules and the two programs (with
@@ -53,7 +58,8 @@ COPY package.json ./
 COPY common ./common
 COPY server ./server
 COPY operator ./operator
-# Where server/transports/quic/nativeAddon.ts loads it.
+# Where server/transports/quic/nativeAddon.ts loads it: `[quic]` runs on it by default, and a
+# grid without it would refuse to start.
 COPY --from=native /odin_quic.node ./native/quic/odin_quic.node
 # Entry points on the PATH; Node follows the link, so the file keeps its .ts name (type stripping).
 RUN chmod 0755 server/main.ts server/probe.ts operator/main.ts \

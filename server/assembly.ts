@@ -28,9 +28,27 @@ import { computeLoad } from './supervisor/load.ts';
 import { Telemetry } from './telemetry/index.ts';
 import type { CertificateReloadStats } from './tls/certificateReloader.ts';
 import { WebTransportH2Server } from './transports/quic/h2Server.ts';
+import { loadNativeAddon } from './transports/quic/nativeAddon.ts';
 import { QuicListener } from './transports/quic/quicListener.ts';
 import { WebListener } from './transports/web/webListener.ts';
 import { webVoiceTooLate } from './transports/web/webrtc/webRtcSession.ts';
+
+// For the commands (server/cli), which do not reach into the transports themselves.
+export {
+  NATIVE_BUILD_COMMAND,
+  NativeQuicUnavailable,
+  nativeAddonProblem,
+} from './transports/quic/nativeAddon.ts';
+
+/**
+ * Throws NativeQuicUnavailable (naming the command that builds the addon) when `[quic]` runs on
+ * the native engine, the default, and its addon cannot be loaded: run.ts calls it before any
+ * listener opens, so a missing addon refuses the start instead of falling back to the slower
+ * engine (docs/native-quic.md says why).
+ */
+export function requireQuicEngine(config: GridConfig): void {
+  if (config.quic?.engine === 'native') loadNativeAddon();
+}
 
 /** The core's limits from `[limit]`: `limitParamsFromConfig(defaultLimitConfig)` are the default ones. */
 export function limitParamsFromConfig(limit: LimitConfig): LimitParams {

@@ -7,13 +7,17 @@
 #
 # 1. The context: the tracked files the .dockerignore allow-list lets through (package.json,
 #    package-lock.json, patches/, common/, server/, operator/), copied to a temp dir.
-# 2. Stage 1: `npm install --omit=dev` there (not `npm ci`: npm/cli#9846, see .ci/run);
-#    no devDependency may be installed.
+# 2. Stage 1: `ODIN_SKIP_NATIVE_BUILD=1 npm install --omit=dev` there (not `npm ci`:
+#    npm/cli#9846, see .ci/run); no devDependency may be installed.
+# 1b. Stage native: the Dockerfile builds the addon with native/quic/build.sh; here the addon
+#    `npm install` built in this checkout stands in for it (the same build.sh), copied where
+#    the runtime stage puts it.
 # 3. Stage 2: `grid` and `odin-operator` as links to the .ts entry points, on Node 24 (the
 #    image's base); `--help`, `grid check` and a real `grid` start with a mounted-style config
 #    (examples/config/standalone.toml, certificate paths at /etc/grid/tls rewritten to a temp
-#    dir), answering /readyz.
-# Not checked here: the image build itself, the base image, the user 10001 inside it, EXPOSE.
+#    dir), answering /readyz, its [quic] on the native engine (the default).
+# Not checked here: the image build itself (so not the rust image's build of the addon either),
+# the base image, the user 10001 inside it, EXPOSE.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -46,12 +50,23 @@ if grep -rnE "from '(\.\./)+(client|bench|test|e2e|docs)/" "$app/common" "$app/s
 fi
 
 echo "== stage 1: npm install --omit=dev"
-(cd "$app" && npm install --omit=dev --no-audit --no-fund --loglevel=error >"$tmp/npm.log" 2>&1) ||
+grep -q '^RUN ODIN_SKIP_NATIVE_BUILD=1 npm install --omit=dev' Dockerfile ||
+  fail "the Dockerfile's npm install must skip the native build (ODIN_SKIP_NATIVE_BUILD=1): its stage has no native/quic"
+(cd "$app" && ODIN_SKIP_NATIVE_BUILD=1 npm install --omit=dev --no-audit --no-fund --loglevel=error >"$tmp/npm.log" 2>&1) ||
   { cat "$tmp/npm.log"; fail "npm install --omit=dev failed"; }
 for dev in typescript @biomejs/biome esbuild playwright-core @4players/odin node; do
   [[ ! -e "$app/node_modules/$dev" ]] || fail "devDependency $dev was installed"
 done
 echo "   node_modules: $(du -sh "$app/node_modules" | cut -f1)"
+
+echo "== stage native: the addon (built here by npm install, in the image by its native stage)"
+grep -q 'bash build.sh' Dockerfile || fail "the Dockerfile's native stage does not run native/quic/build.sh"
+grep -q '^COPY --from=native /odin_quic.node ./native/quic/odin_quic.node' Dockerfile ||
+  fail "the Dockerfile does not copy the addon to native/quic/odin_quic.node"
+[[ -f native/quic/odin_quic.node ]] ||
+  fail "native/quic/odin_quic.node is not built: run \`bash native/quic/setup.sh && npm run build:native\` (docs/native-quic.md)"
+mkdir -p "$app/native/quic"
+cp native/quic/odin_quic.node "$app/native/quic/odin_quic.node"
 
 echo "== stage 2: entry points"
 mkdir -p "$tmp/bin"
@@ -81,6 +96,7 @@ for _ in $(seq 1 50); do
 done
 curl -fsS "http://127.0.0.1:$metrics/readyz" >/dev/null || { cat "$tmp/grid.log"; fail "grid not ready"; }
 curl -fsS "http://127.0.0.1:$metrics/metrics" | grep -q '^grid_' || fail "no grid_ metrics"
+grep -q 'native engine' "$tmp/grid.log" || { cat "$tmp/grid.log"; fail "[quic] is not on the native engine"; }
 kill -TERM "$pid"
 wait "$pid" || fail "grid did not exit 0 on SIGTERM"
 pid=

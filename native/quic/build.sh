@@ -4,12 +4,13 @@
 # prepare-quiche.sh for reset_stream_at) into
 # native/quic/odin_quic.node, where server/transports/quic/nativeAddon.ts loads it.
 # One target dir (native/quic/target, or $CARGO_TARGET_DIR) keeps rebuilds incremental:
-# a cold build takes about ten minutes on two cores, a rebuild of the addon alone under one.
+# a cold build takes 6 to 20 minutes on two cores (with their load), a rebuild of the addon
+# alone under one, an unchanged one a second. `npm install` runs it through install.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 for tool in cargo cmake; do
   if ! command -v "$tool" >/dev/null; then
-    echo "build:native needs $tool (docs/native-quic.md: Rust, cmake, libclang)" >&2
+    echo "build:native needs $tool: bash native/quic/setup.sh installs what is missing (docs/native-quic.md)" >&2
     exit 1
   fi
 done

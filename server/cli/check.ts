@@ -4,6 +4,7 @@
  * redacted. Exits 0 when both are fine, 3 for an invalid config, 4 for an invalid licence.
  * A supervised config that leaves required keys to the supervisor is valid; check names them.
  */
+import { nativeAddonProblem } from '../assembly.ts';
 import { redactConfig, renderConfigToml, supervisorSuppliedKeys } from '../config/index.ts';
 import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
@@ -68,5 +69,12 @@ export async function checkCommand(
     out(`\n# Licence: ${describeLicense(license)}`);
   }
   err(`grid check: ${effective.source} is valid${left.length > 0 ? `; ${leftText}` : ''}.`);
+  // The config is valid either way; whether this machine can run it is a separate question,
+  // asked only when checking for this machine (not with --skip-file-checks).
+  const nativeProblem =
+    effective.config.quic?.engine === 'native' && !values['skip-file-checks']
+      ? nativeAddonProblem()
+      : undefined;
+  if (nativeProblem !== undefined) err(`grid check: warning: grid would not start here: ${nativeProblem}`);
   return ExitCode.ok;
 }

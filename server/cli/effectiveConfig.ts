@@ -6,6 +6,7 @@
  * `GRID_*` environment overrides apply in every case.
  */
 import { access } from 'node:fs/promises';
+import { nativeAddonProblem } from '../assembly.ts';
 import { ConfigError, type GridConfig, loadConfig, parseConfigText } from '../config/index.ts';
 import { type DevEnvironment, prepareDevEnvironment } from '../dev/devEnvironment.ts';
 
@@ -54,7 +55,7 @@ export async function loadEffectiveConfig(options: {
       },
     ]);
   }
-  const dev = await prepareDevEnvironment(options.devDirectory);
+  const dev = await prepareDevEnvironment(options.devDirectory, new Date(), nativeAddonProblem);
   const config = await parseConfigText(dev.configText, {
     source: dev.configSource,
     env: options.env,

@@ -5,7 +5,14 @@
 
 import { signToken } from '../../common/auth/index.ts';
 import { type LicenseExpiryWatch, watchLicenseExpiry } from '../../common/license/index.ts';
-import { assembleGrid, startGridServices, supervisorCallTimeoutMs } from '../assembly.ts';
+import {
+  assembleGrid,
+  NATIVE_BUILD_COMMAND,
+  NativeQuicUnavailable,
+  requireQuicEngine,
+  startGridServices,
+  supervisorCallTimeoutMs,
+} from '../assembly.ts';
 import { type GridConfig, redactUrl, type SupervisorConfig, splitBinding } from '../config/index.ts';
 import type { DevEnvironment } from '../dev/devEnvironment.ts';
 import { Grid } from '../grid.ts';
@@ -78,6 +85,19 @@ export async function runCommand(
     const merged = await supervisedConfig(config, config.supervisor, version, logger);
     if (merged === undefined) return ExitCode.failure;
     config = merged;
+  }
+  try {
+    requireQuicEngine(config);
+  } catch (error) {
+    if (!(error instanceof NativeQuicUnavailable)) throw error;
+    err(`grid: ${error.message}`);
+    return ExitCode.failure;
+  }
+  if (config.quic?.engine === 'matrixai' && dev?.quicFallback !== undefined) {
+    logger.warn(
+      { reason: dev.quicFallback },
+      `development default: [quic] runs on engine = "matrixai" because the native QUIC addon is not built; \`${NATIVE_BUILD_COMMAND}\` builds it (a config file would refuse to start without it)`,
+    );
   }
   if (config.http === undefined && config.quic === undefined) {
     logger.warn('neither [http] nor [quic] is configured: no client can connect to this server');

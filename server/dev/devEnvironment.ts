@@ -8,6 +8,11 @@
  *
  * It listens on loopback only: a dev server with a generated key must not be reachable from
  * the network by accident.
+ *
+ * `[quic]` runs on the default engine, the native addon, when it is built. On a machine where
+ * `npm install` could not build it (Node and npm only), the default falls back to `engine =
+ * "matrixai"` and says why, so `npm install && npm start` works anywhere; a config file gets
+ * no such fallback (docs/native-quic.md).
  */
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -28,6 +33,8 @@ export type DevEnvironment = {
   certificateFile: string;
   privateKeyFile: string;
   certificateSha256: string;
+  /** Why the native QUIC addon cannot be used, when `[quic]` falls back to `matrixai`. */
+  quicFallback?: string;
 };
 
 const RENEW_BEFORE_MS = 86_400_000;
@@ -50,6 +57,8 @@ async function writeSecret(path: string, text: string): Promise<void> {
 export async function prepareDevEnvironment(
   directory: string = defaultDevDirectory,
   now: Date = new Date(),
+  /** Why the native QUIC addon cannot be used here (effectiveConfig.ts passes assembly's check). */
+  nativeProblem: () => string | undefined = () => undefined,
 ): Promise<DevEnvironment> {
   await mkdir(directory, { recursive: true, mode: 0o700 });
   const certificateFile = join(directory, 'certificate.pem');
@@ -72,18 +81,21 @@ export async function prepareDevEnvironment(
 
   const certificatePath = relative(process.cwd(), certificateFile) || certificateFile;
   const privateKeyPath = relative(process.cwd(), privateKeyFile) || privateKeyFile;
+  const quicFallback = nativeProblem();
   return {
     directory,
     configText: devConfigText({
       accessKey,
       certificateFile: certificatePath,
       privateKeyFile: privateKeyPath,
+      ...(quicFallback === undefined ? {} : { quicEngine: 'matrixai' as const }),
     }),
     configSource: '<embedded development default>',
     accessKey,
     certificateFile: certificatePath,
     privateKeyFile: privateKeyPath,
     certificateSha256: certificateHash(certificatePem),
+    ...(quicFallback === undefined ? {} : { quicFallback }),
   };
 }
 
@@ -91,6 +103,8 @@ export function devConfigText(input: {
   accessKey: string;
   certificateFile: string;
   privateKeyFile: string;
+  /** Set only when the native addon is missing (the default engine needs it). */
+  quicEngine?: 'matrixai';
 }): string {
   const tls = `certificate_file = ${JSON.stringify(input.certificateFile)}\nprivatekey_file = ${JSON.stringify(input.privateKeyFile)}`;
   return `# The embedded development default of ODIN Grid (loopback only).
@@ -109,7 +123,7 @@ webrtc_candidates = ["127.0.0.1"]
 
 [quic]
 binding = "127.0.0.1:${devPorts.quic}"
-${tls}
+${tls}${input.quicEngine === undefined ? '' : `\n# The native QUIC addon is not built here (docs/native-quic.md).\nengine = "${input.quicEngine}"`}
 
 [metrics]
 binding = "127.0.0.1:${devPorts.metrics}"

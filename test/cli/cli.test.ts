@@ -317,6 +317,54 @@ describe('grid license', () => {
   });
 });
 
+describe('[quic] without the native QUIC addon (ODIN_QUIC_ADDON pointing nowhere)', () => {
+  const noAddon = { ODIN_QUIC_ADDON: '/nonexistent/odin_quic.node' };
+  const buildCommand = 'bash native/quic/setup.sh && npm run build:native';
+  async function quicConfig(engineLine = ''): Promise<string> {
+    const cwd = await workDir();
+    const jwk = accessKeyToJwk(readmeAccessKey);
+    const keys = Object.entries(jwk).map(([key, value]) => `${key} = ${JSON.stringify(value)}`);
+    const text = `public_address = "127.0.0.1"\n[[authorization.keys]]\n${keys.join('\n')}\n[quic]\nbinding = "127.0.0.1:0"\n${engineLine}`;
+    await writeFile(join(cwd, 'config.toml'), text);
+    return cwd;
+  }
+
+  test('a config with [quic] refuses to start (exit 1), naming the addon and the command that builds it', async () => {
+    const cwd = await quicConfig();
+    const { code, stdout, stderr } = await grid(['--config', 'config.toml'], { cwd, env: noAddon });
+    assert.equal(code, 1, stdout + stderr);
+    assert.match(stderr, /grid: \[quic\] engine = "native" \(the default\) needs the native QUIC addon/);
+    assert.ok(stderr.includes('/nonexistent/odin_quic.node') && stderr.includes(buildCommand), stderr);
+    assert.match(stderr, /or set \[quic\] engine = "matrixai"/);
+    assert.doesNotMatch(stdout, /listening/, 'no listener opened before the refusal');
+  });
+
+  test('grid check says the config is valid and warns that this machine cannot run it', async () => {
+    const cwd = await quicConfig();
+    const { code, stderr } = await grid(['check', '--config', 'config.toml'], { cwd, env: noAddon });
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /is valid/);
+    assert.match(stderr, /warning: grid would not start here: .*native QUIC addon/);
+  });
+
+  test('engine = "matrixai" set explicitly starts without the addon', async () => {
+    const cwd = await quicConfig('engine = "matrixai"\n');
+    const child = start(['--config', 'config.toml'], { cwd, env: noAddon });
+    const result = collect(child);
+    await waitFor(() => /listener: "quic udp/.test(result.output()), 'the [quic] listener');
+    child.kill('SIGTERM');
+    const { code, stderr } = await result;
+    assert.equal(code, 0, stderr);
+  });
+
+  test('the development default falls back to engine = "matrixai" (npm install && npm start works anywhere)', async () => {
+    const cwd = await workDir();
+    const { code, stdout } = await grid(['check'], { cwd, env: noAddon });
+    assert.equal(code, 0);
+    assert.match(stdout, /\[quic\][^[]*engine = "matrixai"/);
+  });
+});
+
 describe('running grid', () => {
   test('npm start with no config runs the development default, prints a banner, and exits 0 on SIGTERM', async () => {
     const cwd = await workDir();

@@ -48,7 +48,7 @@ test('an empty section is enabled with its defaults (gateway-recommended values)
     pre_send_timeout: 500,
     connect_timeout: 5000,
     no_peers_timeout: 30000,
-    engine: 'matrixai',
+    engine: 'native',
   });
   assert.equal(config.http?.binding, '0.0.0.0:4433');
   assert.equal(config.http?.webrtc_binding, '0.0.0.0:8844');

@@ -36,7 +36,7 @@ async function options(): Promise<NativeEndpointOptions> {
 }
 
 describe('native QUIC addon boundary', {
-  skip: built ? false : 'addon not built (npm run build:native)',
+  skip: built ? false : 'native QUIC addon not built: bash native/quic/setup.sh && npm run build:native',
 }, () => {
   test('a panic inside the addon becomes a JavaScript error, and the process goes on', () => {
     const addon = loadNativeAddon();

@@ -90,7 +90,7 @@ function describeTs(packet: Uint8Array) {
 }
 
 describe('voice header: Rust port against TypeScript', {
-  skip: built ? false : 'addon not built (npm run build:native)',
+  skip: built ? false : 'native QUIC addon not built: bash native/quic/setup.sh && npm run build:native',
 }, () => {
   test('the same verdict and fields on the fuzz corpus, encoded packets and 50,000 seeded mutations', () => {
     const addon = loadNativeAddon() as ReturnType<typeof loadNativeAddon> & {

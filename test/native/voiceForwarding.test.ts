@@ -22,7 +22,7 @@ if (process.env.ODIN_REQUIRE_NATIVE && !built)
 type Native = { client: OdinQuicClient; room: OdinRoom; packets: Uint8Array[] };
 
 describe('voice forwarded inside the native addon', {
-  skip: built ? false : 'addon not built (npm run build:native)',
+  skip: built ? false : 'native QUIC addon not built: bash native/quic/setup.sh && npm run build:native',
 }, () => {
   let grid: TestGrid;
   let port: number;

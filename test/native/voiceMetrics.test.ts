@@ -24,7 +24,7 @@ type Native = { client: OdinQuicClient; room: OdinRoom; packets: Uint8Array[] };
 const CAPACITY = 20;
 
 describe('metrics of voice forwarded inside the native addon', {
-  skip: built ? false : 'addon not built (npm run build:native)',
+  skip: built ? false : 'native QUIC addon not built: bash native/quic/setup.sh && npm run build:native',
 }, () => {
   let grid: TestGrid;
   let port: number;

@@ -1,9 +1,10 @@
 /**
  * The native QUIC addon (native/quic, Rust + quiche 0.30 through napi-rs): its surface as
- * TypeScript sees it, and where it is loaded from. It is built by `npm run build:native`, not
- * by `npm install` yet (docs/native-quic.md), so loading it is lazy: only `[quic] engine =
- * "native"` and the native tests load it, and a missing build is a named error saying how to
- * make one.
+ * TypeScript sees it, and where it is loaded from. `npm install` builds it when cargo, cmake
+ * and libclang are there (native/quic/install.sh) and only says what is missing otherwise
+ * (docs/native-quic.md), so loading it is lazy: only `[quic] engine = "native"` (the default)
+ * and the native tests load it, and a missing or unloadable build is a named error saying how
+ * to make one.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -179,10 +180,13 @@ export interface NativeAddon {
   };
 }
 
-/** `[quic] engine = "native"` without a built addon. */
+/** `[quic] engine = "native"` without a built (or loadable) addon. */
 export class NativeQuicUnavailable extends Error {
   override name = 'NativeQuicUnavailable';
 }
+
+/** What builds the addon on a machine that lacks the tools (README, docs/native-quic.md). */
+export const NATIVE_BUILD_COMMAND = 'bash native/quic/setup.sh && npm run build:native';
 
 let loaded: NativeAddon | undefined;
 
@@ -198,11 +202,31 @@ export function nativeAddonBuilt(): boolean {
 export function loadNativeAddon(): NativeAddon {
   if (loaded !== undefined) return loaded;
   const path = nativeAddonPath();
+  const advice = `build it with \`${NATIVE_BUILD_COMMAND}\` (docs/native-quic.md), or set [quic] engine = "matrixai"`;
   if (!existsSync(path)) {
     throw new NativeQuicUnavailable(
-      `[quic] engine = "native" needs the native addon at ${path}: build it with \`npm run build:native\` (docs/native-quic.md)`,
+      `[quic] engine = "native" (the default) needs the native QUIC addon, and there is none at ${path}: ${advice}`,
     );
   }
-  loaded = createRequire(import.meta.url)(path) as NativeAddon;
+  try {
+    loaded = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (error) {
+    // A build for another platform or a newer glibc: dlopen's own words name the cause.
+    throw new NativeQuicUnavailable(
+      `[quic] engine = "native" (the default) cannot load the native QUIC addon ${path} (${(error as Error).message}): ${advice}`,
+      { cause: error },
+    );
+  }
   return loaded;
+}
+
+/** Why the addon cannot be used here (the message of NativeQuicUnavailable), or undefined. */
+export function nativeAddonProblem(): string | undefined {
+  try {
+    loadNativeAddon();
+    return undefined;
+  } catch (error) {
+    if (error instanceof NativeQuicUnavailable) return error.message;
+    throw error;
+  }
 }

@@ -11,8 +11,9 @@
  *   connect_timeout    a connection not authenticated after that long is closed: the
  *                      pre-authentication deadline (HTTP/3 setup, session, token)
  *   no_peers_timeout   a client in no room that long is closed (the core's timer)
- *   engine             matrixai: endpoint.ts (quiche 0.18 binding, UDP in JavaScript);
- *                      native: nativeEndpoint.ts (the native/quic addon owns UDP and QUIC)
+ *   engine             native (the default): nativeEndpoint.ts (the native/quic addon owns UDP
+ *                      and QUIC; run.ts refuses to start without it, docs/native-quic.md);
+ *                      matrixai: endpoint.ts (quiche 0.18 binding, UDP in JavaScript)
  */
 import type { Logger } from 'pino';
 import { type QuicConfig, splitBinding } from '../../config/index.ts';
@@ -96,7 +97,8 @@ export class QuicListener implements Listener {
   get name(): string {
     const { host, port } = splitBinding(this.#quic.binding);
     const shown = host.includes(':') ? `[${host}]` : host;
-    return `quic udp ${shown}:${this.port || port} (WebTransport ${ODIN_WEBTRANSPORT_PATH})`;
+    // The engine is in the name, so the start-up log says which data plane serves [quic].
+    return `quic udp ${shown}:${this.port || port} (WebTransport ${ODIN_WEBTRANSPORT_PATH}, ${this.#quic.engine} engine)`;
   }
 
   /** The bound UDP port (useful with port 0 in tests). */
