@@ -29,7 +29,23 @@ process.send!({ kind: 'offers', offers });
 process.on('message', async (message: FromParent) => {
   if (message.kind === 'answers') {
     await Promise.all(clients.map((c, i) => c.acceptAnswer(message.answers[i]!)));
-    await Promise.all(clients.map((c) => c.waitOpen(60_000)));
+    const opened = await Promise.allSettled(clients.map((c) => c.waitOpen(60_000)));
+    const stuck = clients.filter((_, i) => opened[i]!.status === 'rejected');
+    if (stuck.length > 0) {
+      // Where the connections stopped (ICE, DTLS or SCTP), for a failure that only load reproduces.
+      const states = stuck.map((c) => {
+        const pc = c.peerConnection;
+        const sctp = pc.sctpTransport as unknown as {
+          dtlsTransport?: { state?: string };
+          sctp?: { associationState?: number };
+        };
+        return `ice ${pc.iceConnectionState}, pc ${pc.connectionState}, dtls ${sctp?.dtlsTransport?.state}, sctp association ${sctp?.sctp?.associationState}`;
+      });
+      console.error(
+        `${stuck.length} of ${clients.length} clients not open after 60 s:\n  ${states.join('\n  ')}`,
+      );
+      process.exit(1);
+    }
     process.send!({ kind: 'open' });
     return;
   }

@@ -33,6 +33,12 @@ interface DtlsTransportInternals {
   srtp: unknown;
   srtcp: unknown;
 }
+interface DtlsSocketInternals {
+  handshakeReleased: boolean;
+  bufferFragmentedHandshakes: unknown[];
+  dtls: { lastMessage: unknown[]; lastFlight: unknown[]; handshakeCache: object };
+  cipher: { localPrivateKey: unknown; localKeyPair: unknown; cipher: { clientWriteKey: Buffer } };
+}
 interface SctpInternals {
   sentQueue: ChunkLike[];
   maybeAbandon(chunk: ChunkLike): boolean;
@@ -147,6 +153,40 @@ test('a data-channel-only connection derives no SRTP sessions (built on first me
     assert.equal(dtls.srtpStarted, true, 'use_srtp was negotiated, as browsers do');
     assert.equal(dtls.srtp, undefined, 'no SRTP session was derived');
     assert.equal(dtls.srtcp, undefined, 'no SRTCP session was derived');
+    await client.close();
+    await server.session.close();
+  } finally {
+    await mux.close();
+  }
+});
+
+test('after the handshake a DTLS connection keeps no handshake messages, key pairs or pooled key buffers, and still carries voice', async () => {
+  const mux = await bindMux();
+  try {
+    const server = serverSession(mux);
+    const { client, received } = voiceClient();
+    await connect(client, server.session);
+    client.sendVoice(new Uint8Array([9]));
+    server.session.sendVoice(new Uint8Array([1]));
+    await waitFor(() => received.length === 1 && server.received.length === 1, 'voice both ways');
+    // The client's werift is the DTLS server here (grid answers as the DTLS client).
+    const dtls = (
+      client.peerConnection.sctpTransport as unknown as { dtlsTransport: { dtls: DtlsSocketInternals } }
+    ).dtlsTransport.dtls;
+    assert.equal(dtls.handshakeReleased, true);
+    assert.deepEqual(dtls.dtls.lastMessage, [], 'no copy of the last flight');
+    assert.deepEqual(dtls.dtls.lastFlight, []);
+    assert.deepEqual(dtls.dtls.handshakeCache, {});
+    assert.equal(dtls.cipher.localPrivateKey, undefined);
+    assert.equal(dtls.cipher.localKeyPair, undefined);
+    const key = dtls.cipher.cipher.clientWriteKey;
+    assert.equal(key.buffer.byteLength, key.length, 'the key has its own memory, not a pool slab');
+    // The copied keys and nonces still encrypt and decrypt, in both directions.
+    for (let i = 2; i <= 5; i++) {
+      client.sendVoice(new Uint8Array([9, i]));
+      server.session.sendVoice(new Uint8Array([1, i]));
+    }
+    await waitFor(() => received.length === 5 && server.received.length === 5, 'more voice both ways');
     await client.close();
     await server.session.close();
   } finally {
