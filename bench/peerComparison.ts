@@ -7,8 +7,9 @@
 import { fmtBytes, fmtInt, fmtMs } from './report.ts';
 import { median } from './stats.ts';
 
-export type PeerSide = 'web' | 'quic' | 'livekit';
-export const PEER_SIDES: readonly PeerSide[] = ['web', 'quic', 'livekit'];
+/** quic-native: grid's QUIC path on `[quic] engine = "native"` (docs/native-quic.md). */
+export type PeerSide = 'web' | 'quic' | 'quic-native' | 'livekit';
+export const PEER_SIDES: readonly PeerSide[] = ['web', 'quic', 'quic-native', 'livekit'];
 
 /** Audio-only game rooms: 40 rooms of 5 and of 10, 2 speaking in each. */
 export const PEER_ROOM_SIZES: readonly number[] = [5, 10];
@@ -19,11 +20,17 @@ export const PEER_SPEAKERS = 2;
  * work, WebRTC set-ups (grid's web peers; LiveKit's two peer connections per participant) that
  * pile up get refused (grid's `max_unauthenticated_per_address`) or time out.
  */
-export const PEER_JOIN_RATE: Record<PeerSide, number> = { web: 10, quic: 100, livekit: 10 };
+export const PEER_JOIN_RATE: Record<PeerSide, number> = {
+  web: 10,
+  quic: 100,
+  'quic-native': 100,
+  livekit: 10,
+};
 
 export const SIDE_NAMES: Record<PeerSide, string> = {
   web: 'grid web (WebSocket + data channel)',
   quic: 'grid QUIC',
+  'quic-native': 'grid QUIC, engine = "native"',
   livekit: 'LiveKit v1.13.5 (--dev)',
 };
 
