@@ -85,3 +85,20 @@ test('the equal-load figure takes the most rooms every side carried with < 1% lo
     [2, 4, undefined],
   );
 });
+
+test('the QUIC path on the native engine is a side of its own, with its own ratio to LiveKit', () => {
+  const rows = compare([
+    { side: 'quic', peers: 10, result: side(60_000) },
+    { side: 'quic-native', peers: 10, result: side(150_000) },
+    { side: 'livekit', peers: 10, result: side(30_000) },
+  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.side, r.ratioToLiveKit]),
+    [
+      ['quic', 2],
+      ['quic-native', 5],
+      ['livekit', undefined],
+    ],
+  );
+  assert.match(formatComparison(rows), /grid QUIC, engine = "native" .* 5\.00 ×/);
+});
