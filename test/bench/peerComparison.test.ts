@@ -102,3 +102,32 @@ test('the QUIC path on the native engine is a side of its own, with its own rati
   );
   assert.match(formatComparison(rows), /grid QUIC, engine = "native" .* 5\.00 ×/);
 });
+
+test('the busiest figure takes each side at its own highest probe with < 1% loss', () => {
+  const probe = (activeRooms: number, out: number, serverCpu: number, loss = 0) => ({
+    activeRooms,
+    out,
+    loss,
+    serverCpu,
+  });
+  const rows = compare([
+    // 20 rooms lost 2%: the web side's busiest clean probe is 13 rooms.
+    {
+      side: 'web',
+      peers: 5,
+      result: side(undefined, 2, [probe(13, 5_200, 0.2), probe(20, 7_800, 0.3, 0.02)]),
+    },
+    {
+      side: 'livekit',
+      peers: 5,
+      result: side(undefined, 2, [probe(13, 5_200, 0.4), probe(40, 16_000, 0.5)]),
+    },
+  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.side, r.busiest, r.busiestRatio]),
+    [
+      ['web', { out: 5_200, perServerCore: 26_000 }, 26_000 / 32_000],
+      ['livekit', { out: 16_000, perServerCore: 32_000 }, undefined],
+    ],
+  );
+});
