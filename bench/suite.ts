@@ -192,14 +192,13 @@ async function benchGrid(
 
 /** LiveKit (bench/livekitSide.ts) at one shape, pinned and loaded like grid. */
 async function benchLiveKit(
+  binDir: string,
   shape: Shape,
   cpus: { server?: string; client?: string },
   bar: ProgressBar,
   label: string,
 ): Promise<TransportResult> {
   const say = (text: string, fraction: number) => bar.update(`${label}: ${text}`, fraction);
-  say('building or finding livekit-server and lk-load', 0);
-  const binDir = buildLiveKit();
   say('starting the server', 0);
   const server = await startLiveKit(binDir, cpus.server === undefined ? {} : { cpus: cpus.server });
   let load: LiveKitLoad | undefined;
@@ -544,6 +543,9 @@ function pinning() {
 async function peerMain(values: ReturnType<typeof parseSuiteArgs>['values'], repeat: number) {
   // quic-native joins the default sides once the addon is built (npm run build:native).
   const defaultSides = PEER_SIDES.filter((side) => side !== 'quic-native' || nativeAddonBuilt());
+  if (values.only === undefined && !defaultSides.includes('quic-native')) {
+    process.stderr.write('quic-native left out: the native addon is not built (npm run build:native)\n');
+  }
   const sides = (values.only ?? defaultSides.join(',')).split(',') as PeerSide[];
   const sizes = (values['room-sizes'] ?? PEER_ROOM_SIZES.join(',')).split(',').map(Number);
   const problem =
@@ -561,6 +563,9 @@ async function peerMain(values: ReturnType<typeof parseSuiteArgs>['values'], rep
     process.exitCode = 2;
     return;
   }
+  // Build (or find) LiveKit's two programs before measuring anything: a cold build takes minutes
+  // and may fail, and neither should happen after the grid sides were measured.
+  const liveKitBin = sides.includes('livekit') ? buildLiveKit() : undefined;
   const cpus = pinning();
   const bar = new ProgressBar(process.stderr, true);
   const loadBefore = loadavg();
@@ -572,7 +577,7 @@ async function peerMain(values: ReturnType<typeof parseSuiteArgs>['values'], rep
         const label = `${side} (rooms of ${peers})`;
         const result =
           side === 'livekit'
-            ? await benchLiveKit(shape, cpus, bar, label)
+            ? await benchLiveKit(liveKitBin!, shape, cpus, bar, label)
             : await benchGrid(side, shape, cpus, bar, label, true);
         bar.done();
         runs.push({ side, peers, result });
