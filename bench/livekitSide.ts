@@ -150,7 +150,7 @@ export class LiveKitLoad {
       `--payload=${plan.payload}`,
       `--join-rate=${plan.joinRate}`,
     ]);
-    const rssBefore = sampleProcess(server.pid).rssBytes;
+    const rssBefore = sampleProcess(server.pid)?.rssBytes;
     const started = performance.now();
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     const load = new LiveKitLoad(child, server.pid);
@@ -217,8 +217,9 @@ export class LiveKitLoad {
         expectedOutPerSecond: result.expected / params.duration,
         loss: result.expected === 0 ? 0 : Math.max(0, 1 - result.received / result.expected),
         latency: percentiles(latency, 1e-3),
-        serverCpu: cpuShare(from, to),
-        serverRss: to.rssBytes,
+        serverCpu: from && to ? cpuShare(from, to) : undefined,
+        serverRss: to?.rssBytes,
+        serverEnded: to === undefined,
         server: undefined,
         clients: {
           cpu: [result.cpu],

@@ -69,6 +69,8 @@ export type RunResult = {
   /** Server share of one core in the window, its RSS at the end (when its pid is known). */
   serverCpu: number | undefined;
   serverRss: number | undefined;
+  /** The server process (its pid known) had ended by the end of the window. */
+  serverEnded: boolean;
   /** Server-side counters per second (grid /metrics or the relay's own). */
   server: { inPerSecond: number; outPerSecond: number } | undefined;
   clients: {
@@ -108,7 +110,7 @@ export async function settledJoinResult(joined: {
     connect: percentiles(connect, 1e-3),
     join: percentiles(join, 1e-3),
     rssBefore: joined.rssBefore,
-    rssAfter: joined.serverPid === undefined ? undefined : sampleProcess(joined.serverPid).rssBytes,
+    rssAfter: joined.serverPid === undefined ? undefined : sampleProcess(joined.serverPid)?.rssBytes,
   };
 }
 
@@ -254,7 +256,7 @@ export class LoadTest {
         });
       }
     }
-    const rssBefore = plan.serverPid === undefined ? undefined : sampleProcess(plan.serverPid).rssBytes;
+    const rssBefore = plan.serverPid === undefined ? undefined : sampleProcess(plan.serverPid)?.rssBytes;
     const done = new Array<number>(this.#workers.length).fill(0);
     const started = performance.now();
     const results = await Promise.all(
@@ -376,6 +378,7 @@ export class LoadTest {
       latency: percentiles(latency, 1e-3),
       serverCpu: from.proc && to.proc ? cpuShare(from.proc, to.proc) : undefined,
       serverRss: to.proc?.rssBytes,
+      serverEnded: pid !== undefined && to.proc === undefined,
       server:
         from.counters && to.counters
           ? {

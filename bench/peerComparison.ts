@@ -7,8 +7,9 @@
 import { fmtBytes, fmtInt, fmtMs } from './report.ts';
 import { median } from './stats.ts';
 
-export type PeerSide = 'web' | 'quic' | 'livekit';
-export const PEER_SIDES: readonly PeerSide[] = ['web', 'quic', 'livekit'];
+/** quic-native: grid's QUIC path on `[quic] engine = "native"` (docs/native-quic.md). */
+export type PeerSide = 'web' | 'quic' | 'quic-native' | 'livekit';
+export const PEER_SIDES: readonly PeerSide[] = ['web', 'quic', 'quic-native', 'livekit'];
 
 /** Audio-only game rooms: 40 rooms of 5 and of 10, 2 speaking in each. */
 export const PEER_ROOM_SIZES: readonly number[] = [5, 10];
@@ -19,11 +20,17 @@ export const PEER_SPEAKERS = 2;
  * work, WebRTC set-ups (grid's web peers; LiveKit's two peer connections per participant) that
  * pile up get refused (grid's `max_unauthenticated_per_address`) or time out.
  */
-export const PEER_JOIN_RATE: Record<PeerSide, number> = { web: 10, quic: 100, livekit: 10 };
+export const PEER_JOIN_RATE: Record<PeerSide, number> = {
+  web: 10,
+  quic: 100,
+  'quic-native': 100,
+  livekit: 10,
+};
 
 export const SIDE_NAMES: Record<PeerSide, string> = {
   web: 'grid web (WebSocket + data channel)',
   quic: 'grid QUIC',
+  'quic-native': 'grid QUIC, engine = "native"',
   livekit: 'LiveKit v1.13.5 (--dev)',
 };
 
@@ -56,6 +63,13 @@ export type ComparisonRow = {
    */
   equalLoad: { activeRooms: number; out: number | undefined; perServerCore: number | undefined } | undefined;
   equalLoadRatio: number | undefined;
+  /**
+   * Forwarded/s per server core at this side's own busiest probe with < 1% loss (schedule and
+   * latency checks aside): what the server does per core when most loaded, where its fixed
+   * per-second costs (timers, RTCP, consent checks) weigh least. Medians of the runs.
+   */
+  busiest: { out: number | undefined; perServerCore: number | undefined } | undefined;
+  busiestRatio: number | undefined;
   p50: number | undefined;
   p99: number | undefined;
   idlePerPeer: number | undefined;
@@ -65,6 +79,27 @@ export type ComparisonRow = {
 function medianOf<T>(items: readonly T[], pick: (item: T) => number | undefined): number | undefined {
   const values = items.map(pick).filter((v): v is number => v !== undefined && Number.isFinite(v));
   return values.length === 0 ? undefined : median(values);
+}
+
+/** The busiest probe with < 1% loss of each run (server CPU known), as medians over the runs. */
+function busiestOf(results: readonly SideResult[]): { busiest: ComparisonRow['busiest'] } {
+  const tops = results
+    .map((r) =>
+      r.probes
+        .filter((p) => p.loss < 0.01 && p.serverCpu !== undefined && p.serverCpu > 0)
+        .reduce<SideResult['probes'][number] | undefined>(
+          (best, p) => (best === undefined || p.out > best.out ? p : best),
+          undefined,
+        ),
+    )
+    .filter((p) => p !== undefined);
+  if (tops.length === 0) return { busiest: undefined };
+  return {
+    busiest: {
+      out: medianOf(tops, (p) => p.out),
+      perServerCore: medianOf(tops, (p) => p.out / p.serverCpu!),
+    },
+  };
 }
 
 /** One row per side and room size, in the order measured; medians when repeated. */
@@ -87,6 +122,8 @@ export function compare(runs: readonly SideRun[]): ComparisonRow[] {
       ratioToLiveKit: undefined as number | undefined,
       equalLoad: undefined as ComparisonRow['equalLoad'],
       equalLoadRatio: undefined as number | undefined,
+      ...busiestOf(mine),
+      busiestRatio: undefined as number | undefined,
       p50: medianOf(mine, (r) => r.halfLoad?.p50),
       p99: medianOf(mine, (r) => r.halfLoad?.p99),
       idlePerPeer: medianOf(mine, (r) => r.memory.idlePerPeer),
@@ -122,6 +159,10 @@ export function compare(runs: readonly SideRun[]): ComparisonRow[] {
   for (const row of rows) {
     if (row.side === 'livekit') continue;
     const livekit = rows.find((r) => r.side === 'livekit' && r.peers === row.peers);
+    const livekitBusiest = livekit?.busiest?.perServerCore;
+    if (livekitBusiest !== undefined && livekitBusiest > 0 && row.busiest?.perServerCore !== undefined) {
+      row.busiestRatio = row.busiest.perServerCore / livekitBusiest;
+    }
     if (
       livekit?.perServerCore !== undefined &&
       livekit.perServerCore > 0 &&
@@ -142,6 +183,8 @@ export function formatComparison(rows: readonly ComparisonRow[]): string {
     'grid/LiveKit',
     'equal load: out/s, per core',
     'grid/LiveKit',
+    'busiest < 1% loss: out/s, per core',
+    'grid/LiveKit',
     'p50 ms',
     'p99 ms',
     'RSS idle/peer',
@@ -161,6 +204,8 @@ export function formatComparison(rows: readonly ComparisonRow[]): string {
           ? ''
           : `${row.equalLoad.activeRooms} rooms: ${fmtInt(row.equalLoad.out)}, ${fmtInt(row.equalLoad.perServerCore)}`,
         row.equalLoadRatio === undefined ? '' : `${row.equalLoadRatio.toFixed(2)} ×`,
+        row.busiest === undefined ? '' : `${fmtInt(row.busiest.out)}, ${fmtInt(row.busiest.perServerCore)}`,
+        row.busiestRatio === undefined ? '' : `${row.busiestRatio.toFixed(2)} ×`,
         fmtMs(row.p50),
         fmtMs(row.p99),
         fmtBytes(row.idlePerPeer),

@@ -1,6 +1,8 @@
 /**
  * CPU and memory of a process from Linux /proc (the server the bench started): CPU time from
  * /proc/<pid>/stat (utime + stime, all threads), resident memory from /proc/<pid>/status.
+ * A server can end while the bench watches it (a crash, an OOM kill): sampling it then says so
+ * (`undefined`) instead of throwing, and the bench reports the ended server as a result.
  */
 import { readFileSync } from 'node:fs';
 
@@ -24,14 +26,33 @@ export function parseRssBytes(status: string): number {
   return Number(match[1]) * 1024;
 }
 
+/** True when /proc/<pid>/status describes a process that has exited and not yet been reaped. */
+export function isZombie(status: string): boolean {
+  return /^State:\s+[ZX]/m.test(status);
+}
+
 export type ProcSample = { atMs: number; cpuSeconds: number; rssBytes: number };
 
-export function sampleProcess(pid: number): ProcSample {
-  return {
-    atMs: performance.now(),
-    cpuSeconds: parseCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8')),
-    rssBytes: parseRssBytes(readFileSync(`/proc/${pid}/status`, 'utf8')),
-  };
+/** Reads a /proc file of a process; undefined when the process is gone. */
+function readProc(pid: number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch (error) {
+    // ENOENT: the process was reaped; ESRCH: it exited while the file was being read.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return undefined;
+    throw error;
+  }
+}
+
+/** CPU time and RSS of `pid` now, or undefined when the process has ended (gone or a zombie). */
+export function sampleProcess(pid: number): ProcSample | undefined {
+  const atMs = performance.now();
+  const stat = readProc(pid, 'stat');
+  const status = readProc(pid, 'status');
+  // A zombie keeps its stat line but has no memory (and no VmRSS line) left to report.
+  if (stat === undefined || status === undefined || isZombie(status)) return undefined;
+  return { atMs, cpuSeconds: parseCpuSeconds(stat), rssBytes: parseRssBytes(status) };
 }
 
 /** Share of one core used between two samples (1 = one core busy all the time). */

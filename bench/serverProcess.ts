@@ -60,7 +60,11 @@ export type StartedServer = {
   /** The last lines the process printed (for error messages). */
   logTail(): Promise<string>;
   stop(): Promise<void>;
+  /** Settles when the process exits, however that came about (grid and livekit-server). */
+  exited?: Promise<ProcessExit>;
 };
+
+export type ProcessExit = { code: number | null; signal: NodeJS.Signals | null };
 
 /** Stops `child` once (SIGTERM, SIGKILL after 5 s), then runs `cleanup`. */
 export function stopper(child: ChildProcess, cleanup: () => Promise<void>): () => Promise<void> {
@@ -70,7 +74,11 @@ export function stopper(child: ChildProcess, cleanup: () => Promise<void>): () =
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        const timer = setTimeout(() => {
+          // A server that outlives its SIGTERM is a finding (something holds its event loop open).
+          process.stderr.write(`pid ${child.pid} did not exit within 5 s of SIGTERM: killed\n`);
+          child.kill('SIGKILL');
+        }, 5_000);
         await exited;
         clearTimeout(timer);
       }
@@ -92,6 +100,7 @@ async function waitFor(check: () => Promise<boolean>, what: string, child: Child
 /** A server process started by `spawnLogged`, its output going to a log file. */
 export type LoggedProcess = {
   child: ChildProcess;
+  exited: Promise<ProcessExit>;
   /** The last 20 lines of the log. */
   logTail(): Promise<string>;
   /** Stops the process once, ends the log, then runs the caller's cleanup. */
@@ -115,6 +124,9 @@ export function spawnLogged(
     env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const exited = new Promise<ProcessExit>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   const logTail = async () =>
@@ -132,7 +144,7 @@ export function spawnLogged(
       throw new Error(`${(error as Error).message}\n${tail}`);
     }
   };
-  return { child, logTail, stop, ready };
+  return { child, exited, logTail, stop, ready };
 }
 
 /** `grid` with web, QUIC and metrics listeners on loopback and a fresh access key. */
@@ -186,7 +198,7 @@ export async function startGrid(options: {
   ]);
   // The config is ours alone: GRID_* variables of the caller's shell would override it.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GRID_')));
-  const { child, logTail, stop, ready } = spawnLogged(command, args, {
+  const { child, exited, logTail, stop, ready } = spawnLogged(command, args, {
     cwd: dir,
     env,
     logFile: join(dir, 'grid.log'),
@@ -203,6 +215,7 @@ export async function startGrid(options: {
     accessKey,
     logTail,
     stop,
+    exited,
   };
 }
 

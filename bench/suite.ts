@@ -82,6 +82,8 @@ export type Probe = {
   sustained: boolean;
   /** The first try failed on a latency spike with both cores below 85%: this is the second. */
   retried?: boolean;
+  /** The server process had ended by the end of this probe's window. */
+  serverEnded?: boolean;
 };
 
 export type TransportResult = {
@@ -95,9 +97,12 @@ export type TransportResult = {
   maxSustained: number;
   /**
    * What failed first: 'server' (its core >= 85% busy), 'clients' (theirs, or they fell behind),
-   * 'latency' (neither saturated: a latency spike, e.g. another process on the machine), 'none'.
+   * 'latency' (neither saturated: a latency spike, e.g. another process on the machine), 'none';
+   * 'server ended' when the server process exited during a probe (the probes stop there).
    */
-  bound: 'server' | 'clients' | 'latency' | 'none';
+  bound: 'server' | 'clients' | 'latency' | 'none' | 'server ended';
+  /** With bound 'server ended': the probe it ended in and the last lines of its log. */
+  serverEnded?: string;
   /** out/s ÷ server CPU share at the highest sustained probe (the server >= 20% busy). */
   perServerCore: number | undefined;
   halfLoad: { out: number; p50: number; p95: number; p99: number } | undefined;
@@ -127,9 +132,13 @@ function toProbe(run: RunResult): Probe {
     serverCpu: run.serverCpu,
     clientCpu: Math.max(...run.clients.cpu),
     skipped: run.clients.skipped,
-    sustained: isSustained(run),
+    sustained: isSustained(run) && !run.serverEnded,
+    ...(run.serverEnded ? { serverEnded: true } : {}),
   };
 }
+
+/** Thrown inside `measure` when a probe finds the server process gone: ends the probes. */
+class ServerEnded extends Error {}
 
 /** What the probes need of a load test: grid's LoadTest, or LiveKitLoad (bench/livekitSide.ts). */
 export type Load = {
@@ -174,7 +183,7 @@ async function benchGrid(
       serverPid: server.pid,
     };
     test = await LoadTest.start(plan, say);
-    return { kind, ...(await measure(test, shape, say, climbWhileNoLoss)) };
+    return { kind, ...(await measure(test, shape, say, climbWhileNoLoss, server.logTail)) };
   } finally {
     await test?.close();
     await server.stop();
@@ -183,14 +192,13 @@ async function benchGrid(
 
 /** LiveKit (bench/livekitSide.ts) at one shape, pinned and loaded like grid. */
 async function benchLiveKit(
+  binDir: string,
   shape: Shape,
   cpus: { server?: string; client?: string },
   bar: ProgressBar,
   label: string,
 ): Promise<TransportResult> {
   const say = (text: string, fraction: number) => bar.update(`${label}: ${text}`, fraction);
-  say('building or finding livekit-server and lk-load', 0);
-  const binDir = buildLiveKit();
   say('starting the server', 0);
   const server = await startLiveKit(binDir, cpus.server === undefined ? {} : { cpus: cpus.server });
   let load: LiveKitLoad | undefined;
@@ -201,7 +209,7 @@ async function benchLiveKit(
       { ...shape, payload: PAYLOAD, clientCpus: cpus.client },
       say,
     );
-    const result = await measure(load, shape, say, true);
+    const result = await measure(load, shape, say, true, server.logTail);
     return { kind: 'livekit', ...result, redTracks: load.redTracks };
   } catch (error) {
     throw new Error(`${(error as Error).message}\nlivekit-server log:\n${await server.logTail()}`);
@@ -220,6 +228,36 @@ async function measure(
   shape: Shape,
   say: (text: string, fraction: number) => void,
   climbWhileNoLoss = false,
+  serverLog: () => Promise<string> = async () => '',
+): Promise<Omit<TransportResult, 'kind'>> {
+  const probes: Probe[] = [];
+  try {
+    return await measureProbes(test, shape, say, climbWhileNoLoss, probes);
+  } catch (error) {
+    if (!(error instanceof ServerEnded)) throw error;
+    // The server ending is a result of this side, not a crash of the bench: report what was
+    // measured up to then, and why it stopped.
+    const join = test.joined;
+    return {
+      shape,
+      join,
+      probes,
+      maxSustained: Math.max(0, ...probes.filter((p) => p.sustained).map((p) => p.out)),
+      bound: 'server ended',
+      serverEnded: `${error.message}\n${await serverLog()}`,
+      perServerCore: undefined,
+      halfLoad: undefined,
+      memory: { idlePerPeer: perPeer(join.rssBefore, join.rssAfter, join.peers), speakingPerPeer: undefined },
+    };
+  }
+}
+
+async function measureProbes(
+  test: Load,
+  shape: Shape,
+  say: (text: string, fraction: number) => void,
+  climbWhileNoLoss: boolean,
+  probes: Probe[],
 ): Promise<Omit<TransportResult, 'kind'>> {
   {
     const once = (activeRooms: number, label: string) =>
@@ -232,13 +270,16 @@ async function measure(
     const probe = async (activeRooms: number, label: string) => {
       let run = await once(activeRooms, label);
       let p = toProbe(run);
-      if (!p.sustained && (p.serverCpu ?? 0) < 0.85 && p.clientCpu < 0.85) {
+      if (!p.sustained && !run.serverEnded && (p.serverCpu ?? 0) < 0.85 && p.clientCpu < 0.85) {
         run = await once(activeRooms, `${label} (again)`);
         p = { ...toProbe(run), retried: true };
       }
+      if (run.serverEnded) {
+        probes.push(p);
+        throw new ServerEnded(`the server process ended during the ${label} probe of ${activeRooms} rooms`);
+      }
       return { run, probe: p };
     };
-    const probes: Probe[] = [];
     const runs: RunResult[] = [];
     // Ladder: 1/6, 2/6 ... of the rooms until a probe fails; then bisect twice.
     let good = 0;
@@ -400,8 +441,9 @@ function printProbes(result: TransportResult): string {
   return result.probes
     .map(
       (p) =>
-        `  ${result.kind}/${result.shape.peers} ${String(p.activeRooms).padStart(3)} rooms: out ${fmtInt(p.out).padStart(7)}/s in ${fmtInt(p.in).padStart(6)}/s loss ${fmtPercent(p.loss, 2).padStart(7)} p99 ${fmtMs(p.p99).padStart(5)} ms server ${fmtPercent(p.serverCpu).padStart(5)} clients ${fmtPercent(p.clientCpu).padStart(5)}${p.skipped ? ` skipped ${p.skipped}` : ''} ${p.sustained ? 'ok' : 'FAIL'}${p.retried ? ' (2nd try)' : ''}`,
+        `  ${result.kind}/${result.shape.peers} ${String(p.activeRooms).padStart(3)} rooms: out ${fmtInt(p.out).padStart(7)}/s in ${fmtInt(p.in).padStart(6)}/s loss ${fmtPercent(p.loss, 2).padStart(7)} p99 ${fmtMs(p.p99).padStart(5)} ms server ${fmtPercent(p.serverCpu).padStart(5)} clients ${fmtPercent(p.clientCpu).padStart(5)}${p.skipped ? ` skipped ${p.skipped}` : ''} ${p.sustained ? 'ok' : 'FAIL'}${p.retried ? ' (2nd try)' : ''}${p.serverEnded ? ' SERVER ENDED' : ''}`,
     )
+    .concat(result.serverEnded === undefined ? [] : [`  ${result.serverEnded.replaceAll('\n', '\n  ')}`])
     .join('\n');
 }
 
@@ -419,7 +461,7 @@ function parseSuiteArgs() {
 }
 
 const suiteHelp = `Usage: npm run bench [-- --repeat N] [--only udp,quic,quic-native,web,web-tcp,http2] [--json]
-       npm run bench -- --peer livekit [--only web,quic,livekit] [--room-sizes 5,10] [--repeat N]
+       npm run bench -- --peer livekit [--only web,quic,quic-native,livekit] [--room-sizes 5,10] [--repeat N]
 
 The fixed benchmark suite (docs/performance.md): for each transport, the highest forwarded
 voice packets/s one server core sustains at < 1% loss, latency at half that load, join time and
@@ -431,7 +473,8 @@ memory per peer, beside a bare UDP relay baseline. Prints numbers, not pass/fail
   --json         the summary and every probe as JSON on stdout
   --peer livekit grid's web and QUIC paths beside LiveKit v1.13.5 (--dev), audio only, 40 rooms
                  of each --room-sizes (default 5,10) with 2 speaking; per-core ratios
-                 grid/LiveKit (docs/performance.md, "LiveKit side by side"). Builds
+                 grid/LiveKit (docs/performance.md, "LiveKit side by side"); the QUIC path
+                 on both engines (quic-native when the addon is built). Builds
                  livekit-server and its load client with Go on first use (bench/livekit/).
 
 For one load test with your own shape: npx grid-bench --help`;
@@ -498,7 +541,12 @@ function pinning() {
 
 /** `--peer livekit`: the same room shapes on grid (web, QUIC) and LiveKit, side by side. */
 async function peerMain(values: ReturnType<typeof parseSuiteArgs>['values'], repeat: number) {
-  const sides = (values.only ?? PEER_SIDES.join(',')).split(',') as PeerSide[];
+  // quic-native joins the default sides once the addon is built (npm run build:native).
+  const defaultSides = PEER_SIDES.filter((side) => side !== 'quic-native' || nativeAddonBuilt());
+  if (values.only === undefined && !defaultSides.includes('quic-native')) {
+    process.stderr.write('quic-native left out: the native addon is not built (npm run build:native)\n');
+  }
+  const sides = (values.only ?? defaultSides.join(',')).split(',') as PeerSide[];
   const sizes = (values['room-sizes'] ?? PEER_ROOM_SIZES.join(',')).split(',').map(Number);
   const problem =
     values.peer !== 'livekit'
@@ -515,6 +563,9 @@ async function peerMain(values: ReturnType<typeof parseSuiteArgs>['values'], rep
     process.exitCode = 2;
     return;
   }
+  // Build (or find) LiveKit's two programs before measuring anything: a cold build takes minutes
+  // and may fail, and neither should happen after the grid sides were measured.
+  const liveKitBin = sides.includes('livekit') ? buildLiveKit() : undefined;
   const cpus = pinning();
   const bar = new ProgressBar(process.stderr, true);
   const loadBefore = loadavg();
@@ -526,7 +577,7 @@ async function peerMain(values: ReturnType<typeof parseSuiteArgs>['values'], rep
         const label = `${side} (rooms of ${peers})`;
         const result =
           side === 'livekit'
-            ? await benchLiveKit(shape, cpus, bar, label)
+            ? await benchLiveKit(liveKitBin!, shape, cpus, bar, label)
             : await benchGrid(side, shape, cpus, bar, label, true);
         bar.done();
         runs.push({ side, peers, result });

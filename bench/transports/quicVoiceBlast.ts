@@ -38,6 +38,9 @@ try {
   const result = await voiceBlast({ sender, receivers: [receiver.client], seconds, burst });
   const cpuAfter = sampleProcess(grid.pid);
   const after = await readServerCounters(grid);
+  const share = cpuBefore && cpuAfter ? cpuShare(cpuBefore, cpuAfter) : undefined;
+  if (cpuAfter === undefined)
+    console.error(`grid (pid ${grid.pid}) ended during the blast:\n${await grid.logTail()}`);
   const forwarded = before && after ? after.out - before.out : undefined;
   console.log(
     JSON.stringify({
@@ -48,11 +51,11 @@ try {
       forwardedByServer: forwarded,
       received: result.received,
       forwardedPerSecond: forwarded === undefined ? undefined : Math.round(forwarded / result.seconds),
-      serverCpuPercent: Math.round(cpuShare(cpuBefore, cpuAfter) * 100),
+      serverCpuPercent: share === undefined ? undefined : Math.round(share * 100),
       forwardedPerServerCpuSecond:
-        forwarded === undefined
+        forwarded === undefined || share === undefined
           ? undefined
-          : Math.round(forwarded / result.seconds / cpuShare(cpuBefore, cpuAfter)),
+          : Math.round(forwarded / result.seconds / share),
     }),
   );
   await sender.client.close();

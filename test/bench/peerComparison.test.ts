@@ -85,3 +85,49 @@ test('the equal-load figure takes the most rooms every side carried with < 1% lo
     [2, 4, undefined],
   );
 });
+
+test('the QUIC path on the native engine is a side of its own, with its own ratio to LiveKit', () => {
+  const rows = compare([
+    { side: 'quic', peers: 10, result: side(60_000) },
+    { side: 'quic-native', peers: 10, result: side(150_000) },
+    { side: 'livekit', peers: 10, result: side(30_000) },
+  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.side, r.ratioToLiveKit]),
+    [
+      ['quic', 2],
+      ['quic-native', 5],
+      ['livekit', undefined],
+    ],
+  );
+  assert.match(formatComparison(rows), /grid QUIC, engine = "native" .* 5\.00 ×/);
+});
+
+test('the busiest figure takes each side at its own highest probe with < 1% loss', () => {
+  const probe = (activeRooms: number, out: number, serverCpu: number, loss = 0) => ({
+    activeRooms,
+    out,
+    loss,
+    serverCpu,
+  });
+  const rows = compare([
+    // 20 rooms lost 2%: the web side's busiest clean probe is 13 rooms.
+    {
+      side: 'web',
+      peers: 5,
+      result: side(undefined, 2, [probe(13, 5_200, 0.2), probe(20, 7_800, 0.3, 0.02)]),
+    },
+    {
+      side: 'livekit',
+      peers: 5,
+      result: side(undefined, 2, [probe(13, 5_200, 0.4), probe(40, 16_000, 0.5)]),
+    },
+  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.side, r.busiest, r.busiestRatio]),
+    [
+      ['web', { out: 5_200, perServerCore: 26_000 }, 26_000 / 32_000],
+      ['livekit', { out: 16_000, perServerCore: 32_000 }, undefined],
+    ],
+  );
+});

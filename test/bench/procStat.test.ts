@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { test } from 'node:test';
-import { cpuShare, parseCpuSeconds, parseRssBytes, sampleProcess } from '../../bench/procStat.ts';
+import { cpuShare, isZombie, parseCpuSeconds, parseRssBytes, sampleProcess } from '../../bench/procStat.ts';
 import { parseVoiceCounters } from '../../bench/serverProcess.ts';
 
 test('CPU seconds are utime + stime, even when the command name has spaces and parentheses', () => {
@@ -14,12 +16,23 @@ test('RSS comes from VmRSS in kB', () => {
 });
 
 test('this process can be sampled, and a share of one core follows from two samples', () => {
-  const a = sampleProcess(process.pid);
+  const a = sampleProcess(process.pid)!;
   assert.ok(a.rssBytes > 0);
   assert.equal(
     cpuShare({ atMs: 0, cpuSeconds: 1, rssBytes: 0 }, { atMs: 2000, cpuSeconds: 2, rssBytes: 0 }),
     0.5,
   );
+});
+
+test('a process that has ended samples as undefined (the bench reports it), not as an ENOENT crash', async () => {
+  const child = spawn(process.execPath, ['-e', '']);
+  await once(child, 'exit');
+  assert.equal(sampleProcess(child.pid!), undefined);
+});
+
+test('an exited process not yet reaped (a zombie, no VmRSS) counts as ended', () => {
+  assert.equal(isZombie('Name:\tnode\nState:\tZ (zombie)\nTgid:\t12\n'), true);
+  assert.equal(isZombie('Name:\tnode\nState:\tS (sleeping)\nVmRSS:\t 2048 kB\n'), false);
 });
 
 test('voice counters are read from the Prometheus text of /metrics', () => {
