@@ -29,7 +29,7 @@ export const PEER_JOIN_RATE: Record<PeerSide, number> = {
 
 export const SIDE_NAMES: Record<PeerSide, string> = {
   web: 'grid web (WebSocket + data channel)',
-  quic: 'grid QUIC',
+  quic: 'grid QUIC, engine = "matrixai"',
   'quic-native': 'grid QUIC, engine = "native"',
   livekit: 'LiveKit v1.13.5 (--dev)',
 };
