@@ -39,7 +39,7 @@ test('grid/LiveKit ratios pair each grid path with LiveKit at the same room size
   const table = formatComparison(rows);
   assert.match(table, /rooms of 5, 2 speaking/);
   assert.match(table, /grid web .* 1\.75 ×/);
-  assert.match(table, /grid QUIC .* 2\.83 ×/);
+  assert.match(table, /grid QUIC, engine = "matrixai" .* 2\.83 ×/);
 });
 
 test('no ratio without a LiveKit figure at that room size (not measured, or its server never loaded)', () => {
