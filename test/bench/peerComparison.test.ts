@@ -17,6 +17,11 @@ function side(
   };
 }
 
+/** One load probe of a side (`SideResult.probes`), without loss unless `loss` is given. */
+function probe(activeRooms: number, out: number, serverCpu: number, loss = 0): SideResult['probes'][number] {
+  return { activeRooms, out, loss, serverCpu };
+}
+
 test('grid/LiveKit ratios pair each grid path with LiveKit at the same room size, on medians of the runs', () => {
   const rows = compare([
     { side: 'web', peers: 5, result: side(30_000) },
@@ -56,12 +61,6 @@ test('no ratio without a LiveKit figure at that room size (not measured, or its 
 });
 
 test('the equal-load figure takes the most rooms every side carried with < 1% loss in every run', () => {
-  const probe = (activeRooms: number, out: number, serverCpu: number, loss = 0) => ({
-    activeRooms,
-    out,
-    loss,
-    serverCpu,
-  });
   const rows = compare([
     { side: 'web', peers: 5, result: side(undefined, 2, [probe(7, 2_800, 0.2), probe(13, 5_200, 0.4)]) },
     { side: 'quic', peers: 5, result: side(undefined, 2, [probe(7, 2_800, 0.1), probe(13, 5_200, 0.2)]) },
@@ -104,12 +103,6 @@ test('the QUIC path on the native engine is a side of its own, with its own rati
 });
 
 test('the busiest figure takes each side at its own highest probe with < 1% loss', () => {
-  const probe = (activeRooms: number, out: number, serverCpu: number, loss = 0) => ({
-    activeRooms,
-    out,
-    loss,
-    serverCpu,
-  });
   const rows = compare([
     // 20 rooms lost 2%: the web side's busiest clean probe is 13 rooms.
     {
