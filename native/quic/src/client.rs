@@ -8,19 +8,16 @@
 //! JavaScript one event each; the addon reads the stamp the bench wrote into each packet
 //! (bench/voicePayload.ts) and keeps (sent, received) pairs that JavaScript takes in batches.
 
-use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
-
 use boring::ssl::{SslContextBuilder, SslMethod};
 use boring::x509::X509;
 use napi::bindgen_prelude::{Float64Array, Uint8Array};
 use napi::{Error, Result, Status};
 
-use crate::config::ReceiveWindows;
+use crate::config::{transport_config, ReceiveWindows};
 use crate::endpoint::{Endpoint, CONNECTION_ID_LENGTH, MAX_UDP_PAYLOAD};
 use crate::guard::{guard, invalid};
 use crate::voice::read_voice_header;
-use crate::{set_buffer, socket_addr, NativeEndpoint};
+use crate::{bind_udp, socket_addr, NativeEndpoint};
 
 /// Pairs kept at most between two `takeVoiceStamps` (16 MB); more are counted, not kept.
 const MAX_SINK_STAMPS: usize = 1 << 20;
@@ -68,33 +65,17 @@ fn client_config(options: &ClientEndpointOptions) -> std::result::Result<quiche:
             .set_default_verify_paths()
             .map_err(|e| format!("system trust store: {e}"))?,
     }
-    let mut config = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, tls)
-        .map_err(|e| format!("{e:?}"))?;
-    let protos: Vec<&[u8]> = options.alpn.iter().map(|p| p.as_bytes()).collect();
-    config
-        .set_application_protos(&protos)
-        .map_err(|e| format!("alpn: {e:?}"))?;
+    let mut config = transport_config(
+        tls,
+        &options.alpn,
+        options.idle_timeout_ms,
+        &options.windows,
+        options.datagram_recv_queue,
+        options.datagram_send_queue,
+    )?;
     // quiche checks the chain against the store and, with the server name given to connect(),
     // the name (X509_VERIFY_PARAM_set1_host).
     config.verify_peer(options.verify_peer);
-    config.set_max_idle_timeout(options.idle_timeout_ms.into());
-    config.set_max_recv_udp_payload_size(MAX_UDP_PAYLOAD);
-    config.set_max_send_udp_payload_size(MAX_UDP_PAYLOAD);
-    let w = &options.windows;
-    config.set_initial_max_data(w.connection.into());
-    config.set_initial_max_stream_data_bidi_local(w.bidi_local.into());
-    config.set_initial_max_stream_data_bidi_remote(w.bidi_remote.into());
-    config.set_initial_max_stream_data_uni(w.uni.into());
-    config.set_max_stream_window(w.max_stream.into());
-    config.set_max_connection_window(w.max_connection.into());
-    config.set_initial_max_streams_bidi(32);
-    config.set_initial_max_streams_uni(16);
-    config.enable_dgram(
-        true,
-        options.datagram_recv_queue as usize,
-        options.datagram_send_queue as usize,
-    );
-    config.grease(false);
     Ok(config)
 }
 
@@ -180,14 +161,7 @@ impl NativeEndpoint {
         guard(|| {
             let address = socket_addr(&options.host, options.port)?;
             let config = client_config(&options).map_err(invalid)?;
-            let socket = UdpSocket::bind(address)
-                .map_err(|e| Error::new(Status::GenericFailure, format!("bind {address}: {e}")))?;
-            socket
-                .set_nonblocking(true)
-                .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
-            let bytes = options.socket_buffer_bytes.unwrap_or(4 * 1024 * 1024);
-            set_buffer(socket.as_raw_fd(), libc::SO_RCVBUF, bytes);
-            set_buffer(socket.as_raw_fd(), libc::SO_SNDBUF, bytes);
+            let socket = bind_udp(address, options.socket_buffer_bytes)?;
             // Migration is the server's decision; a client follows whatever path quiche uses.
             let endpoint = Endpoint::new(socket, config, true, options.keep_alive_ms, 0)
                 .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;

@@ -1,6 +1,7 @@
 //! The quiche Config of the server role from PEM strings: the same settings as
 //! server/transports/quic/quiche.ts createQuicheConfig, so both engines announce the same
-//! transport parameters.
+//! transport parameters. `transport_config` holds the settings the client role (client.rs)
+//! shares with it.
 
 use boring::pkey::PKey;
 use boring::ssl::{SslContextBuilder, SslMethod};
@@ -59,36 +60,57 @@ pub fn build(options: &EndpointOptions) -> Result<quiche::Config, String> {
         .map_err(|e| format!("private key: {e}"))?;
     tls.check_private_key()
         .map_err(|e| format!("private key does not match the certificate: {e}"))?;
-    let mut config = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, tls)
-        .map_err(|e| format!("{e:?}"))?;
-    let protos: Vec<&[u8]> = options.alpn.iter().map(|p| p.as_bytes()).collect();
-    config
-        .set_application_protos(&protos)
-        .map_err(|e| format!("alpn: {e:?}"))?;
+    let mut config = transport_config(
+        tls,
+        &options.alpn,
+        options.idle_timeout_ms,
+        &options.windows,
+        options.datagram_recv_queue,
+        options.datagram_send_queue,
+    )?;
     config.verify_peer(false);
-    config.set_max_idle_timeout(options.idle_timeout_ms.into());
-    config.set_max_recv_udp_payload_size(MAX_UDP_PAYLOAD);
-    config.set_max_send_udp_payload_size(MAX_UDP_PAYLOAD);
-    let w = &options.windows;
-    config.set_initial_max_data(w.connection.into());
-    config.set_initial_max_stream_data_bidi_local(w.bidi_local.into());
-    config.set_initial_max_stream_data_bidi_remote(w.bidi_remote.into());
-    config.set_initial_max_stream_data_uni(w.uni.into());
-    config.set_max_stream_window(w.max_stream.into());
-    config.set_max_connection_window(w.max_connection.into());
-    config.set_initial_max_streams_bidi(32);
-    config.set_initial_max_streams_uni(16);
     config.set_disable_active_migration(!options.migration);
-    config.enable_dgram(
-        true,
-        options.datagram_recv_queue as usize,
-        options.datagram_send_queue as usize,
-    );
     // RESET_STREAM_AT (draft-ietf-quic-reliable-stream-reset, added to quiche by
     // patches/quiche-0.30.0-reset-stream-at.patch): the current WebTransport draft requires
     // the transport parameter of both ends (webtransport-go refuses a server without it), and a
     // WebTransport stream reset that way still delivers its session id.
     config.enable_reset_stream_at(true);
+    Ok(config)
+}
+
+/// A quiche Config on `tls` with the transport settings both roles share: ALPN, idle timeout,
+/// UDP payload sizes, receive windows, stream limits, datagram queues, no grease. The caller adds
+/// what differs by role (peer verification, migration, RESET_STREAM_AT).
+pub fn transport_config(
+    tls: SslContextBuilder,
+    alpn: &[String],
+    idle_timeout_ms: u32,
+    windows: &ReceiveWindows,
+    datagram_recv_queue: u32,
+    datagram_send_queue: u32,
+) -> Result<quiche::Config, String> {
+    let mut config = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, tls)
+        .map_err(|e| format!("{e:?}"))?;
+    let protos: Vec<&[u8]> = alpn.iter().map(|p| p.as_bytes()).collect();
+    config
+        .set_application_protos(&protos)
+        .map_err(|e| format!("alpn: {e:?}"))?;
+    config.set_max_idle_timeout(idle_timeout_ms.into());
+    config.set_max_recv_udp_payload_size(MAX_UDP_PAYLOAD);
+    config.set_max_send_udp_payload_size(MAX_UDP_PAYLOAD);
+    config.set_initial_max_data(windows.connection.into());
+    config.set_initial_max_stream_data_bidi_local(windows.bidi_local.into());
+    config.set_initial_max_stream_data_bidi_remote(windows.bidi_remote.into());
+    config.set_initial_max_stream_data_uni(windows.uni.into());
+    config.set_max_stream_window(windows.max_stream.into());
+    config.set_max_connection_window(windows.max_connection.into());
+    config.set_initial_max_streams_bidi(32);
+    config.set_initial_max_streams_uni(16);
+    config.enable_dgram(
+        true,
+        datagram_recv_queue as usize,
+        datagram_send_queue as usize,
+    );
     config.grease(false);
     Ok(config)
 }

@@ -118,6 +118,20 @@ fn quiche_error(e: quiche::Error) -> Error {
     Error::new(Status::GenericFailure, format!("{e:?}"))
 }
 
+/// The endpoint's UDP socket (either role): bound to `address`, non-blocking, with receive
+/// and send buffers of `buffer_bytes` (4 MB when absent).
+fn bind_udp(address: SocketAddr, buffer_bytes: Option<u32>) -> Result<UdpSocket> {
+    let socket = UdpSocket::bind(address)
+        .map_err(|e| Error::new(Status::GenericFailure, format!("bind {address}: {e}")))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
+    let bytes = buffer_bytes.unwrap_or(4 * 1024 * 1024);
+    set_buffer(socket.as_raw_fd(), libc::SO_RCVBUF, bytes);
+    set_buffer(socket.as_raw_fd(), libc::SO_SNDBUF, bytes);
+    Ok(socket)
+}
+
 fn set_buffer(fd: i32, option: i32, bytes: u32) {
     let value = bytes as libc::c_int;
     // SAFETY: fd is our socket; value lives for the call.
@@ -212,14 +226,7 @@ impl NativeEndpoint {
         guard(|| {
             let address = socket_addr(&options.host, options.port)?;
             let config = config::build(&options).map_err(invalid)?;
-            let socket = UdpSocket::bind(address)
-                .map_err(|e| Error::new(Status::GenericFailure, format!("bind {address}: {e}")))?;
-            socket
-                .set_nonblocking(true)
-                .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
-            let bytes = options.socket_buffer_bytes.unwrap_or(4 * 1024 * 1024);
-            set_buffer(socket.as_raw_fd(), libc::SO_RCVBUF, bytes);
-            set_buffer(socket.as_raw_fd(), libc::SO_SNDBUF, bytes);
+            let socket = bind_udp(address, options.socket_buffer_bytes)?;
             let endpoint = Endpoint::new(
                 socket,
                 config,
