@@ -22,17 +22,11 @@ use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use boring::asn1::Asn1Time;
-use boring::ec::{EcGroup, EcKey};
-use boring::hash::MessageDigest;
-use boring::nid::Nid;
-use boring::pkey::PKey;
-use boring::x509::{X509NameBuilder, X509};
-
 use crate::config::{self, EndpointOptions, ReceiveWindows};
 use crate::endpoint::{Endpoint, CONNECTION_ID_LENGTH, MAX_UDP_PAYLOAD};
 use crate::events::EventKind;
 use crate::io::{RecvBatch, SendBatch};
+use crate::test_cert::self_signed;
 
 const ALPN: &str = "odin-bench";
 const MEDIA: u16 = 7;
@@ -94,30 +88,6 @@ fn heap_bytes() -> u64 {
     // SAFETY: mallinfo2 only reads malloc's counters.
     let info = unsafe { libc::mallinfo2() };
     (info.uordblks + info.hblkhd) as u64
-}
-
-fn self_signed() -> (String, String) {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_nid(Nid::COMMONNAME, "localhost")
-        .unwrap();
-    let name = name.build();
-    let mut cert = X509::builder().unwrap();
-    cert.set_version(2).unwrap();
-    cert.set_subject_name(&name).unwrap();
-    cert.set_issuer_name(&name).unwrap();
-    cert.set_pubkey(&key).unwrap();
-    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
-        .unwrap();
-    cert.sign(&key, MessageDigest::sha256()).unwrap();
-    let cert = cert.build();
-    (
-        String::from_utf8(cert.to_pem().unwrap()).unwrap(),
-        String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
-    )
 }
 
 /// What nativeEndpoint.ts passes by default (SERVER_RECEIVE_WINDOWS of quiche.ts).

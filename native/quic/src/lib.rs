@@ -16,6 +16,8 @@ mod guard;
 mod io;
 #[cfg(test)]
 mod reset_stream_at;
+#[cfg(test)]
+mod test_cert;
 mod voice;
 mod waker;
 

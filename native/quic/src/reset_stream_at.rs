@@ -6,37 +6,8 @@
 
 use std::net::SocketAddr;
 
-use boring::asn1::Asn1Time;
-use boring::ec::{EcGroup, EcKey};
-use boring::hash::MessageDigest;
-use boring::nid::Nid;
-use boring::pkey::PKey;
-use boring::x509::{X509NameBuilder, X509};
-
 use crate::config::{build, EndpointOptions, ReceiveWindows};
-
-fn self_signed() -> (String, String) {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "localhost").unwrap();
-    let name = name.build();
-    let mut cert = X509::builder().unwrap();
-    cert.set_version(2).unwrap();
-    cert.set_subject_name(&name).unwrap();
-    cert.set_issuer_name(&name).unwrap();
-    cert.set_pubkey(&key).unwrap();
-    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
-        .unwrap();
-    cert.sign(&key, MessageDigest::sha256()).unwrap();
-    let cert = cert.build();
-    (
-        String::from_utf8(cert.to_pem().unwrap()).unwrap(),
-        String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
-    )
-}
+use crate::test_cert::self_signed;
 
 fn server_config() -> quiche::Config {
     let (certificate_pem, private_key_pem) = self_signed();
