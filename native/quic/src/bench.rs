@@ -319,6 +319,16 @@ struct Client {
     touched: bool,
 }
 
+/// What one pass of the client loop reads and writes: the connections on the shared socket,
+/// its batches, and what the datagrams received measured.
+struct Clients {
+    conns: Vec<Client>,
+    rx: RecvBatch,
+    tx: SendBatch,
+    latencies: Vec<u32>,
+    received: u64,
+}
+
 #[test]
 #[ignore = "started by bench::server"]
 fn clients() {
@@ -349,9 +359,13 @@ fn clients() {
     config.enable_dgram(true, 4096, 1024);
     config.grease(false);
 
-    let mut rx = RecvBatch::new();
-    let mut tx = SendBatch::new(crate::io::gso_supported(fd));
-    let mut conns: Vec<Client> = Vec::with_capacity(peers);
+    let mut clients = Clients {
+        conns: Vec::with_capacity(peers),
+        rx: RecvBatch::new(),
+        tx: SendBatch::new(crate::io::gso_supported(fd)),
+        latencies: Vec::with_capacity(1 << 20),
+        received: 0,
+    };
     // Our connection ids start with the client's index: the server's packets are demultiplexed
     // by it (all clients share one socket).
     let scid_of = |i: usize| {
@@ -360,17 +374,17 @@ fn clients() {
         scid
     };
     let epoch = Instant::now();
-    let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
-    let mut received: u64 = 0;
 
     // One pass of the client loop: read everything, feed the connections, collect datagrams,
     // send what every touched connection has (its ACKs batched over the read).
-    let pump = |conns: &mut Vec<Client>,
-                rx: &mut RecvBatch,
-                tx: &mut SendBatch,
-                latencies: &mut Vec<u32>,
-                received: &mut u64,
-                wait_ms: i32| {
+    let pump = |clients: &mut Clients, wait_ms: i32| {
+        let Clients {
+            conns,
+            rx,
+            tx,
+            latencies,
+            received,
+        } = clients;
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,
@@ -427,6 +441,12 @@ fn clients() {
         }
         tx.flush(fd);
     };
+    let pump_for = |clients: &mut Clients, duration: Duration| {
+        let until = Instant::now() + duration;
+        while Instant::now() < until {
+            pump(clients, 5);
+        }
+    };
 
     // Connections one after another, so the server sees them in index order (its rooms).
     for i in 0..peers {
@@ -439,35 +459,18 @@ fn clients() {
             &mut config,
         )
         .unwrap();
-        conns.push(Client { q, touched: true });
+        clients.conns.push(Client { q, touched: true });
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !conns[i].q.is_established() {
+        while !clients.conns[i].q.is_established() {
             assert!(Instant::now() < deadline, "client {i} did not connect");
-            conns[i].touched = true;
-            pump(
-                &mut conns,
-                &mut rx,
-                &mut tx,
-                &mut latencies,
-                &mut received,
-                5,
-            );
+            clients.conns[i].touched = true;
+            pump(&mut clients, 5);
         }
     }
     // The server sets its table once all are in, then waits 200 ms for memory: stay quiet.
-    let quiet = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < quiet {
-        pump(
-            &mut conns,
-            &mut rx,
-            &mut tx,
-            &mut latencies,
-            &mut received,
-            5,
-        );
-    }
-    latencies.clear();
-    received = 0;
+    pump_for(&mut clients, Duration::from_millis(500));
+    clients.latencies.clear();
+    clients.received = 0;
 
     let talkers: Vec<usize> = (0..peers).filter(|i| i % per_room < speakers).collect();
     let interval = Duration::from_nanos(1_000_000_000 / rate);
@@ -498,34 +501,22 @@ fn clients() {
             }
             seq = seq.wrapping_add(1);
             voice_packet(seq, epoch.elapsed().as_nanos() as u64, &mut packet);
-            if conns[i].q.dgram_send(&packet).is_ok() {
+            if clients.conns[i].q.dgram_send(&packet).is_ok() {
                 sent += 1;
-                conns[i].touched = true;
+                clients.conns[i].touched = true;
             }
         }
         let wait = next.iter().min().map_or(1, |t| {
             t.saturating_duration_since(Instant::now()).as_millis() as i32
         });
-        pump(
-            &mut conns,
-            &mut rx,
-            &mut tx,
-            &mut latencies,
-            &mut received,
-            wait.min(1),
-        );
+        pump(&mut clients, wait.min(1));
     }
-    let drain = Instant::now() + Duration::from_millis(300);
-    while Instant::now() < drain {
-        pump(
-            &mut conns,
-            &mut rx,
-            &mut tx,
-            &mut latencies,
-            &mut received,
-            5,
-        );
-    }
+    pump_for(&mut clients, Duration::from_millis(300));
+    let Clients {
+        mut latencies,
+        received,
+        ..
+    } = clients;
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies
