@@ -83,12 +83,7 @@ export class NativeQuicClientEndpoint implements ConnectionOwner {
 
   /** The addon's packet counts with ours (stateless resets received). */
   get stats(): QuicEndpointStats {
-    if (!this.#driver.closed) {
-      const native = this.#native.stats();
-      this.#counters.packetsIn = native.packetsIn;
-      this.#counters.packetsOut = native.packetsOut;
-      this.#counters.notQuic = native.notQuic;
-    }
+    this.#driver.updatePacketCounts(this.#counters);
     return this.#counters;
   }
 

@@ -10,7 +10,8 @@
  * What handlers queue marks the connection dirty; one `setImmediate` per turn flushes them all
  * in one napi call. One timer per endpoint fires at the earliest deadline the addon reports.
  */
-import type { NativeCloseError, NativeEndpointHandle, NativeEvent } from './nativeAddon.ts';
+import type { QuicEndpointStats } from './endpoint.ts';
+import type { NativeCloseError, NativeEndpointHandle, NativeEvent, NativeStats } from './nativeAddon.ts';
 import { NativeEventKind } from './nativeAddon.ts';
 import type { ConnectionCore, QuicConnection } from './quicConnection.ts';
 
@@ -105,6 +106,19 @@ export class NativeDriver {
   /** Starts the addon's waker thread: every readable socket becomes a `poll`. */
   start(): void {
     this.native.start(() => this.poll());
+  }
+
+  /**
+   * Copies the addon's packet counts into `counters` and returns all its stats; once the endpoint
+   * is closed the addon has none, so `counters` keep their last values and this returns undefined.
+   */
+  updatePacketCounts(counters: QuicEndpointStats): NativeStats | undefined {
+    if (this.closed) return undefined;
+    const native = this.native.stats();
+    counters.packetsIn = native.packetsIn;
+    counters.packetsOut = native.packetsOut;
+    counters.notQuic = native.notQuic;
+    return native;
   }
 
   /** A core for connection `id` of this endpoint. */

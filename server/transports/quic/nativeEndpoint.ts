@@ -153,11 +153,8 @@ export class NativeQuicEndpoint implements ConnectionOwner {
 
   /** The endpoint's counters: the addon's packet counts with the responder's and ours. */
   get stats(): QuicEndpointStats {
-    if (!this.#driver.closed) {
-      const native = this.#native.stats();
-      this.#counters.packetsIn = native.packetsIn;
-      this.#counters.packetsOut = native.packetsOut;
-      this.#counters.notQuic = native.notQuic;
+    const native = this.#driver.updatePacketCounts(this.#counters);
+    if (native) {
       this.#counters.migrationRefused = native.migrationRefused;
       this.#counters.datagramsExpired = native.datagramsExpired;
     }
