@@ -299,6 +299,8 @@ impl Endpoint {
             self.events.push(Event::of(EventKind::Established, id));
         }
         let open = conn.established && !conn.q.is_closed();
+        // Read while `conn` is borrowed here: no second map lookup per packet further down.
+        let sink = conn.voice_sink;
         if open {
             // Empty for datagram-only packets: collecting allocates nothing then.
             let readable: Vec<u64> = conn.q.readable().collect();
@@ -332,7 +334,6 @@ impl Endpoint {
         }
         let mut to_js = false;
         let mut datagrams = 0;
-        let sink = self.conns.get(&id).is_some_and(|c| c.voice_sink);
         if open {
             // The scratch buffer leaves `self` while `forward` runs (it needs `self`).
             let mut buf = std::mem::take(&mut self.stream_buf);
