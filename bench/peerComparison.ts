@@ -7,9 +7,11 @@
 import { fmtBytes, fmtInt, fmtMs } from './report.ts';
 import { median } from './stats.ts';
 
-/** quic-native: grid's QUIC path on `[quic] engine = "native"` (docs/native-quic.md). */
-export type PeerSide = 'web' | 'quic' | 'quic-native' | 'livekit';
-export const PEER_SIDES: readonly PeerSide[] = ['web', 'quic', 'quic-native', 'livekit'];
+/** quic: grid's QUIC path, on the native engine (docs/native-quic.md). */
+export type PeerSide = 'web' | 'quic' | 'livekit';
+export const PEER_SIDES: readonly PeerSide[] = ['web', 'quic', 'livekit'];
+/** Older names of a side, still accepted by --only (documented commands use them). */
+export const PEER_SIDE_ALIASES: Readonly<Record<string, PeerSide>> = { 'quic-native': 'quic' };
 
 /** Audio-only game rooms: 40 rooms of 5 and of 10, 2 speaking in each. */
 export const PEER_ROOM_SIZES: readonly number[] = [5, 10];
@@ -23,14 +25,12 @@ export const PEER_SPEAKERS = 2;
 export const PEER_JOIN_RATE: Record<PeerSide, number> = {
   web: 10,
   quic: 100,
-  'quic-native': 100,
   livekit: 10,
 };
 
 export const SIDE_NAMES: Record<PeerSide, string> = {
   web: 'grid web (WebSocket + data channel)',
-  quic: 'grid QUIC, engine = "matrixai"',
-  'quic-native': 'grid QUIC, engine = "native"',
+  quic: 'grid QUIC (native engine)',
   livekit: 'LiveKit v1.13.5 (--dev)',
 };
 

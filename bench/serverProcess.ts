@@ -148,12 +148,7 @@ export function spawnLogged(
 }
 
 /** `grid` with web, QUIC and metrics listeners on loopback and a fresh access key. */
-export async function startGrid(options: {
-  cpus?: string;
-  cpuProf?: string;
-  /** `[quic] engine` (default: the config's default, matrixai). */
-  quicEngine?: 'matrixai' | 'native';
-}): Promise<StartedServer> {
+export async function startGrid(options: { cpus?: string; cpuProf?: string }): Promise<StartedServer> {
   const dir = await mkdtemp(join(tmpdir(), 'grid-bench-'));
   const certificate = await createDevCertificate(['127.0.0.1', 'localhost']);
   const certificateFile = join(dir, 'cert.pem');
@@ -181,7 +176,6 @@ export async function startGrid(options: {
       binding: `127.0.0.1:${quic}`,
       certificate_file: certificateFile,
       privatekey_file: keyFile,
-      ...(options.quicEngine === undefined ? {} : { engine: options.quicEngine }),
     },
     metrics: { binding: `127.0.0.1:${metrics}` },
     shutdown: { grace_period: 0 },

@@ -15,7 +15,7 @@
  * about what forwarding it costs the server); and our per-core figures as a ratio of the
  * baseline's, comparable across (noisy) machines.
  *
- *   node bench/suite.ts [--repeat N] [--only udp,quic,quic-native,web,web-tcp,http2] [--json]
+ *   node bench/suite.ts [--repeat N] [--only udp,quic,web,web-tcp,http2] [--json]
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -28,9 +28,9 @@ import {
   PEER_JOIN_RATE,
   PEER_ROOM_SIZES,
   PEER_ROOMS,
+  PEER_SIDE_ALIASES,
   PEER_SIDES,
   PEER_SPEAKERS,
-  type PeerSide,
   type SideRun,
 } from './peerComparison.ts';
 import { ProgressBar } from './progress.ts';
@@ -38,14 +38,18 @@ import { fmtBytes, fmtInt, fmtMs, fmtPercent, formatTable, perPeer } from './rep
 import { hasTaskset, type StartedServer, startGrid, startUdpRelay } from './serverProcess.ts';
 import { median } from './stats.ts';
 
-/** quic-native: the same load on `[quic] engine = "native"` (docs/native-quic.md; needs the addon built). */
-type Kind = 'udp' | 'quic' | 'quic-native' | 'web' | 'web-tcp' | 'http2';
+/** quic: `[quic]` on the native engine (docs/native-quic.md; needs the addon built). */
+type Kind = 'udp' | 'quic' | 'web' | 'web-tcp' | 'http2';
+/**
+ * `quic-native`, the name of the native engine's row while @matrixai/quic was `quic`: still
+ * accepted by --only, as `quic` (docs and scripts use it).
+ */
+const KIND_ALIASES: Readonly<Record<string, Kind>> = { 'quic-native': 'quic' };
 
 /** The fixed load shapes: realistic game voice rooms, sized so the clients can follow. */
 export const SHAPES: Record<Kind, { rooms: number; peers: number; speakers: number; joinRate: number }> = {
   udp: { rooms: 180, peers: 10, speakers: 2, joinRate: 1000 },
   quic: { rooms: 40, peers: 10, speakers: 2, joinRate: 200 },
-  'quic-native': { rooms: 40, peers: 10, speakers: 2, joinRate: 200 },
   web: { rooms: 40, peers: 5, speakers: 2, joinRate: 25 },
   // The same rooms with every web peer's voice over ICE-TCP: the two rows compare directly.
   'web-tcp': { rooms: 40, peers: 5, speakers: 2, joinRate: 25 },
@@ -167,17 +171,11 @@ async function benchGrid(
   const server: StartedServer =
     kind === 'udp'
       ? await startUdpRelay(cpus.server === undefined ? {} : { cpus: cpus.server })
-      : await startGrid({
-          ...(cpus.server === undefined ? {} : { cpus: cpus.server }),
-          // Both engines are named: `quic` is the @matrixai/quic engine, `quic-native` the addon
-          // (the default engine since issue 17), so the two rows stay comparable.
-          ...(kind === 'quic-native' ? { quicEngine: 'native' as const } : {}),
-          ...(kind === 'quic' ? { quicEngine: 'matrixai' as const } : {}),
-        });
+      : await startGrid(cpus.server === undefined ? {} : { cpus: cpus.server });
   let test: LoadTest | undefined;
   try {
     const plan: LoadPlan = {
-      transport: kind === 'quic-native' ? 'quic' : kind,
+      transport: kind,
       ...shape,
       payload: PAYLOAD,
       workers: 1,
@@ -407,14 +405,13 @@ function printSummary(summary: Partial<SuiteSummary>, repeat: number): string {
   const rows: [string, string][] = [];
   const names: Record<Kind, string> = {
     udp: 'bare UDP relay (baseline)',
-    quic: 'QUIC / WebTransport, engine = "matrixai"',
-    'quic-native': 'QUIC / WebTransport, engine = "native"',
+    quic: 'QUIC / WebTransport (native engine)',
     web: 'web (WebSocket + WebRTC data channel)',
     'web-tcp': 'web over ICE-TCP (data channel on TCP; loopback, so no loss and no head-of-line stalls)',
     http2:
       'WebTransport over HTTP/2 (TCP; head-of-line blocking: a lost segment delays every packet behind it)',
   };
-  for (const kind of ['udp', 'quic', 'quic-native', 'web', 'web-tcp', 'http2'] as Kind[]) {
+  for (const kind of ['udp', 'quic', 'web', 'web-tcp', 'http2'] as Kind[]) {
     const s = summary[kind];
     if (!s) continue;
     const shape = SHAPES[kind];
@@ -463,26 +460,32 @@ function parseSuiteArgs() {
   });
 }
 
-const suiteHelp = `Usage: npm run bench [-- --repeat N] [--only udp,quic,quic-native,web,web-tcp,http2] [--json]
-       npm run bench -- --peer livekit [--only web,quic,quic-native,livekit] [--room-sizes 5,10] [--repeat N]
+const suiteHelp = `Usage: npm run bench [-- --repeat N] [--only udp,quic,web,web-tcp,http2] [--json]
+       npm run bench -- --peer livekit [--only web,quic,livekit] [--room-sizes 5,10] [--repeat N]
 
 The fixed benchmark suite (docs/performance.md): for each transport, the highest forwarded
 voice packets/s one server core sustains at < 1% loss, latency at half that load, join time and
 memory per peer, beside a bare UDP relay baseline. Prints numbers, not pass/fail; about 5 min.
 
   --repeat N     run the suite N times and print medians (default 1)
-  --only LIST    transports to measure, of udp, quic, quic-native, web, web-tcp, http2 (default
-                 all; quic-native when the native addon is built, docs/native-quic.md)
+  --only LIST    transports to measure, of udp, quic, web, web-tcp, http2 (default all; quic
+                 when the native addon is built, docs/native-quic.md; quic-native is an
+                 older name of quic)
   --json         the summary and every probe as JSON on stdout
   --peer livekit grid's web and QUIC paths beside LiveKit v1.13.5 (--dev), audio only, 40 rooms
                  of each --room-sizes (default 5,10) with 2 speaking; per-core ratios
                  grid/LiveKit (docs/performance.md, "LiveKit side by side"); the QUIC path
-                 on both engines (quic-native when the addon is built). Builds
+                 when the addon is built. Builds
                  livekit-server and its load client with Go on first use (bench/livekit/).
 
 For one load test with your own shape: npx grid-bench --help`;
 
-const kindNames: readonly Kind[] = ['udp', 'quic', 'quic-native', 'web', 'web-tcp', 'http2'];
+const kindNames: readonly Kind[] = ['udp', 'quic', 'web', 'web-tcp', 'http2'];
+
+/** --only's list: aliases resolved, each once, in the order given. */
+function onlyList<T extends string>(text: string, aliases: Readonly<Record<string, T>>): T[] {
+  return [...new Set(text.split(',').map((name) => aliases[name] ?? (name as T)))];
+}
 
 async function main(): Promise<void> {
   let parsed: ReturnType<typeof parseSuiteArgs>;
@@ -505,9 +508,9 @@ async function main(): Promise<void> {
     await peerMain(values, repeat);
     return;
   }
-  // quic-native joins the default list once the addon is built (npm run build:native).
-  const defaultKinds = kindNames.filter((kind) => kind !== 'quic-native' || nativeAddonBuilt());
-  const kinds = (values.only ?? defaultKinds.join(',')).split(',') as Kind[];
+  // quic joins the default list once the addon is built (npm run build:native).
+  const defaultKinds = kindNames.filter((kind) => kind !== 'quic' || nativeAddonBuilt());
+  const kinds = onlyList(values.only ?? defaultKinds.join(','), KIND_ALIASES);
   const unknown = kinds.filter((kind) => !kindNames.includes(kind));
   if (!Number.isInteger(repeat) || repeat < 1 || unknown.length > 0) {
     process.stderr.write(
@@ -544,12 +547,12 @@ function pinning() {
 
 /** `--peer livekit`: the same room shapes on grid (web, QUIC) and LiveKit, side by side. */
 async function peerMain(values: ReturnType<typeof parseSuiteArgs>['values'], repeat: number) {
-  // quic-native joins the default sides once the addon is built (npm run build:native).
-  const defaultSides = PEER_SIDES.filter((side) => side !== 'quic-native' || nativeAddonBuilt());
-  if (values.only === undefined && !defaultSides.includes('quic-native')) {
-    process.stderr.write('quic-native left out: the native addon is not built (npm run build:native)\n');
+  // quic joins the default sides once the addon is built (npm run build:native).
+  const defaultSides = PEER_SIDES.filter((side) => side !== 'quic' || nativeAddonBuilt());
+  if (values.only === undefined && !defaultSides.includes('quic')) {
+    process.stderr.write('quic left out: the native addon is not built (npm run build:native)\n');
   }
-  const sides = (values.only ?? defaultSides.join(',')).split(',') as PeerSide[];
+  const sides = onlyList(values.only ?? defaultSides.join(','), PEER_SIDE_ALIASES);
   const sizes = (values['room-sizes'] ?? PEER_ROOM_SIZES.join(',')).split(',').map(Number);
   const problem =
     values.peer !== 'livekit'

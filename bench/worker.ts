@@ -8,11 +8,7 @@
  * more than two frames behind skips the missed sends (and counts them) instead of bursting.
  */
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import {
-  defaultClientEngine,
-  type SharedClientEndpoint,
-  sharedClientEndpoint,
-} from '../client/quic/webTransportClient.ts';
+import { type SharedClientEndpoint, sharedClientEndpoint } from '../client/quic/webTransportClient.ts';
 import { signToken } from '../common/auth/index.ts';
 import { monotonicMicros } from './clock.ts';
 import { type BenchPeer, joinPeer } from './peers.ts';
@@ -59,13 +55,13 @@ function onStamp(sentAt: number, receivedAt: number): void {
 }
 
 /**
- * The QUIC peers of this worker share one native endpoint (when the addon is built): one
+ * The QUIC peers of this worker share one native endpoint: one
  * socket, and their received voice is stamped with its arrival time in the addon, then taken
  * here in batches, so receiving costs the load generator no JavaScript event per packet.
  */
 let quicEndpoint: SharedClientEndpoint | undefined;
 function sharedQuic(serverAddress: string): SharedClientEndpoint | undefined {
-  if (quicEndpoint === undefined && defaultClientEngine() === 'native') {
+  if (quicEndpoint === undefined) {
     // A server on loopback is reached from loopback; a remote one (--quic HOST:PORT) from any.
     const host = serverAddress.slice(0, serverAddress.lastIndexOf(':')).replace(/^\[|\]$/g, '');
     const localHost = host === '127.0.0.1' || host === '::1' ? host : host.includes(':') ? '::' : '0.0.0.0';

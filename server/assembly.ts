@@ -41,13 +41,12 @@ export {
 } from './transports/quic/nativeAddon.ts';
 
 /**
- * Throws NativeQuicUnavailable (naming the command that builds the addon) when `[quic]` runs on
- * the native engine, the default, and its addon cannot be loaded: run.ts calls it before any
- * listener opens, so a missing addon refuses the start instead of falling back to the slower
- * engine (docs/native-quic.md says why).
+ * Throws NativeQuicUnavailable (naming the command that builds the addon) when there is a
+ * `[quic]` and the native addon it runs on cannot be loaded: run.ts calls it before any
+ * listener opens, so a missing addon refuses the start with a message, not a failure later.
  */
 export function requireQuicEngine(config: GridConfig): void {
-  if (config.quic?.engine === 'native') loadNativeAddon();
+  if (config.quic !== undefined) loadNativeAddon();
 }
 
 /** The core's limits from `[limit]`: `limitParamsFromConfig(defaultLimitConfig)` are the default ones. */

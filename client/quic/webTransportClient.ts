@@ -4,35 +4,18 @@
  * the load generator. One QUIC connection per session, on its own UDP socket, or on a shared
  * native endpoint (`endpoint`: the load generator's thousands of sessions on one socket).
  *
- * QUIC engine (`engine`): `native`, the addon of native/quic (docs/native-quic.md), whenever it
- * is built; otherwise `matrixai` (the @matrixai/quic binding, in JavaScript's event loop), so a
- * checkout without the Rust build still has a client. ODIN_QUIC_CLIENT_ENGINE overrides the
- * default.
+ * QUIC runs in the addon of native/quic (docs/native-quic.md): without a built addon,
+ * connecting throws NativeQuicUnavailable, which names the command that builds it.
  */
 import {
   CLIENT_RECEIVE_WINDOWS,
-  createQuicheConfig,
   H3Connection,
   type H3ConnectionParams,
   NativeQuicClientEndpoint,
-  nativeAddonBuilt,
-  QuicEndpoint,
-  type QuicEndpointStats,
   type WebTransportDraft,
   type WebTransportSession,
 } from '../../server/transports/quic/index.ts';
 import type { WebTransportSessionOptions } from './sessionOptions.ts';
-
-export type QuicClientEngine = 'native' | 'matrixai';
-
-/** The engine a client uses when not told: ODIN_QUIC_CLIENT_ENGINE, else native if built. */
-export function defaultClientEngine(): QuicClientEngine {
-  const forced = process.env.ODIN_QUIC_CLIENT_ENGINE;
-  if (forced === 'native' || forced === 'matrixai') return forced;
-  if (forced !== undefined && forced !== '')
-    throw new Error(`ODIN_QUIC_CLIENT_ENGINE=${forced}: expected native or matrixai`);
-  return nativeAddonBuilt() ? 'native' : 'matrixai';
-}
 
 /** A native client endpoint several sessions share (one socket); see `sharedClientEndpoint`. */
 export type SharedClientEndpoint = NativeQuicClientEndpoint;
@@ -77,9 +60,7 @@ export type WebTransportClientOptions = WebTransportSessionOptions & {
    * waits for (odinQuicClient.ts). A server that answers gets the whole `timeoutMs`.
    */
   answerTimeoutMs?: number;
-  /** QUIC engine; default `defaultClientEngine()` (native when the addon is built). */
-  engine?: QuicClientEngine;
-  /** A native endpoint shared with other sessions (sharedClientEndpoint); implies `native`. */
+  /** A native endpoint shared with other sessions (sharedClientEndpoint). */
   endpoint?: SharedClientEndpoint;
 };
 
@@ -91,15 +72,12 @@ export class QuicUnansweredError extends Error {
   }
 }
 
-/** What a session's QUIC endpoint offers its user, on either engine. */
-export type ClientQuicEndpoint = { readonly stats: QuicEndpointStats; close(): Promise<void> };
-
 export type WebTransportClient = {
   kind: 'quic';
-  engine: QuicClientEngine;
-  endpoint: ClientQuicEndpoint;
-  /** The native endpoint (load generator: voice sink, batched sends); undefined on matrixai. */
-  native: NativeQuicClientEndpoint | undefined;
+  /** The session's endpoint (its own, or the shared one it was given). */
+  endpoint: NativeQuicClientEndpoint;
+  /** The same endpoint (load generator: voice sink, batched sends). */
+  native: NativeQuicClientEndpoint;
   h3: H3Connection;
   session: WebTransportSession;
   close(code?: number, reason?: string): Promise<void>;
@@ -108,44 +86,22 @@ export type WebTransportClient = {
 /** Opens a QUIC connection and a WebTransport session on it. */
 export async function connectWebTransport(options: WebTransportClientOptions): Promise<WebTransportClient> {
   const serverName = options.serverName ?? 'localhost';
-  const engine = options.endpoint === undefined ? (options.engine ?? defaultClientEngine()) : 'native';
   const localHost = options.localHost ?? (options.host.includes(':') ? '::1' : '127.0.0.1');
   const keepAliveMs = options.keepAliveMs ?? 5_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
-  let endpoint: ClientQuicEndpoint;
-  let native: NativeQuicClientEndpoint | undefined;
-  if (engine === 'native') {
-    native =
-      options.endpoint ??
-      NativeQuicClientEndpoint.bind({
-        host: localHost,
-        alpn: ['h3'],
-        idleTimeoutMs,
-        keepAliveMs,
-        verifyPeer: options.insecure !== true,
-        ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
-        receiveWindows: CLIENT_RECEIVE_WINDOWS,
-      });
-    endpoint = native;
-  } else {
-    endpoint = await QuicEndpoint.bind({
+  const endpoint =
+    options.endpoint ??
+    NativeQuicClientEndpoint.bind({
       host: localHost,
-      port: 0,
-      role: 'client',
-      config: createQuicheConfig({
-        alpn: ['h3'],
-        idleTimeoutMs,
-        disableActiveMigration: false,
-        verifyPeer: options.insecure !== true,
-        ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
-        datagramRecvQueue: 1024,
-        datagramSendQueue: 1024,
-      }),
+      alpn: ['h3'],
+      idleTimeoutMs,
       keepAliveMs,
+      verifyPeer: options.insecure !== true,
+      ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
+      receiveWindows: CLIENT_RECEIVE_WINDOWS,
     });
-  }
   const shared = options.endpoint !== undefined;
-  const quic = (native ?? (endpoint as QuicEndpoint)).connect(options.host, options.port, serverName);
+  const quic = endpoint.connect(options.host, options.port, serverName);
   let closedReason: string | undefined;
   let failSetup: ((error: Error) => void) | undefined;
   const h3 = new H3Connection({
@@ -196,9 +152,8 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
     ]);
     return {
       kind: 'quic',
-      engine,
       endpoint,
-      native,
+      native: endpoint,
       h3,
       session,
       close: async (code = 0, reason = '') => {

@@ -12,7 +12,6 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { OdinQuicClient } from '../../client/quic/odinQuicClient.ts';
-import { quicEngineLine } from '../../test/helpers/quicEngine.ts';
 import { startTestGrid, type TestGrid } from '../../test/helpers/testGrid.ts';
 import { voicePackets } from '../../test/helpers/voice.ts';
 import { waitFor } from '../../test/helpers/waitFor.ts';
@@ -32,7 +31,7 @@ describe('aioquic, an independent WebTransport client, on [quic]', () => {
     // Installs on first use (under a minute from PyPI), then only checks its stamp.
     python = execFileSync('bash', [`${here}../setup/aioquic.sh`], { encoding: 'utf8' }).trim();
     port = await freeUdpPort();
-    grid = await startTestGrid({ toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\n` });
+    grid = await startTestGrid({ toml: `[quic]\nbinding = "127.0.0.1:${port}"\n` });
   });
   after(async () => {
     await grid?.close();

@@ -6,21 +6,18 @@
  *
  * webtransport-go requires the QUIC `reset_stream_at` transport parameter
  * (draft-ietf-quic-reliable-stream-reset) of the server, and resets its streams with
- * RESET_STREAM_AT when it closes a session. The native engine (`[quic] engine = "native"`) has
- * it through native/quic/patches/quiche-0.30.0-reset-stream-at.patch: there the client joins and
- * leaves a room 20 times (more streams than the server's first WT_MAX_STREAMS grant, with a
- * 256-byte data window of its own for the server), joins again, exchanges voice with our Node
- * client byte for byte, and closes cleanly. The default engine (quiche 0.18 in
- * @matrixai/quic 2.0.9) does not have it: there the test pins down the refusal, a documented
- * limitation (docs/native-quic.md), and that the server is unharmed by it.
+ * RESET_STREAM_AT when it closes a session. The native engine has it through
+ * native/quic/patches/quiche-0.30.0-reset-stream-at.patch: the client joins and leaves a room
+ * 20 times (more streams than the server's first WT_MAX_STREAMS grant, with a 256-byte data
+ * window of its own for the server), joins again, exchanges voice with our Node client byte for
+ * byte, and closes cleanly. (The removed @matrixai/quic engine, quiche 0.18, refused it.)
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { OdinQuicClient } from '../../client/quic/odinQuicClient.ts';
-import { quicEngine, quicEngineLine } from '../../test/helpers/quicEngine.ts';
 import { startTestGrid, type TestGrid } from '../../test/helpers/testGrid.ts';
 import { voicePackets } from '../../test/helpers/voice.ts';
 import { waitFor } from '../../test/helpers/waitFor.ts';
@@ -29,7 +26,6 @@ import { freeUdpPort } from '../../test/transports/quic/helpers.ts';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const COUNT = 50;
 const BURST = 16;
-const native = quicEngine() === 'native';
 
 type Line = { event: string; [key: string]: unknown };
 
@@ -42,7 +38,7 @@ describe('webtransport-go v0.13.0, an independent current-draft client, on [quic
     // About 30 s to a minute cold (module downloads shared with the e2e control plane), then cached.
     probe = execFileSync('bash', [`${here}build-webtransport-go.sh`], { encoding: 'utf8' }).trim();
     port = await freeUdpPort();
-    grid = await startTestGrid({ toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\n` });
+    grid = await startTestGrid({ toml: `[quic]\nbinding = "127.0.0.1:${port}"\n` });
   });
   after(async () => {
     await grid?.close();
@@ -54,23 +50,7 @@ describe('webtransport-go v0.13.0, an independent current-draft client, on [quic
     await ours.close();
   }
 
-  test('engine "matrixai": refuses the server for want of reset_stream_at (quiche 0.18); the server is unharmed', {
-    skip: native && 'the native engine speaks reset_stream_at: see the join test',
-  }, async () => {
-    const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) => {
-      execFile(probe, [`https://127.0.0.1:${port}/main`], { timeout: 60_000 }, (error, out) =>
-        resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout: out }),
-      );
-    });
-    assert.equal(stdout.trim(), "DIAL-ERROR server didn't enable QUIC stream reset partial delivery");
-    assert.equal(code, 3);
-    assert.equal(grid.sfu.clientCount, 0);
-    await serverStillServes();
-  });
-
-  test(`engine "native": joins, exchanges ${COUNT} voice datagrams each way byte for byte, outgrows the stream grant, closes cleanly`, {
-    skip: !native && 'needs reset_stream_at: run with ODIN_QUIC_ENGINE=native (docs/native-quic.md)',
-  }, async () => {
+  test(`joins, exchanges ${COUNT} voice datagrams each way byte for byte, outgrows the stream grant, closes cleanly`, async () => {
     const room = 'interop-webtransport-go';
     const ours = await OdinQuicClient.connect({ host: '127.0.0.1', port, insecure: true });
     const heard: Uint8Array[] = [];

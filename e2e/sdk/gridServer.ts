@@ -20,7 +20,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { accessKeyToJwk, generateAccessKey, jwkToTomlSection } from '../../common/auth/index.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
-import { quicEngine } from '../../test/helpers/quicEngine.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 const host = '127.0.0.1';
@@ -120,7 +119,6 @@ async function startOnce(
       ...(options.quic
         ? [
             '[quic]',
-            `engine = "${quicEngine()}"`,
             `binding = "${host}:${quicPort}"`,
             `certificate_file = ${JSON.stringify(join(dir, 'tls.crt'))}`,
             `privatekey_file = ${JSON.stringify(join(dir, 'tls.key'))}`,

@@ -20,7 +20,6 @@ import type { Browser, Page } from 'playwright-core';
 import { OdinQuicClient } from '../../client/quic/odinQuicClient.ts';
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { encodeRequest } from '../../server/protocol/msgpackRpc.ts';
-import { quicEngine } from '../../test/helpers/quicEngine.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../test/helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../test/helpers/voice.ts';
 import { freeUdpPort } from '../../test/transports/quic/helpers.ts';
@@ -48,7 +47,6 @@ describe('Chromium WebTransport on the [quic] listener', () => {
     grid = await startTestGrid({
       toml: [
         '[quic]',
-        `engine = "${quicEngine()}"`,
         `binding = "127.0.0.1:${quicPort}"`,
         `certificate_file = ${JSON.stringify(join(dir, 'cert.pem'))}`,
         `privatekey_file = ${JSON.stringify(join(dir, 'key.pem'))}`,

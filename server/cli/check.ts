@@ -72,9 +72,7 @@ export async function checkCommand(
   // The config is valid either way; whether this machine can run it is a separate question,
   // asked only when checking for this machine (not with --skip-file-checks).
   const nativeProblem =
-    effective.config.quic?.engine === 'native' && !values['skip-file-checks']
-      ? nativeAddonProblem()
-      : undefined;
+    effective.config.quic !== undefined && !values['skip-file-checks'] ? nativeAddonProblem() : undefined;
   if (nativeProblem !== undefined) err(`grid check: warning: grid would not start here: ${nativeProblem}`);
   return ExitCode.ok;
 }

@@ -93,10 +93,10 @@ export async function runCommand(
     err(`grid: ${error.message}`);
     return ExitCode.failure;
   }
-  if (config.quic?.engine === 'matrixai' && dev?.quicFallback !== undefined) {
+  if (dev?.quicMissing !== undefined) {
     logger.warn(
-      { reason: dev.quicFallback },
-      `development default: [quic] runs on engine = "matrixai" because the native QUIC addon is not built; \`${NATIVE_BUILD_COMMAND}\` builds it (a config file would refuse to start without it)`,
+      { reason: dev.quicMissing },
+      `development default: no [quic] listener, because the native QUIC addon is not built; \`${NATIVE_BUILD_COMMAND}\` builds it (a config file with [quic] would refuse to start without it)`,
     );
   }
   if (config.http === undefined && config.quic === undefined) {

@@ -1,5 +1,5 @@
 // Checks the schema cannot express: certificate/key pairs, Ed25519 JWKs whose `d` must match
-// `x`, unique key ids, and (when asked) that referenced files exist and parse. Reporting these
+// `x`, unique key ids, removed values (what to do instead), and (when asked) that referenced files exist and parse. Reporting these
 // at load time means a bad deploy fails at start, not at the first client connection.
 //
 // The checks read the document defensively: they run even when schema validation failed, so
@@ -42,6 +42,17 @@ export function checkDocument(doc: Table): PathProblem[] {
         hint: `set ${section}.${missing} too, or remove both for ${section === 'http' ? 'plain HTTP' : 'a self-signed certificate'}`,
       });
     }
+  }
+  // The @matrixai/quic engine was removed (issue 17): a config written for it is told what to do
+  // instead of only "must be one of".
+  if (table(doc.quic)?.engine === 'matrixai') {
+    problems.push({
+      path: ['quic', 'engine'],
+      message:
+        '"matrixai" is no longer available: the @matrixai/quic engine was removed, the native engine is the only one',
+      hint: 'delete this line (or set engine = "native"); the native engine needs the addon, built by `bash native/quic/setup.sh && npm run build:native` (docs/native-quic.md)',
+      supersedesSchema: true,
+    });
   }
   problems.push(...checkKeys(table(doc.authorization)?.keys));
   problems.push(...checkSupervisorAuth(table(doc.supervisor) ?? table(doc.provisioning)));

@@ -106,7 +106,9 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): GridConf
     return { source, ...pos, path: formatPath(written), message: p.message, ...extra };
   };
 
-  const found = [...validateDocument(doc), ...checkDocument(doc)];
+  const checked = checkDocument(doc);
+  const explained = new Set(checked.filter((p) => p.supersedesSchema).map((p) => formatPath(p.path)));
+  const found = [...validateDocument(doc).filter((p) => !explained.has(formatPath(p.path))), ...checked];
   // The file checks read the document defensively, so they run even when the schema found problems.
   if (opts.checkFiles ?? false) found.push(...checkFiles(doc));
   const placed = [...fileProblems, ...found.map(place)];

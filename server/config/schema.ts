@@ -237,17 +237,17 @@ export const QuicSchema = Type.Object(
       'A client that is in no room for this long is disconnected. 30000: leaves time to switch rooms ' +
         'without reconnecting, same as `idle_timeout`.',
     ),
-    engine: Type.Enum(['native', 'matrixai'], {
+    engine: Type.Enum(['native'], {
       default: 'native',
       description:
-        'The QUIC data plane (an ODIN Grid extension; the ODIN server has no such key). `native`: the ' +
-        'addon of `native/quic` (Rust, quiche 0.30) owns the UDP socket and the QUIC connections and ' +
-        'forwards voice between native peers itself; `npm install` builds it when Rust, cmake and ' +
+        'The QUIC data plane (an ODIN Grid extension; the ODIN server has no such key). `native`, the only ' +
+        'one: the addon of `native/quic` (Rust, quiche 0.30) owns the UDP socket and the QUIC connections ' +
+        'and forwards voice between native peers itself; `npm install` builds it when Rust, cmake and ' +
         'libclang are present, and the container image carries it. Without a loadable addon the server ' +
         'refuses to start and names the command that builds it (`bash native/quic/setup.sh && npm run ' +
-        'build:native`); only the embedded development default falls back, with a warning. `matrixai`: ' +
-        'quiche 0.18 through `@matrixai/quic`, UDP in JavaScript; slower, kept until it is removed ' +
-        '(docs/native-quic.md).',
+        'build:native`); only the embedded development default starts anyway, without `[quic]`, and ' +
+        'warns. `matrixai` (quiche 0.18 through `@matrixai/quic`) was removed: a config that names it ' +
+        'gets an error saying so (docs/native-quic.md).',
     }),
   },
   {

@@ -11,6 +11,8 @@ export interface PathProblem {
   path: KeyPath;
   message: string;
   hint?: string;
+  /** A check's own words for a value the schema refuses too: the schema's problem at `path` is dropped (load.ts). */
+  supersedesSchema?: boolean;
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });

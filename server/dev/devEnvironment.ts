@@ -9,10 +9,11 @@
  * It listens on loopback only: a dev server with a generated key must not be reachable from
  * the network by accident.
  *
- * `[quic]` runs on the default engine, the native addon, when it is built. On a machine where
- * `npm install` could not build it (Node and npm only), the default falls back to `engine =
- * "matrixai"` and says why, so `npm install && npm start` works anywhere; a config file gets
- * no such fallback (docs/native-quic.md).
+ * `[quic]` needs the native QUIC addon. On a machine where `npm install` could not build it
+ * (Node and npm only), the default leaves `[quic]` out and run.ts says why and how to build it,
+ * so `npm install && npm start` still serves `[http]` (web clients, and native clients over
+ * WebTransport on HTTP/2) anywhere; a config file with `[quic]` refuses to start instead
+ * (docs/native-quic.md).
  */
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -33,8 +34,8 @@ export type DevEnvironment = {
   certificateFile: string;
   privateKeyFile: string;
   certificateSha256: string;
-  /** Why the native QUIC addon cannot be used, when `[quic]` falls back to `matrixai`. */
-  quicFallback?: string;
+  /** Why the native QUIC addon cannot be used, when the default leaves `[quic]` out. */
+  quicMissing?: string;
 };
 
 const RENEW_BEFORE_MS = 86_400_000;
@@ -81,21 +82,21 @@ export async function prepareDevEnvironment(
 
   const certificatePath = relative(process.cwd(), certificateFile) || certificateFile;
   const privateKeyPath = relative(process.cwd(), privateKeyFile) || privateKeyFile;
-  const quicFallback = nativeProblem();
+  const quicMissing = nativeProblem();
   return {
     directory,
     configText: devConfigText({
       accessKey,
       certificateFile: certificatePath,
       privateKeyFile: privateKeyPath,
-      ...(quicFallback === undefined ? {} : { quicEngine: 'matrixai' as const }),
+      quic: quicMissing === undefined,
     }),
     configSource: '<embedded development default>',
     accessKey,
     certificateFile: certificatePath,
     privateKeyFile: privateKeyPath,
     certificateSha256: certificateHash(certificatePem),
-    ...(quicFallback === undefined ? {} : { quicFallback }),
+    ...(quicMissing === undefined ? {} : { quicMissing }),
   };
 }
 
@@ -103,8 +104,8 @@ export function devConfigText(input: {
   accessKey: string;
   certificateFile: string;
   privateKeyFile: string;
-  /** Set only when the native addon is missing (the default engine needs it). */
-  quicEngine?: 'matrixai';
+  /** Include `[quic]` (it needs the native addon). Default true. */
+  quic?: boolean;
 }): string {
   const tls = `certificate_file = ${JSON.stringify(input.certificateFile)}\nprivatekey_file = ${JSON.stringify(input.privateKeyFile)}`;
   return `# The embedded development default of ODIN Grid (loopback only).
@@ -121,9 +122,11 @@ ${tls}
 webrtc_binding = "127.0.0.1:${devPorts.webrtc}"
 webrtc_candidates = ["127.0.0.1"]
 
-[quic]
-binding = "127.0.0.1:${devPorts.quic}"
-${tls}${input.quicEngine === undefined ? '' : `\n# The native QUIC addon is not built here (docs/native-quic.md).\nengine = "${input.quicEngine}"`}
+${
+  input.quic === false
+    ? '# No [quic]: the native QUIC addon is not built here (docs/native-quic.md).'
+    : `[quic]\nbinding = "127.0.0.1:${devPorts.quic}"\n${tls}`
+}
 
 [metrics]
 binding = "127.0.0.1:${devPorts.metrics}"

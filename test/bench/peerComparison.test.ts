@@ -44,7 +44,7 @@ test('grid/LiveKit ratios pair each grid path with LiveKit at the same room size
   const table = formatComparison(rows);
   assert.match(table, /rooms of 5, 2 speaking/);
   assert.match(table, /grid web .* 1\.75 ×/);
-  assert.match(table, /grid QUIC, engine = "matrixai" .* 2\.83 ×/);
+  assert.match(table, /grid QUIC \(native engine\) .* 2\.83 ×/);
 });
 
 test('no ratio without a LiveKit figure at that room size (not measured, or its server never loaded)', () => {
@@ -83,23 +83,6 @@ test('the equal-load figure takes the most rooms every side carried with < 1% lo
     rows.map((r) => r.equalLoadRatio),
     [2, 4, undefined],
   );
-});
-
-test('the QUIC path on the native engine is a side of its own, with its own ratio to LiveKit', () => {
-  const rows = compare([
-    { side: 'quic', peers: 10, result: side(60_000) },
-    { side: 'quic-native', peers: 10, result: side(150_000) },
-    { side: 'livekit', peers: 10, result: side(30_000) },
-  ]);
-  assert.deepEqual(
-    rows.map((r) => [r.side, r.ratioToLiveKit]),
-    [
-      ['quic', 2],
-      ['quic-native', 5],
-      ['livekit', undefined],
-    ],
-  );
-  assert.match(formatComparison(rows), /grid QUIC, engine = "native" .* 5\.00 ×/);
 });
 
 test('the busiest figure takes each side at its own highest probe with < 1% loss', () => {

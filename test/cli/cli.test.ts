@@ -333,9 +333,9 @@ describe('[quic] without the native QUIC addon (ODIN_QUIC_ADDON pointing nowhere
     const cwd = await quicConfig();
     const { code, stdout, stderr } = await grid(['--config', 'config.toml'], { cwd, env: noAddon });
     assert.equal(code, 1, stdout + stderr);
-    assert.match(stderr, /grid: \[quic\] engine = "native" \(the default\) needs the native QUIC addon/);
+    assert.match(stderr, /grid: \[quic\] needs the native QUIC addon/);
     assert.ok(stderr.includes('/nonexistent/odin_quic.node') && stderr.includes(buildCommand), stderr);
-    assert.match(stderr, /or set \[quic\] engine = "matrixai"/);
+    assert.match(stderr, /or remove \[quic\] from the config/);
     assert.doesNotMatch(stdout, /listening/, 'no listener opened before the refusal');
   });
 
@@ -347,21 +347,39 @@ describe('[quic] without the native QUIC addon (ODIN_QUIC_ADDON pointing nowhere
     assert.match(stderr, /warning: grid would not start here: .*native QUIC addon/);
   });
 
-  test('engine = "matrixai" set explicitly starts without the addon', async () => {
+  test('engine = "matrixai" (the removed engine) is a config error naming the file, the key and what to do', async () => {
     const cwd = await quicConfig('engine = "matrixai"\n');
-    const child = start(['--config', 'config.toml'], { cwd, env: noAddon });
-    const result = collect(child);
-    await waitFor(() => /listener: "quic udp/.test(result.output()), 'the [quic] listener');
-    child.kill('SIGTERM');
-    const { code, stderr } = await result;
-    assert.equal(code, 0, stderr);
+    const { code, stdout, stderr } = await grid(['--config', 'config.toml'], { cwd, env: noAddon });
+    assert.equal(code, 3, stdout + stderr);
+    assert.match(
+      stderr,
+      /config\.toml:\d+:\d+: quic\.engine: "matrixai" is no longer available: the @matrixai\/quic engine was removed/,
+    );
+    assert.match(stderr, /delete this line \(or set engine = "native"\)/);
+    assert.ok(stderr.includes(buildCommand), stderr);
+    assert.doesNotMatch(stderr, /must be one of/, 'one explanation, not two');
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
   });
 
-  test('the development default falls back to engine = "matrixai" (npm install && npm start works anywhere)', async () => {
+  test('npm start with no config still serves [http], without [quic], and says how to build the addon', async () => {
     const cwd = await workDir();
-    const { code, stdout } = await grid(['check'], { cwd, env: noAddon });
+    const check = await grid(['check'], { cwd, env: noAddon });
+    assert.equal(check.code, 0, check.stderr);
+    assert.doesNotMatch(check.stdout, /^\[quic\]/m);
+    const child = start([], { cwd, env: noAddon });
+    const result = collect(child);
+    await waitFor(() => result.output().includes('more tokens'), 'the dev banner');
+    const output = result.output();
+    assert.match(output, /web SDK gateway URL/);
+    assert.doesNotMatch(output, /quic udp|native \(WebTransport\)/);
+    assert.match(
+      output,
+      /development default: no \[quic\] listener, because the native QUIC addon is not built/,
+    );
+    assert.ok(output.includes(buildCommand), output);
+    child.kill('SIGTERM');
+    const { code } = await result;
     assert.equal(code, 0);
-    assert.match(stdout, /\[quic\][^[]*engine = "matrixai"/);
   });
 });
 

@@ -9,8 +9,7 @@
  *   const alice = await grid.connect('alice', 'lobby');
  *
  * `toml` is merged into the base config table by table (its keys win), so a test changes one
- * limit without restating the `[http]` section. A `[quic]` without `engine` gets the tests'
- * engine (quicEngine.ts). `close()` shuts the grid down at once, closes
+ * limit without restating the `[http]` section. `close()` shuts the grid down at once, closes
  * every client the helper made and removes the temp dir: no socket or timer is left behind.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -32,7 +31,6 @@ import { createLogger } from '../../server/observability/log.ts';
 import { QuicListener } from '../../server/transports/quic/quicListener.ts';
 import { WebListener } from '../../server/transports/web/webListener.ts';
 import { writeAtomically } from './atomicWriter.ts';
-import { quicEngine } from './quicEngine.ts';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -151,11 +149,6 @@ export async function startTestGrid(options: TestGridOptions = {}): Promise<Test
   const merged = mergeTables(base, parseToml(options.toml ?? '') as Table);
   if (options.quicTls && isTable(merged.quic)) {
     merged.quic = { ...merged.quic, certificate_file: certificateFile, privatekey_file: keyFile };
-  }
-  // A [quic] without `engine` runs on the tests' engine: the default (native) when its addon is
-  // built, `matrixai` on a machine with Node and npm only (test/helpers/quicEngine.ts).
-  if (isTable(merged.quic) && merged.quic.engine === undefined) {
-    merged.quic = { ...merged.quic, engine: quicEngine() };
   }
   const text = stringifyToml(merged);
   const config = parseConfigText(text, { source: 'testGrid.toml', checkFiles: true });

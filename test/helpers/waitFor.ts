@@ -1,7 +1,7 @@
 /**
  * Waiting for an event in a test. The cap says when a test gives up on an event that never
  * comes; it is never the verdict of a timing question (those use a fake clock, as
- * test/transports/quic/timerWheel.test.ts does). So it is generous: CI runs on 2 cores that
+ * test/supervisor/supervisor.test.ts does). So it is generous: CI runs on 2 cores that
  * may be busy, and a handshake that takes 2 s there is slow, not wrong.
  */
 export const WAIT_CAP_MS = 30_000;

@@ -24,7 +24,6 @@ import { accessKeyToJwk, generateAccessKey, signToken } from '../../common/auth/
 import { createDevCertificate } from '../../server/dev/certificate.ts';
 import { encodeMsgpack } from '../../server/protocol/msgpackRpc.ts';
 import { rpcFrameBomb } from '../helpers/msgpackBombs.ts';
-import { quicEngine } from '../helpers/quicEngine.ts';
 import { bytes, text } from '../helpers/rooms.ts';
 import { eventually, LOOPBACK } from '../helpers/testGrid.ts';
 import { voicePackets } from '../helpers/voice.ts';
@@ -105,7 +104,6 @@ describe('MessagePack allocation bombs against a real grid process with a capped
         `webrtc_candidates = ["${LOOPBACK}"]`,
         tls,
         '[quic]',
-        `engine = "${quicEngine()}"`,
         `binding = "${LOOPBACK}:${quicPort}"`,
         tls,
         '[log.terminal]',

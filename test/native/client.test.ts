@@ -1,7 +1,7 @@
 /**
  * The client role of the native addon (native/quic/src/client.rs, nativeClientEndpoint.ts):
- * grid's Node client on it verifies the server's certificate unless told `insecure`, still
- * runs on `@matrixai/quic` when asked, and the load generator's shared endpoint counts and
+ * grid's Node client on it verifies the server's certificate unless told `insecure`, and the
+ * load generator's shared endpoint counts and
  * times received voice in the addon. The QUIC suites (test/transports/quic) run the same
  * client against real grids. Skipped when the addon is not built.
  */
@@ -13,11 +13,10 @@ import {
   type WebTransportClientOptions,
 } from '../../client/quic/webTransportClient.ts';
 import { encodeVoicePacket } from '../../server/protocol/voicePacket.ts';
-import type { QuicEndpoint } from '../../server/transports/quic/endpoint.ts';
 import { H3Connection } from '../../server/transports/quic/h3Connection.ts';
 import { nativeAddonBuilt } from '../../server/transports/quic/nativeAddon.ts';
 import { waitFor } from '../helpers/waitFor.ts';
-import { serverEndpoint, testCertificate } from '../transports/quic/helpers.ts';
+import { type QuicEndpoint, serverEndpoint, testCertificate } from '../transports/quic/helpers.ts';
 
 const built = nativeAddonBuilt();
 if (process.env.ODIN_REQUIRE_NATIVE && !built)
@@ -28,7 +27,7 @@ after(async () => {
   for (const close of closers.reverse()) await close();
 });
 
-/** An HTTP/3 server (default engine) whose WebTransport sessions echo datagrams. */
+/** An HTTP/3 server whose WebTransport sessions echo datagrams. */
 async function echoServer(): Promise<QuicEndpoint> {
   const server = await serverEndpoint({
     onConnection: (quic) => {
@@ -71,14 +70,9 @@ async function echoes(client: Awaited<ReturnType<typeof connect>>): Promise<void
 }
 
 describe('native QUIC client', { skip: built ? false : 'addon not built (npm run build:native)' }, () => {
-  test('is the default engine once built, and @matrixai/quic can still be picked', async () => {
+  test('connects with `insecure` to a self-signed server and echoes a datagram', async () => {
     const server = await echoServer();
-    const native = await connect(server.port, { insecure: true });
-    assert.equal(native.engine, 'native');
-    await echoes(native);
-    const matrixai = await connect(server.port, { insecure: true, engine: 'matrixai' });
-    assert.equal(matrixai.engine, 'matrixai');
-    await echoes(matrixai);
+    await echoes(await connect(server.port, { insecure: true }));
   });
 
   test('verifies the certificate by default: unknown issuer and wrong name are refused', async () => {

@@ -20,7 +20,6 @@ import {
   quicFingerprint as quicFingerprintOf,
   tlsFingerprint as tlsFingerprintOf,
 } from '../helpers/fingerprints.ts';
-import { quicEngineLine } from '../helpers/quicEngine.ts';
 import { LOOPBACK, startTestGrid, type TestGrid } from '../helpers/testGrid.ts';
 import { WAIT_CAP_MS } from '../helpers/waitFor.ts';
 import { freeUdpPort } from './quic/helpers.ts';
@@ -124,7 +123,7 @@ describe('certificate reload on a running grid (real TLS and QUIC sockets)', () 
   before(async () => {
     quicPort = await freeUdpPort();
     grid = await startTestGrid({
-      toml: `[quic]\n${quicEngineLine()}binding = "${LOOPBACK}:${quicPort}"\n`,
+      toml: `[quic]\nbinding = "${LOOPBACK}:${quicPort}"\n`,
       quicTls: true,
     });
     quic = grid.listeners.find((l): l is QuicListener => l instanceof QuicListener)!;

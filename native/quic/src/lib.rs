@@ -16,6 +16,7 @@ mod guard;
 mod io;
 #[cfg(test)]
 mod reset_stream_at;
+mod stateless;
 #[cfg(test)]
 mod test_cert;
 mod voice;
@@ -115,8 +116,8 @@ fn error_code(value: f64) -> Result<u64> {
 }
 
 fn quiche_error(e: quiche::Error) -> Error {
-    // The same message convention as the @matrixai/quic binding: quiche's error name, e.g.
-    // `StreamStopped(7)` (quiche.ts quicheErrorOf parses it).
+    // quiche's error name as the message (server/transports/quic/quiche.ts quicheErrorOf), e.g.
+    // `StreamStopped(7)`.
     Error::new(Status::GenericFailure, format!("{e:?}"))
 }
 

@@ -4,7 +4,7 @@
  * endpoint, HTTP/3 connection, WebTransport streams, ODIN message framing). The client imports
  * this file only, so the stack's files can be rearranged behind it (docs/architecture.md).
  */
-export { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
+export type { QuicEndpointStats } from './endpointStats.ts';
 export {
   H2_SETTING_IDS,
   h2PeerLimits,
@@ -17,6 +17,6 @@ export { H3Connection, type H3ConnectionParams } from './h3Connection.ts';
 export { frameMessage, MessageReader } from './messageFraming.ts';
 export { nativeAddonBuilt } from './nativeAddon.ts';
 export { NativeQuicClientEndpoint } from './nativeClientEndpoint.ts';
-export { CLIENT_RECEIVE_WINDOWS, createQuicheConfig } from './quiche.ts';
+export { CLIENT_RECEIVE_WINDOWS } from './quiche.ts';
 export type { WebTransportDraft, WebTransportSession, WebTransportStream } from './webTransport.ts';
 export type { WtSession, WtStream } from './webTransportSurface.ts';

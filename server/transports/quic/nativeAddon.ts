@@ -2,22 +2,22 @@
  * The native QUIC addon (native/quic, Rust + quiche 0.30 through napi-rs): its surface as
  * TypeScript sees it, and where it is loaded from. `npm install` builds it when cargo, cmake
  * and libclang are there (native/quic/install.sh) and only says what is missing otherwise
- * (docs/native-quic.md), so loading it is lazy: only `[quic] engine = "native"` (the default)
- * and the native tests load it, and a missing or unloadable build is a named error saying how
+ * (docs/native-quic.md), so loading it is lazy: only `[quic]`, the QUIC client and the tests
+ * load it, and a missing or unloadable build is a named error saying how
  * to make one.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { VoiceHeader } from '../../protocol/voicePacket.ts';
-import type { ReceiveWindows } from './quiche.ts';
+import type { QuicheHeader, ReceiveWindows } from './quiche.ts';
 
 /** Where `npm run build:native` puts the addon; ODIN_QUIC_ADDON overrides it. */
 export const NATIVE_ADDON_PATH = fileURLToPath(
   new URL('../../../native/quic/odin_quic.node', import.meta.url),
 );
 
-/** The same windows as the default engine's (quiche.ts). */
+/** The receive windows of quiche.ts. */
 export type NativeReceiveWindows = ReceiveWindows;
 
 export type NativeEndpointOptions = {
@@ -174,13 +174,24 @@ export interface NativeAddon {
   panicForTest(message: string): void;
   /** voice.rs on `packet` (the differential test). */
   readVoiceHeader(packet: Uint8Array): NativeVoiceHeader | null;
+  /** stateless.rs: the server's answers without connection state (quiche.ts wraps them). */
+  parseQuicHeader(packet: Uint8Array): QuicheHeader | null;
+  quicVersionIsSupported(version: number): boolean;
+  negotiateVersion(scid: Uint8Array, dcid: Uint8Array): Uint8Array;
+  retryPacket(
+    scid: Uint8Array,
+    dcid: Uint8Array,
+    newScid: Uint8Array,
+    token: Uint8Array,
+    version: number,
+  ): Uint8Array;
   NativeEndpoint: {
     new (options: NativeEndpointOptions): NativeEndpointHandle;
     client(options: NativeClientEndpointOptions): NativeEndpointHandle;
   };
 }
 
-/** `[quic] engine = "native"` without a built (or loadable) addon. */
+/** `[quic]` (or the QUIC client) without a built (or loadable) addon. */
 export class NativeQuicUnavailable extends Error {
   override name = 'NativeQuicUnavailable';
 }
@@ -194,7 +205,7 @@ export function nativeAddonPath(): string {
   return process.env.ODIN_QUIC_ADDON || NATIVE_ADDON_PATH;
 }
 
-/** Whether the addon has been built (tests of the native engine skip without it). */
+/** Whether the addon has been built. */
 export function nativeAddonBuilt(): boolean {
   return existsSync(nativeAddonPath());
 }
@@ -202,10 +213,10 @@ export function nativeAddonBuilt(): boolean {
 export function loadNativeAddon(): NativeAddon {
   if (loaded !== undefined) return loaded;
   const path = nativeAddonPath();
-  const advice = `build it with \`${NATIVE_BUILD_COMMAND}\` (docs/native-quic.md), or set [quic] engine = "matrixai"`;
+  const advice = `build it with \`${NATIVE_BUILD_COMMAND}\` (docs/native-quic.md), or remove [quic] from the config`;
   if (!existsSync(path)) {
     throw new NativeQuicUnavailable(
-      `[quic] engine = "native" (the default) needs the native QUIC addon, and there is none at ${path}: ${advice}`,
+      `[quic] needs the native QUIC addon, and there is none at ${path}: ${advice}`,
     );
   }
   try {
@@ -213,7 +224,7 @@ export function loadNativeAddon(): NativeAddon {
   } catch (error) {
     // A build for another platform or a newer glibc: dlopen's own words name the cause.
     throw new NativeQuicUnavailable(
-      `[quic] engine = "native" (the default) cannot load the native QUIC addon ${path} (${(error as Error).message}): ${advice}`,
+      `[quic] cannot load the native QUIC addon ${path} (${(error as Error).message}): ${advice}`,
       { cause: error },
     );
   }

@@ -7,7 +7,7 @@
  * receives (`setVoiceSink`, `takeVoiceStamps`) instead of taking one JavaScript event per packet.
  * Events, sending and timers: nativeDriver.ts, as on the server side.
  */
-import { createQuicEndpointStats, type QuicEndpointStats } from './endpoint.ts';
+import { createQuicEndpointStats, type QuicEndpointStats } from './endpointStats.ts';
 import {
   loadNativeAddon,
   type NativeEndpointHandle,

@@ -10,7 +10,7 @@
  * What handlers queue marks the connection dirty; one `setImmediate` per turn flushes them all
  * in one napi call. One timer per endpoint fires at the earliest deadline the addon reports.
  */
-import type { QuicEndpointStats } from './endpoint.ts';
+import type { QuicEndpointStats } from './endpointStats.ts';
 import type { NativeCloseError, NativeEndpointHandle, NativeEvent, NativeStats } from './nativeAddon.ts';
 import { NativeEventKind } from './nativeAddon.ts';
 import type { ConnectionCore, QuicConnection } from './quicConnection.ts';
@@ -94,6 +94,12 @@ export class NativeDriver {
   closed = false;
   readonly #hooks: NativeDriverHooks;
   readonly #dirty: NativeConnection[] = [];
+  /**
+   * Connections with stream data quiche has not taken (flow control): the addon tells
+   * JavaScript nothing when the peer opens its window (MAX_STREAM_DATA, ACKs), so each poll
+   * retries them.
+   */
+  readonly #blocked = new Set<NativeConnection>();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #flushScheduled = false;
@@ -139,6 +145,7 @@ export class NativeDriver {
   poll(): void {
     if (this.closed) return;
     this.dispatch(this.native.poll());
+    for (const connection of this.#blocked) this.markDirty(connection);
     this.armTimer();
   }
 
@@ -157,8 +164,13 @@ export class NativeDriver {
     for (let i = 0; i < dirty.length; i++) {
       const connection = dirty[i]!;
       connection.dirty = false;
-      if (connection.closed) continue;
+      if (connection.closed) {
+        this.#blocked.delete(connection);
+        continue;
+      }
       connection.writePending();
+      if (connection.pendingBytes > 0) this.#blocked.add(connection);
+      else this.#blocked.delete(connection);
       ids.push(connection.quiche.nativeId);
     }
     dirty.length = 0;
@@ -218,6 +230,7 @@ export class NativeDriver {
           break;
         case NativeEventKind.closed:
           this.connections.delete(event.conn);
+          this.#blocked.delete(connection);
           this.#hooks.closed(connection);
           connection.quiche.closedWith(event);
           connection.finish();

@@ -1,10 +1,9 @@
 /**
- * The `[quic] engine = "native"` endpoint: the same role as endpoint.ts's QuicEndpoint (server
- * side), but the UDP socket, quiche 0.30 and the connections' timers live in the native addon
- * (native/quic). This module is the seam: it turns the addon's batches of events into calls on
- * each connection's handler (HTTP/3, h3Connection.ts, unchanged), and gives each connection a
- * `ConnectionCore` that forwards to the addon, so quicConnection.ts's stream queues and
- * datagram path run as they do on the default engine.
+ * The `[quic]` endpoint (server side): the UDP socket, quiche 0.30 and the connections' timers
+ * live in the native addon (native/quic). This module is the seam: it turns the addon's batches
+ * of events into calls on each connection's handler (HTTP/3, h3Connection.ts), and gives each
+ * connection a `ConnectionCore` that forwards to the addon, so quicConnection.ts's stream queues
+ * and datagram path run on it.
  *
  * Flow (nativeDriver.ts, shared with the client role): the addon's waker thread sees the socket
  * readable → `poll` (one napi call reads every waiting packet, feeds quiche, runs due timers,
@@ -14,12 +13,12 @@
  *
  * Stays in JavaScript here: packets for no known connection (statelessResponder.ts: Retry,
  * Version Negotiation, stateless reset, admission) and the application deadline
- * (connect_timeout). Not yet on this engine: delayed ACKs. The client role is
+ * (connect_timeout). The client role is
  * nativeClientEndpoint.ts.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { createQuicEndpointStats, type QuicEndpointStats } from './endpoint.ts';
+import { createQuicEndpointStats, type QuicEndpointStats } from './endpointStats.ts';
 import {
   loadNativeAddon,
   type NativeEndpointHandle,
@@ -28,7 +27,8 @@ import {
 } from './nativeAddon.ts';
 import { type NativeConnection, NativeDriver } from './nativeDriver.ts';
 import { type ConnectionOwner, QuicConnection } from './quicConnection.ts';
-import { parseHeader, type ReceiveWindows, SERVER_RECEIVE_WINDOWS } from './quiche.ts';
+import { type ReceiveWindows, SERVER_RECEIVE_WINDOWS } from './quiche.ts';
+import { parseHeader } from './quicPackets.ts';
 import { StatelessResponder } from './statelessResponder.ts';
 
 export type NativeQuicEndpointParams = {

@@ -1,14 +1,13 @@
 /**
- * One QUIC connection on a `QuicEndpoint`: streams with send queues, datagrams, close.
+ * One QUIC connection on a native endpoint (nativeEndpoint.ts, nativeClientEndpoint.ts): streams
+ * with send queues, datagrams, close.
  *
  * HOT PATH (voice datagrams): `sendDatagram` only queues into quiche and marks the connection
  * dirty; the endpoint flushes every dirty connection once per event-loop turn, so several
  * datagrams queued in one turn leave in as few QUIC packets as fit (quiche coalesces
  * DATAGRAM frames into one packet). No allocation per datagram here.
  */
-import type { QuicheConnection } from './quiche.ts';
 import { quicheErrorOf } from './quiche.ts';
-import type { WheelEntry } from './timerWheel.ts';
 
 /** What the layer above (HTTP/3) gets from a connection. Calls never overlap. */
 export interface QuicConnectionHandler {
@@ -41,23 +40,27 @@ export interface ConnectionOwner {
   readonly stats: { datagramsDropped: number; datagramsExpired: number };
 }
 
+/** How a connection was closed, as quiche reports it. */
+export type QuicheCloseError = { isApp: boolean; errorCode: number; reason: Uint8Array };
+
 /**
- * What a connection calls on its QUIC engine: the subset of quiche's Connection both engines
- * provide (the @matrixai/quic binding's object, or nativeEndpoint.ts's adapter onto the addon).
+ * What a connection calls on quiche: the connection's calls on the addon (nativeDriver.ts
+ * NativeCore). Errors follow quiche.ts's conventions.
  */
-export type ConnectionCore = Pick<
-  QuicheConnection,
-  | 'streamSend'
-  | 'streamShutdown'
-  | 'dgramSend'
-  | 'isDgramSendQueueFull'
-  | 'dgramMaxWritableLen'
-  | 'close'
-  | 'peerError'
-  | 'localError'
-  | 'isTimedOut'
-  | 'peerCertChain'
->;
+export interface ConnectionCore {
+  /** Bytes quiche took (null: none, quiche's `Done`). */
+  streamSend(streamId: number, data: Uint8Array, fin: boolean): number | null;
+  streamShutdown(streamId: number, direction: number, err: number): void;
+  dgramSend(data: Uint8Array): void;
+  isDgramSendQueueFull(): boolean;
+  dgramMaxWritableLen(): number | null;
+  close(app: boolean, err: number, reason: Uint8Array): void;
+  peerError(): QuicheCloseError | null;
+  localError(): QuicheCloseError | null;
+  isTimedOut(): boolean;
+  /** The peer's certificate chain, DER, leaf first (null before the handshake). */
+  peerCertChain(): Uint8Array[] | null;
+}
 
 const noHandler: QuicConnectionHandler = {
   onEstablished() {},
@@ -69,7 +72,7 @@ const noHandler: QuicConnectionHandler = {
 
 const decoder = new TextDecoder();
 
-export class QuicConnection<Q extends ConnectionCore = ConnectionCore> implements WheelEntry {
+export class QuicConnection<Q extends ConnectionCore = ConnectionCore> {
   readonly id: string;
   readonly role: 'server' | 'client';
   readonly quiche: Q;
@@ -80,23 +83,8 @@ export class QuicConnection<Q extends ConnectionCore = ConnectionCore> implement
   established = false;
   /** onClosed was delivered. */
   closed = false;
-  /** Keys under which the endpoint routes packets to this connection. */
-  readonly routingKeys: string[] = [];
-  wheelDeadline = Number.POSITIVE_INFINITY;
-  wheelSlot = -1;
   /** Marked for the endpoint's next flush. */
   dirty = false;
-  /** ms (performance.now) of the last packet received or sent. */
-  lastActivity = 0;
-  /** Application deadline (e.g. connect_timeout), absolute ms; Infinity: none. */
-  appDeadline = Number.POSITIVE_INFINITY;
-  appTimeout: (() => void) | undefined;
-  /** When quiche's datagram send queue was first seen non-empty after a flush (pre_send_timeout). */
-  datagramBlockedSince = Number.POSITIVE_INFINITY;
-  /** Packets received since the last flush whose ACK waits (delayed ACK); see endpoint.ts. */
-  unflushedReceives = 0;
-  /** When the delayed ACK must go out, absolute ms; Infinity: none waiting. */
-  ackDeadline = Number.POSITIVE_INFINITY;
   /** Client: the server ended the connection with a stateless reset (RFC 9000 section 10.3). */
   statelessReset = false;
   readonly #owner: ConnectionOwner;

@@ -11,9 +11,8 @@
  *   connect_timeout    a connection not authenticated after that long is closed: the
  *                      pre-authentication deadline (HTTP/3 setup, session, token)
  *   no_peers_timeout   a client in no room that long is closed (the core's timer)
- *   engine             native (the default): nativeEndpoint.ts (the native/quic addon owns UDP
- *                      and QUIC; run.ts refuses to start without it, docs/native-quic.md);
- *                      matrixai: endpoint.ts (quiche 0.18 binding, UDP in JavaScript)
+ *   engine             native, the only one: nativeEndpoint.ts (the native/quic addon owns UDP
+ *                      and QUIC; run.ts refuses to start without it, docs/native-quic.md)
  */
 import type { Logger } from 'pino';
 import { type QuicConfig, splitBinding } from '../../config/index.ts';
@@ -21,7 +20,7 @@ import type { Sfu } from '../../core/sfu.ts';
 import { certificateHash, createDevCertificate } from '../../dev/certificate.ts';
 import type { Listener } from '../../listener.ts';
 import { CertificateReloader, type CertificateReloadStats } from '../../tls/certificateReloader.ts';
-import { QuicEndpoint, type QuicEndpointStats } from './endpoint.ts';
+import type { QuicEndpointStats } from './endpointStats.ts';
 import { H3Error } from './errors.ts';
 import { H3Connection, type H3Stats } from './h3Connection.ts';
 import { NativeQuicEndpoint, type NativeVoiceStats, type NativeVoiceTableStats } from './nativeEndpoint.ts';
@@ -29,7 +28,6 @@ import { NativeVoiceTable } from './nativeVoice.ts';
 import { OdinCloseCode, OdinSession } from './odinSession.ts';
 import { JoinWatch, PreAuthBudget } from './preAuthBudget.ts';
 import type { QuicConnection } from './quicConnection.ts';
-import { createQuicheConfig } from './quiche.ts';
 import type { RoomStreamStats } from './roomStreams.ts';
 import { keyMaterialFromPrivateKey } from './statelessReset.ts';
 
@@ -70,8 +68,8 @@ export class QuicListener implements Listener {
   readonly #h3Stats: H3Stats = { datagramsUnknownSession: 0, unknownStreams: 0 };
   readonly #connections = new Set<H3Connection>();
   readonly #sessions = new Set<OdinSession>();
-  #endpoint: QuicEndpoint | NativeQuicEndpoint | undefined;
-  /** engine = "native": the addon's voice forwarding table, kept by the core's changes. */
+  #endpoint: NativeQuicEndpoint | undefined;
+  /** The addon's voice forwarding table, kept by the core's changes. */
   #voiceTable: NativeVoiceTable | undefined;
   #certificateSha256 = '';
   #certificate: CertificateReloader | undefined;
@@ -126,7 +124,7 @@ export class QuicListener implements Listener {
       authTimeouts: this.#authTimeouts,
       unauthenticated: this.#preAuth.size,
       sessions: this.#sessions.size,
-      ...(this.#endpoint instanceof NativeQuicEndpoint ? this.#endpoint.voiceStats : {}),
+      ...this.#endpoint?.voiceStats,
     };
   }
 
@@ -138,7 +136,7 @@ export class QuicListener implements Listener {
   get nativeStats(): { peers: number; voiceForwarded: number; table?: NativeVoiceTableStats } {
     let peers = 0;
     for (const session of this.#sessions) peers += session.client?.peers.size ?? 0;
-    const table = this.#endpoint instanceof NativeQuicEndpoint ? this.#endpoint.voiceTableStats : undefined;
+    const table = this.#endpoint?.voiceTableStats;
     if (table === undefined) return { peers, voiceForwarded: this.#voice.forwarded };
     return { peers, voiceForwarded: this.#voice.forwarded + table.alone.forwarded, table };
   }
@@ -149,7 +147,7 @@ export class QuicListener implements Listener {
     let certificatePem: string;
     let privateKeyPem: string;
     if (quic.certificate_file !== undefined && quic.privatekey_file !== undefined) {
-      // A renewed pair becomes a new quiche config for new connections (QuicEndpoint.setConfig).
+      // A renewed pair serves the connections accepted from then on (NativeQuicEndpoint.setCertificate).
       this.#certificate = await CertificateReloader.open({
         certificateFile: quic.certificate_file,
         privateKeyFile: quic.privatekey_file,
@@ -175,27 +173,8 @@ export class QuicListener implements Listener {
     }
     this.#certificateSha256 = certificateHash(certificatePem);
     const { host, port } = splitBinding(quic.binding);
-    this.#endpoint =
-      quic.engine === 'native'
-        ? await this.#bindNative(host, port, certificatePem, privateKeyPem)
-        : await QuicEndpoint.bind({
-            host,
-            port,
-            role: 'server',
-            config: this.#quicheConfig(certificatePem, privateKeyPem),
-            retry: this.#params.retry ?? true,
-            migration: quic.migration,
-            keepAliveMs: quic.keep_alive_interval,
-            preSendTimeoutMs: quic.pre_send_timeout,
-            onConnection: (connection) => this.#accept(connection),
-            admit: (remote) => this.#preAuth.admit(remote.address),
-            // The Retry token and stateless reset keys derive from the TLS private key, so they
-            // survive a restart: clients of the previous process learn at once that it is gone.
-            keyMaterial: keyMaterialFromPrivateKey(privateKeyPem),
-          });
-    if (this.#endpoint instanceof NativeQuicEndpoint) {
-      this.#voiceTable = new NativeVoiceTable(this.#endpoint, this.#params.sfu);
-    }
+    this.#endpoint = await this.#bind(host, port, certificatePem, privateKeyPem);
+    this.#voiceTable = new NativeVoiceTable(this.#endpoint, this.#params.sfu);
     const renewed = this.#certificate?.current;
     if (renewed !== undefined && renewed.certificatePem !== certificatePem) {
       this.#setCertificate(renewed.certificatePem, renewed.privateKeyPem);
@@ -203,8 +182,8 @@ export class QuicListener implements Listener {
     this.#certificateSha256 = renewed?.sha256 ?? this.#certificateSha256;
   }
 
-  /** `engine = "native"`: the same settings, on the addon's endpoint. */
-  #bindNative(host: string, port: number, certificatePem: string, privateKeyPem: string) {
+  /** The addon's endpoint with this section's settings. */
+  #bind(host: string, port: number, certificatePem: string, privateKeyPem: string) {
     const quic = this.#quic;
     return NativeQuicEndpoint.bind({
       host,
@@ -221,28 +200,15 @@ export class QuicListener implements Listener {
       datagramSendQueue: 1024,
       onConnection: (connection) => this.#accept(connection),
       admit: (remote) => this.#preAuth.admit(remote.address),
+      // The Retry token and stateless reset keys derive from the TLS private key, so they
+      // survive a restart: clients of the previous process learn at once that it is gone.
       keyMaterial: keyMaterialFromPrivateKey(privateKeyPem),
     });
   }
 
   /** A renewed certificate pair: new connections get it, open ones keep theirs. */
   #setCertificate(certificatePem: string, privateKeyPem: string): void {
-    const endpoint = this.#endpoint;
-    if (endpoint instanceof NativeQuicEndpoint) endpoint.setCertificate(certificatePem, privateKeyPem);
-    else endpoint?.setConfig(this.#quicheConfig(certificatePem, privateKeyPem));
-  }
-
-  #quicheConfig(certificatePem: string, privateKeyPem: string) {
-    return createQuicheConfig({
-      certificatePem,
-      privateKeyPem,
-      alpn: ['h3'],
-      idleTimeoutMs: this.#quic.idle_timeout,
-      disableActiveMigration: !this.#quic.migration,
-      verifyPeer: false,
-      datagramRecvQueue: 1024,
-      datagramSendQueue: 1024,
-    });
+    this.#endpoint?.setCertificate(certificatePem, privateKeyPem);
   }
 
   drain(): void {

@@ -16,7 +16,8 @@
 import { randomBytes } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import { AddressTokens } from './addressToken.ts';
-import { CONNECTION_ID_LENGTH, MAX_UDP_PAYLOAD, PacketType, type QuicheHeader, quiche } from './quiche.ts';
+import { CONNECTION_ID_LENGTH, MIN_CLIENT_INITIAL_LEN, PacketType, type QuicheHeader } from './quiche.ts';
+import { retryPacket, versionIsSupported, versionNegotiationPacket } from './quicPackets.ts';
 import { deriveEndpointKey, StatelessResets } from './statelessReset.ts';
 
 /** Counters of the responder (part of the endpoint's stats; updated in place). */
@@ -71,12 +72,7 @@ export class StatelessResponder {
     });
   }
 
-  /** The `stateless_reset_token` transport parameter of our connection id `scid`, as quiche takes it. */
-  resetToken(scid: Uint8Array): bigint {
-    return this.#resets.tokenValue(scid);
-  }
-
-  /** The same token as 16 bytes (the native engine's `accept` takes bytes). */
+  /** The `stateless_reset_token` transport parameter of our connection id `scid` (the addon's `accept` takes it). */
   resetTokenBytes(scid: Uint8Array): Uint8Array {
     return this.#resets.token(scid);
   }
@@ -91,7 +87,7 @@ export class StatelessResponder {
     // a datagram under 1200 bytes: RFC 9000 section 14.1 (a server MUST discard an Initial in a
     // smaller datagram) and section 5.2.2 (a packet of an unsupported version that is too small
     // to be an Initial is dropped, not answered: answering would amplify spoofed traffic).
-    if (message.length < quiche.MIN_CLIENT_INITIAL_LEN) {
+    if (message.length < MIN_CLIENT_INITIAL_LEN) {
       this.#stats.shortInitial++;
       return undefined;
     }
@@ -99,16 +95,14 @@ export class StatelessResponder {
       this.#stats.unknownConnection++;
       return undefined;
     }
-    if (!quiche.versionIsSupported(header.version)) {
-      const out = Buffer.allocUnsafe(MAX_UDP_PAYLOAD);
-      const length = quiche.negotiateVersion(header.scid, header.dcid, out);
-      this.#params.send(out.subarray(0, length), remote.port, remote.address);
+    if (!versionIsSupported(header.version)) {
+      this.#params.send(versionNegotiationPacket(header.scid, header.dcid), remote.port, remote.address);
       this.#stats.versionNegotiations++;
       return undefined;
     }
     if (!this.#params.retry) return { scid: randomBytes(CONNECTION_ID_LENGTH), odcid: null };
     const token = header.token;
-    if (token === undefined || token.length === 0) {
+    if (token === undefined || token === null || token.length === 0) {
       this.#sendRetry(header, remote);
       return undefined;
     }
@@ -125,9 +119,7 @@ export class StatelessResponder {
   #sendRetry(header: QuicheHeader, remote: RemoteInfo): void {
     const newScid = randomBytes(CONNECTION_ID_LENGTH);
     const token = this.#addressTokens.mint(header.dcid, remote);
-    const out = Buffer.allocUnsafe(MAX_UDP_PAYLOAD);
-    const length = quiche.retry(header.scid, header.dcid, newScid, token, header.version, out);
-    this.#params.send(out.subarray(0, length), remote.port, remote.address);
+    this.#params.send(retryPacket(header, newScid, token), remote.port, remote.address);
     this.#stats.retriesSent++;
   }
 

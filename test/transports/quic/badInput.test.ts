@@ -6,16 +6,15 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient } from '../../../client/quic/odinQuicClient.ts';
-import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import { H3Error } from '../../../server/transports/quic/errors.ts';
 import { H3Connection } from '../../../server/transports/quic/h3Connection.ts';
 import { encodeFrame, FrameReader, FrameType, StreamType } from '../../../server/transports/quic/h3Frame.ts';
 import { decodeFieldSection, encodeFieldSection } from '../../../server/transports/quic/qpack.ts';
 import type { QuicCloseInfo } from '../../../server/transports/quic/quicConnection.ts';
 import { concatBytes, encodeVarint } from '../../../server/transports/quic/varint.ts';
-import { quicEngineLine } from '../../helpers/quicEngine.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
+import type { QuicEndpoint } from './helpers.ts';
 import { clientEndpoint, freeUdpPort, udpRelay } from './helpers.ts';
 
 describe('bad input on the [quic] listener', () => {
@@ -27,7 +26,7 @@ describe('bad input on the [quic] listener', () => {
   before(async () => {
     port = await freeUdpPort();
     grid = await startTestGrid({
-      toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\nconnect_timeout = 3000\nmigration = false\nidle_timeout = 10000\n`,
+      toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 3000\nmigration = false\nidle_timeout = 10000\n`,
     });
     healthy = await OdinQuicClient.connect({ host: '127.0.0.1', port, insecure: true });
     await healthy.joinRoom(await grid.token('steady', 'healthy'), 'steady');

@@ -1,12 +1,18 @@
 /** Shared helpers for the QUIC transport tests: a dev certificate, endpoints on loopback. */
 import { createSocket, type Socket } from 'node:dgram';
 import { createDevCertificate, type DevCertificate } from '../../../server/dev/certificate.ts';
-import { QuicEndpoint, type QuicEndpointParams } from '../../../server/transports/quic/endpoint.ts';
 import {
-  CLIENT_RECEIVE_WINDOWS,
-  createQuicheConfig,
-  type ReceiveWindows,
-} from '../../../server/transports/quic/quiche.ts';
+  NativeQuicClientEndpoint,
+  type NativeQuicClientParams,
+} from '../../../server/transports/quic/nativeClientEndpoint.ts';
+import {
+  NativeQuicEndpoint,
+  type NativeQuicEndpointParams,
+} from '../../../server/transports/quic/nativeEndpoint.ts';
+import { CLIENT_RECEIVE_WINDOWS } from '../../../server/transports/quic/quiche.ts';
+
+/** Either role's endpoint (lists of endpoints to close after a test). */
+export type QuicEndpoint = NativeQuicEndpoint | NativeQuicClientEndpoint;
 
 let certificate: Promise<DevCertificate> | undefined;
 
@@ -22,47 +28,36 @@ export function testCertificate(): Promise<DevCertificate> {
  * (SERVER_RECEIVE_WINDOWS) are tested through the listener.
  */
 export async function serverEndpoint(
-  params: Partial<QuicEndpointParams> & {
-    alpn?: string[];
-    idleTimeoutMs?: number;
-    receiveWindows?: ReceiveWindows;
-  } = {},
-): Promise<QuicEndpoint> {
+  params: Partial<NativeQuicEndpointParams> = {},
+): Promise<NativeQuicEndpoint> {
   const cert = await testCertificate();
-  return QuicEndpoint.bind({
+  return NativeQuicEndpoint.bind({
     host: '127.0.0.1',
     port: 0,
-    role: 'server',
-    config: createQuicheConfig({
-      certificatePem: cert.certificatePem,
-      privateKeyPem: cert.privateKeyPem,
-      alpn: params.alpn ?? ['h3'],
-      idleTimeoutMs: params.idleTimeoutMs ?? 10_000,
-      disableActiveMigration: params.migration === false,
-      verifyPeer: false,
-      datagramRecvQueue: 256,
-      datagramSendQueue: 256,
-      receiveWindows: params.receiveWindows ?? CLIENT_RECEIVE_WINDOWS,
-    }),
+    certificatePem: cert.certificatePem,
+    privateKeyPem: cert.privateKeyPem,
+    alpn: ['h3'],
+    idleTimeoutMs: 10_000,
+    datagramRecvQueue: 256,
+    datagramSendQueue: 256,
+    receiveWindows: CLIENT_RECEIVE_WINDOWS,
     ...params,
   });
 }
 
+/** A client endpoint on loopback that trusts any certificate. */
 export async function clientEndpoint(
-  params: Partial<QuicEndpointParams> & { alpn?: string[]; idleTimeoutMs?: number } = {},
-): Promise<QuicEndpoint> {
-  return QuicEndpoint.bind({
+  params: Partial<NativeQuicClientParams> = {},
+): Promise<NativeQuicClientEndpoint> {
+  return NativeQuicClientEndpoint.bind({
     host: '127.0.0.1',
-    port: 0,
-    role: 'client',
-    config: createQuicheConfig({
-      alpn: params.alpn ?? ['h3'],
-      idleTimeoutMs: params.idleTimeoutMs ?? 10_000,
-      disableActiveMigration: false,
-      verifyPeer: false,
-      datagramRecvQueue: 256,
-      datagramSendQueue: 256,
-    }),
+    alpn: ['h3'],
+    idleTimeoutMs: 10_000,
+    keepAliveMs: 0,
+    verifyPeer: false,
+    datagramRecvQueue: 256,
+    datagramSendQueue: 256,
+    receiveWindows: CLIENT_RECEIVE_WINDOWS,
     ...params,
   });
 }

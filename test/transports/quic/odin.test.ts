@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient, type OdinRoom } from '../../../client/quic/odinQuicClient.ts';
-import { quicEngineLine } from '../../helpers/quicEngine.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../helpers/voice.ts';
 import { freeUdpPort } from './helpers.ts';
@@ -43,7 +42,7 @@ describe('ODIN over WebTransport', () => {
   before(async () => {
     port = await freeUdpPort();
     grid = await startTestGrid({
-      toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\nno_peers_timeout = 2500\n`,
+      toml: `[quic]\nbinding = "127.0.0.1:${port}"\nno_peers_timeout = 2500\n`,
     });
   });
   after(async () => {

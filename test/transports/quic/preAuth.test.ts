@@ -10,14 +10,13 @@ import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { encode } from '@msgpack/msgpack';
 import { OdinQuicClient, RpcStream } from '../../../client/quic/odinQuicClient.ts';
-import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import { MAX_UNAUTHENTICATED_PER_ADDRESS } from '../../../server/transports/quic/preAuthBudget.ts';
 import type { QuicConnection } from '../../../server/transports/quic/quicConnection.ts';
 import type { QuicListenerStats } from '../../../server/transports/quic/quicListener.ts';
 import { MAX_FAILED_ROOM_STREAMS } from '../../../server/transports/quic/roomStreams.ts';
-import { quicEngineLine } from '../../helpers/quicEngine.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { voicePackets } from '../../helpers/voice.ts';
+import type { QuicEndpoint } from './helpers.ts';
 import { clientEndpoint, freeUdpPort } from './helpers.ts';
 
 /** Bystanders connect from another loopback address, so a per-address budget of 127.0.0.1 spares them. */
@@ -77,7 +76,7 @@ describe('[quic] before authentication and room stream binding', () => {
   before(async () => {
     port = await freeUdpPort();
     grid = await startTestGrid({
-      toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\nconnect_timeout = 4000\n`,
+      toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 4000\n`,
     });
     pair = await bystanderPair(grid, port, 'steady');
   });
@@ -198,7 +197,7 @@ describe('[quic] pre-authentication connection budget', () => {
   before(async () => {
     port = await freeUdpPort();
     grid = await startTestGrid({
-      toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\nconnect_timeout = 20000\n`,
+      toml: `[quic]\nbinding = "127.0.0.1:${port}"\nconnect_timeout = 20000\n`,
     });
     pair = await bystanderPair(grid, port, 'steady');
   });

@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import { OdinQuicClient } from '../../../client/quic/odinQuicClient.ts';
 import { encodeVoicePacket } from '../../../server/protocol/voicePacket.ts';
-import { quicEngineLine } from '../../helpers/quicEngine.ts';
 import { startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { freeUdpPort, udpRelay, waitFor } from './helpers.ts';
 
@@ -23,7 +22,7 @@ after(async () => {
 async function gridWith(keys: string): Promise<{ grid: TestGrid; port: number }> {
   const port = await freeUdpPort();
   const grid = await startTestGrid({
-    toml: `[quic]\n${quicEngineLine()}binding = "127.0.0.1:${port}"\n${keys}\n`,
+    toml: `[quic]\nbinding = "127.0.0.1:${port}"\n${keys}\n`,
   });
   cleanups.push(() => grid.close());
   return { grid, port };

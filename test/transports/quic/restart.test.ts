@@ -15,7 +15,6 @@ import { stringify } from 'smol-toml';
 import { OdinQuicClient } from '../../../client/quic/odinQuicClient.ts';
 import { accessKeyToJwk, generateAccessKey, signToken } from '../../../common/auth/index.ts';
 import { createDevCertificate } from '../../../server/dev/certificate.ts';
-import { quicEngine } from '../../helpers/quicEngine.ts';
 import { eventually } from '../../helpers/testGrid.ts';
 import { freeUdpPort } from './helpers.ts';
 
@@ -42,7 +41,6 @@ before(async () => {
         binding: `127.0.0.1:${port}`,
         certificate_file: join(dir, 'cert.pem'),
         privatekey_file: join(dir, 'key.pem'),
-        engine: quicEngine(),
       },
       log: { terminal: { format: 'json' } },
     }),

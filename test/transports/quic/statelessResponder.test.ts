@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { after, describe, test } from 'node:test';
 import { AddressTokens, RETRY_TOKEN_LIFETIME_MS } from '../../../server/transports/quic/addressToken.ts';
-import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import type { QuicCloseInfo, QuicConnectionHandler } from '../../../server/transports/quic/quicConnection.ts';
 import {
   MIN_STATELESS_RESET_BYTES,
@@ -16,6 +15,7 @@ import {
   StatelessResets,
 } from '../../../server/transports/quic/statelessReset.ts';
 import { eventually } from '../../helpers/testGrid.ts';
+import type { QuicEndpoint } from './helpers.ts';
 import { clientEndpoint, serverEndpoint } from './helpers.ts';
 
 const key = randomBytes(32);
@@ -133,10 +133,11 @@ describe('a client whose server restarted', () => {
       onClosed: (info) => (closed = info),
     };
     await eventually(() => established, 'the handshake');
+    const port = first.port; // an endpoint that is gone has no port
     await first.abort();
     const second = await serverEndpoint({
       keyMaterial: newKey,
-      port: first.port,
+      port,
       onConnection: (c) => (c.handler = silent),
     });
     endpoints.push(second);

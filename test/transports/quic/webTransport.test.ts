@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { connectWebTransport } from '../../../client/quic/webTransportClient.ts';
-import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import { H3Connection } from '../../../server/transports/quic/h3Connection.ts';
 import type { SessionCloseInfo, WebTransportSession } from '../../../server/transports/quic/webTransport.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
+import type { QuicEndpoint } from './helpers.ts';
 import { serverEndpoint } from './helpers.ts';
 
 const endpoints: QuicEndpoint[] = [];

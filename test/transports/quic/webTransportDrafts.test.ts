@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { connectWebTransport, type WebTransportClient } from '../../../client/quic/webTransportClient.ts';
-import type { QuicEndpoint } from '../../../server/transports/quic/endpoint.ts';
 import { WebTransportError } from '../../../server/transports/quic/errors.ts';
 import { H3Connection } from '../../../server/transports/quic/h3Connection.ts';
 import type { FlowLimits } from '../../../server/transports/quic/sessionFlowControl.ts';
@@ -17,6 +16,7 @@ import type {
   WebTransportStream,
 } from '../../../server/transports/quic/webTransport.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
+import type { QuicEndpoint } from './helpers.ts';
 import { serverEndpoint } from './helpers.ts';
 
 const endpoints: QuicEndpoint[] = [];
