@@ -28,7 +28,7 @@ COPY patches ./patches
 RUN ODIN_SKIP_NATIVE_BUILD=1 npm install --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
-# Stage 1b: the native QUIC addon, the default `[quic]` engine (docs/native-quic.md): Rust,
+# Stage 1b: the native QUIC addon, what `[quic]` runs on (docs/native-quic.md): Rust,
 # quiche 0.30 and BoringSSL built from source (cmake, libclang) by the same build.sh as
 # `npm install` runs in a checkout; 6 to 20 minutes on 2 cores. A cache mount keeps the target
 # dir between image builds (BuildKit), so a change to the addon rebuilds in about a minute.
@@ -58,7 +58,7 @@ COPY package.json ./
 COPY common ./common
 COPY server ./server
 COPY operator ./operator
-# Where server/transports/quic/nativeAddon.ts loads it: `[quic]` runs on it by default, and a
+# Where server/transports/quic/nativeAddon.ts loads it: `[quic]` runs on it, and a
 # grid without it would refuse to start.
 COPY --from=native /odin_quic.node ./native/quic/odin_quic.node
 # Entry points on the PATH; Node follows the link, so the file keeps its .ts name (type stripping).

@@ -83,8 +83,21 @@ export type WebTransportClient = {
   close(code?: number, reason?: string): Promise<void>;
 };
 
+/**
+ * ODIN_QUIC_CLIENT_ENGINE once picked the @matrixai/quic client; a run that still sets it would
+ * measure the native client under the old name, so it is refused rather than ignored.
+ */
+function refuseRemovedEngine(): void {
+  const engine = process.env.ODIN_QUIC_CLIENT_ENGINE;
+  if (engine === undefined || engine === '' || engine === 'native') return;
+  throw new Error(
+    `ODIN_QUIC_CLIENT_ENGINE=${engine}: the @matrixai/quic client was removed, the QUIC client runs on the native addon only; unset the variable (docs/native-quic.md)`,
+  );
+}
+
 /** Opens a QUIC connection and a WebTransport session on it. */
 export async function connectWebTransport(options: WebTransportClientOptions): Promise<WebTransportClient> {
+  refuseRemovedEngine();
   const serverName = options.serverName ?? 'localhost';
   const localHost = options.localHost ?? (options.host.includes(':') ? '::1' : '127.0.0.1');
   const keepAliveMs = options.keepAliveMs ?? 5_000;

@@ -50,7 +50,7 @@ export function checkDocument(doc: Table): PathProblem[] {
       path: ['quic', 'engine'],
       message:
         '"matrixai" is no longer available: the @matrixai/quic engine was removed, the native engine is the only one',
-      hint: 'delete this line (or set engine = "native"); the native engine needs the addon, built by `bash native/quic/setup.sh && npm run build:native` (docs/native-quic.md)',
+      hint: 'remove the setting (or set it to "native"); the native engine needs the addon, built by `bash native/quic/setup.sh && npm run build:native` (docs/native-quic.md)',
       supersedesSchema: true,
     });
   }

@@ -355,7 +355,7 @@ describe('[quic] without the native QUIC addon (ODIN_QUIC_ADDON pointing nowhere
       stderr,
       /config\.toml:\d+:\d+: quic\.engine: "matrixai" is no longer available: the @matrixai\/quic engine was removed/,
     );
-    assert.match(stderr, /delete this line \(or set engine = "native"\)/);
+    assert.match(stderr, /remove the setting \(or set it to "native"\)/);
     assert.ok(stderr.includes(buildCommand), stderr);
     assert.doesNotMatch(stderr, /must be one of/, 'one explanation, not two');
     assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');

@@ -214,3 +214,20 @@ test('metrics global_labels names must be Prometheus label names', () => {
   assert.equal(p?.path, 'metrics.global_labels.bad-name');
   assert.equal(p?.line, 3);
 });
+
+test('[quic] engine = "matrixai", the removed engine, is one problem saying what to do, in the file or the env', () => {
+  const problems = problemsOf(`${MINIMAL}[quic]\nengine = "matrixai"\n`);
+  assert.equal(problems.length, 1, JSON.stringify(problems));
+  assert.equal(problems[0]?.path, 'quic.engine');
+  assert.equal(problems[0]?.line, 3);
+  assert.match(
+    problems[0]!.message,
+    /"matrixai" is no longer available: the @matrixai\/quic engine was removed/,
+  );
+  assert.match(problems[0]!.hint!, /remove the setting .*npm run build:native/);
+  const [fromEnv] = problemsOf(`${MINIMAL}[quic]\n`, { GRID_QUIC_ENGINE: 'matrixai' });
+  assert.equal(fromEnv?.source, 'env GRID_QUIC_ENGINE');
+  assert.match(fromEnv!.message, /no longer available/);
+  // Any other value keeps the schema's own words.
+  assert.match(problemsOf(`${MINIMAL}[quic]\nengine = "quinn"\n`)[0]!.message, /must be/);
+});

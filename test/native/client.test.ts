@@ -123,3 +123,15 @@ describe('native QUIC client', { skip: built ? false : 'addon not built (npm run
     await echoes(b);
   });
 });
+
+test('ODIN_QUIC_CLIENT_ENGINE=matrixai (the removed client) is refused, not ignored', async () => {
+  process.env.ODIN_QUIC_CLIENT_ENGINE = 'matrixai';
+  try {
+    await assert.rejects(
+      connectWebTransport({ host: '127.0.0.1', port: 9, path: '/main', insecure: true }),
+      /ODIN_QUIC_CLIENT_ENGINE=matrixai: the @matrixai\/quic client was removed/,
+    );
+  } finally {
+    delete process.env.ODIN_QUIC_CLIENT_ENGINE;
+  }
+});
