@@ -91,3 +91,27 @@ describe('native QUIC addon boundary', {
     assert.throws(() => endpoint.poll(), /closed/);
   });
 });
+
+describe('the stateless packets of the server (stateless.rs, quicPackets.ts)', {
+  skip: built ? false : 'native QUIC addon not built: bash native/quic/setup.sh && npm run build:native',
+}, () => {
+  test('a Retry and a Version Negotiation parse back as what they answer; garbage and bad ids do not crash', () => {
+    const addon = loadNativeAddon();
+    const scid = Uint8Array.from({ length: 8 }, (_, i) => i + 1);
+    const dcid = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
+    const newScid = Uint8Array.from({ length: 16 }, (_, i) => 0x50 + i);
+    const retry = addon.retryPacket(scid, dcid, newScid, Uint8Array.of(7, 7, 7), 1);
+    const header = addon.parseQuicHeader(retry);
+    assert.equal(header?.ty, 1, 'Retry');
+    assert.deepEqual(header?.dcid, scid, 'to the client');
+    assert.deepEqual(header?.scid, newScid, 'from the connection id we chose');
+    const negotiation = addon.negotiateVersion(scid, dcid);
+    assert.equal(addon.parseQuicHeader(negotiation)?.ty, 4, 'Version Negotiation');
+    assert.equal(addon.quicVersionIsSupported(1), true);
+    assert.equal(addon.quicVersionIsSupported(0x1a2a3a4a), false);
+    assert.equal(addon.parseQuicHeader(Uint8Array.of(0xc0, 0, 0)), null);
+    assert.equal(addon.parseQuicHeader(new Uint8Array(0)), null);
+    assert.throws(() => addon.negotiateVersion(new Uint8Array(21), dcid), /scid longer than 20 bytes/);
+    assert.throws(() => addon.retryPacket(scid, dcid, newScid, new Uint8Array(1000), 1), /token too long/);
+  });
+});

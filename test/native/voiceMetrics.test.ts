@@ -1,8 +1,8 @@
 /**
  * Metrics of the voice the native addon forwards by its table (native/quic/src/forward.rs), on
  * a real grid with `[quic] engine = "native"`, the real Node client and a real /metrics scrape:
- * packets the JavaScript router never sees still count in grid_voice_* as they do on the
- * default engine, and the table's own counters (lookups, sends, drops by reason) are exported.
+ * packets the JavaScript router never sees still count in grid_voice_* as the packets it
+ * forwards do, and the table's own counters (lookups, sends, drops by reason) are exported.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -11,7 +11,7 @@
  * An entry names the native receivers (sessions registered here) and whether other receivers
  * exist (web peers): then the addon also hands the packet to JavaScript, which sends it to
  * those only. A media without an entry (web sender, several medias in one packet) is routed
- * by JavaScript as on the default engine.
+ * by JavaScript (the core's VoiceRouter).
  */
 import type { Client, Peer } from '../../core/client.ts';
 import type { Media } from '../../core/media.ts';
