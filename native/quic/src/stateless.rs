@@ -58,7 +58,10 @@ pub fn quic_version_is_supported(version: u32) -> bool {
 
 fn connection_id(bytes: &[u8], what: &str) -> Result<quiche::ConnectionId<'static>> {
     if bytes.len() > quiche::MAX_CONN_ID_LEN {
-        return Err(invalid(format!("{what} longer than {} bytes", quiche::MAX_CONN_ID_LEN)));
+        return Err(invalid(format!(
+            "{what} longer than {} bytes",
+            quiche::MAX_CONN_ID_LEN
+        )));
     }
     Ok(quiche::ConnectionId::from_vec(bytes.to_vec()))
 }
