@@ -17,7 +17,6 @@
  *
  *   node bench/suite.ts [--repeat N] [--only udp,quic,web,web-tcp,http2] [--json]
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildLiveKit, LiveKitLoad, startLiveKit } from './livekitSide.ts';
@@ -35,7 +34,13 @@ import {
 } from './peerComparison.ts';
 import { ProgressBar } from './progress.ts';
 import { fmtBytes, fmtInt, fmtMs, fmtPercent, formatTable, perPeer } from './report.ts';
-import { hasTaskset, type StartedServer, startGrid, startUdpRelay } from './serverProcess.ts';
+import {
+  hasTaskset,
+  nativeAddonBuilt,
+  type StartedServer,
+  startGrid,
+  startUdpRelay,
+} from './serverProcess.ts';
 import { median } from './stats.ts';
 
 /** quic: `[quic]` on the native engine (docs/native-quic.md; needs the addon built). */
@@ -58,10 +63,6 @@ export const SHAPES: Record<Kind, { rooms: number; peers: number; speakers: numb
 };
 const RATE = 50;
 
-/** Whether the native QUIC addon is built (where server/transports/quic/nativeAddon.ts loads it). */
-function nativeAddonBuilt(): boolean {
-  return existsSync(process.env.ODIN_QUIC_ADDON || new URL('../native/quic/odin_quic.node', import.meta.url));
-}
 /** Opus payload bytes per voice packet (a 20 ms voice frame is typically 40..120). */
 const PAYLOAD = 60;
 const PROBE_SECONDS = 3;
