@@ -174,6 +174,8 @@ export interface NativeAddon {
   panicForTest(message: string): void;
   /** voice.rs on `packet` (the differential test). */
   readVoiceHeader(packet: Uint8Array): NativeVoiceHeader | null;
+  /** glibc's malloc counters of this process, bytes (bench/transports/nativePeerMemory.ts). */
+  mallocInfo(): { arena: number; mmapped: number; inUse: number; free: number; releasable: number };
   NativeEndpoint: {
     new (options: NativeEndpointOptions): NativeEndpointHandle;
     client(options: NativeClientEndpointOptions): NativeEndpointHandle;
