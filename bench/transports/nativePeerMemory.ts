@@ -18,7 +18,7 @@
  *
  *   node --expose-gc bench/transports/nativePeerMemory.ts [--peers 400] [--warm 50]
  *        [--room-size 10] [--speakers 2] [--rate 50] [--seconds 4] [--join-rate 300]
- *        [--heap-snapshot /tmp/heap] [--top 25] [--exit-idle]
+ *        [--heap-snapshot /tmp/heap] [--top 25] [--exit-idle] [--log]
  *
  * `--exit-idle` exits right after the idle sample, for an allocation tracer: under
  * `heaptrack node --expose-gc bench/transports/nativePeerMemory.ts --exit-idle`, what it reports
@@ -57,6 +57,7 @@ const { values } = parseArgs({
     'heap-snapshot': { type: 'string' },
     top: { type: 'string', default: '25' },
     'exit-idle': { type: 'boolean', default: false },
+    log: { type: 'boolean', default: false },
   },
 });
 const peers = Number(values.peers);
@@ -94,7 +95,8 @@ const logger = createLogger({
   verbosity: 1,
   format: 'json',
   filters: ['warn'],
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
+  // --log: the grid's warnings on stderr (why a join failed).
+  destination: values.log ? process.stderr : new Writable({ write: (_chunk, _encoding, done) => done() }),
 });
 const { sfu, listeners } = assembleGrid(config, logger);
 const grid = new Grid({ config, logger, listeners, core: sfu });
