@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Makes native/quic/patched/quiche: quiche 0.30.0 from crates.io with
-# patches/quiche-0.30.0-reset-stream-at.patch applied, which native/quic/Cargo.toml uses through
-# `[patch.crates-io]`. The patch adds draft-ietf-quic-reliable-stream-reset (the `reset_stream_at`
-# transport parameter and receiving RESET_STREAM_AT frames), which the current WebTransport
-# drafts and webtransport-go require and no quiche release has (docs/native-quic.md).
+# Makes native/quic/patched/quiche: quiche 0.30.0 from crates.io with patches/ applied in order,
+# which native/quic/Cargo.toml uses through `[patch.crates-io]`. quiche-0.30.0-reset-stream-at.patch
+# adds draft-ietf-quic-reliable-stream-reset (the `reset_stream_at` transport parameter and
+# receiving RESET_STREAM_AT frames), which the current WebTransport drafts and webtransport-go
+# require and no quiche release has; quiche-0.30.0-idle-stream-buffers.patch frees a stream's
+# emptied buffers (memory per idle peer, issue 17). See docs/native-quic.md.
 #
 # The pristine crate comes through `cargo fetch` of patches/fetch-quiche (its Cargo.lock pins the
 # checksum), so it is the same file cargo would have used, and an offline or mirrored cargo
@@ -15,10 +16,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 version=0.30.0
-# Both overridable for test/native/prepareQuiche.test.ts (a stand-in crate and patch).
-patch_file="${ODIN_QUICHE_PATCH:-patches/quiche-$version-reset-stream-at.patch}"
+# Both overridable for test/native/prepareQuiche.test.ts (a stand-in crate and patch). The
+# patches are applied in this order (the second is written against the first's result).
+patch_files="${ODIN_QUICHE_PATCH:-patches/quiche-$version-reset-stream-at.patch patches/quiche-$version-idle-stream-buffers.patch}"
 dest="${ODIN_QUICHE_PATCHED_DIR:-patched/quiche}"
-key="quiche-$version $(sha256sum "$patch_file" | cut -c1-16)"
+# shellcheck disable=SC2086 # a list of paths without spaces
+key="quiche-$version $(cat $patch_files | sha256sum | cut -c1-16)"
 if [ -f "$dest/Cargo.toml" ] && [ -f "$dest/.odin-stamp" ] && [ "$(cat "$dest/.odin-stamp")" = "$key" ]; then
   exit 0
 fi
@@ -40,7 +43,9 @@ rm -rf "$tmp"
 trap 'rm -rf "$tmp"' EXIT # a failed extract or patch leaves nothing half-made
 mkdir -p "$tmp"
 tar -xzf "$crate" -C "$tmp" --strip-components=1
-patch --batch --forward --quiet -p1 -d "$tmp" <"$patch_file"
+for patch_file in $patch_files; do
+  patch --batch --forward --quiet -p1 -d "$tmp" <"$patch_file"
+done
 echo "$key" >"$tmp/.odin-stamp"
 rm -rf "$dest"
 mv "$tmp" "$dest"

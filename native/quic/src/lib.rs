@@ -47,6 +47,43 @@ pub fn panic_for_test(message: String) -> Result<()> {
     guard(|| panic!("{message}"))
 }
 
+/// The process's malloc counters (glibc `mallinfo2`), bytes: what the addon, BoringSSL and
+/// Node's own C++ allocations hold, which `process.memoryUsage()` does not break down
+/// (bench/transports/nativePeerMemory.ts). Zero on a libc without `mallinfo2`.
+#[napi(object)]
+pub struct MallocInfo {
+    /// Bytes in the main and thread arenas (obtained with brk/mmap, in use or free).
+    pub arena: f64,
+    /// Bytes in chunks mapped one by one (large allocations).
+    pub mmapped: f64,
+    /// Bytes in use: allocated chunks of the arenas plus the mapped ones.
+    pub in_use: f64,
+    /// Bytes free inside the arenas (fragmentation, or kept for reuse).
+    pub free: f64,
+    /// Free bytes at the top of the main arena, which `malloc_trim` could return.
+    pub releasable: f64,
+}
+
+#[napi]
+pub fn malloc_info() -> MallocInfo {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's counters (glibc 2.33+).
+        let m = unsafe { libc::mallinfo2() };
+        MallocInfo {
+            arena: m.arena as f64,
+            mmapped: m.hblkhd as f64,
+            in_use: (m.uordblks + m.hblkhd) as f64,
+            free: m.fordblks as f64,
+            releasable: m.keepcost as f64,
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        MallocInfo { arena: 0.0, mmapped: 0.0, in_use: 0.0, free: 0.0, releasable: 0.0 }
+    }
+}
+
 /// A voice packet's header as the addon parses it (voice.rs; the differential test).
 #[napi(object)]
 pub struct JsVoiceHeader {

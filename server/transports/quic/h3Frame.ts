@@ -136,8 +136,11 @@ export function safeVarint(bytes: Uint8Array, offset: number, code: number = H3E
  * frame, or undefined until more bytes arrive. A frame longer than `maxPayload` is refused as
  * soon as its length is known (H3_EXCESSIVE_LOAD: we do not buffer what we will not use).
  */
+/** What a reader holds when it holds nothing (shared: an empty view pins no received chunk). */
+const NOTHING = new Uint8Array(0);
+
 export class FrameReader {
-  #buffer: Uint8Array = new Uint8Array(0);
+  #buffer: Uint8Array = NOTHING;
   #offset = 0;
   readonly #maxPayload: number;
 
@@ -162,16 +165,30 @@ export class FrameReader {
   /** Takes the bytes not yet parsed (after a stream switched from frames to raw data). */
   takeRest(): Uint8Array {
     const rest = this.#buffer.subarray(this.#offset);
-    this.#buffer = new Uint8Array(0);
+    this.#buffer = NOTHING;
     this.#offset = 0;
     return rest;
+  }
+
+  /**
+   * Moves past `end`; a chunk read to its end is let go at once. Otherwise an idle stream's
+   * reader kept its last chunk (with the addon, an ArrayBuffer of its own per chunk) until
+   * the next one arrived: a few hundred bytes per long-lived stream, several per session.
+   */
+  #advance(end: number): void {
+    if (end >= this.#buffer.length) {
+      this.#buffer = NOTHING;
+      this.#offset = 0;
+    } else {
+      this.#offset = end;
+    }
   }
 
   /** Reads just a varint at the front (stream types and WebTransport stream headers). */
   nextVarint(): number | undefined {
     const read = safeVarint(this.#buffer, this.#offset);
     if (read === undefined) return undefined;
-    this.#offset = read.next;
+    this.#advance(read.next);
     return read.value;
   }
 
@@ -189,7 +206,7 @@ export class FrameReader {
     const end = length.next + length.value;
     if (end > this.#buffer.length) return undefined;
     const payload = this.#buffer.subarray(length.next, end);
-    this.#offset = end;
+    this.#advance(end);
     return { type: type.value, payload };
   }
 }

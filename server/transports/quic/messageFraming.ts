@@ -22,10 +22,13 @@ export class MessageTooLargeError extends Error {
   }
 }
 
+/** The empty buffer of a reader with nothing held back (shared: it pins no chunk). */
+const NOTHING = new Uint8Array(0);
+
 /** Splits a stream's bytes into messages. Refuses a length over `maxMessage` as soon as it is read. */
 export class MessageReader {
   readonly #maxMessage: number;
-  #buffer: Uint8Array = new Uint8Array(0);
+  #buffer: Uint8Array = NOTHING;
 
   constructor(maxMessage: number) {
     this.#maxMessage = maxMessage;
@@ -54,7 +57,9 @@ export class MessageReader {
       messages.push(buffer.subarray(length.next, end));
       buffer = buffer.subarray(end);
     }
-    this.#buffer = buffer;
+    // An empty rest is a view of the last chunk all the same, and would pin it while the
+    // stream idles: hold a fresh empty array instead.
+    this.#buffer = buffer.length === 0 ? NOTHING : buffer;
     return messages;
   }
 }

@@ -185,6 +185,8 @@ export interface NativeAddon {
     token: Uint8Array,
     version: number,
   ): Uint8Array;
+  /** glibc's malloc counters of this process, bytes (bench/transports/nativePeerMemory.ts). */
+  mallocInfo(): { arena: number; mmapped: number; inUse: number; free: number; releasable: number };
   NativeEndpoint: {
     new (options: NativeEndpointOptions): NativeEndpointHandle;
     client(options: NativeClientEndpointOptions): NativeEndpointHandle;
