@@ -94,6 +94,14 @@ export class NativeDriver {
   closed = false;
   readonly #hooks: NativeDriverHooks;
   readonly #dirty: NativeConnection[] = [];
+  /**
+   * Connections with stream bytes flow control held back (QuicConnection's queue). The addon
+   * reports no event when the peer raises a limit (MAX_STREAM_DATA, MAX_DATA are consumed by
+   * quiche), so every poll retries these: without it a write larger than the peer's window
+   * stalled for good whenever no other event made the connection dirty (issue 17: a 60 KB
+   * message on a fresh stream never arrived).
+   */
+  readonly #blocked = new Set<NativeConnection>();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #flushScheduled = false;
@@ -139,12 +147,17 @@ export class NativeDriver {
   poll(): void {
     if (this.closed) return;
     this.dispatch(this.native.poll());
+    for (const connection of this.#blocked) {
+      if (connection.closed) this.#blocked.delete(connection);
+      else this.markDirty(connection);
+    }
     this.armTimer();
   }
 
   /** The endpoint is shut down; `events` are the addon's last (the connections' closes). */
   end(events: NativeEvent[]): void {
     this.closed = true;
+    this.#blocked.clear();
     clearTimeout(this.#timer);
     this.dispatch(events);
   }
@@ -159,6 +172,8 @@ export class NativeDriver {
       connection.dirty = false;
       if (connection.closed) continue;
       connection.writePending();
+      if (connection.pendingBytes > 0) this.#blocked.add(connection);
+      else this.#blocked.delete(connection);
       ids.push(connection.quiche.nativeId);
     }
     dirty.length = 0;
@@ -218,6 +233,7 @@ export class NativeDriver {
           break;
         case NativeEventKind.closed:
           this.connections.delete(event.conn);
+          this.#blocked.delete(connection);
           this.#hooks.closed(connection);
           connection.quiche.closedWith(event);
           connection.finish();
