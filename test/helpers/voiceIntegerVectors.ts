@@ -10,14 +10,14 @@ export const INTEGER_FORMATS = ['fixint', 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0x
 export type IntegerFormat = (typeof INTEGER_FORMATS)[number];
 
 const WIDTH: Record<Exclude<IntegerFormat, 'fixint'>, number> = {
-  0xcc: 1,
-  0xcd: 2,
-  0xce: 4,
-  0xcf: 8,
-  0xd0: 1,
-  0xd1: 2,
-  0xd2: 4,
-  0xd3: 8,
+  204: 1,
+  205: 2,
+  206: 4,
+  207: 8,
+  208: 1,
+  209: 2,
+  210: 4,
+  211: 8,
 };
 
 /**
@@ -89,7 +89,13 @@ export const FIELD_MAX: Record<VoiceIntegerField, bigint> = {
  * belongs in the field (then the packet must be accepted; for flags only values whose bits
  * ask for no more fields are used, so the packet stays well-formed).
  */
-export function wideIntegerVectors(): { field: VoiceIntegerField; format: IntegerFormat; value: bigint; fits: boolean; packet: Uint8Array }[] {
+export function wideIntegerVectors(): {
+  field: VoiceIntegerField;
+  format: IntegerFormat;
+  value: bigint;
+  fits: boolean;
+  packet: Uint8Array;
+}[] {
   const vectors = [];
   for (const field of Object.keys(FIELD_MAX) as VoiceIntegerField[]) {
     const max = FIELD_MAX[field];

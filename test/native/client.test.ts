@@ -169,4 +169,19 @@ describe('native QUIC client', { skip: built ? false : 'addon not built (npm run
     await waitFor(() => ended, 'the whole write and its FIN at the server');
     assert.equal(received, size);
   });
+
+  test('a host name is resolved, and the certificate is checked against that name', async () => {
+    // The server listens on 127.0.0.1 only; `localhost` may resolve to ::1 first (the system's
+    // order): the address that answers wins, as in a browser.
+    const server = await echoServer();
+    const { certificatePem } = await testCertificate();
+    const client = await connect(server.port, { host: 'localhost', caPem: certificatePem });
+    assert.equal(client.engine, 'native');
+    assert.equal(client.h3.quic.remoteHost, '127.0.0.1');
+    await echoes(client);
+    await assert.rejects(
+      connect(server.port, { host: 'no-such-host.invalid', insecure: true }),
+      /ENOTFOUND|EAI_AGAIN/,
+    );
+  });
 });

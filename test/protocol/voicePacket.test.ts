@@ -62,7 +62,9 @@ describe('voice packets', () => {
       assert.equal(readVoiceHeader(packet, header), fits ? 1 : -1, name);
       if (!fits) continue;
       accepted++;
-      const read = { mediaId: header.mediaIds[0], seq: header.seq, ts: header.ts, flags: header.flags }[field as 'seq'];
+      const read = { mediaId: header.mediaIds[0], seq: header.seq, ts: header.ts, flags: header.flags }[
+        field as 'seq'
+      ];
       if (read !== undefined) assert.equal(BigInt(read), value, name);
       assert.deepEqual([...packet.subarray(header.opusStart)], [1, 2, 3], name);
     }
