@@ -189,6 +189,11 @@ export async function startGrid(options: { cpus?: string; cpuProf?: string }): P
         }
       : {}),
     metrics: { binding: `127.0.0.1:${metrics}` },
+    // Every peer of the load generator comes from 127.0.0.1, like clients behind a reverse
+    // proxy (docs/configuration.md): the default of 16 waiting per address refused joins of a
+    // fast join rate on a busy server (issue 17: "JoinRoom: ... stream aborted"). The
+    // server-wide budget (max_unauthenticated, 256) still holds.
+    limit: { max_unauthenticated_per_address: 256 },
     shutdown: { grace_period: 0 },
     log: { terminal: { format: 'text', filters: ['warn'] } },
   };

@@ -17,7 +17,7 @@ import {
   parseWebTransportInit,
   webTransportInitHeader,
 } from '../../server/transports/quic/index.ts';
-import type { WebTransportSessionOptions } from './sessionOptions.ts';
+import { defaultServerName, type WebTransportSessionOptions } from './sessionOptions.ts';
 
 export type WebTransportH2ClientOptions = WebTransportSessionOptions;
 
@@ -40,7 +40,7 @@ const LOCAL_LIMITS = {
 export async function connectWebTransportH2(
   options: WebTransportH2ClientOptions,
 ): Promise<WebTransportH2Client> {
-  const serverName = options.serverName ?? 'localhost';
+  const serverName = defaultServerName(options);
   const timeoutMs = options.timeoutMs ?? 5_000;
   const tlsOptions = {
     host: options.host,

@@ -55,18 +55,52 @@ export class OdinQuicClient {
   /** Called for every voice datagram. */
   onVoice: ((bytes: Uint8Array) => void) | undefined;
   closeInfo: { code: number; reason: string } | undefined;
+  readonly #closed: Promise<void>;
 
   private constructor(transport: WebTransportClient | WebTransportH2Client, timeoutMs: number) {
     this.transport = transport;
     this.#timeoutMs = timeoutMs;
     this.main = new RpcStream(transport.session.openBidiStream(), timeoutMs);
+    let closed!: () => void;
+    this.#closed = new Promise((resolve) => {
+      closed = resolve;
+    });
     transport.session.handler = {
       onStream: (stream: { stopSending(code?: number): void }) => stream.stopSending(0),
       onDatagram: (payload) => this.onVoice?.(payload),
       onClose: (info) => {
         this.closeInfo = { code: info.code, reason: info.reason };
+        closed();
       },
     };
+  }
+
+  /**
+   * A request on the main stream. When the server ends the session, it resets the session's
+   * streams along with the close capsule, and the reset may be read first: the request then
+   * fails with the session's reason (e.g. `[limit] max_unauthenticated_per_address`), not
+   * with a bare "stream aborted".
+   */
+  async #request(method: string, params: unknown): Promise<unknown> {
+    try {
+      return await this.main.request(method, params as never);
+    } catch (error) {
+      if (this.closeInfo === undefined && /stream aborted/.test((error as Error).message)) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.#closed,
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, this.#timeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+      if (this.closeInfo === undefined) throw error;
+      throw new Error(
+        `${method}: session closed by the server (${this.closeInfo.code} ${this.closeInfo.reason})`,
+        { cause: error },
+      );
+    }
   }
 
   /** Which transport carries the session: `quic` (HTTP/3) or `http2` (the TCP fallback). */
@@ -127,7 +161,7 @@ export class OdinQuicClient {
     roomId: string,
     options: { userData?: Uint8Array; position?: Position } = {},
   ): Promise<OdinRoom<RpcStream>> {
-    const result = (await this.main.request('JoinRoom', {
+    const result = (await this.#request('JoinRoom', {
       token,
       room_id: roomId,
       user_data: options.userData ?? new Uint8Array(),

@@ -3,13 +3,19 @@
  * HTTP/2, http2WebTransportClient.ts): one definition, so the HTTP/2 fallback of
  * odinQuicClient.ts reaches the server the same way QUIC would.
  */
+import { isIP } from 'node:net';
+
 export type WebTransportSessionOptions = {
+  /** The server: an IP address or a host name (resolved with node:dns, as a browser would). */
   host: string;
   /** The server's port: UDP of `[quic]` for QUIC, TCP of `[http]` for HTTP/2. */
   port: number;
   /** `:path` of the CONNECT, e.g. `/odin`. */
   path: string;
-  /** TLS server name and `:authority` host. Default `localhost`. */
+  /**
+   * TLS server name and `:authority` host. Default: `host` when it is a name (what a browser
+   * does with `https://name:port`), `localhost` when it is an IP address.
+   */
   serverName?: string;
   /** PEM to trust; without it (and without `insecure`) the system's roots are used. */
   caPem?: string;
@@ -23,3 +29,8 @@ export type WebTransportSessionOptions = {
    */
   keepAliveMs?: number;
 };
+
+/** The TLS server name when none is given: the host name, or `localhost` for an IP address. */
+export function defaultServerName(options: Pick<WebTransportSessionOptions, 'host' | 'serverName'>): string {
+  return options.serverName ?? (isIP(options.host) === 0 ? options.host : 'localhost');
+}

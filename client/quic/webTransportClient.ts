@@ -7,6 +7,9 @@
  * QUIC runs in the addon of native/quic (docs/native-quic.md): without a built addon,
  * connecting throws NativeQuicUnavailable, which names the command that builds it.
  */
+
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import {
   CLIENT_RECEIVE_WINDOWS,
   H3Connection,
@@ -15,7 +18,8 @@ import {
   type WebTransportDraft,
   type WebTransportSession,
 } from '../../server/transports/quic/index.ts';
-import type { WebTransportSessionOptions } from './sessionOptions.ts';
+import type { ConnectionCore, QuicConnection } from '../../server/transports/quic/quicConnection.ts';
+import { defaultServerName, type WebTransportSessionOptions } from './sessionOptions.ts';
 
 /** A native client endpoint several sessions share (one socket); see `sharedClientEndpoint`. */
 export type SharedClientEndpoint = NativeQuicClientEndpoint;
@@ -45,7 +49,10 @@ export function sharedClientEndpoint(
 
 export type WebTransportClientOptions = WebTransportSessionOptions & {
   idleTimeoutMs?: number;
-  /** Local address to bind; default 127.0.0.1 for a loopback server. */
+  /**
+   * Local address to bind; default the loopback address of a loopback server's family,
+   * else the unspecified one (0.0.0.0 or ::).
+   */
   localHost?: string;
   /**
    * WebTransport draft: `draft02` (default, what Chromium speaks) or `current`
@@ -95,11 +102,52 @@ function refuseRemovedEngine(): void {
   );
 }
 
-/** Opens a QUIC connection and a WebTransport session on it. */
+/**
+ * Opens a QUIC connection and a WebTransport session on it. A host name is resolved first
+ * (node:dns `lookup`, every address, as the system's resolver orders them: `localhost` may be
+ * ::1 and 127.0.0.1) and the session goes to whichever address completes the set-up first; the
+ * TLS server name and `:authority` stay the host name. Trying them all at once, not in turn,
+ * because a QUIC server that does not listen on one family is only noticed at a timeout.
+ */
 export async function connectWebTransport(options: WebTransportClientOptions): Promise<WebTransportClient> {
   refuseRemovedEngine();
-  const serverName = options.serverName ?? 'localhost';
-  const localHost = options.localHost ?? (options.host.includes(':') ? '::1' : '127.0.0.1');
+  const serverName = defaultServerName(options);
+  if (isIP(options.host) !== 0) return connectToAddress(options, serverName);
+  const addresses = (await lookup(options.host, { all: true })).map((entry) => entry.address);
+  if (addresses.length === 1) return connectToAddress({ ...options, host: addresses[0]! }, serverName);
+  const abort = new AbortController();
+  const attempts = addresses.map((host) => connectToAddress({ ...options, host }, serverName, abort.signal));
+  try {
+    const winner = await Promise.any(attempts);
+    abort.abort();
+    for (const attempt of attempts) {
+      attempt.then(
+        (other) => (other === winner ? undefined : other.close()),
+        () => {},
+      );
+    }
+    return winner;
+  } catch (error) {
+    // Every address failed: the most telling error, and QuicUnansweredError only when that is
+    // all there was (the HTTP/2 fallback of odinQuicClient.ts waits for exactly that).
+    const errors = (error as AggregateError).errors as Error[];
+    throw errors.find((e) => !(e instanceof QuicUnansweredError)) ?? errors[0]!;
+  }
+}
+
+/** A loopback server is reached from loopback; anything else from any local address. */
+function defaultLocalHost(remote: string): string {
+  if (remote.includes(':')) return remote === '::1' ? '::1' : '::';
+  return remote.startsWith('127.') ? '127.0.0.1' : '0.0.0.0';
+}
+
+/** `connectWebTransport` to one IP address; `abort` ends the set-up (another address won). */
+async function connectToAddress(
+  options: WebTransportClientOptions,
+  serverName: string,
+  abort?: AbortSignal,
+): Promise<WebTransportClient> {
+  const localHost = options.localHost ?? defaultLocalHost(options.host);
   const keepAliveMs = options.keepAliveMs ?? 5_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   const endpoint =
@@ -114,7 +162,15 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
       receiveWindows: CLIENT_RECEIVE_WINDOWS,
     });
   const shared = options.endpoint !== undefined;
-  const quic = endpoint.connect(options.host, options.port, serverName);
+  let quic: QuicConnection<ConnectionCore>;
+  try {
+    quic = endpoint.connect(options.host, options.port, serverName);
+  } catch (error) {
+    // Refused at once (an address of the other family on a shared endpoint): the socket we
+    // bound for this session only would keep the process alive.
+    if (!shared) await endpoint.close();
+    throw error;
+  }
   let closedReason: string | undefined;
   let failSetup: ((error: Error) => void) | undefined;
   const h3 = new H3Connection({
@@ -140,6 +196,9 @@ export async function connectWebTransport(options: WebTransportClientOptions): P
       h3.connectWebTransport(`${serverName}:${options.port}`, options.path),
       new Promise<never>((_, reject) => {
         failSetup = reject;
+        abort?.addEventListener('abort', () =>
+          reject(new Error('another address of the host answered first')),
+        );
       }),
       new Promise<never>((_, reject) => {
         const answerMs = options.answerTimeoutMs;

@@ -59,7 +59,10 @@ export function createVoiceHeader(): VoiceHeader {
 // Scratch "second return value" of the readers below: the position after what was read.
 let next = 0;
 
-/** An unsigned integer of at most 32 bits at `pos`, or -1. Sets `next`. */
+/**
+ * An integer in [0, 2^32 - 1] at `pos`, in any MessagePack integer encoding (fixint, uint8-64,
+ * int8-64), or -1. Sets `next`.
+ */
 function readU32(buf: Uint8Array, pos: number): number {
   const len = buf.length;
   if (pos >= len) return -1;
@@ -81,14 +84,30 @@ function readU32(buf: Uint8Array, pos: number): number {
       if (pos + 5 > len) return -1;
       next = pos + 5;
       return ((buf[pos + 1]! << 24) >>> 0) + ((buf[pos + 2]! << 16) | (buf[pos + 3]! << 8) | buf[pos + 4]!);
-    case 0xcf:
-      // uint64 is legal MessagePack for a small value; accept it when the high half is 0.
+    case 0xcf: // uint64
+    case 0xd3: // int64
+      // A wider encoding is legal MessagePack for a small value (an encoder may always write
+      // 64 bits): accepted when the value fits 32 bits unsigned, i.e. the high half is 0 (for
+      // int64 that also means not negative).
       if (pos + 9 > len) return -1;
       if ((buf[pos + 1]! | buf[pos + 2]! | buf[pos + 3]! | buf[pos + 4]!) !== 0) return -1;
       next = pos + 9;
       return ((buf[pos + 5]! << 24) >>> 0) + ((buf[pos + 6]! << 16) | (buf[pos + 7]! << 8) | buf[pos + 8]!);
+    // Signed encodings of a value >= 0 (sign bit clear); a negative value fits no field.
+    case 0xd0: // int8
+      if (pos + 2 > len || buf[pos + 1]! > 0x7f) return -1;
+      next = pos + 2;
+      return buf[pos + 1]!;
+    case 0xd1: // int16
+      if (pos + 3 > len || buf[pos + 1]! > 0x7f) return -1;
+      next = pos + 3;
+      return (buf[pos + 1]! << 8) | buf[pos + 2]!;
+    case 0xd2: // int32
+      if (pos + 5 > len || buf[pos + 1]! > 0x7f) return -1;
+      next = pos + 5;
+      return (buf[pos + 1]! << 24) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 8) | buf[pos + 4]!;
     default:
-      return -1;
+      return -1; // negative fixint, float, nil, anything else
   }
 }
 

@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createVoiceHeader, encodeVoicePacket, readVoiceHeader } from '../../server/protocol/voicePacket.ts';
 import { loadNativeAddon, nativeAddonBuilt } from '../../server/transports/quic/nativeAddon.ts';
+import { wideIntegerVectors } from '../helpers/voiceIntegerVectors.ts';
 
 const built = nativeAddonBuilt();
 if (process.env.ODIN_REQUIRE_NATIVE && !built)
@@ -36,6 +37,8 @@ function encoded(): Uint8Array[] {
     encodeVoicePacket({ mediaIds: [5], seq: 3, ts: 4, flags: 4, extraArray: [1, 'a', { k: [2] }], opus }),
     encodeVoicePacket({ mediaIds: [5], seq: 3, ts: 4, flags: 6, extraU32: 9, extraArray: [[[]]], opus }),
     encodeVoicePacket({ mediaIds: [9], seq: 0, ts: 0, opus: new Uint8Array(300) }),
+    // Every integer encoding of in- and out-of-range values in every integer field.
+    ...wideIntegerVectors().map((vector) => vector.packet),
   ];
 }
 
@@ -68,7 +71,10 @@ function mutate(input: Uint8Array, random: () => number): Uint8Array {
     return joined;
   }
   // A type byte from the MessagePack table at a random place.
-  const types = [0x90, 0x80, 0xdc, 0xdd, 0xde, 0xdf, 0xc1, 0xc4, 0xc7, 0xd4, 0xd8, 0xcf, 0xff, 0xa1];
+  const types = [
+    0x90, 0x80, 0xdc, 0xdd, 0xde, 0xdf, 0xc1, 0xc4, 0xc7, 0xd4, 0xd8, 0xcc, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3,
+    0xff, 0xa1,
+  ];
   if (out.length > 0) out[random() % out.length] = types[random() % types.length]!;
   return out;
 }

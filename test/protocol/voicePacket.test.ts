@@ -10,6 +10,7 @@ import {
   VOICE_FLAG_ARRAY,
   VOICE_FLAG_U32,
 } from '../../server/protocol/voicePacket.ts';
+import { wideIntegerVectors } from '../helpers/voiceIntegerVectors.ts';
 
 const opus = new Uint8Array([10, 20, 30, 40]);
 
@@ -49,6 +50,25 @@ describe('voice packets', () => {
   test('fields after the known ones (before the opus bin) are tolerated', () => {
     const bytes = encodeMsgpack([1, [1], 1, 1, 0, 'future', opus]);
     assert.equal(readVoiceHeader(bytes, createVoiceHeader()), 1);
+  });
+
+  test('every integer encoding is accepted when its value fits the field, refused otherwise', () => {
+    // A valid encoder may write a small value wide (0xd3 int64, 0xcf uint64): the header must
+    // not depend on the sender's choice of encoding, only on the value.
+    const header = createVoiceHeader();
+    let accepted = 0;
+    for (const { field, format, value, fits, packet } of wideIntegerVectors()) {
+      const name = `${field} = ${value} as ${format === 'fixint' ? format : `0x${format.toString(16)}`}`;
+      assert.equal(readVoiceHeader(packet, header), fits ? 1 : -1, name);
+      if (!fits) continue;
+      accepted++;
+      const read = { mediaId: header.mediaIds[0], seq: header.seq, ts: header.ts, flags: header.flags }[
+        field as 'seq'
+      ];
+      if (read !== undefined) assert.equal(BigInt(read), value, name);
+      assert.deepEqual([...packet.subarray(header.opusStart)], [1, 2, 3], name);
+    }
+    assert.ok(accepted > 100, `accepted ${accepted}`);
   });
 
   test('rewriteMediaIds replaces only the media-id list', () => {

@@ -110,8 +110,8 @@ func dialOnly(url string) {
 }
 
 // pack is MessagePack with every integer in its shortest form, as rmp and @msgpack/msgpack write
-// them. (vmihailenco/msgpack writes Go ints as int64 by default, which is legal MessagePack but
-// which the server's voice header parser refuses for media ids and sequence numbers.)
+// them. (vmihailenco/msgpack writes Go ints as int64 by default, which is legal MessagePack and
+// which the server accepts too; the shortest form keeps each datagram small.)
 func pack(message any) []byte {
 	var out bytes.Buffer
 	encoder := msgpack.NewEncoder(&out)

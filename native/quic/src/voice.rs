@@ -37,7 +37,8 @@ fn be32(buf: &[u8], pos: usize) -> usize {
         | usize::from(buf[pos + 3])
 }
 
-/// An unsigned integer of at most 32 bits at `pos` and the position after it.
+/// An integer in [0, 2^32 - 1] at `pos` in any MessagePack integer encoding (fixint,
+/// uint8-64, int8-64) and the position after it (voicePacket.ts readU32).
 fn read_u32(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
     let len = buf.len();
     let b = *buf.get(pos)?;
@@ -48,14 +49,20 @@ fn read_u32(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
         0xcc if pos + 2 <= len => Some((u64::from(buf[pos + 1]), pos + 2)),
         0xcd if pos + 3 <= len => Some((be16(buf, pos + 1) as u64, pos + 3)),
         0xce if pos + 5 <= len => Some((be32(buf, pos + 1) as u64, pos + 5)),
-        // uint64 is legal MessagePack for a small value; accepted when the high half is 0.
-        0xcf if pos + 9 <= len => {
+        // A wider encoding is legal MessagePack for a small value (an encoder may always write
+        // 64 bits): uint64 and int64 are accepted when the high half is 0 (for int64 that also
+        // means not negative).
+        0xcf | 0xd3 if pos + 9 <= len => {
             if buf[pos + 1] | buf[pos + 2] | buf[pos + 3] | buf[pos + 4] != 0 {
                 return None;
             }
             Some((be32(buf, pos + 5) as u64, pos + 9))
         }
-        _ => None,
+        // Signed encodings of a value >= 0 (sign bit clear); a negative value fits no field.
+        0xd0 if pos + 2 <= len && buf[pos + 1] <= 0x7f => Some((u64::from(buf[pos + 1]), pos + 2)),
+        0xd1 if pos + 3 <= len && buf[pos + 1] <= 0x7f => Some((be16(buf, pos + 1) as u64, pos + 3)),
+        0xd2 if pos + 5 <= len && buf[pos + 1] <= 0x7f => Some((be32(buf, pos + 1) as u64, pos + 5)),
+        _ => None, // negative fixint, float, nil, anything else
     }
 }
 

@@ -87,7 +87,7 @@ export class NativeQuicClientEndpoint implements ConnectionOwner {
     return this.#counters;
   }
 
-  /** Opens a connection (`host` an IP address); `serverName` is verified against the certificate. */
+  /** Opens a connection (`host` an IP address: webTransportClient.ts resolves names); `serverName` is verified against the certificate. */
   connect(host: string, port: number, serverName: string): QuicConnection {
     const id = this.#native.connect(serverName, host, port);
     const connection: NativeConnection = new QuicConnection({

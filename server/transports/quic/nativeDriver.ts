@@ -95,9 +95,11 @@ export class NativeDriver {
   readonly #hooks: NativeDriverHooks;
   readonly #dirty: NativeConnection[] = [];
   /**
-   * Connections with stream data quiche has not taken (flow control): the addon tells
-   * JavaScript nothing when the peer opens its window (MAX_STREAM_DATA, ACKs), so each poll
-   * retries them.
+   * Connections with stream bytes flow control held back (QuicConnection's queue). The addon
+   * reports no event when the peer raises a limit (MAX_STREAM_DATA, MAX_DATA are consumed by
+   * quiche), so every poll retries these: without it a write larger than the peer's window
+   * stalled for good whenever no other event made the connection dirty (issue 17: a 60 KB
+   * message on a fresh stream never arrived).
    */
   readonly #blocked = new Set<NativeConnection>();
   #timer: NodeJS.Timeout | undefined;
@@ -145,13 +147,17 @@ export class NativeDriver {
   poll(): void {
     if (this.closed) return;
     this.dispatch(this.native.poll());
-    for (const connection of this.#blocked) this.markDirty(connection);
+    for (const connection of this.#blocked) {
+      if (connection.closed) this.#blocked.delete(connection);
+      else this.markDirty(connection);
+    }
     this.armTimer();
   }
 
   /** The endpoint is shut down; `events` are the addon's last (the connections' closes). */
   end(events: NativeEvent[]): void {
     this.closed = true;
+    this.#blocked.clear();
     clearTimeout(this.#timer);
     this.dispatch(events);
   }
