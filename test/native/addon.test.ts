@@ -6,17 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  loadNativeAddon,
-  type NativeEndpointOptions,
-  nativeAddonBuilt,
-} from '../../server/transports/quic/nativeAddon.ts';
+import { loadNativeAddon, type NativeEndpointOptions } from '../../server/transports/quic/nativeAddon.ts';
 import { SERVER_RECEIVE_WINDOWS } from '../../server/transports/quic/quiche.ts';
+import { needsNativeAddon } from '../helpers/nativeAddon.ts';
 import { testCertificate } from '../transports/quic/helpers.ts';
-
-const built = nativeAddonBuilt();
-if (process.env.ODIN_REQUIRE_NATIVE && !built)
-  throw new Error('ODIN_REQUIRE_NATIVE is set but the addon is not built');
 
 async function options(): Promise<NativeEndpointOptions> {
   const cert = await testCertificate();
@@ -35,9 +28,7 @@ async function options(): Promise<NativeEndpointOptions> {
   };
 }
 
-describe('native QUIC addon boundary', {
-  skip: built ? false : 'native QUIC addon not built: bash native/quic/setup.sh && npm run build:native',
-}, () => {
+describe('native QUIC addon boundary', needsNativeAddon, () => {
   test('a panic inside the addon becomes a JavaScript error, and the process goes on', () => {
     const addon = loadNativeAddon();
     assert.throws(() => addon.panicForTest('deliberate'), /NativeQuicPanic: deliberate/);
@@ -92,9 +83,7 @@ describe('native QUIC addon boundary', {
   });
 });
 
-describe('the stateless packets of the server (stateless.rs, quicPackets.ts)', {
-  skip: built ? false : 'native QUIC addon not built: bash native/quic/setup.sh && npm run build:native',
-}, () => {
+describe('the stateless packets of the server (stateless.rs, quicPackets.ts)', needsNativeAddon, () => {
   test('a Retry and a Version Negotiation parse back as what they answer; garbage and bad ids do not crash', () => {
     const addon = loadNativeAddon();
     const scid = Uint8Array.from({ length: 8 }, (_, i) => i + 1);

@@ -14,15 +14,11 @@ import {
 } from '../../client/quic/webTransportClient.ts';
 import { encodeVoicePacket } from '../../server/protocol/voicePacket.ts';
 import { H3Connection } from '../../server/transports/quic/h3Connection.ts';
-import { nativeAddonBuilt } from '../../server/transports/quic/nativeAddon.ts';
 import type { ReceiveWindows } from '../../server/transports/quic/quiche.ts';
 import type { WebTransportStream } from '../../server/transports/quic/webTransport.ts';
+import { needsNativeAddon } from '../helpers/nativeAddon.ts';
 import { waitFor } from '../helpers/waitFor.ts';
 import { type QuicEndpoint, serverEndpoint, testCertificate } from '../transports/quic/helpers.ts';
-
-const built = nativeAddonBuilt();
-if (process.env.ODIN_REQUIRE_NATIVE && !built)
-  throw new Error('ODIN_REQUIRE_NATIVE is set but the addon is not built');
 
 const closers: (() => Promise<void>)[] = [];
 after(async () => {
@@ -77,7 +73,7 @@ async function echoes(client: Awaited<ReturnType<typeof connect>>): Promise<void
   await waitFor(() => heard === 1, 'the echoed datagram');
 }
 
-describe('native QUIC client', { skip: built ? false : 'addon not built (npm run build:native)' }, () => {
+describe('native QUIC client', needsNativeAddon, () => {
   test('connects with `insecure` to a self-signed server and echoes a datagram', async () => {
     const server = await echoServer();
     await echoes(await connect(server.port, { insecure: true }));

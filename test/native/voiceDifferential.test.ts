@@ -11,12 +11,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createVoiceHeader, encodeVoicePacket, readVoiceHeader } from '../../server/protocol/voicePacket.ts';
-import { loadNativeAddon, nativeAddonBuilt } from '../../server/transports/quic/nativeAddon.ts';
+import { loadNativeAddon } from '../../server/transports/quic/nativeAddon.ts';
+import { needsNativeAddon } from '../helpers/nativeAddon.ts';
 import { wideIntegerVectors } from '../helpers/voiceIntegerVectors.ts';
-
-const built = nativeAddonBuilt();
-if (process.env.ODIN_REQUIRE_NATIVE && !built)
-  throw new Error('ODIN_REQUIRE_NATIVE is set but the addon is not built');
 
 const fuzzDir = fileURLToPath(new URL('../../fuzz/', import.meta.url));
 
@@ -95,9 +92,7 @@ function describeTs(packet: Uint8Array) {
   };
 }
 
-describe('voice header: Rust port against TypeScript', {
-  skip: built ? false : 'native QUIC addon not built: bash native/quic/setup.sh && npm run build:native',
-}, () => {
+describe('voice header: Rust port against TypeScript', needsNativeAddon, () => {
   test('the same verdict and fields on the fuzz corpus, encoded packets and 50,000 seeded mutations', () => {
     const addon = loadNativeAddon() as ReturnType<typeof loadNativeAddon> & {
       readVoiceHeader(packet: Uint8Array): ReturnType<typeof describeTs>;

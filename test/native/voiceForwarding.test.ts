@@ -10,20 +10,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient, type OdinRoom } from '../../client/quic/odinQuicClient.ts';
 import type { Position } from '../../server/protocol/methods.ts';
-import { nativeAddonBuilt } from '../../server/transports/quic/nativeAddon.ts';
+import { needsNativeAddon } from '../helpers/nativeAddon.ts';
 import { eventually, startTestGrid, type TestGrid } from '../helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../helpers/voice.ts';
 import { freeUdpPort } from '../transports/quic/helpers.ts';
 
-const built = nativeAddonBuilt();
-if (process.env.ODIN_REQUIRE_NATIVE && !built)
-  throw new Error('ODIN_REQUIRE_NATIVE is set but the addon is not built');
-
 type Native = { client: OdinQuicClient; room: OdinRoom; packets: Uint8Array[] };
 
-describe('voice forwarded inside the native addon', {
-  skip: built ? false : 'native QUIC addon not built: bash native/quic/setup.sh && npm run build:native',
-}, () => {
+describe('voice forwarded inside the native addon', needsNativeAddon, () => {
   let grid: TestGrid;
   let port: number;
   const clients: OdinQuicClient[] = [];

@@ -20,6 +20,7 @@ import {
   quicFingerprint as quicFingerprintOf,
   tlsFingerprint as tlsFingerprintOf,
 } from '../helpers/fingerprints.ts';
+import { needsNativeAddon } from '../helpers/nativeAddon.ts';
 import { LOOPBACK, startTestGrid, type TestGrid } from '../helpers/testGrid.ts';
 import { WAIT_CAP_MS } from '../helpers/waitFor.ts';
 import { freeUdpPort } from './quic/helpers.ts';
@@ -115,7 +116,7 @@ describe('CertificateReloader re-checks on its interval what no watch sees', () 
   });
 });
 
-describe('certificate reload on a running grid (real TLS and QUIC sockets)', () => {
+describe('certificate reload on a running grid (real TLS and QUIC sockets)', needsNativeAddon, () => {
   let grid: TestGrid;
   let quicPort: number;
   let quic: QuicListener;

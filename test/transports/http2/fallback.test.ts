@@ -9,6 +9,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient, type OdinRoom } from '../../../client/quic/odinQuicClient.ts';
 import { MetricsListener } from '../../../server/observability/metricsListener.ts';
+import { needsNativeAddon } from '../../helpers/nativeAddon.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../helpers/voice.ts';
 import { get, parseExposition, sampleValue } from '../../observability/metricsHelpers.ts';
@@ -39,7 +40,7 @@ async function blackHole(): Promise<{ socket: Socket; port: number; received: ()
   return { socket, port: socket.address().port, received: () => received };
 }
 
-describe('WebTransport over HTTP/2: the fallback for networks that block UDP', () => {
+describe('WebTransport over HTTP/2: the fallback for networks that block UDP', needsNativeAddon, () => {
   let grid: TestGrid;
   let quicPort: number;
   let hole: Awaited<ReturnType<typeof blackHole>>;

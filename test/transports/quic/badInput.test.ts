@@ -12,12 +12,13 @@ import { encodeFrame, FrameReader, FrameType, StreamType } from '../../../server
 import { decodeFieldSection, encodeFieldSection } from '../../../server/transports/quic/qpack.ts';
 import type { QuicCloseInfo } from '../../../server/transports/quic/quicConnection.ts';
 import { concatBytes, encodeVarint } from '../../../server/transports/quic/varint.ts';
+import { needsNativeAddon } from '../../helpers/nativeAddon.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
 import type { QuicEndpoint } from './helpers.ts';
 import { clientEndpoint, freeUdpPort, udpRelay } from './helpers.ts';
 
-describe('bad input on the [quic] listener', () => {
+describe('bad input on the [quic] listener', needsNativeAddon, () => {
   let grid: TestGrid;
   let port: number;
   let healthy: OdinQuicClient;

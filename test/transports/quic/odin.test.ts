@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { OdinQuicClient, type OdinRoom } from '../../../client/quic/odinQuicClient.ts';
+import { needsNativeAddon } from '../../helpers/nativeAddon.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { sameBytes, VoiceInbox, voicePackets } from '../../helpers/voice.ts';
 import { freeUdpPort } from './helpers.ts';
@@ -23,7 +24,7 @@ class QuicInbox {
   }
 }
 
-describe('ODIN over WebTransport', () => {
+describe('ODIN over WebTransport', needsNativeAddon, () => {
   let grid: TestGrid;
   let port: number;
   const clients: OdinQuicClient[] = [];

@@ -14,6 +14,7 @@ import { MAX_UNAUTHENTICATED_PER_ADDRESS } from '../../../server/transports/quic
 import type { QuicConnection } from '../../../server/transports/quic/quicConnection.ts';
 import type { QuicListenerStats } from '../../../server/transports/quic/quicListener.ts';
 import { MAX_FAILED_ROOM_STREAMS } from '../../../server/transports/quic/roomStreams.ts';
+import { needsNativeAddon } from '../../helpers/nativeAddon.ts';
 import { eventually, startTestGrid, type TestGrid } from '../../helpers/testGrid.ts';
 import { voicePackets } from '../../helpers/voice.ts';
 import type { QuicEndpoint } from './helpers.ts';
@@ -68,7 +69,7 @@ function stats(grid: TestGrid): QuicListenerStats {
   return grid.quicListener!.stats;
 }
 
-describe('[quic] before authentication and room stream binding', () => {
+describe('[quic] before authentication and room stream binding', needsNativeAddon, () => {
   let grid: TestGrid;
   let port: number;
   let pair: Bystanders;
@@ -188,7 +189,7 @@ describe('[quic] before authentication and room stream binding', () => {
   });
 });
 
-describe('[quic] pre-authentication connection budget', () => {
+describe('[quic] pre-authentication connection budget', needsNativeAddon, () => {
   let grid: TestGrid;
   let port: number;
   let pair: Bystanders;

@@ -15,6 +15,7 @@ import { stringify } from 'smol-toml';
 import { OdinQuicClient } from '../../../client/quic/odinQuicClient.ts';
 import { accessKeyToJwk, generateAccessKey, signToken } from '../../../common/auth/index.ts';
 import { createDevCertificate } from '../../../server/dev/certificate.ts';
+import { needsNativeAddon } from '../../helpers/nativeAddon.ts';
 import { eventually } from '../../helpers/testGrid.ts';
 import { freeUdpPort } from './helpers.ts';
 
@@ -81,35 +82,39 @@ async function crash(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-test('after a crash and restart the native client is told by a stateless reset, far sooner than its idle timeout', async () => {
-  const first = await startGrid();
-  const client = await OdinQuicClient.connect({
-    host: '127.0.0.1',
-    port,
-    insecure: true,
-    // Far beyond the wait cap: the connection can end only by the stateless reset.
-    idleTimeoutMs: 600_000,
-  });
-  const token = () => signToken(accessKey, { rid: 'lobby', uid: 'alice' });
-  try {
-    await client.joinRoom(await token(), 'lobby');
-    await crash(first);
-    await startGrid();
-    // The client's next packet reaches the new process, which has no state for its connection.
-    const ping = client.main.request('Ping', {});
-    await eventually(() => client.closeInfo !== undefined, 'the client to see its connection end');
-    await assert.rejects(ping);
-    assert.equal(client.closeInfo!.reason, 'stateless reset');
-    assert.equal(client.quic!.endpoint.stats.statelessResetsReceived, 1);
-  } finally {
-    await client.close().catch(() => {});
-  }
-  // The restarted server serves a reconnect.
-  const again = await OdinQuicClient.connect({ host: '127.0.0.1', port, insecure: true });
-  try {
-    const room = await again.joinRoom(await token(), 'lobby');
-    assert.ok(room.joined);
-  } finally {
-    await again.close().catch(() => {});
-  }
-});
+test(
+  'after a crash and restart the native client is told by a stateless reset, far sooner than its idle timeout',
+  needsNativeAddon,
+  async () => {
+    const first = await startGrid();
+    const client = await OdinQuicClient.connect({
+      host: '127.0.0.1',
+      port,
+      insecure: true,
+      // Far beyond the wait cap: the connection can end only by the stateless reset.
+      idleTimeoutMs: 600_000,
+    });
+    const token = () => signToken(accessKey, { rid: 'lobby', uid: 'alice' });
+    try {
+      await client.joinRoom(await token(), 'lobby');
+      await crash(first);
+      await startGrid();
+      // The client's next packet reaches the new process, which has no state for its connection.
+      const ping = client.main.request('Ping', {});
+      await eventually(() => client.closeInfo !== undefined, 'the client to see its connection end');
+      await assert.rejects(ping);
+      assert.equal(client.closeInfo!.reason, 'stateless reset');
+      assert.equal(client.quic!.endpoint.stats.statelessResetsReceived, 1);
+    } finally {
+      await client.close().catch(() => {});
+    }
+    // The restarted server serves a reconnect.
+    const again = await OdinQuicClient.connect({ host: '127.0.0.1', port, insecure: true });
+    try {
+      const room = await again.joinRoom(await token(), 'lobby');
+      assert.ok(room.joined);
+    } finally {
+      await again.close().catch(() => {});
+    }
+  },
+);

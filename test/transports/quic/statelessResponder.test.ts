@@ -14,6 +14,7 @@ import {
   STATELESS_RESET_TOKEN_BYTES,
   StatelessResets,
 } from '../../../server/transports/quic/statelessReset.ts';
+import { needsNativeAddon } from '../../helpers/nativeAddon.ts';
 import { eventually } from '../../helpers/testGrid.ts';
 import type { QuicEndpoint } from './helpers.ts';
 import { clientEndpoint, serverEndpoint } from './helpers.ts';
@@ -105,7 +106,7 @@ describe('Retry tokens', () => {
   });
 });
 
-describe('a client whose server restarted', () => {
+describe('a client whose server restarted', needsNativeAddon, () => {
   const endpoints: QuicEndpoint[] = [];
   after(async () => {
     for (const endpoint of endpoints) await endpoint.close();
@@ -179,7 +180,7 @@ function longHeaderPacket(version: number, length: number): Buffer {
   return packet;
 }
 
-describe('datagrams for no known connection', () => {
+describe('datagrams for no known connection', needsNativeAddon, () => {
   const endpoints: QuicEndpoint[] = [];
   after(async () => {
     for (const endpoint of endpoints) await endpoint.close();

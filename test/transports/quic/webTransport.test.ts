@@ -3,6 +3,7 @@ import { after, test } from 'node:test';
 import { connectWebTransport } from '../../../client/quic/webTransportClient.ts';
 import { H3Connection } from '../../../server/transports/quic/h3Connection.ts';
 import type { SessionCloseInfo, WebTransportSession } from '../../../server/transports/quic/webTransport.ts';
+import { needsNativeAddon } from '../../helpers/nativeAddon.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
 import type { QuicEndpoint } from './helpers.ts';
 import { serverEndpoint } from './helpers.ts';
@@ -47,7 +48,7 @@ async function echoServer() {
   return { server, sessions, closes };
 }
 
-test('a WebTransport session echoes a bidirectional stream and datagrams', async () => {
+test('a WebTransport session echoes a bidirectional stream and datagrams', needsNativeAddon, async () => {
   const { server, closes } = await echoServer();
   const client = await connectWebTransport({
     host: '127.0.0.1',
@@ -77,36 +78,40 @@ test('a WebTransport session echoes a bidirectional stream and datagrams', async
   assert.deepEqual(closes[0], { code: 7, reason: 'done', by: 'peer' });
 });
 
-test('a unidirectional stream gets its answer on a server-opened unidirectional stream', async () => {
-  const { server } = await echoServer();
-  const client = await connectWebTransport({
-    host: '127.0.0.1',
-    port: server.port,
-    path: '/echo',
-    insecure: true,
-  });
-  const received: number[] = [];
-  let ended = false;
-  client.session.handler = {
-    onStream(stream) {
-      stream.setHandler({
-        onData(bytes, fin) {
-          received.push(...bytes);
-          ended ||= fin;
-        },
-        onAbort() {},
-      });
-    },
-    onDatagram() {},
-    onClose() {},
-  };
-  client.session.openUniStream().write(Uint8Array.of(1, 2, 3), true);
-  await waitFor(() => ended, 'the uni echo');
-  assert.deepEqual(received, [1, 2, 3]);
-  await client.close();
-});
+test(
+  'a unidirectional stream gets its answer on a server-opened unidirectional stream',
+  needsNativeAddon,
+  async () => {
+    const { server } = await echoServer();
+    const client = await connectWebTransport({
+      host: '127.0.0.1',
+      port: server.port,
+      path: '/echo',
+      insecure: true,
+    });
+    const received: number[] = [];
+    let ended = false;
+    client.session.handler = {
+      onStream(stream) {
+        stream.setHandler({
+          onData(bytes, fin) {
+            received.push(...bytes);
+            ended ||= fin;
+          },
+          onAbort() {},
+        });
+      },
+      onDatagram() {},
+      onClose() {},
+    };
+    client.session.openUniStream().write(Uint8Array.of(1, 2, 3), true);
+    await waitFor(() => ended, 'the uni echo');
+    assert.deepEqual(received, [1, 2, 3]);
+    await client.close();
+  },
+);
 
-test('a CONNECT to an unknown path is refused with 404', async () => {
+test('a CONNECT to an unknown path is refused with 404', needsNativeAddon, async () => {
   const { server } = await echoServer();
   await assert.rejects(
     connectWebTransport({ host: '127.0.0.1', port: server.port, path: '/nope', insecure: true }),

@@ -15,6 +15,7 @@ import type {
   WebTransportSession,
   WebTransportStream,
 } from '../../../server/transports/quic/webTransport.ts';
+import { needsNativeAddon } from '../../helpers/nativeAddon.ts';
 import { waitFor } from '../../helpers/waitFor.ts';
 import type { QuicEndpoint } from './helpers.ts';
 import { serverEndpoint } from './helpers.ts';
@@ -81,74 +82,90 @@ function roundTrip(stream: WebTransportStream, bytes: Uint8Array): Promise<Uint8
   });
 }
 
-test('each connection gets the draft its client speaks: draft-02 and current side by side', async () => {
-  const { server, sessions } = await echoServer();
-  const old = await connect(server.port);
-  const current = await connect(server.port, { draft: 'current' });
-  await waitFor(() => sessions.length === 2, 'both sessions');
-  assert.deepEqual(
-    sessions.map((session) => [session.draft, session.flowControlled]),
-    [
-      ['draft02', false],
-      ['current', true],
-    ],
-  );
-  assert.equal(old.session.draft, 'draft02');
-  assert.equal(current.session.draft, 'current');
-  // The current client sent `:protocol webtransport-h3` and no draft-02 header.
-  assert.ok(
-    sessions[1]!.headers.some(([name, value]) => name === ':protocol' && value === 'webtransport-h3'),
-  );
-  assert.ok(!sessions[1]!.headers.some(([name]) => name.startsWith('sec-webtransport')));
-  for (const client of [old, current]) {
-    const echo = await roundTrip(client.session.openBidiStream(), Uint8Array.of(1, 2, 3));
-    assert.deepEqual(echo, Uint8Array.of(1, 2, 3));
-  }
-});
-
-test('the server raises WT_MAX_STREAMS as streams end: 60 streams one after another never stall', async () => {
-  const { server } = await echoServer({ maxData: 64 * 1024, maxStreamsBidi: 4, maxStreamsUni: 2 });
-  const client = await connect(server.port, { draft: 'current' });
-  for (let i = 0; i < 60; i++) {
-    // Without WT_MAX_STREAMS from the server, the fifth open would throw (limit 4).
-    const echo = await roundTrip(client.session.openBidiStream(), Uint8Array.of(i));
-    assert.deepEqual(echo, Uint8Array.of(i));
-  }
-});
-
-test('the server raises WT_MAX_DATA as data is consumed: 200 KiB through a 16 KiB window', async () => {
-  const { server } = await echoServer({ maxData: 16 * 1024, maxStreamsBidi: 8, maxStreamsUni: 2 });
-  // The client grants the server only 16 KiB too: the echo is held back until the client's WT_MAX_DATA.
-  const client = await connect(server.port, {
-    draft: 'current',
-    flowLimits: { maxData: 16 * 1024, maxStreamsBidi: 2, maxStreamsUni: 2 },
-  });
-  const payload = new Uint8Array(200 * 1024).map((_, i) => i & 0xff);
-  const echo = await roundTrip(client.session.openBidiStream(), payload);
-  assert.equal(echo.length, payload.length);
-  assert.deepEqual(echo, payload);
-  assert.equal(client.session.closed, false);
-});
-
-test('a client that opens more streams than WT_MAX_STREAMS allows gets WT_FLOW_CONTROL_ERROR', async () => {
-  const { server, closes } = await echoServer({ maxData: 64 * 1024, maxStreamsBidi: 3, maxStreamsUni: 2 });
-  const client = await connect(server.port, { draft: 'current' });
-  let closed: SessionCloseInfo | undefined;
-  client.session.handler = { onStream() {}, onDatagram() {}, onClose: (info) => (closed = info) };
-  // Raw WebTransport streams (signal 0x41, session id) past the session's own bookkeeping, kept open.
-  for (let i = 0; i < 4; i++) {
-    client.h3.sendRawStream(
-      true,
-      concatBytes([encodeVarint(0x41), encodeVarint(client.session.id), Uint8Array.of(i)]),
+test(
+  'each connection gets the draft its client speaks: draft-02 and current side by side',
+  needsNativeAddon,
+  async () => {
+    const { server, sessions } = await echoServer();
+    const old = await connect(server.port);
+    const current = await connect(server.port, { draft: 'current' });
+    await waitFor(() => sessions.length === 2, 'both sessions');
+    assert.deepEqual(
+      sessions.map((session) => [session.draft, session.flowControlled]),
+      [
+        ['draft02', false],
+        ['current', true],
+      ],
     );
-  }
-  await waitFor(() => closed !== undefined, 'the session close');
-  assert.equal(closed!.code, WebTransportError.FLOW_CONTROL_ERROR);
-  assert.match(closed!.reason, /flow control: the peer opened bidi stream 4 of a session allowing 3/);
-  assert.equal(closes[0]?.code, WebTransportError.FLOW_CONTROL_ERROR);
-});
+    assert.equal(old.session.draft, 'draft02');
+    assert.equal(current.session.draft, 'current');
+    // The current client sent `:protocol webtransport-h3` and no draft-02 header.
+    assert.ok(
+      sessions[1]!.headers.some(([name, value]) => name === ':protocol' && value === 'webtransport-h3'),
+    );
+    assert.ok(!sessions[1]!.headers.some(([name]) => name.startsWith('sec-webtransport')));
+    for (const client of [old, current]) {
+      const echo = await roundTrip(client.session.openBidiStream(), Uint8Array.of(1, 2, 3));
+      assert.deepEqual(echo, Uint8Array.of(1, 2, 3));
+    }
+  },
+);
 
-test('a client that sends more than WT_MAX_DATA gets WT_FLOW_CONTROL_ERROR', async () => {
+test(
+  'the server raises WT_MAX_STREAMS as streams end: 60 streams one after another never stall',
+  needsNativeAddon,
+  async () => {
+    const { server } = await echoServer({ maxData: 64 * 1024, maxStreamsBidi: 4, maxStreamsUni: 2 });
+    const client = await connect(server.port, { draft: 'current' });
+    for (let i = 0; i < 60; i++) {
+      // Without WT_MAX_STREAMS from the server, the fifth open would throw (limit 4).
+      const echo = await roundTrip(client.session.openBidiStream(), Uint8Array.of(i));
+      assert.deepEqual(echo, Uint8Array.of(i));
+    }
+  },
+);
+
+test(
+  'the server raises WT_MAX_DATA as data is consumed: 200 KiB through a 16 KiB window',
+  needsNativeAddon,
+  async () => {
+    const { server } = await echoServer({ maxData: 16 * 1024, maxStreamsBidi: 8, maxStreamsUni: 2 });
+    // The client grants the server only 16 KiB too: the echo is held back until the client's WT_MAX_DATA.
+    const client = await connect(server.port, {
+      draft: 'current',
+      flowLimits: { maxData: 16 * 1024, maxStreamsBidi: 2, maxStreamsUni: 2 },
+    });
+    const payload = new Uint8Array(200 * 1024).map((_, i) => i & 0xff);
+    const echo = await roundTrip(client.session.openBidiStream(), payload);
+    assert.equal(echo.length, payload.length);
+    assert.deepEqual(echo, payload);
+    assert.equal(client.session.closed, false);
+  },
+);
+
+test(
+  'a client that opens more streams than WT_MAX_STREAMS allows gets WT_FLOW_CONTROL_ERROR',
+  needsNativeAddon,
+  async () => {
+    const { server, closes } = await echoServer({ maxData: 64 * 1024, maxStreamsBidi: 3, maxStreamsUni: 2 });
+    const client = await connect(server.port, { draft: 'current' });
+    let closed: SessionCloseInfo | undefined;
+    client.session.handler = { onStream() {}, onDatagram() {}, onClose: (info) => (closed = info) };
+    // Raw WebTransport streams (signal 0x41, session id) past the session's own bookkeeping, kept open.
+    for (let i = 0; i < 4; i++) {
+      client.h3.sendRawStream(
+        true,
+        concatBytes([encodeVarint(0x41), encodeVarint(client.session.id), Uint8Array.of(i)]),
+      );
+    }
+    await waitFor(() => closed !== undefined, 'the session close');
+    assert.equal(closed!.code, WebTransportError.FLOW_CONTROL_ERROR);
+    assert.match(closed!.reason, /flow control: the peer opened bidi stream 4 of a session allowing 3/);
+    assert.equal(closes[0]?.code, WebTransportError.FLOW_CONTROL_ERROR);
+  },
+);
+
+test('a client that sends more than WT_MAX_DATA gets WT_FLOW_CONTROL_ERROR', needsNativeAddon, async () => {
   const { server } = await echoServer({ maxData: 1000, maxStreamsBidi: 4, maxStreamsUni: 2 });
   const client = await connect(server.port, { draft: 'current' });
   let closed: SessionCloseInfo | undefined;
@@ -162,18 +179,29 @@ test('a client that sends more than WT_MAX_DATA gets WT_FLOW_CONTROL_ERROR', asy
   assert.match(closed!.reason, /the peer sent \d+ bytes on a session allowing 1000/);
 });
 
-test('a client that opens streams past the server grant is refused locally and sends WT_STREAMS_BLOCKED', async () => {
-  const { server, sessions } = await echoServer({ maxData: 64 * 1024, maxStreamsBidi: 2, maxStreamsUni: 2 });
-  const client = await connect(server.port, { draft: 'current' });
-  client.session.openBidiStream();
-  client.session.openBidiStream();
-  assert.throws(() => client.session.openBidiStream(), /WT_MAX_STREAMS allows no more bidirectional streams/);
-  // The server answers WT_STREAMS_BLOCKED with what it can grant (nothing ended yet: nothing more).
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.equal(sessions[0]?.closed, false);
-});
+test(
+  'a client that opens streams past the server grant is refused locally and sends WT_STREAMS_BLOCKED',
+  needsNativeAddon,
+  async () => {
+    const { server, sessions } = await echoServer({
+      maxData: 64 * 1024,
+      maxStreamsBidi: 2,
+      maxStreamsUni: 2,
+    });
+    const client = await connect(server.port, { draft: 'current' });
+    client.session.openBidiStream();
+    client.session.openBidiStream();
+    assert.throws(
+      () => client.session.openBidiStream(),
+      /WT_MAX_STREAMS allows no more bidirectional streams/,
+    );
+    // The server answers WT_STREAMS_BLOCKED with what it can grant (nothing ended yet: nothing more).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(sessions[0]?.closed, false);
+  },
+);
 
-test('GOAWAY sends WT_DRAIN_SESSION to current-draft sessions only', async () => {
+test('GOAWAY sends WT_DRAIN_SESSION to current-draft sessions only', needsNativeAddon, async () => {
   const { server, connections } = await echoServer();
   const old = await connect(server.port);
   const current = await connect(server.port, { draft: 'current' });
