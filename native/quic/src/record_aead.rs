@@ -31,19 +31,19 @@ pub struct RecordAead {
     ctx: AeadCtx,
 }
 
+/// The inner functions return `String` errors: `cargo test` runs without Node, and a
+/// `napi::Error` in them would need Node's symbols to link. The napi methods convert.
+type Checked<T> = std::result::Result<T, String>;
+
 impl RecordAead {
-    pub fn from_key(key: &[u8]) -> Result<Self> {
+    pub fn from_key(key: &[u8]) -> Checked<Self> {
         let algorithm = match key.len() {
             16 => Algorithm::aes_128_gcm(),
             32 => Algorithm::aes_256_gcm(),
-            n => {
-                return Err(invalid(format!(
-                    "RecordAead: key must be 16 or 32 bytes, got {n}"
-                )))
-            }
+            n => return Err(format!("RecordAead: key must be 16 or 32 bytes, got {n}")),
         };
         let ctx = AeadCtx::new(&algorithm, key, TAG_LENGTH)
-            .map_err(|e| invalid(format!("RecordAead: key rejected: {e}")))?;
+            .map_err(|e| format!("RecordAead: key rejected: {e}"))?;
         Ok(Self { ctx })
     }
 
@@ -55,19 +55,17 @@ impl RecordAead {
         aad: &[u8],
         plaintext: &[u8],
         out: &mut [u8],
-    ) -> Result<usize> {
+    ) -> Checked<usize> {
         check_nonce(nonce)?;
         let length = plaintext.len();
         if out.len() != length + TAG_LENGTH {
-            return Err(invalid(
-                "RecordAead.seal: output range has the wrong length",
-            ));
+            return Err("RecordAead.seal: output range has the wrong length".into());
         }
         let (body, tag) = out.split_at_mut(length);
         body.copy_from_slice(plaintext);
         self.ctx
             .seal_in_place_mut(nonce, body, tag, aad)
-            .map_err(|e| invalid(format!("RecordAead.seal: {e}")))?;
+            .map_err(|e| format!("RecordAead.seal: {e}"))?;
         Ok(length + TAG_LENGTH)
     }
 
@@ -79,16 +77,14 @@ impl RecordAead {
         aad: &[u8],
         sealed: &[u8],
         out: &mut [u8],
-    ) -> Result<Option<usize>> {
+    ) -> Checked<Option<usize>> {
         check_nonce(nonce)?;
         if sealed.len() < TAG_LENGTH {
-            return Err(invalid("RecordAead.open: input shorter than the tag"));
+            return Err("RecordAead.open: input shorter than the tag".into());
         }
         let length = sealed.len() - TAG_LENGTH;
         if out.len() != length {
-            return Err(invalid(
-                "RecordAead.open: output range has the wrong length",
-            ));
+            return Err("RecordAead.open: output range has the wrong length".into());
         }
         out.copy_from_slice(&sealed[..length]);
         match self
@@ -110,7 +106,7 @@ impl RecordAead {
     /// `key`: 16 bytes (AES-128-GCM) or 32 bytes (AES-256-GCM).
     #[napi(constructor)]
     pub fn new(key: BufferSlice) -> Result<Self> {
-        guard(|| RecordAead::from_key(&key))
+        guard(|| RecordAead::from_key(&key).map_err(invalid))
     }
 
     /// Encrypts `plaintext` with `nonce` (12 bytes) and `aad`, writing ciphertext + 16-byte tag
@@ -131,9 +127,11 @@ impl RecordAead {
                 .filter(|&end| end <= out.len())
                 .ok_or_else(|| invalid("RecordAead.seal: out too small for plaintext + tag"))?;
             for input in [&*nonce, &*aad, &*plaintext] {
-                disjoint(input, &out[start..end])?;
+                disjoint(input, &out[start..end]).map_err(invalid)?;
             }
-            let written = self.seal_into(&nonce, &aad, &plaintext, &mut out[start..end])?;
+            let written = self
+                .seal_into(&nonce, &aad, &plaintext, &mut out[start..end])
+                .map_err(invalid)?;
             Ok(written as u32)
         })
     }
@@ -168,10 +166,13 @@ impl RecordAead {
                 .filter(|&end| end <= out.len())
                 .ok_or_else(|| invalid("RecordAead.open: out too small for the plaintext"))?;
             for other in [&*nonce, &*aad, sealed] {
-                disjoint(other, &out[start..end])?;
+                disjoint(other, &out[start..end]).map_err(invalid)?;
             }
             Ok(
-                match self.open_into(&nonce, &aad, sealed, &mut out[start..end])? {
+                match self
+                    .open_into(&nonce, &aad, sealed, &mut out[start..end])
+                    .map_err(invalid)?
+                {
                     Some(length) => length as i32,
                     None => -1,
                 },
@@ -180,24 +181,24 @@ impl RecordAead {
     }
 }
 
-fn check_nonce(nonce: &[u8]) -> Result<()> {
+fn check_nonce(nonce: &[u8]) -> Checked<()> {
     if nonce.len() != NONCE_LENGTH {
-        return Err(invalid(format!(
+        return Err(format!(
             "RecordAead: nonce must be {NONCE_LENGTH} bytes, got {}",
             nonce.len()
-        )));
+        ));
     }
     Ok(())
 }
 
 /// Two JavaScript Buffers may view the same memory; Rust may not hold `&` and `&mut` to it at once.
-fn disjoint(input: &[u8], out: &[u8]) -> Result<()> {
+fn disjoint(input: &[u8], out: &[u8]) -> Checked<()> {
     if input.is_empty() || out.is_empty() {
         return Ok(());
     }
     let (a, b) = (input.as_ptr() as usize, out.as_ptr() as usize);
     if a < b + out.len() && b < a + input.len() {
-        return Err(invalid("RecordAead: output overlaps an input"));
+        return Err("RecordAead: output overlaps an input".into());
     }
     Ok(())
 }
