@@ -1,7 +1,9 @@
 /**
  * CPU cost of one outgoing DTLS application-data record on a live werift connection (the web
  * path's per-message crypto), for the record paths the werift patch has: werift's own
- * (`createPlaintext` + `encryptPacket` + `serialize`) and the patch's `encryptRecord` (one buffer).
+ * (`createPlaintext` + `encryptPacket` + `serialize`) and the patch's `encryptRecord` (one buffer),
+ * the latter with native/quic's reusable `RecordAead` context (when the addon is built) and with a
+ * `createCipheriv` per record (the fallback).
  * CPU time of this process per record, so a loaded machine slows it less than wall-clock figures.
  *
  *   node bench/transports/dtlsRecordCost.ts [records=100000] [payload=130]
@@ -17,7 +19,7 @@ const payload = Buffer.alloc(Number(process.argv[3] ?? 130), 7);
 interface DtlsSocketLike {
   transport: { send(record: Buffer): unknown };
   sendNow(data: Buffer): unknown;
-  cipher: { cipher: { encryptRecord?: unknown } };
+  cipher: { cipher: { encryptRecord?: unknown; nativeAeads?: unknown[] } };
 }
 
 const mux = await UdpMux.bind({ host: '127.0.0.1', port: 0 });
@@ -50,8 +52,15 @@ function timed(name: string): void {
   const us = (cpu.user + cpu.system) / records;
   console.log(`${name.padEnd(52)} ${us.toFixed(2)} µs CPU per record (${bytes / records} bytes)`);
 }
+const aead = socket.cipher.cipher;
+const native = aead.nativeAeads;
 for (let round = 0; round < 2; round++) {
-  timed('patch: encryptRecord (one buffer)');
+  if (native?.some((context) => context !== undefined)) {
+    timed('patch: encryptRecord + native RecordAead');
+    aead.nativeAeads = [undefined, undefined]; // as without the addon
+  }
+  timed('patch: encryptRecord + createCipheriv (fallback)');
+  aead.nativeAeads = native;
   socket.cipher.cipher.encryptRecord = undefined; // shadows the method: sendNow takes werift's path
   timed('werift: plaintext record + encryptPacket + serialize');
   delete socket.cipher.cipher.encryptRecord;

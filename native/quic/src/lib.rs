@@ -14,6 +14,7 @@ mod events;
 mod forward;
 mod guard;
 mod io;
+mod record_aead;
 #[cfg(test)]
 mod reset_stream_at;
 mod stateless;

@@ -191,6 +191,30 @@ export interface NativeAddon {
     new (options: NativeEndpointOptions): NativeEndpointHandle;
     client(options: NativeClientEndpointOptions): NativeEndpointHandle;
   };
+  /** One AES-GCM key for DTLS records (record_aead.rs; the web path's werift patch). */
+  RecordAead: new (
+    key: Uint8Array,
+  ) => NativeRecordAead;
+}
+
+/**
+ * record_aead.rs: AES-128/256-GCM keyed once; each call takes its own 12-byte nonce and AAD and
+ * writes into a Buffer the caller owns. Bad lengths or overlapping buffers throw; a record that
+ * does not authenticate is `open` returning -1.
+ */
+export interface NativeRecordAead {
+  /** Writes ciphertext + 16-byte tag at `out[outOffset]`; returns `plaintext.length + 16`. */
+  seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, outOffset: number): number;
+  /** Opens `input[inOffset, inOffset + inLength)` into `out[outOffset]`: the length, or -1. */
+  open(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    input: Uint8Array,
+    inOffset: number,
+    inLength: number,
+    out: Uint8Array,
+    outOffset: number,
+  ): number;
 }
 
 /** `[quic]` (or the QUIC client) without a built (or loadable) addon. */

@@ -18,6 +18,7 @@
  */
 import { isIP } from 'node:net';
 import { type RTCDataChannel, RTCPeerConnection } from 'werift';
+import { installNativeRecordAead } from './nativeRecordAead.ts';
 import { iceUfragOf, removeCandidates, replaceCandidates } from './sdpCandidates.ts';
 import type { EndpointCloseCause, UdpMux, UdpMuxEndpoint, WebRtcLogger } from './udpMux.ts';
 import { muxedIceConfiguration } from './weriftUdpHook.ts';
@@ -206,6 +207,7 @@ class Session implements WebRtcSession {
     this.#maxVoiceAgeMs = params.maxVoiceAgeMs ?? defaultWebRtcSessionParams.maxVoiceAgeMs;
     this.#now = params.now ?? (() => performance.now());
     this.#endpoint = params.mux.createEndpoint();
+    installNativeRecordAead();
     this.#pc = new RTCPeerConnection({
       iceServers: [],
       bundlePolicy: 'max-bundle',
