@@ -16,6 +16,7 @@ import { UsageError } from './cli/args.ts';
 import { checkCommand, checkHelp } from './cli/check.ts';
 import { loadEffectiveConfig } from './cli/effectiveConfig.ts';
 import { ExitCode, exitCodeHelp } from './cli/exitCodes.ts';
+import { reexecWithHeapFlags } from './cli/heapFlags.ts';
 import { keysCommand, keysHelp } from './cli/keys.ts';
 import { licenseCommand, licenseHelp } from './cli/license.ts';
 import { runCommand, runHelp } from './cli/run.ts';
@@ -78,6 +79,8 @@ async function main(argv: string[]): Promise<number> {
           `grid: unknown command '${command}'.\nRun 'grid --help' for the list of commands.`,
         );
       }
+      // Before the server allocates anything; the other commands are short-lived.
+      reexecWithHeapFlags();
       return runCommand(argv, out, err);
   }
 }
