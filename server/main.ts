@@ -10,13 +10,15 @@
  *
  * This file only dispatches; each command lives in `server/cli/`.
  */
+// First, for its side effect: the server command re-executes itself with its heap flags
+// (server/cli/heapFlags.ts) before the modules below run their initialisation.
+import './cli/heapFlagsEntry.ts';
 import { AuthError } from '../common/auth/index.ts';
 import { LicenseError } from '../common/license/index.ts';
 import { UsageError } from './cli/args.ts';
 import { checkCommand, checkHelp } from './cli/check.ts';
 import { loadEffectiveConfig } from './cli/effectiveConfig.ts';
 import { ExitCode, exitCodeHelp } from './cli/exitCodes.ts';
-import { reexecWithHeapFlags } from './cli/heapFlags.ts';
 import { keysCommand, keysHelp } from './cli/keys.ts';
 import { licenseCommand, licenseHelp } from './cli/license.ts';
 import { runCommand, runHelp } from './cli/run.ts';
@@ -79,8 +81,6 @@ async function main(argv: string[]): Promise<number> {
           `grid: unknown command '${command}'.\nRun 'grid --help' for the list of commands.`,
         );
       }
-      // Before the server allocates anything; the other commands are short-lived.
-      reexecWithHeapFlags();
       return runCommand(argv, out, err);
   }
 }

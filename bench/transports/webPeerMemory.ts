@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
 import { UdpMux } from '../../server/transports/web/webrtc/udpMux.ts';
 import { createWebRtcSession, type WebRtcSession } from '../../server/transports/web/webrtc/webRtcSession.ts';
-import { describeGc, watchGc, youngGenerationBytes } from './gcWatch.ts';
+import { describeGc, watchGc } from './gcWatch.ts';
 import { summarizeHeapSnapshot } from './heapSnapshotSummary.ts';
 import { forkRelayClients } from './relayClientsProcess.ts';
 
@@ -159,20 +159,15 @@ if (beforeFile !== undefined && idleFile !== undefined) {
   }
 }
 
-const youngIdle = youngGenerationBytes();
 const gcWatch = watchGc();
 main.child.send({ kind: 'start', rate, seconds });
 await new Promise((r) => setTimeout(r, (seconds * 1000) / 2));
-// The young generation, grown by the voice path's garbage, as it is while voice flows (the full
-// GC of sample() does not shrink it).
-const youngSpeaking = youngGenerationBytes();
 const speaking = sample();
 const done = await main.next<{ sent: number; received: number }>('done');
 perPeer('speaking', before, speaking, peers);
-console.log(
-  `speaking  per peer without the young generation's growth (${((youngSpeaking - youngIdle) / 1048576).toFixed(1)} MiB, per process): ` +
-    `RSS ${kb((speaking.rss - before.rss - (youngSpeaking - youngIdle)) / peers)}; ${describeGc(gcWatch.stop())}`,
-);
+// The young generation is per process, grown by the voice path's garbage: part of the speaking
+// RSS above that does not scale with the peers.
+console.log(`speaking  ${describeGc(gcWatch.stop())}`);
 console.log(
   `voice: ${rate}/s per pair for ${seconds} s, sent ${done.sent}, received ${done.received}, forwarded by the server ${forwarded}`,
 );

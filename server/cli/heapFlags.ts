@@ -52,6 +52,13 @@ export function reexecWithHeapFlags(): void {
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...add, ...process.argv.slice(1)]);
 }
 
+/** Whether `grid ARGS` runs the server (the other commands are short-lived: no re-exec). */
+export function isServerCommand(args: readonly string[]): boolean {
+  const [command] = args;
+  if (command === undefined) return true;
+  return command.startsWith('-') && !['--help', '-h', '--version', '-V'].includes(command);
+}
+
 /** One log line: the young-generation cap this process runs with and how to change it. */
 export function describeHeapFlags(execArgv: readonly string[], nodeOptions: string | undefined): string {
   const mb = chosenSemiSpaceMb(execArgv, nodeOptions);
