@@ -50,6 +50,10 @@ RUN --mount=type=cache,target=/cargo-target \
 # common/, the code both of them use).
 FROM node:${NODE_VERSION}-slim
 ENV NODE_ENV=production
+# grid's young-generation cap (server/cli/heapFlags.ts; docs/performance.md "Sizing a
+# deployment"), given here so the container starts without grid's re-exec; `-e NODE_OPTIONS=...`
+# replaces it.
+ENV NODE_OPTIONS=--max-semi-space-size=2
 WORKDIR /app
 RUN groupadd --gid 10001 odin \
  && useradd --uid 10001 --gid odin --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin odin

@@ -10,6 +10,9 @@
  *
  * This file only dispatches; each command lives in `server/cli/`.
  */
+// First, for its side effect: the server command re-executes itself with its heap flags
+// (server/cli/heapFlags.ts) before the modules below run their initialisation.
+import './cli/heapFlagsEntry.ts';
 import { AuthError } from '../common/auth/index.ts';
 import { LicenseError } from '../common/license/index.ts';
 import { UsageError } from './cli/args.ts';

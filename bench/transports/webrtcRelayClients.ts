@@ -1,11 +1,15 @@
 /**
  * Child process of webrtcRelayThroughput.ts: N pairs of werift voice clients. Pair i's client A sends
  * 100-byte packets at `rate`/s; its client B counts what arrives through the server.
- * Talks to the parent over IPC: offers out, answers in, counts out.
+ * Talks to the parent over IPC: offers out, answers in, counts out. The parent may answer the
+ * offers in waves (`first`: the index of the wave's first client); each wave's 'open' is sent
+ * once its channels opened, so a loaded machine connects a few peers at a time.
  */
 import { WebRtcVoice } from '../../client/webrtc/webRtcVoice.ts';
 
-type FromParent = { kind: 'answers'; answers: string[] } | { kind: 'start'; rate: number; seconds: number };
+type FromParent =
+  | { kind: 'answers'; answers: string[]; first?: number }
+  | { kind: 'start'; rate: number; seconds: number };
 
 const pairs = Number(process.argv[2] ?? 1);
 const clients: WebRtcVoice[] = [];
@@ -28,9 +32,11 @@ process.send!({ kind: 'offers', offers });
 
 process.on('message', async (message: FromParent) => {
   if (message.kind === 'answers') {
-    await Promise.all(clients.map((c, i) => c.acceptAnswer(message.answers[i]!)));
-    const opened = await Promise.allSettled(clients.map((c) => c.waitOpen(60_000)));
-    const stuck = clients.filter((_, i) => opened[i]!.status === 'rejected');
+    const first = message.first ?? 0;
+    const wave = clients.slice(first, first + message.answers.length);
+    await Promise.all(wave.map((c, i) => c.acceptAnswer(message.answers[i]!)));
+    const opened = await Promise.allSettled(wave.map((c) => c.waitOpen(60_000)));
+    const stuck = wave.filter((_, i) => opened[i]!.status === 'rejected');
     if (stuck.length > 0) {
       // Where the connections stopped (ICE, DTLS or SCTP), for a failure that only load reproduces.
       const states = stuck.map((c) => {
@@ -42,7 +48,7 @@ process.on('message', async (message: FromParent) => {
         return `ice ${pc.iceConnectionState}, pc ${pc.connectionState}, dtls ${sctp?.dtlsTransport?.state}, sctp association ${sctp?.sctp?.associationState}`;
       });
       console.error(
-        `${stuck.length} of ${clients.length} clients not open after 60 s:\n  ${states.join('\n  ')}`,
+        `${stuck.length} of ${wave.length} clients not open after 60 s:\n  ${states.join('\n  ')}`,
       );
       process.exit(1);
     }

@@ -5,10 +5,12 @@
  *
  *   node bench/transports/webrtcRelayThroughput.ts [pairs=1] [rates=1000,2000,...] [seconds=5]
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/transports/webrtcRelayThroughput.ts 2 4000 8
+ *   node --max-semi-space-size=2 bench/transports/webrtcRelayThroughput.ts 8 1500 10   (GC cost)
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { UdpMux } from '../../server/transports/web/webrtc/udpMux.ts';
 import { createWebRtcSession, type WebRtcSession } from '../../server/transports/web/webrtc/webRtcSession.ts';
+import { describeGc, watchGc } from './gcWatch.ts';
 import { forkRelayClients } from './relayClientsProcess.ts';
 
 const pairs = Number(process.argv[2] ?? 1);
@@ -51,12 +53,14 @@ for (const rate of rates) {
   dropped = 0;
   delay.reset();
   delay.enable();
+  const gcWatch = watchGc();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   child.send({ kind: 'start', rate, seconds });
   const done = await next<{ sent: number; refused: number; received: number; meanLatencyMs: number }>('done');
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const gc = gcWatch.stop();
   delay.disable();
   const cpuShare = (cpu.user + cpu.system) / 1e6 / wall;
   const perSecond = forwarded / seconds;
@@ -65,7 +69,8 @@ for (const rate of rates) {
       `server CPU ${(cpuShare * 100).toFixed(0)}% of a core → ${(perSecond / cpuShare).toFixed(0)} forwarded/s per core; ` +
       `clients sent ${done.sent} (refused ${done.refused}), received ${done.received} ` +
       `(${((100 * done.received) / Math.max(1, done.sent)).toFixed(1)}%), mean latency ${done.meanLatencyMs.toFixed(1)} ms, ` +
-      `server drops ${dropped} (+ ${sessions.reduce((n, s) => n + s.stats.voiceTooLate, 0)} too late, cumulative), loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms`,
+      `server drops ${dropped} (+ ${sessions.reduce((n, s) => n + s.stats.voiceTooLate, 0)} too late, cumulative), loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms; ` +
+      `${describeGc(gc)}, RSS ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`,
   );
 }
 child.kill();

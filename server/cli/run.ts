@@ -28,6 +28,7 @@ import { parseCommandArgs } from './args.ts';
 import { loadEffectiveConfig } from './effectiveConfig.ts';
 import { describeLicense, loadEffectiveLicense } from './effectiveLicense.ts';
 import { ExitCode, type ExitCodeValue, exitCodeHelp } from './exitCodes.ts';
+import { describeHeapFlags } from './heapFlags.ts';
 import { waitForPortsFile } from './portsFile.ts';
 
 export const runHelp = `Usage: grid [--config FILE] [--license FILE]
@@ -77,6 +78,7 @@ export async function runCommand(
   const effectiveLicense = await loadEffectiveLicense({ licenseFlag: values.license, env: process.env });
   const license = effectiveLicense.license;
   logger.info({ config: source }, 'configuration loaded');
+  logger.info(describeHeapFlags(process.execArgv, process.env.NODE_OPTIONS));
   if (license === null) logger.warn(`licence: ${describeLicense(effectiveLicense)}`);
   else logger.info(`licence: ${describeLicense(effectiveLicense)}`);
 

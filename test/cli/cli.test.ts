@@ -384,6 +384,22 @@ describe('[quic] without the native QUIC addon (ODIN_QUIC_ADDON pointing nowhere
 });
 
 describe('running grid', () => {
+  test('grid re-executes itself with a capped young generation; NODE_OPTIONS overrides the cap', async () => {
+    const cwd = await workDir();
+    for (const [env, expected] of [
+      [{}, /young generation: 2 MiB per semi-space/],
+      [{ NODE_OPTIONS: '--max-semi-space-size=8' }, /young generation: 8 MiB per semi-space/],
+    ] as const) {
+      const child = start([], { cwd, env });
+      const result = collect(child);
+      await waitFor(() => result.output().includes('more tokens'), 'the dev banner');
+      assert.match(result.output(), expected);
+      child.kill('SIGTERM');
+      const { code, stderr } = await result;
+      assert.equal(code, 0, stderr);
+    }
+  });
+
   test('npm start with no config runs the development default, prints a banner, and exits 0 on SIGTERM', async () => {
     const cwd = await workDir();
     const child = start([], { cwd });
