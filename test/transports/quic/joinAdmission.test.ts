@@ -28,33 +28,37 @@ before(async () => {
 });
 after(() => startedGrid?.close());
 
-test('sessions over the per-address budget fail JoinRoom with the server reason; the rest join', needsNativeAddon, async () => {
-  const grid = startedGrid!;
-  const endpoint = sharedClientEndpoint({ insecure: true });
-  grid.track(() => endpoint.close());
-  const clients: OdinQuicClient[] = [];
-  for (let i = 0; i < SESSIONS; i++) {
-    const client = await OdinQuicClient.connect({ host: '127.0.0.1', port, endpoint, transport: 'quic' });
-    grid.track(() => client.close().catch(() => {}));
-    clients.push(client);
-  }
-  // Every main stream reached the server: PER_ADDRESS wait to authenticate, the rest are closed.
-  await waitFor(
-    () =>
-      grid.sfu.unauthenticatedCount === PER_ADDRESS &&
-      clients.filter((c) => c.closeInfo).length === SESSIONS - PER_ADDRESS,
-    'the sessions over the budget closed',
-  );
-  const results = await Promise.allSettled(
-    clients.map(async (client, i) => client.joinRoom(await grid.token('crowd', `peer-${i}`), 'crowd')),
-  );
-  const refused = results
-    .filter((r) => r.status === 'rejected')
-    .map((r) => String((r as PromiseRejectedResult).reason));
-  assert.equal(results.filter((r) => r.status === 'fulfilled').length, PER_ADDRESS);
-  assert.equal(refused.length, SESSIONS - PER_ADDRESS);
-  for (const message of refused) {
-    assert.match(message, /JoinRoom: session closed by the server .*max_unauthenticated_per_address/);
-    assert.doesNotMatch(message, /stream aborted/);
-  }
-});
+test(
+  'sessions over the per-address budget fail JoinRoom with the server reason; the rest join',
+  needsNativeAddon,
+  async () => {
+    const grid = startedGrid!;
+    const endpoint = sharedClientEndpoint({ insecure: true });
+    grid.track(() => endpoint.close());
+    const clients: OdinQuicClient[] = [];
+    for (let i = 0; i < SESSIONS; i++) {
+      const client = await OdinQuicClient.connect({ host: '127.0.0.1', port, endpoint, transport: 'quic' });
+      grid.track(() => client.close().catch(() => {}));
+      clients.push(client);
+    }
+    // Every main stream reached the server: PER_ADDRESS wait to authenticate, the rest are closed.
+    await waitFor(
+      () =>
+        grid.sfu.unauthenticatedCount === PER_ADDRESS &&
+        clients.filter((c) => c.closeInfo).length === SESSIONS - PER_ADDRESS,
+      'the sessions over the budget closed',
+    );
+    const results = await Promise.allSettled(
+      clients.map(async (client, i) => client.joinRoom(await grid.token('crowd', `peer-${i}`), 'crowd')),
+    );
+    const refused = results
+      .filter((r) => r.status === 'rejected')
+      .map((r) => String((r as PromiseRejectedResult).reason));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, PER_ADDRESS);
+    assert.equal(refused.length, SESSIONS - PER_ADDRESS);
+    for (const message of refused) {
+      assert.match(message, /JoinRoom: session closed by the server .*max_unauthenticated_per_address/);
+      assert.doesNotMatch(message, /stream aborted/);
+    }
+  },
+);
