@@ -12,13 +12,14 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import {
   CLIENT_RECEIVE_WINDOWS,
+  type ConnectionCore,
   H3Connection,
   type H3ConnectionParams,
   NativeQuicClientEndpoint,
+  type QuicConnection,
   type WebTransportDraft,
   type WebTransportSession,
 } from '../../server/transports/quic/index.ts';
-import type { ConnectionCore, QuicConnection } from '../../server/transports/quic/quicConnection.ts';
 import { defaultServerName, type WebTransportSessionOptions } from './sessionOptions.ts';
 
 /** A native client endpoint several sessions share (one socket); see `sharedClientEndpoint`. */

@@ -17,6 +17,7 @@ export { H3Connection, type H3ConnectionParams } from './h3Connection.ts';
 export { frameMessage, MessageReader } from './messageFraming.ts';
 export { nativeAddonBuilt } from './nativeAddon.ts';
 export { NativeQuicClientEndpoint } from './nativeClientEndpoint.ts';
+export type { ConnectionCore, QuicConnection } from './quicConnection.ts';
 export { CLIENT_RECEIVE_WINDOWS } from './quiche.ts';
 export type { WebTransportDraft, WebTransportSession, WebTransportStream } from './webTransport.ts';
 export type { WtSession, WtStream } from './webTransportSurface.ts';
