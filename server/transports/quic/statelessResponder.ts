@@ -56,6 +56,9 @@ export type StatelessResponderParams = {
 /** An Initial that may start a connection: our connection id and, after a Retry, the client's original one. */
 export type Admission = { scid: Uint8Array; odcid: Uint8Array | null };
 
+/** RFC 9000 section 17.2: a QUIC v1 connection id is 0 to 20 bytes. */
+const MAX_QUIC_V1_CID_LEN = 20;
+
 export class StatelessResponder {
   readonly #params: StatelessResponderParams;
   readonly #stats: StatelessStats;
@@ -92,6 +95,14 @@ export class StatelessResponder {
       return undefined;
     }
     if (header.ty !== PacketType.Initial) {
+      this.#stats.unknownConnection++;
+      return undefined;
+    }
+    // QUIC v1 connection ids are at most 20 bytes; a long header of another version may carry up
+    // to 255 (RFC 8999), which quiche cannot echo in a Version Negotiation or Retry (the addon
+    // refuses it). Such a datagram is dropped and counted, never answered, never a crash
+    // (found by the abuse battery's udpGarbage: an unhandled addon error killed the process).
+    if (header.dcid.length > MAX_QUIC_V1_CID_LEN || header.scid.length > MAX_QUIC_V1_CID_LEN) {
       this.#stats.unknownConnection++;
       return undefined;
     }

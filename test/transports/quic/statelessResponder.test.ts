@@ -211,4 +211,30 @@ describe('datagrams for no known connection', needsNativeAddon, () => {
       socket.close();
     }
   });
+
+  test('a full-size long header with a connection id over 20 bytes is dropped and counted, and the endpoint lives on', async () => {
+    const server = await serverEndpoint();
+    endpoints.push(server);
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const answers: Buffer[] = [];
+    socket.on('message', (message) => answers.push(message));
+    try {
+      // RFC 8999 allows 255-byte ids for other versions; quiche cannot echo them (this killed grid).
+      const packet = Buffer.alloc(1200);
+      packet[0] = 0xc0;
+      packet.writeUInt32BE(0x1a2a3a4a, 1);
+      packet[5] = 200; // DCID length
+      packet.fill(0xaa, 6, 206);
+      packet[206] = 8; // SCID length
+      const before = server.stats.unknownConnection;
+      socket.send(packet, server.port, '127.0.0.1');
+      await eventually(() => server.stats.unknownConnection === before + 1, 'the datagram counted');
+      socket.send(longHeaderPacket(0x1a2a3a4a, 1200), server.port, '127.0.0.1');
+      await eventually(() => answers.length === 1, 'a later valid datagram still answered');
+      assert.equal(server.stats.versionNegotiations, 1);
+    } finally {
+      socket.close();
+    }
+  });
 });
