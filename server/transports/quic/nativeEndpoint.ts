@@ -303,7 +303,15 @@ export class NativeQuicEndpoint implements ConnectionOwner {
       family: isIPv6(host) ? 'IPv6' : 'IPv4',
       size: packet.length,
     };
-    const admission = this.#responder.handle(header, packet, remote);
+    let admission: ReturnType<StatelessResponder['handle']>;
+    try {
+      admission = this.#responder.handle(header, packet, remote);
+    } catch {
+      // A datagram the addon's stateless packet writers refuse is a bad packet, not a reason
+      // to end the process: dropped and counted (the responder guards the cases known today).
+      this.#counters.unknownConnection++;
+      return;
+    }
     if (admission === undefined) return;
     if (this.#params.admit !== undefined && !this.#params.admit(remote)) {
       this.#counters.connectionsRefused++;
